@@ -1,0 +1,186 @@
+"""Accuracy and speed of the record matcher on synthetic data.
+
+    python -m bench.matching_bench [--records 100000] [--queries 20000] [--quick] [--fit]
+
+* accuracy: precision, recall, F1 and the wrong-child rate on the held-out split (seed 2);
+  the development split (seed 1) is what the MatchConfig defaults were tuned on.
+* speed: queries per second in batch and p50/p99 latency of single enquiries.
+* ``--fit`` prints m/u probabilities estimated on the development split (m from true pairs,
+  u from random record pairs) and the F1/wrong-child curve over match thresholds, which is
+  how the defaults in ``gateway/matching/config.py`` were chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+from gateway.matching.config import MatchConfig
+from gateway.matching.matcher import MATCH, Matcher
+from gateway.matching.synth import SynthData, generate
+
+DEV_SEED, HELDOUT_SEED = 1, 2
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()} "
+            f"({platform.python_implementation()}), {platform.system()}")
+
+
+def score(data: SynthData, predictions: dict[str, str | None]) -> dict[str, float]:
+    tp = fp = fn = wrong_child = absent = absent_household = wrong_household = 0
+    for qid, truth in data.truth.items():
+        pred = predictions.get(qid)
+        if truth is None:
+            absent += 1
+            household = data.household_of.get(qid, False)
+            absent_household += household
+            if pred is not None:
+                fp += 1
+                wrong_child += 1
+                wrong_household += household
+            continue
+        if pred == truth:
+            tp += 1
+        else:
+            fn += 1
+            if pred is not None:
+                fp += 1
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "precision": precision, "recall": recall, "f1": f1,
+        "wrong_child": wrong_child / absent if absent else 0.0,
+        "wrong_child_household": wrong_household / absent_household if absent_household else 0.0,
+        "queries": len(data.truth), "no_record_queries": absent,
+        "true_pos": tp, "false_pos": fp, "false_neg": fn,
+    }
+
+
+def predict(matcher: Matcher, data: SynthData) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for q, cands in zip(data.queries, matcher.match_many(data.queries, limit=2), strict=True):
+        out[q.record_id] = cands[0].record_id if cands and cands[0].band == MATCH else None
+    return out
+
+
+def errors_by_tag(data: SynthData, predictions: dict[str, str | None]) -> Counter[str]:
+    """Which corruptions the wrongly handled queries carried (for development only)."""
+    c: Counter[str] = Counter()
+    for qid, truth in data.truth.items():
+        if predictions.get(qid) != truth:
+            kind = "missed" if predictions.get(qid) is None else "wrong"
+            c[f"{kind}:{'+'.join(sorted(data.tags[qid])) or 'clean'}"] += 1
+    return c
+
+
+def fit(data: SynthData) -> None:
+    """Print m/u per comparison level estimated on the development split."""
+    m = Matcher.from_records(data.records)
+    recs = {r.record_id: r for r in data.records}
+    m_counts: dict[str, Counter[str]] = defaultdict(Counter)
+    u_counts: dict[str, Counter[str]] = defaultdict(Counter)
+    from gateway.matching.compare import Prepared
+
+    for q in data.queries:
+        truth = data.truth[q.record_id]
+        if truth is not None and not q.upn:
+            for f, lv in m._levels(Prepared.from_record(q), m._records[truth]).items():
+                m_counts[f][lv] += 1
+    rng = random.Random(0)
+    ids = sorted(recs)
+    for _ in range(200_000):
+        a, b = rng.sample(ids, 2)
+        for f, lv in m._levels(m._records[a], m._records[b]).items():
+            u_counts[f][lv] += 1
+    for f in m_counts:
+        levels = set(m_counts[f]) | set(u_counts[f])
+        nm, nu = sum(m_counts[f].values()), sum(u_counts[f].values())
+        print(f"{f}:")
+        for lv in sorted(levels):
+            mp = (m_counts[f][lv] + 0.5) / (nm + 1)
+            up = (u_counts[f][lv] + 0.5) / (nu + 1)
+            print(f"  {lv:14s} m={mp:.4f} u={up:.5f}")
+
+
+def threshold_curve(data: SynthData, thresholds: Sequence[float]) -> None:
+    for t in thresholds:
+        cfg = MatchConfig(match_threshold=t, possible_threshold=min(4.0, t))
+        s = score(data, predict(Matcher.from_records(data.records, cfg), data))
+        print(f"  threshold {t:5.1f}: F1 {s['f1']:.4f} precision {s['precision']:.4f} "
+              f"recall {s['recall']:.4f} wrong-child {s['wrong_child']:.4f}")
+
+
+def speed(matcher: Matcher, data: SynthData, n_single: int) -> dict[str, float]:
+    qs = data.queries
+    t0 = time.perf_counter()
+    matcher.match_many(qs)
+    batch = len(qs) / (time.perf_counter() - t0)
+    lat = []
+    for q in qs[:n_single]:
+        t = time.perf_counter()
+        matcher.match(q)
+        lat.append((time.perf_counter() - t) * 1000)
+    lat.sort()
+    return {"batch_qps": batch, "p50_ms": statistics.median(lat),
+            "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))]}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=100_000)
+    ap.add_argument("--queries", type=int, default=20_000)
+    ap.add_argument("--quick", action="store_true", help="10k records, 2k queries")
+    ap.add_argument("--fit", action="store_true", help="estimate m/u on the dev split")
+    ap.add_argument("--tags", action="store_true", help="list error kinds behind mistakes")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.records, args.queries = 10_000, 2_000
+    print(f"machine: {machine()}")
+    print(f"records {args.records}, queries {args.queries}, no-record share 25%")
+    if args.fit:
+        dev = generate(args.records, args.queries, DEV_SEED)
+        fit(dev)
+        threshold_curve(dev, [6, 8, 10, 11, 12, 13, 14, 16, 18])
+        return 0
+    t0 = time.perf_counter()
+    data = generate(args.records, args.queries, HELDOUT_SEED)
+    t1 = time.perf_counter()
+    matcher = Matcher.from_records(data.records)
+    t2 = time.perf_counter()
+    print(f"generated in {t1 - t0:.1f} s, index built in {t2 - t1:.1f} s")
+    preds = predict(matcher, data)
+    s = score(data, preds)
+    print(f"held-out (seed {HELDOUT_SEED}): F1 {s['f1']:.4f}  precision {s['precision']:.4f}  "
+          f"recall {s['recall']:.4f}")
+    print(f"wrong-child rate: {s['wrong_child']:.4f} of {s['no_record_queries']} no-record "
+          f"queries ({s['wrong_child_household']:.4f} where a sibling/twin is held)")
+    print(f"counts: TP {s['true_pos']} FP {s['false_pos']} FN {s['false_neg']}")
+    if args.tags:
+        for tag, n in errors_by_tag(data, preds).most_common(40):
+            print(f"  {n:5d} {tag}")
+    sp = speed(matcher, data, n_single=min(2000, len(data.queries)))
+    print(f"speed: batch {sp['batch_qps']:.0f} queries/s; single p50 {sp['p50_ms']:.2f} ms, "
+          f"p99 {sp['p99_ms']:.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

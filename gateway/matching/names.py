@@ -1,0 +1,84 @@
+"""Forename equivalence: nicknames and transliteration variants.
+
+The nickname list comes from the ``nicknames`` package (US-centric, built from genealogy
+sources). It lacks several forms that are among the most common given names in England and
+Wales (ONS baby-name tables): "Alfie" is a top-10 boy's name but not in the package, nor are
+"Evie", "Gracie", "Benji" or "Liam" (as a form of William). ``BRITISH_NICKNAMES`` adds only those.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jellyfish
+from nicknames import NickNamer
+
+from gateway.matching.normalise import name_parts
+
+# Curated additions: nickname -> formal names. Every entry is a form common in England and
+# Wales that the nicknames package does not link (checked against nicknames 1.x).
+BRITISH_NICKNAMES: dict[str, tuple[str, ...]] = {
+    "ALFIE": ("ALFRED",),
+    "ALF": ("ALFRED",),
+    "EVIE": ("EVELYN", "EVE", "EVA"),
+    "GRACIE": ("GRACE",),
+    "ABI": ("ABIGAIL",),
+    "ABBIE": ("ABIGAIL",),
+    "BENJI": ("BENJAMIN",),
+    "LIAM": ("WILLIAM",),
+    "IZZY": ("ISABEL", "ISABELLA", "ISABELLE", "ISOBEL"),
+    "ISSY": ("ISOBEL",),
+    "MAISIE": ("MARGARET",),
+    "ROBBIE": ("ROBERT",),
+    "FREDDIE": ("FREDERICK", "ALFRED"),
+    "FREDDY": ("FREDERICK", "ALFRED"),
+    "ELLIE": ("ELEANOR", "ELLEN", "ELIZABETH"),
+    "LEXI": ("ALEXANDRA",),
+    "LEXIE": ("ALEXANDRA",),
+    "FRANKIE": ("FRANCESCA", "FRANCIS", "FRANK"),
+    "JAKE": ("JACOB",),
+    "KIT": ("CHRISTOPHER",),
+    "MO": ("MOHAMMED", "MUHAMMAD", "MOHAMED", "MOHAMMAD"),
+    "SOPHIE": ("SOPHIA",),
+    "TILLY": ("MATILDA",),
+    "HATTIE": ("HARRIET",),
+    "CHARLIE": ("CHARLES", "CHARLOTTE"),
+    "SASHA": ("ALEXANDER", "ALEXANDRA"),
+    "KUBA": ("JAKUB",),  # Polish diminutive of Jakub
+    "OLEK": ("ALEKSANDER",),  # Polish diminutive
+}
+
+_NAMER = NickNamer()
+
+
+@lru_cache(maxsize=65536)
+def nickname_keys(name: str) -> frozenset[str]:
+    """The name itself plus every formal name it may stand for (all upper case).
+
+    Two forenames are nickname-equivalent when their key sets intersect: Jim -> {JIM, JAMES}
+    meets James -> {JAMES}; Alfie -> {ALFIE, ALFRED} meets Alfred -> {ALFRED}.
+    """
+    if not name:
+        return frozenset()
+    lower = name.lower()
+    keys = {name}
+    keys.update(n.upper() for n in _NAMER.canonicals_of(lower))
+    keys.update(BRITISH_NICKNAMES.get(name, ()))
+    return frozenset(keys)
+
+
+@lru_cache(maxsize=65536)
+def phonetic(name: str) -> str:
+    """Metaphone key; Mohammed, Muhammad, Mohamed and Mohammad all give ``MHMT``."""
+    return jellyfish.metaphone(name) if name else ""
+
+
+def first_forename(text: str | None) -> str:
+    parts = name_parts(text)
+    return parts[0] if parts else ""
+
+
+def nickname_equivalent(a: str, b: str) -> bool:
+    if not a or not b:
+        return False
+    return not nickname_keys(a).isdisjoint(nickname_keys(b))
