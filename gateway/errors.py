@@ -1,0 +1,86 @@
+"""The one exception tree of the gateway.
+
+Every rejection the gateway makes carries a stable, machine-readable ``code`` and a plain
+sentence a person can act on. The codes are listed once, in ``ERRORS``; ``docs/errors.md``
+documents each of them and a test fails when one is missing there. The domain core raises
+these; only the web middleware turns them into HTTP responses.
+"""
+
+from __future__ import annotations
+
+# code -> (HTTP status, sentence a person can act on)
+ERRORS: dict[str, tuple[int, str]] = {
+    "body-too-large": (413, "The message is larger than this gateway accepts."),
+    "body-empty": (400, "The request had no body; POST the signed XML message."),
+    "xml-malformed": (400, "The message is not well-formed XML."),
+    "xml-dtd-forbidden": (400, "The message contains a DTD or DOCTYPE, which is not allowed."),
+    "xml-entity-forbidden": (400, "The message uses XML entities, which are not allowed."),
+    "xml-too-deep": (400, "The message nests elements deeper than this gateway accepts."),
+    "xml-too-many-elements": (400, "The message has more elements than this gateway accepts."),
+    "signature-missing": (400, "The message is not signed: no ds:Signature was found."),
+    "signature-profile": (
+        400,
+        "The signature does not follow the gateway profile (one enveloped signature, the "
+        "root's last child, one Reference URI=\"\", enveloped + exclusive C14N transforms, "
+        "X509Data only).",
+    ),
+    "signature-algorithm": (
+        400,
+        "The signature uses an algorithm that is not allowed; use ECDSA-SHA256 or RSA-SHA256 "
+        "with SHA-256 digests and exclusive C14N.",
+    ),
+    "signature-invalid": (400, "The signature does not verify: the message was changed or "
+                          "signed with another key."),
+    "certificate-untrusted": (
+        403,
+        "The signing certificate is not in this gateway's partner directory and is not issued "
+        "by a trusted CA.",
+    ),
+    "certificate-expired": (403, "The signing certificate is not valid at this time."),
+    "sender-mismatch": (
+        403,
+        "The header's sender is not the party that the signing certificate belongs to.",
+    ),
+    "wrong-recipient": (400, "The message is addressed to another party, not this gateway."),
+    "schema-invalid": (400, "The message does not match its XML schema."),
+    "unknown-message-type": (400, "The root element is not a known message type."),
+    "message-too-old": (400, "The message was created before the replay window; send a new "
+                        "message with a new id."),
+    "message-from-future": (400, "The message is dated in the future beyond the allowed clock "
+                            "skew; check the sender's clock."),
+    "duplicate-conflict": (
+        409,
+        "A different message with the same message id was already received; give each "
+        "message its own id.",
+    ),
+    "unauthorized": (401, "This API needs the operator's bearer token."),
+    "admin-api-disabled": (503, "The operator API is off because no api_token is configured."),
+    "not-found": (404, "There is no such resource."),
+    "bad-request": (400, "The request is not valid."),
+    "unknown-partner": (400, "There is no endpoint configured for that party."),
+    "invalid-state": (409, "The message is not in a state that allows this action."),
+    "receipt-invalid": (502, "The partner's receipt did not verify or did not match the message."),
+    "config-invalid": (500, "The gateway configuration is not valid."),
+    "store-unavailable": (503, "The message store is unavailable; try again shortly."),
+    "internal-error": (500, "The gateway failed unexpectedly; the message was not accepted."),
+}
+
+
+class GatewayError(Exception):
+    """A rejection with a stable code. ``detail`` adds specifics (never personal data)."""
+
+    def __init__(self, code: str, detail: str | None = None) -> None:
+        if code not in ERRORS:
+            raise ValueError(f"unregistered error code {code!r}")
+        self.code = code
+        self.status, self.sentence = ERRORS[code]
+        self.detail = detail
+        super().__init__(self.text)
+
+    @property
+    def text(self) -> str:
+        return f"{self.sentence} ({self.detail})" if self.detail else self.sentence
+
+    def line(self) -> str:
+        """The one-line form the CLI prints: ``REJECTED <code>: <sentence>``."""
+        return f"REJECTED {self.code}: {self.text}"

@@ -1,0 +1,1 @@
+"""Message models, their XML mapping and their schemas."""

@@ -1,0 +1,212 @@
+"""Typed models of the gateway's messages.
+
+The fields follow the seed's forms (``cme-guidelines-and-procedures.txt``): the "Enquiry Form -
+CME" (one block per child, the enquiring and replying officer, the dates) and the "CME Referral
+Form" (referrer, child details, category 1-9). Field order here is element order on the wire;
+``gateway.messages.xml`` maps these dataclasses to and from XML, and the XSDs in ``schemas/``
+describe the same shapes.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+NS = "urn:cme-gateway:message:1"
+SCHEMA_VERSION = "1.0"
+
+
+def item(tag: str) -> dict[str, str]:
+    """Field metadata for a repeated element: the container holds one ``tag`` per item."""
+    return {"item": tag}
+
+
+class MessageType(enum.StrEnum):
+    ENQUIRY = "Enquiry"
+    REPLY = "Reply"
+    REFERRAL = "Referral"
+    RECEIPT = "Receipt"
+    ERROR = "Error"
+
+
+class Outcome(enum.StrEnum):
+    KNOWN_ON_ROLL = "known-on-roll"
+    KNOWN_NOT_ON_ROLL = "known-not-on-roll"
+    NOT_KNOWN = "not-known"
+    NOT_KNOWN_MONITORING = "not-known-monitoring"
+
+
+class Category(enum.IntEnum):
+    """The seed's referral categories (CME Referral Form, "Choose only 1")."""
+
+    NO_PROVISION = 1
+    PART_TIME_UNDER_25_HOURS = 2
+    FULL_TIME_NOT_MAINSTREAM = 3
+    SEN_AWAITING_PLACEMENT = 4
+    OFFERED_PROVISION_CLOSED = 5
+    LONG_TERM_NON_ATTENDER = 6
+    WHEREABOUTS_UNKNOWN = 7
+    IN_CUSTODY = 8
+    OTHER = 9
+
+
+def utcnow() -> datetime:
+    """Now in UTC, to the millisecond (the precision carried on the wire)."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class Header:
+    message_id: str
+    conversation_id: str
+    created_at: datetime
+    sender: str
+    recipient: str
+    message_type: MessageType
+    in_reply_to: str | None = None
+    schema_version: str = SCHEMA_VERSION
+    legal_basis: str | None = None
+
+
+@dataclass(frozen=True)
+class Officer:
+    name: str
+    designation: str | None = None
+    telephone: str | None = None
+    email: str | None = None
+    authority: str | None = None
+
+
+@dataclass(frozen=True)
+class Address:
+    lines: tuple[str, ...] = field(default=(), metadata=item("Line"))
+    postcode: str | None = None
+    telephone: str | None = None
+
+
+@dataclass(frozen=True)
+class School:
+    name: str
+    laestab: str | None = None
+    local_authority: str | None = None
+
+
+@dataclass(frozen=True)
+class EnquiryChild:
+    """One column of the seed's enquiry form."""
+
+    child_ref: str
+    surname: str
+    forename: str
+    middle_names: str | None = None
+    dob: date | None = None
+    gender: str | None = None
+    ethnicity: str | None = None
+    upn: str | None = None
+    school_last_attended: School | None = None
+    parent_guardian: str | None = None
+    address_while_resident: Address | None = None
+    new_address: Address | None = None
+    new_school: School | None = None
+    gp_details: str | None = None
+    remarks: str | None = None
+
+
+@dataclass(frozen=True)
+class Enquiry:
+    header: Header
+    enquiry_date: date
+    officer: Officer
+    children: tuple[EnquiryChild, ...] = field(default=(), metadata=item("Child"))
+
+
+@dataclass(frozen=True)
+class ChildOutcome:
+    child_ref: str
+    outcome: Outcome
+    school: School | None = None
+    comments: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    header: Header
+    date_replied: date
+    officer: Officer
+    outcomes: tuple[ChildOutcome, ...] = field(default=(), metadata=item("ChildOutcome"))
+    comments: str | None = None
+
+
+@dataclass(frozen=True)
+class Referrer:
+    name: str
+    position: str | None = None
+    telephone: str | None = None
+    organisation: str | None = None
+
+
+@dataclass(frozen=True)
+class ReferralChild:
+    """The "Child Details" block of the seed's CME Referral Form."""
+
+    surname: str
+    forename: str
+    dob: date | None = None
+    year_group: str | None = None
+    gender: str | None = None
+    looked_after: bool | None = None
+    ethnicity: str | None = None
+    sen_stage: str | None = None
+    upn: str | None = None
+    address_while_resident: Address | None = None
+    gp_details: str | None = None
+    new_address: Address | None = None
+
+
+@dataclass(frozen=True)
+class Referral:
+    header: Header
+    referral_date: date
+    referrer: Referrer
+    child: ReferralChild
+    category: Category
+    reason_out_of_provision: str | None = None
+    last_school: School | None = None
+    date_last_on_roll: date | None = None
+    action_plan: str | None = None
+    other_details: str | None = None
+    signed_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    header: Header
+    received_message_id: str
+    digest_sha256: str
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class Error:
+    header: Header
+    code: str
+    text: str
+    about_message_id: str | None = None
+
+
+Message = Enquiry | Reply | Referral | Receipt | Error
+
+MODEL_OF: dict[MessageType, type] = {
+    MessageType.ENQUIRY: Enquiry,
+    MessageType.REPLY: Reply,
+    MessageType.REFERRAL: Referral,
+    MessageType.RECEIPT: Receipt,
+    MessageType.ERROR: Error,
+}

@@ -1,0 +1,171 @@
+"""Build and parse: one generic mapping between the dataclasses in ``model`` and XML.
+
+Each dataclass field becomes one child element, in field order, named in CamelCase (with the
+acronyms of the domain kept upper case: UPN, DOB, GP, SEN, LAESTAB). Optional fields that are
+``None`` are omitted; tuples repeat their item element. Writing one mapper instead of a
+hand-written builder and parser per type keeps the two directions from drifting apart; the
+XSDs in ``schemas/`` pin the same shapes and the round-trip property test holds them together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import types
+import typing
+from datetime import UTC, date, datetime
+from typing import Any
+
+from lxml import etree
+
+from ..errors import GatewayError
+from .model import MODEL_OF, NS, Header, Message, MessageType
+
+_ACRONYMS = {"upn": "UPN", "dob": "DOB", "gp": "GP", "sen": "SEN", "laestab": "LAESTAB",
+             "sha256": "SHA256", "id": "Id"}
+
+
+def tag_of(field_name: str) -> str:
+    return "".join(_ACRONYMS.get(p, p.capitalize()) for p in field_name.split("_"))
+
+
+def q(tag: str) -> str:
+    return f"{{{NS}}}{tag}"
+
+
+@functools.cache
+def _fields(cls: type) -> list[tuple[str, str, Any, str | None]]:
+    """(field name, element tag, resolved type, item tag for tuples) in wire order."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        item_tag = f.metadata.get("item")
+        out.append((f.name, item_tag or tag_of(f.name), hints[f.name], item_tag))
+    return out
+
+
+def _unwrap_optional(tp: Any) -> Any:
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def format_datetime(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("datetimes on the wire must be timezone-aware")
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _append(parent: etree._Element, tag: str, tp: Any, value: Any) -> None:
+    if dataclasses.is_dataclass(tp):
+        el = etree.SubElement(parent, q(tag))
+        _fill(el, value)
+    else:
+        etree.SubElement(parent, q(tag)).text = _text(value)
+
+
+def _fill(el: etree._Element, obj: Any) -> None:
+    for name, tag, tp, item_tag in _fields(type(obj)):
+        value = getattr(obj, name)
+        if value is None:
+            continue
+        tp = _unwrap_optional(tp)
+        if item_tag:
+            (item_tp,) = typing.get_args(tp)[:1]
+            for v in value:
+                _append(el, tag, item_tp, v)
+        else:
+            _append(el, tag, tp, value)
+
+
+def build(message: Message) -> etree._Element:
+    """The unsigned XML element for ``message``."""
+    root = etree.Element(q(message.header.message_type.value), nsmap={None: NS})
+    _fill(root, message)
+    return root
+
+
+def to_bytes(element: etree._Element) -> bytes:
+    return etree.tostring(element, xml_declaration=True, encoding="UTF-8")
+
+
+def _scalar(tp: Any, text: str) -> Any:
+    if tp is str:
+        return text
+    if tp is bool:
+        return text in ("true", "1")
+    if tp is datetime:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    if tp is date:
+        return date.fromisoformat(text)
+    if isinstance(tp, type) and issubclass(tp, enum.IntEnum):
+        return tp(int(text))
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp(text)
+    if tp is int:
+        return int(text)
+    raise TypeError(f"no XML mapping for {tp!r}")
+
+
+def _read(el: etree._Element, cls: type) -> Any:
+    if not dataclasses.is_dataclass(cls):
+        return _scalar(cls, el.text or "")
+    spec = {tag: (name, _unwrap_optional(tp), item_tag) for name, tag, tp, item_tag in _fields(cls)}
+    values: dict[str, Any] = {}
+    lists: dict[str, list[Any]] = {}
+    for child in el:
+        if not isinstance(child.tag, str) or not child.tag.startswith(f"{{{NS}}}"):
+            continue  # comments, PIs and foreign elements (the XSD forbids the latter)
+        local = child.tag[len(NS) + 2:]
+        if local not in spec:
+            continue
+        name, tp, item_tag = spec[local]
+        if item_tag:
+            lists.setdefault(name, []).append(_read(child, typing.get_args(tp)[0]))
+        else:
+            values[name] = _read(child, tp)
+    for name, items in lists.items():
+        values[name] = tuple(items)
+    return cls(**values)
+
+
+def parse(root: etree._Element) -> Message:
+    """The model for an XML message element (signature, if any, is ignored).
+
+    Call this only on XML that has passed schema validation, so every required element is
+    present and every value has its type; anything else is an internal error.
+    """
+    local = etree.QName(root).localname
+    if etree.QName(root).namespace != NS or local not in MessageType.__members__.values():
+        raise GatewayError("unknown-message-type", f"root element {local}")
+    cls = MODEL_OF[MessageType(local)]
+    try:
+        message: Message = _read(root, cls)
+    except (TypeError, ValueError) as exc:
+        raise GatewayError("schema-invalid", f"{type(exc).__name__}") from None
+    if message.header.message_type.value != local:
+        raise GatewayError("schema-invalid", "header type does not match the root element")
+    return message
+
+
+def header_of(root: etree._Element) -> Header:
+    el = root.find(q("Header"))
+    if el is None:
+        raise GatewayError("schema-invalid", "no Header")
+    return typing.cast(Header, _read(el, Header))

@@ -1,0 +1,12 @@
+"""The store: one interface (``Store``) over swappable backends (SQLite now, PostgreSQL next).
+
+``Store`` holds every domain operation, written once in portable SQL against a small
+transaction interface (``Tx``). A backend supplies durable transactions and the few
+dialect-specific statements (see ``Dialect``).
+"""
+
+from .base import Backend, Dialect, Tx
+from .store import AcceptResult, InboundRow, OutboundRow, Store, open_store
+
+__all__ = ["AcceptResult", "Backend", "Dialect", "InboundRow", "OutboundRow", "Store", "Tx",
+           "open_store"]

@@ -1,0 +1,48 @@
+"""What a storage backend provides: durable transactions over portable SQL.
+
+SQL is written with ``?`` placeholders; a backend rewrites them for its driver. Types in DDL
+use ``{blob}`` and ``{serial}``, filled per dialect. Everything else is plain SQL that SQLite
+(3.35+) and PostgreSQL both run, ``ON CONFLICT`` and ``RETURNING`` included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    blob: str
+    serial: str
+    # Appended to the outbox claim sub-select: row locks that other claimers skip.
+    skip_locked: str
+
+
+class Tx(Protocol):
+    dialect: Dialect
+
+    async def execute(self, sql: str, *args: Any) -> int: ...
+
+    async def fetchone(self, sql: str, *args: Any) -> Row | None: ...
+
+    async def fetchall(self, sql: str, *args: Any) -> list[Row]: ...
+
+
+class Backend(Protocol):
+    dialect: Dialect
+
+    async def open(self, migrations: Sequence[tuple[int, str]]) -> None: ...
+
+    async def write(self, op: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run ``op`` in a transaction that is durable (fsynced) when this returns."""
+        ...
+
+    async def read(self, op: Callable[[Tx], Awaitable[T]]) -> T: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,139 @@
+"""The operator API (JSON, bearer token): outbox and inbox listings, send, reply.
+
+Reading a received message's content is written to the audit log (DESIGN.md: every read of a
+child's record is audited).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from aiohttp import web
+from lxml import etree
+
+from .. import xmlsafe
+from ..errors import GatewayError
+from ..messages import model as m
+from ..messages import schemas
+from ..messages import xml as mx
+from ..service import Gateway
+from ..store.store import STATES
+
+MAX_JSON = 256 * 1024
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, (m.MessageType, m.Outcome)):
+        return value.value
+    raise TypeError(type(value).__name__)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, default=_json_default)
+
+
+def add_routes(app: web.Application, key: web.AppKey[Gateway]) -> None:
+    def gw(request: web.Request) -> Gateway:
+        return request.app[key]
+
+    def int_param(request: web.Request, name: str, default: int, top: int) -> int:
+        try:
+            value = int(request.query.get(name, default))
+        except ValueError:
+            raise GatewayError("bad-request", f"{name} must be a number") from None
+        return max(1, min(value, top))
+
+    async def outbox(request: web.Request) -> web.Response:
+        state = request.query.get("state") or None
+        if state is not None and state not in STATES:
+            raise GatewayError("bad-request", f"state must be one of {', '.join(STATES)}")
+        before = None
+        if "before" in request.query:
+            ts, _, mid = request.query["before"].partition("_")
+            try:
+                before = (float(ts), mid)
+            except ValueError:
+                raise GatewayError("bad-request", "before must be <created_at>_<id>") from None
+        rows = await gw(request).store.list_outbound(
+            state=state, recipient=request.query.get("recipient") or None,
+            limit=int_param(request, "limit", 50, 500), before=before)
+        items = [r.to_json() for r in rows]
+        nxt = f"{rows[-1].created_at}_{rows[-1].message_id}" if rows else None
+        return web.json_response({"items": items, "next": nxt})
+
+    async def outbox_item(request: web.Request) -> web.Response:
+        mid = request.match_info["id"]
+        row = await gw(request).store.get_outbound(mid)
+        if row is None:
+            raise GatewayError("not-found", f"no outbound message {mid}")
+        events = await gw(request).store.events(mid)
+        return web.json_response({**row.to_json(), "events": events})
+
+    async def inbox(request: web.Request) -> web.Response:
+        rows = await gw(request).store.list_inbound(
+            limit=int_param(request, "limit", 50, 500),
+            message_type=request.query.get("type") or None)
+        return web.json_response({"items": [
+            {k: v for k, v in dataclasses.asdict(r).items() if k not in ("body", "receipt")}
+            for r in rows]})
+
+    async def inbox_item(request: web.Request) -> web.Response:
+        g = gw(request)
+        mid = request.match_info["id"]
+        row = await g.store.get_inbound(mid)
+        if row is None:
+            raise GatewayError("not-found", f"no inbound message {mid}")
+        await g.store.audit("api", "read-inbound", mid)
+        root = etree.fromstring(row.body, etree.XMLParser(resolve_entities=False,
+                                                          no_network=True))
+        message = mx.parse(root)
+        body = {"message_id": mid, "sender": row.sender, "type": row.message_type,
+                "replied_by": row.replied_by, "message": dataclasses.asdict(message)}
+        return web.json_response(text=_dumps(body))
+
+    async def send(request: web.Request) -> web.Response:
+        g = gw(request)
+        to = request.query.get("to")
+        data = await request.content.read(g.settings.max_body_bytes + 1)
+        if len(data) > g.settings.max_body_bytes:
+            raise GatewayError("body-too-large")
+        root = xmlsafe.parse(data, max_depth=g.settings.max_depth,
+                             max_elements=g.settings.max_elements)
+        schemas.validate(root)
+        message = mx.parse(root)
+        if to:
+            message = g.readdress(message, to)
+        row = await g.queue(message)
+        await g.store.audit("api", "send", row.message_id)
+        return web.json_response(row.to_json(), status=202)
+
+    async def reply(request: web.Request) -> web.Response:
+        g = gw(request)
+        raw = await request.content.read(MAX_JSON + 1)
+        if len(raw) > MAX_JSON:
+            raise GatewayError("body-too-large")
+        try:
+            data = json.loads(raw)
+            outcomes = [
+                m.ChildOutcome(child_ref=str(o["child_ref"]), outcome=m.Outcome(o["outcome"]),
+                               school=m.School(**o["school"]) if o.get("school") else None,
+                               comments=o.get("comments"))
+                for o in data["outcomes"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise GatewayError("bad-request",
+                               f"expected {{outcomes: [{{child_ref, outcome, school?, "
+                               f"comments?}}], comments?}} ({type(exc).__name__})") from None
+        row = await g.reply(request.match_info["id"], outcomes, data.get("comments"),
+                            actor="api")
+        return web.json_response(row.to_json(), status=202)
+
+    app.router.add_get("/v1/admin/outbox", outbox)
+    app.router.add_get("/v1/admin/outbox/{id}", outbox_item)
+    app.router.add_get("/v1/admin/inbox", inbox)
+    app.router.add_get("/v1/admin/inbox/{id}", inbox_item)
+    app.router.add_post("/v1/admin/messages", send)
+    app.router.add_post("/v1/admin/inbox/{id}/reply", reply)

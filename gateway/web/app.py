@@ -1,0 +1,150 @@
+"""aiohttp application: ``create_app(settings)``.
+
+Partner endpoint: ``POST /v1/messages`` (signed XML in, signed Receipt or Error out).
+Operator API under ``/v1/admin/`` needs ``Authorization: Bearer <api_token>``.
+Health at ``/healthz``, Prometheus metrics at ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+from .. import pipeline
+from ..config import Settings
+from ..errors import GatewayError
+from ..outbound import Sender
+from ..service import Gateway
+from ..spool import Spool
+from . import admin
+
+log = logging.getLogger(__name__)
+
+GATEWAY = web.AppKey("gateway", Gateway)
+SENDER = web.AppKey("sender", Sender)
+METRICS = web.AppKey("metrics", dict)
+REGISTRY = web.AppKey("registry", CollectorRegistry)
+XML = "application/xml"
+
+
+def _xml(body: bytes, status: int) -> web.Response:
+    return web.Response(body=body, status=status, content_type=XML, charset="utf-8")
+
+
+async def post_message(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    metrics = request.app[METRICS]
+    limit = gw.settings.max_body_bytes
+    body = b""
+    with metrics["latency"].time():
+        try:
+            if request.content_length is not None and request.content_length > limit:
+                raise GatewayError("body-too-large", f"{request.content_length} bytes")
+            body = await request.content.read(limit + 1)
+            accepted = await pipeline.receive(gw, body)
+        except GatewayError as exc:
+            metrics["rejected"].labels(exc.code).inc()
+            log.info("rejected code=%s peer=%s", exc.code, request.remote)
+            return _xml(pipeline.error_message(gw, exc, body), exc.status)
+        except Exception:
+            log.exception("inbound failed unexpectedly peer=%s", request.remote)
+            exc = GatewayError("internal-error")
+            metrics["rejected"].labels(exc.code).inc()
+            return _xml(pipeline.error_message(gw, exc, body), 500)
+    metrics["accepted"].labels(accepted.message.header.message_type.value).inc()
+    sender = request.app.get(SENDER)
+    if sender is not None and not accepted.duplicate:
+        sender.wake.set()
+    return _xml(accepted.receipt, 200)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    counts = await gw.store.counts()
+    return web.json_response({"party": gw.party, "role": gw.settings.role, "outbox": counts})
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[REGISTRY])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@web.middleware
+async def api_errors(request: web.Request,
+                     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                     ) -> web.StreamResponse:
+    """One place that turns GatewayErrors into JSON for the operator API."""
+    try:
+        return await handler(request)
+    except GatewayError as exc:
+        return web.json_response({"code": exc.code, "error": exc.text}, status=exc.status)
+
+
+@web.middleware
+async def require_token(request: web.Request,
+                        handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                        ) -> web.StreamResponse:
+    if request.path.startswith("/v1/admin/"):
+        token = request.app[GATEWAY].settings.api_token
+        if not token:
+            raise GatewayError("admin-api-disabled")
+        given = request.headers.get("Authorization", "")
+        expected = f"Bearer {token}"
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise GatewayError("unauthorized")
+    return await handler(request)
+
+
+def create_app(settings: Settings, *, background: bool = True) -> web.Application:
+    app = web.Application(middlewares=[api_errors, require_token],
+                          client_max_size=settings.max_body_bytes + 1024)
+    registry = CollectorRegistry()
+    app[REGISTRY] = registry
+    app[METRICS] = {
+        "accepted": Counter("cme_inbound_accepted_total", "Inbound messages accepted",
+                            ["type"], registry=registry),
+        "rejected": Counter("cme_inbound_rejected_total", "Inbound messages rejected",
+                            ["code"], registry=registry),
+        "latency": Histogram("cme_inbound_seconds", "Inbound handling time", registry=registry),
+    }
+
+    async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
+        gw = await Gateway.open(settings)
+        app[GATEWAY] = gw
+        yield
+        await gw.close()
+
+    async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
+        gw = app[GATEWAY]
+        session = aiohttp.ClientSession()
+        sender = Sender(gw, session)
+        app[SENDER] = sender
+        tasks = [asyncio.create_task(sender.run(), name="sender"),
+                 asyncio.create_task(Spool(gw).run(), name="spool")]
+        yield
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await sender.drain()
+        await session.close()
+
+    app.cleanup_ctx.append(gateway_ctx)
+    if background:
+        app.cleanup_ctx.append(workers_ctx)
+    app.router.add_post("/v1/messages", post_message)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_view)
+    admin.add_routes(app, GATEWAY)
+    return app
