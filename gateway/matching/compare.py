@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from rapidfuzz.fuzz import token_sort_ratio
+from rapidfuzz.process import extractOne
 
 from gateway.matching import normalise as nz
-from gateway.matching.names import nickname_keys, phonetic
+from gateway.matching.names import nickname_forms, nickname_keys, phonetic
 from gateway.matching.normalise import PartialDate
 from gateway.matching.records import Record
 
@@ -33,6 +34,7 @@ class Prepared:
     fn: str
     fn_keys: frozenset[str]
     fn_meta: str
+    fn_forms: tuple[str, ...]
     mids: tuple[str, ...]
     sn: str
     sn_parts: tuple[str, ...]
@@ -64,6 +66,7 @@ class Prepared:
             fn=fn,
             fn_keys=nickname_keys(fn),
             fn_meta=phonetic(fn),
+            fn_forms=nickname_forms(fn),
             mids=mids,
             sn=sn,
             sn_parts=sn_parts,
@@ -85,7 +88,8 @@ class Prepared:
         sn_parts = (self.fn,) if self.fn else ()
         return Prepared(
             record_id=self.record_id, fn=fn, fn_keys=nickname_keys(fn), fn_meta=phonetic(fn),
-            mids=self.mids, sn=self.fn, sn_parts=sn_parts, sn_meta=self.fn_meta, dob=self.dob,
+            fn_forms=nickname_forms(fn), mids=self.mids, sn=self.fn, sn_parts=sn_parts,
+            sn_meta=self.fn_meta, dob=self.dob,
             sex=self.sex, pc=self.pc, sector=self.sector, district=self.district,
             addr=self.addr, house=self.house, upns=self.upns, upn=self.upn,
         )
@@ -112,11 +116,22 @@ def forename(q: Prepared, r: Prepared) -> str:
         return "close"
     if q.fn_meta == r.fn_meta:
         return "phonetic"
+    # A nickname with a typo ("Abbby" for Abby, i.e. Abigail).
+    if _near_form(a, r.fn_forms) or _near_form(b, q.fn_forms):
+        return "nickname"
     if a in r.mids or b in q.mids:
         return "middle"
-    if jw >= SIMILAR_JW:
+    # Short names with one slip ("Lco" for Leo) are only "similar": too many real short
+    # names are one edit apart for this to count as strong evidence.
+    if jw >= SIMILAR_JW or DamerauLevenshtein.distance(a, b) <= 1:
         return "similar"
     return "disagree"
+
+
+def _near_form(name: str, forms: tuple[str, ...]) -> bool:
+    if not forms or len(name) < 3:
+        return False
+    return extractOne(name, forms, scorer=JaroWinkler.similarity, score_cutoff=CLOSE_JW) is not None
 
 
 def surname(q: Prepared, r: Prepared) -> str:
@@ -166,11 +181,23 @@ def sex(q: Prepared, r: Prepared) -> str:
     return "agree" if q.sex == r.sex else "disagree"
 
 
-def postcode(q: Prepared, r: Prepared) -> str:
+def location(q: Prepared, r: Prepared) -> str:
+    """Postcode and address together: they are one piece of evidence, not two.
+
+    A shared postcode with a different house number is a neighbour, which is much weaker
+    evidence than a shared home.
+    """
+    same_addr = _same_address(q, r)
     if not q.pc or not r.pc:
-        return MISSING
+        if same_addr is None:
+            return MISSING
+        return "address" if same_addr else "disagree"
     if q.pc == r.pc:
-        return "exact"
+        if same_addr is None:
+            return "postcode"
+        return "address" if same_addr else "neighbour"
+    if same_addr and q.sector == r.sector:
+        return "address"  # a slip in the postcode's last letters
     if q.sector and q.sector == r.sector:
         return "sector"
     if q.district and q.district == r.district:
@@ -178,19 +205,15 @@ def postcode(q: Prepared, r: Prepared) -> str:
     return "disagree"
 
 
-def address(q: Prepared, r: Prepared) -> str:
+def _same_address(q: Prepared, r: Prepared) -> bool | None:
+    """True/False when both addresses are given, None otherwise."""
     if not q.addr or not r.addr:
-        return MISSING
+        return None
     # Neighbours share a street: different house numbers are different addresses however
     # similar the rest of the text is.
     if q.house and r.house and q.house != r.house:
-        return "disagree"
-    ratio = token_sort_ratio(q.addr, r.addr)
-    if ratio >= 90:
-        return "agree"
-    if ratio >= 75:
-        return "similar"
-    return "disagree"
+        return False
+    return token_sort_ratio(q.addr, r.addr) >= 85
 
 
 def middle_names(q: Prepared, r: Prepared) -> str:

@@ -56,16 +56,15 @@ DEFAULT_WEIGHTS: Mapping[str, Mapping[str, tuple[float, float]]] = MappingProxyT
             }
         ),
         "sex": MappingProxyType({"agree": (0.99, 0.5), "disagree": (0.01, 0.5)}),
-        "postcode": MappingProxyType(
+        "location": MappingProxyType(
             {
-                "exact": (0.86, 0.0005),
-                "sector": (0.02, 0.004),
+                "address": (0.84, 0.0004),
+                "postcode": (0.04, 0.0001),
+                "neighbour": (0.005, 0.0004),
+                "sector": (0.01, 0.004),
                 "district": (0.01, 0.02),
-                "disagree": (0.11, 0.975),
+                "disagree": (0.10, 0.975),
             }
-        ),
-        "address": MappingProxyType(
-            {"agree": (0.85, 0.0005), "similar": (0.03, 0.002), "disagree": (0.12, 0.9975)}
         ),
         "middle_names": MappingProxyType(
             {"agree": (0.93, 0.05), "disagree": (0.07, 0.95)}

@@ -13,49 +13,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.matching import compare
+from gateway.matching.blocking import Key, query_keys, record_keys
 from gateway.matching.compare import MISSING, Prepared
 from gateway.matching.config import MatchConfig
-from gateway.matching.names import nickname_keys, phonetic
+from gateway.matching.explain import describe
 from gateway.matching.records import Record
 
 log = logging.getLogger(__name__)
 
 MATCH, POSSIBLE, NO_MATCH = "match", "possible", "no-match"
-PERSON_FIELDS = ("forename", "middle_names", "dob", "sex", "upn")
-HOUSEHOLD_FIELDS = ("surname", "postcode", "address")
+FIELDS = ("forename", "surname", "middle_names", "dob", "sex", "location", "upn")
+# Forename levels strong enough to tell twins apart.
+STRONG_FORENAME = frozenset({"exact", "nickname", "close", "phonetic"})
+# Name levels weak enough that reading the names the other way round is worth a try.
+_SWAP_FN = frozenset({"disagree", "similar", MISSING})
+_SWAP_SN = frozenset({"disagree", "similar", "phonetic", MISSING})
 
-# Plain-English reading of every comparison level, for the officer.
-_DESCRIBE: dict[str, dict[str, str]] = {
-    "forename": {
-        "exact": "same forename", "nickname": "one forename is a nickname of the other",
-        "close": "forenames differ by a typo", "phonetic": "forenames sound alike "
-        "(spelling or transliteration variant)", "middle": "one forename is the other's "
-        "middle name", "similar": "forenames loosely similar", "initial": "only an initial "
-        "given, and it fits", "disagree": "different forenames",
-    },
-    "surname": {
-        "exact": "same surname", "part": "one surname is part of a double-barrelled surname",
-        "close": "surnames differ by a typo", "phonetic": "surnames sound alike",
-        "similar": "surnames loosely similar", "disagree": "different surnames",
-    },
-    "dob": {
-        "exact": "same date of birth", "partial": "partial date of birth fits (year and month)",
-        "partial_year": "partial date of birth fits (year only)",
-        "transposed": "day and month swapped", "one_part": "date of birth differs in one part "
-        "(day, month or year)", "year": "same birth year only", "disagree": "different dates "
-        "of birth",
-    },
-    "sex": {"agree": "same sex", "disagree": "different sex"},
-    "postcode": {
-        "exact": "same postcode", "sector": "same postcode sector",
-        "district": "same postcode district", "disagree": "different postcodes",
-    },
-    "address": {
-        "agree": "same address", "similar": "similar address", "disagree": "different address",
-    },
-    "middle_names": {"agree": "middle names agree", "disagree": "different middle names"},
-    "upn": {"disagree": "both have valid UPNs and they differ"},
-}
+Levels = tuple[str, str, str, str, str, str, str]  # in FIELDS order
 
 
 @dataclass(frozen=True)
@@ -85,57 +59,44 @@ class Candidate:
         )
 
 
-def _weight_table(config: MatchConfig) -> dict[str, dict[str, float]]:
-    table = {
-        fname: {level: math.log2(m / u) for level, (m, u) in levels.items()}
-        for fname, levels in config.weights.items()
-    }
-    for levels in table.values():
-        levels[MISSING] = 0.0
-    return table
+@dataclass(slots=True)
+class _Scored:
+    record_id: str
+    total: float
+    levels: Levels
+    household: float
+    swapped: bool
+    rule: str = ""
 
 
-def _blocking_keys(p: Prepared) -> list[tuple[Any, ...]]:
-    """Index keys of a record. Each covers the failure of another:
+def levels_of(q: Prepared, r: Prepared) -> Levels:
+    """The comparison level of every field, in ``FIELDS`` order."""
+    return (
+        compare.forename(q, r),
+        compare.surname(q, r),
+        compare.middle_names(q, r),
+        compare.dob(q.dob, r.dob),
+        compare.sex(q, r),
+        compare.location(q, r),
+        compare.upn(q, r),
+    )
 
-    * date of birth: survives any name change, typo or swap and a move;
-    * surname sound + forename sound (over nickname forms) + birth year: survives a wrong
-      day/month, a partial date and a move;
-    * postcode: survives a changed surname together with a wrong date of birth.
+
+def _guard(levels: Levels, has_twin: bool) -> str:
+    """Why the person fields forbid the ``match`` band whatever the score ("" if they don't).
+
+    These rules keep a sibling or twin from being taken for the child: the household fields
+    (surname, postcode, address) cannot tell them apart, only the person fields can, so the
+    person fields get a veto.
     """
-    keys: list[tuple[Any, ...]] = []
-    d = p.dob
-    if d is not None and d.is_full:
-        keys.append(("d", d.year, d.month, d.day))
-    if d is not None:
-        for sn_part in p.sn_parts:
-            sm = phonetic(sn_part)
-            for tok in _forename_tokens(p.fn):
-                keys.append(("n", sm, tok, d.year))
-    if p.pc:
-        keys.append(("p", p.pc))
-    for u in p.upns:
-        keys.append(("u", u))
-    return keys
-
-
-def _forename_tokens(fn: str) -> set[str]:
-    # Two leading metaphone characters of every nickname form: tolerant of typos late in
-    # the name and of nicknames (Bill -> William -> "WL").
-    return {phonetic(k)[:2] for k in nickname_keys(fn)} if fn else set()
-
-
-def _query_keys(q: Prepared) -> list[tuple[Any, ...]]:
-    keys = _blocking_keys(q)
-    d = q.dob
-    if d is not None and d.is_full and d.day is not None and d.day <= 12 and d.day != d.month:
-        keys.append(("d", d.year, d.day, d.month))  # day and month transposed
-    if d is not None and q.fn and q.sn_parts:
-        s = q.swapped()  # forename and surname swapped
-        for sn_part in s.sn_parts:
-            for tok in _forename_tokens(s.fn):
-                keys.append(("n", phonetic(sn_part), tok, d.year))
-    return keys
+    fn, dob = levels[0], levels[3]
+    if fn == "disagree":
+        return "different forenames: at most a possible match"
+    if dob in ("disagree", "year"):
+        return "different dates of birth: at most a possible match (could be a sibling)"
+    if has_twin and fn not in STRONG_FORENAME:
+        return "the record has a twin on file and the forename does not tell them apart"
+    return ""
 
 
 class Matcher:
@@ -143,9 +104,13 @@ class Matcher:
 
     def __init__(self, config: MatchConfig | None = None) -> None:
         self.config = config or MatchConfig()
-        self._weights = _weight_table(self.config)
+        self._w = tuple(
+            {**{lv: math.log2(m / u) for lv, (m, u) in self.config.weights[f].items()},
+             MISSING: 0.0}
+            for f in FIELDS
+        )
         self._records: dict[str, Prepared] = {}
-        self._index: dict[tuple[Any, ...], set[str]] = defaultdict(set)
+        self._index: dict[Key, set[str]] = defaultdict(set)
 
     @classmethod
     def from_records(cls, records: Iterable[Record], config: MatchConfig | None = None) -> Matcher:
@@ -167,7 +132,7 @@ class Matcher:
             self.remove(record.record_id)
         p = Prepared.from_record(record)
         self._records[p.record_id] = p
-        for key in _blocking_keys(p):
+        for key in record_keys(p):
             self._index[key].add(p.record_id)
 
     def remove(self, record_id: str) -> bool:
@@ -175,7 +140,7 @@ class Matcher:
         p = self._records.pop(record_id, None)
         if p is None:
             return False
-        for key in _blocking_keys(p):
+        for key in record_keys(p):
             ids = self._index.get(key)
             if ids is not None:
                 ids.discard(record_id)
@@ -189,21 +154,25 @@ class Matcher:
         decisive = self._decisive(q)
         if decisive is not None:
             return [decisive]
-        ids = self._candidate_ids(q)
-        scored = [self._score(q, self._records[rid]) for rid in ids]
-        scored.sort(key=lambda c: (-c.score, c.record_id))
-        return self._apply_ambiguity(scored)[:limit]
+        qs = q.swapped() if q.fn and q.sn else None
+        records = self._records
+        scored = [self._score(q, qs, records[rid]) for rid in self._candidate_ids(q)]
+        scored.sort(key=lambda s: (-s.total, s.record_id))
+        top = scored[: max(limit, 2)]
+        bands = self._bands(top)
+        return [self._candidate(s, b) for s, b in zip(top, bands, strict=True)][:limit]
 
     def match_many(self, queries: Iterable[Record], limit: int = 5) -> list[list[Candidate]]:
         return [self.match(q, limit) for q in queries]
 
     def compare(self, query: Record, record_id: str) -> Candidate:
-        """Score one query against one named record (no blocking), e.g. for review screens."""
+        """Score one query against one named record (no blocking), e.g. for a review screen."""
         q = Prepared.from_record(query)
         r = self._records[record_id]
-        if q.upns and not q.upns.isdisjoint(r.upns):
+        if q.upn and q.upn in r.upns:
             return self._upn_candidate(record_id)
-        return self._score(q, r)
+        s = self._score(q, q.swapped() if q.fn and q.sn else None, r)
+        return self._candidate(s, self._bands([s])[0])
 
     # -- internals -------------------------------------------------------------------
 
@@ -226,12 +195,11 @@ class Matcher:
         )
 
     def _candidate_ids(self, q: Prepared) -> list[str]:
-        hits: dict[str, int] = defaultdict(int)
-        for key in _query_keys(q):
-            if key[0] == "u":
-                continue
-            for rid in self._index.get(key, ()):
-                hits[rid] += 1
+        index = self._index
+        hits: dict[str, int] = {}
+        for key in query_keys(q):
+            for rid in index.get(key, ()):
+                hits[rid] = hits.get(rid, 0) + 1
         if len(hits) <= self.config.max_candidates:
             return list(hits)
         # Keep those found by most keys; ties broken by id so the result never depends on
@@ -239,83 +207,76 @@ class Matcher:
         ranked = sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))
         return [rid for rid, _ in ranked[: self.config.max_candidates]]
 
-    def _levels(self, q: Prepared, r: Prepared) -> dict[str, str]:
-        return {
-            "forename": compare.forename(q, r),
-            "surname": compare.surname(q, r),
-            "middle_names": compare.middle_names(q, r),
-            "dob": compare.dob(q.dob, r.dob),
-            "sex": compare.sex(q, r),
-            "postcode": compare.postcode(q, r),
-            "address": compare.address(q, r),
-            "upn": compare.upn(q, r),
-        }
+    def _total(self, lv: Levels) -> tuple[float, float]:
+        w = self._w
+        person = w[0][lv[0]] + w[2][lv[2]] + w[3][lv[3]] + w[4][lv[4]] + w[6][lv[6]]
+        household = w[1][lv[1]] + w[5][lv[5]]
+        # Surname, postcode and address are shared by the whole household: their agreement
+        # is capped so that forename and date-of-birth disagreement outweighs it. Their
+        # disagreement is not capped (it is evidence of another household).
+        return person + min(household, self.config.household_cap), household
 
-    def _total(self, levels: dict[str, str]) -> tuple[float, float, float]:
-        w = self._weights
-        person = sum(w[f][levels[f]] for f in PERSON_FIELDS)
-        household = sum(w[f][levels[f]] for f in HOUSEHOLD_FIELDS)
-        # Agreement on household fields is capped (they are shared by siblings); their
-        # disagreement is not, since it is evidence of a different household.
-        household_capped = min(household, self.config.household_cap)
-        return person + household_capped, person, household
+    def _score(self, q: Prepared, qs: Prepared | None, r: Prepared) -> _Scored:
+        lv = levels_of(q, r)
+        total, household = self._total(lv)
+        # Try the names the other way round only when an initial suggests it could help.
+        if (qs is not None and lv[0] in _SWAP_FN and lv[1] in _SWAP_SN and r.fn and r.sn
+                and (qs.fn[:1] == r.fn[:1] or qs.sn[:1] == r.sn[:1])):
+            slv = levels_of(qs, r)
+            stotal, shousehold = self._total(slv)
+            stotal -= self.config.swap_penalty
+            if stotal > total:
+                return _Scored(r.record_id, stotal, slv, shousehold, True)
+        return _Scored(r.record_id, total, lv, household, False)
 
-    def _score(self, q: Prepared, r: Prepared) -> Candidate:
-        levels = self._levels(q, r)
-        total, _, household = self._total(levels)
-        swapped = False
-        if levels["forename"] in ("disagree", "similar", MISSING) and levels["surname"] in (
-            "disagree", "similar", "phonetic", MISSING
-        ):
-            s_levels = self._levels(q.swapped(), r)
-            s_total = self._total(s_levels)[0] - self.config.swap_penalty
-            if s_total > total:
-                levels, total, swapped = s_levels, s_total, True
-                household = self._total(s_levels)[2]
-        band = self._band(total, levels)
-        return Candidate(r.record_id, round(total, 2), band,
-                         self._explain(levels, household, swapped))
+    def _has_twin(self, r: Prepared) -> bool:
+        """Is another record born the same day in the same household (a twin, triplet)?"""
+        d = r.dob
+        if d is None or not d.is_full or not r.district:
+            return False
+        for rid in self._index.get(("dp", d.year, d.month, d.day, r.district), ()):
+            o = self._records[rid]
+            if rid != r.record_id and (o.pc == r.pc or (o.addr and o.addr == r.addr)) and (
+                not set(o.sn_parts).isdisjoint(r.sn_parts)
+            ):
+                return True
+        return False
 
-    def _band(self, total: float, levels: dict[str, str]) -> str:
+    def _bands(self, top: list[_Scored]) -> list[str]:
         cfg = self.config
-        if total >= cfg.match_threshold and levels["forename"] != "disagree":
-            return MATCH
-        # A different forename never makes a match: this is what stops a twin (same date of
-        # birth, surname and address) being taken for the child.
-        if total >= cfg.possible_threshold:
-            return POSSIBLE
-        return NO_MATCH
+        bands = []
+        for s in top:
+            if s.total >= cfg.match_threshold:
+                twin = s.levels[0] not in STRONG_FORENAME and self._has_twin(
+                    self._records[s.record_id])
+                s.rule = _guard(s.levels, twin)
+                bands.append(POSSIBLE if s.rule else MATCH)
+            else:
+                s.rule = _guard(s.levels, False)
+                bands.append(POSSIBLE if s.total >= cfg.possible_threshold else NO_MATCH)
+        # Two candidates in the match band too close to call (e.g. twins with a forename
+        # missing from the query): the matcher does not guess, both become "possible".
+        if len(top) > 1 and bands[0] == MATCH and bands[1] == MATCH and (
+            top[0].total - top[1].total < cfg.ambiguity_margin
+        ):
+            for i, s in enumerate(top):
+                if bands[i] == MATCH and top[0].total - s.total < cfg.ambiguity_margin:
+                    bands[i] = POSSIBLE
+                    s.rule = "another record scores almost as high: review needed"
+        return bands
 
-    def _explain(self, levels: dict[str, str], household: float, swapped: bool) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for fname, level in levels.items():
-            if level == MISSING:
-                out[fname] = "not given on both sides (no weight)"
-                continue
-            out[fname] = f"{_DESCRIBE[fname][level]} ({self._weights[fname][level]:+.1f})"
-        if household > self.config.household_cap:
-            out["household"] = (
-                f"surname, postcode and address weights capped at {self.config.household_cap:+.1f}"
-                " because siblings share them"
+    def _candidate(self, s: _Scored, band: str) -> Candidate:
+        expl = {f: describe(f, lv, self._w[i][lv]) for i, (f, lv) in enumerate(
+            zip(FIELDS, s.levels, strict=True))}
+        cap = self.config.household_cap
+        if s.household > cap:
+            expl["household"] = (
+                f"surname and location weights capped at {cap:+.1f} because siblings share them"
             )
-        if swapped:
-            out["names"] = (
+        if s.swapped:
+            expl["names"] = (
                 f"forename and surname read the other way round (-{self.config.swap_penalty:.1f})"
             )
-        if levels["forename"] == "disagree":
-            out["band_rule"] = "different forenames: never a match, at most possible"
-        return out
-
-    def _apply_ambiguity(self, ranked: list[Candidate]) -> list[Candidate]:
-        if len(ranked) < 2 or ranked[1].band != MATCH:
-            return ranked
-        if ranked[0].score - ranked[1].score >= self.config.ambiguity_margin:
-            return ranked
-        out = []
-        for c in ranked:
-            if c.band == MATCH and ranked[0].score - c.score < self.config.ambiguity_margin:
-                expl = dict(c.explanation)
-                expl["band_rule"] = "another record scores almost as high: review needed"
-                c = Candidate(c.record_id, c.score, POSSIBLE, expl)
-            out.append(c)
-        return out
+        if s.rule:
+            expl["band_rule"] = s.rule
+        return Candidate(s.record_id, round(s.total, 2), band, expl)

@@ -73,6 +73,19 @@ def phonetic(name: str) -> str:
     return jellyfish.metaphone(name) if name else ""
 
 
+@lru_cache(maxsize=65536)
+def nickname_forms(name: str) -> tuple[str, ...]:
+    """Every form the name may take: itself, its formal names and their nicknames."""
+    if not name:
+        return ()
+    forms = set(nickname_keys(name))
+    for k in list(forms):
+        forms.update(n.upper() for n in _NAMER.nicknames_of(k.lower()))
+        forms.update(nick for nick, formal in BRITISH_NICKNAMES.items() if k in formal)
+    forms.discard(name)
+    return tuple(sorted(forms))
+
+
 def first_forename(text: str | None) -> str:
     parts = name_parts(text)
     return parts[0] if parts else ""

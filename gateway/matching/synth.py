@@ -146,6 +146,8 @@ class _Gen:
                 if kids and r.random() < 0.08:  # half-sibling with another surname
                     sn = self.pick(group, 3)
                 mid = self.forename(group, sex, names) if r.random() < 0.55 else ""
+                if mid:  # no child's middle name is a sibling's forename, nor the reverse
+                    names.append(mid)
                 kid = Child(start_key + len(kids), fid, fn, mid, sn, dob, sex, pc, addr,
                             self.new_upn() if r.random() < 0.93 else "")
                 if t == 1:

@@ -27,7 +27,8 @@ from .migrations import MIGRATIONS
 FORWARD: dict[str, tuple[str, ...]] = {
     "sending": ("queued", "sending"),
     "delivered": ("sending",),
-    "answered": ("sending", "delivered"),
+    # A reply proves delivery, even if our receipt bookkeeping has not caught up yet.
+    "answered": ("queued", "sending", "delivered"),
     "closed": ("answered",),
     "failed": ("queued", "sending"),
     "expired": ("queued", "sending"),
@@ -268,9 +269,14 @@ class Store:
 
     async def mark_delivered(self, message_id: str, receipt: bytes, now: float) -> bool:
         async def op(tx: Tx) -> bool:
-            return await self._move(tx, message_id, "delivered", None, now,
-                                    "receipt = ?, delivered_at = ?, lease_until = NULL",
-                                    (receipt, now))
+            moved = await self._move(tx, message_id, "delivered", None, now,
+                                     "receipt = ?, delivered_at = ?, lease_until = NULL",
+                                     (receipt, now))
+            if not moved:  # answered first: keep the receipt, do not move backwards
+                await tx.execute("UPDATE outbound SET receipt = ?, delivered_at = ?, "
+                                 "lease_until = NULL WHERE message_id = ? AND receipt IS NULL "
+                                 "AND state IN ('answered', 'closed')", receipt, now, message_id)
+            return moved
         return await self.backend.write(op)
 
     async def mark_retry(self, message_id: str, owner: str, next_at: float, error: str,

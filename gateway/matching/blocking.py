@@ -1,0 +1,91 @@
+"""Blocking keys: which records are worth scoring for a query.
+
+Every record is filed under several keys; a query looks up its own keys (plus variants for
+transposed dates and swapped names) and only the records found are scored. The keys are
+chosen so that each survives the errors that break the others:
+
+* date of birth + forename sound, + surname sound, or + postcode district: survive a
+  changed surname, a move, a typo in one name, a swap of forename and surname;
+* surname sound + forename sound + birth year: survives a wrong day/month, a partial date
+  of birth and a move;
+* postcode + forename sound, postcode + surname sound: survive a wrong date of birth
+  together with a changed surname or a forename typo.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from gateway.matching.compare import Prepared
+from gateway.matching.names import nickname_keys, phonetic
+from gateway.matching.normalise import PartialDate
+
+Key = tuple[Any, ...]
+
+
+@lru_cache(maxsize=65536)
+def forename_tokens(fn: str) -> frozenset[str]:
+    """Two leading metaphone characters of every formal form of the forename.
+
+    Tolerant of typos late in the name and of nicknames (Bill -> William -> "WL").
+    """
+    if not fn:
+        return frozenset()
+    return frozenset(phonetic(k)[:2] or k[:2] for k in nickname_keys(fn))
+
+
+@lru_cache(maxsize=65536)
+def surname_tokens(parts: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(phonetic(p)[:3] or p[:3] for p in parts)
+
+
+def _dob_keys(d: PartialDate, fn_toks: frozenset[str], sn_toks: frozenset[str],
+              district: str) -> list[Key]:
+    ymd = (d.year, d.month, d.day)
+    keys: list[Key] = [("df", *ymd, t) for t in fn_toks]
+    keys.extend(("ds", *ymd, t) for t in sn_toks)
+    if district:
+        keys.append(("dp", *ymd, district))
+    return keys
+
+
+def record_keys(p: Prepared) -> list[Key]:
+    """The keys a record is filed under."""
+    fn_toks = forename_tokens(p.fn)
+    sn_toks = surname_tokens(p.sn_parts)
+    keys: list[Key] = []
+    d = p.dob
+    if d is not None:
+        if d.is_full:
+            keys.extend(_dob_keys(d, fn_toks, sn_toks, p.district))
+        keys.extend(("n", s, f, d.year) for s in sn_toks for f in fn_toks)
+    if p.pc:
+        keys.extend(("pf", p.pc, t) for t in fn_toks)
+        keys.extend(("ps", p.pc, t) for t in sn_toks)
+    keys.extend(("u", u) for u in p.upns)
+    return keys
+
+
+def query_keys(q: Prepared) -> list[Key]:
+    """The keys to look up for a query (never the UPN: that is handled first)."""
+    fn_toks = forename_tokens(q.fn)
+    sn_toks = surname_tokens(q.sn_parts)
+    # Forename and surname the other way round.
+    sw_fn = forename_tokens(q.sn_parts[0]) if q.sn_parts else frozenset()
+    sw_sn = surname_tokens((q.fn,)) if q.fn else frozenset()
+    keys: list[Key] = []
+    d = q.dob
+    if d is not None:
+        dates = [d]
+        if d.is_full and d.day is not None and d.day <= 12 and d.day != d.month:
+            dates.append(PartialDate(d.year, d.day, d.month))  # day and month transposed
+        if d.is_full:
+            for dd in dates:
+                keys.extend(_dob_keys(dd, fn_toks | sw_fn, sn_toks | sw_sn, q.district))
+        keys.extend(("n", s, f, d.year) for s in sn_toks for f in fn_toks)
+        keys.extend(("n", s, f, d.year) for s in sw_sn for f in sw_fn)
+    if q.pc:
+        keys.extend(("pf", q.pc, t) for t in fn_toks | sw_fn)
+        keys.extend(("ps", q.pc, t) for t in sn_toks | sw_sn)
+    return keys
