@@ -1,0 +1,158 @@
+"""The sender against real receivers (in-process aiohttp servers, real crypto, real SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from gateway.messages import model as m
+from gateway.outbound import Sender, backoff
+from gateway.service import Gateway
+from gateway.web.app import create_app
+
+from .conftest import enquiry, free_port, make_home, pair
+
+
+async def start_receiver(home, **kw) -> TestServer:
+    server = TestServer(create_app(home.settings(**kw), background=False), port=home.port)
+    await server.start_server()
+    return server
+
+
+async def queue_enquiry(gw: Gateway, to: str = "352") -> str:
+    msg = enquiry()
+    msg = m.Enquiry(**{**msg.__dict__, "header": gw.header(m.MessageType.ENQUIRY, to)})
+    await gw.queue(msg)
+    return msg.header.message_id
+
+
+@pytest.fixture
+async def world(tmp_path):
+    a, b = pair(tmp_path, extra="retry_base_seconds = 0.01\nretry_max_seconds = 0.05\n"
+                               "breaker_threshold = 3\nbreaker_cooldown_seconds = 1.0\n")
+    gw = await Gateway.open(a.settings())
+    session = aiohttp.ClientSession()
+    sender = Sender(gw, session, rng=random.Random(1))
+    yield a, b, gw, sender
+    await sender.drain()
+    await session.close()
+    await gw.close()
+
+
+async def run_until(sender: Sender, gw: Gateway, mid: str, states: tuple[str, ...],
+                    timeout: float = 10) -> m.Message:
+    sem = asyncio.Semaphore(4)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await sender.tick(sem)
+        await sender.drain()
+        row = await gw.store.get_outbound(mid)
+        if row.state in states:
+            return row
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{mid} stuck in {row.state}: {row.last_error}")
+
+
+async def test_delivery_with_a_verified_receipt(world) -> None:
+    a, b, gw, sender = world
+    server = await start_receiver(b)
+    try:
+        mid = await queue_enquiry(gw)
+        row = await run_until(sender, gw, mid, ("delivered",))
+        assert row.attempts == 1
+        full = await gw.store.get_outbound(mid, with_body=True)
+        assert b"<Receipt" in full.receipt and mid.encode() in full.receipt
+    finally:
+        await server.close()
+
+
+async def test_signed_error_fails_the_message_without_retry(world) -> None:
+    a, b, gw, sender = world
+    (b.path / "keys/partners/355.pem").unlink()  # 352 no longer trusts 355
+    server = await start_receiver(b)
+    try:
+        mid = await queue_enquiry(gw)
+        row = await run_until(sender, gw, mid, ("failed",))
+        assert row.error_code == "certificate-untrusted" and row.attempts == 1
+    finally:
+        await server.close()
+
+
+async def test_partner_down_is_retried_then_delivered(world) -> None:
+    a, b, gw, sender = world
+    mid = await queue_enquiry(gw)
+    sem = asyncio.Semaphore(4)
+    for _ in range(2):
+        await sender.tick(sem)
+        await sender.drain()
+        await asyncio.sleep(0.06)
+    row = await gw.store.get_outbound(mid)
+    assert row.state == "sending" and row.attempts >= 2 and "connection" in row.last_error
+    server = await start_receiver(b)
+    try:
+        row = await run_until(sender, gw, mid, ("delivered",))
+        assert row.message_id == mid  # same id on every attempt
+    finally:
+        await server.close()
+
+
+async def test_5xx_and_bad_receipts_are_retried_and_open_the_circuit(world) -> None:
+    a, b, gw, sender = world
+    hits = []
+
+    async def broken(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        if len(hits) % 2:
+            return web.Response(status=503)
+        return web.Response(status=200, body=b"<Receipt>not signed</Receipt>")
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", broken)
+    server = TestServer(app, port=b.port)
+    await server.start_server()
+    try:
+        mid = await queue_enquiry(gw)
+        sem = asyncio.Semaphore(4)
+        for _ in range(10):
+            await sender.tick(sem)
+            await sender.drain()
+            await asyncio.sleep(0.06)
+        assert sender.breaker("352").state(time.time(), 3) == "open"
+        n = len(hits)
+        assert n == 3  # the circuit stopped the hammering
+        row = await gw.store.get_outbound(mid)
+        assert row.state == "sending"
+        await asyncio.sleep(1.05)  # cooldown: half-open lets one try through
+        await sender.tick(sem)
+        await sender.drain()
+        assert len(hits) == n + 1
+    finally:
+        await server.close()
+
+
+async def test_expired_message_becomes_a_dead_letter(tmp_path) -> None:
+    a = make_home(tmp_path, "355", {"352": f"http://127.0.0.1:{free_port()}/v1/messages"},
+                  extra="outbound_expiry_seconds = 0\n")
+    gw = await Gateway.open(a.settings())
+    try:
+        async with aiohttp.ClientSession() as session:
+            sender = Sender(gw, session)
+            mid = await queue_enquiry(gw)
+            row = await run_until(sender, gw, mid, ("expired",))
+            assert "no receipt before expiry" in row.last_error
+    finally:
+        await gw.close()
+
+
+def test_backoff_is_full_jitter_and_capped() -> None:
+    rng = random.Random(3)
+    samples = [backoff(n, 1.0, 60.0, rng) for n in range(1, 12) for _ in range(50)]
+    assert all(0 <= s <= 60 for s in samples)
+    late = [backoff(10, 1.0, 60.0, rng) for _ in range(200)]
+    assert max(late) > 40 and min(late) < 20  # spread over the whole window
