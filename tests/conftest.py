@@ -151,10 +151,10 @@ class Proc:
 
     def start(self, wait: bool = True) -> Proc:
         env = {**os.environ, "CME_GATEWAY_API_TOKEN": "test-token", **self.env}
-        log = open(self.home.path / "gateway.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "--config", str(self.home.config), "serve"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        with open(self.home.path / "gateway.log", "ab") as log:  # the child keeps its copy
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "--config", str(self.home.config), "serve"],
+                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         if wait:
             self.wait_up()
         return self
