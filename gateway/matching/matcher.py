@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,9 +71,10 @@ class _Scored:
 
 def levels_of(q: Prepared, r: Prepared) -> Levels:
     """The comparison level of every field, in ``FIELDS`` order."""
+    # Exact agreement is by far the commonest case: test it inline before calling out.
     return (
-        compare.forename(q, r),
-        compare.surname(q, r),
+        "exact" if q.fn and q.fn == r.fn else compare.forename(q, r),
+        "exact" if q.sn and q.sn == r.sn else compare.surname(q, r),
         compare.middle_names(q, r),
         compare.dob(q.dob, r.dob),
         compare.sex(q, r),
@@ -94,7 +95,7 @@ def _guard(levels: Levels, has_twin: bool) -> str:
         return "different forenames: at most a possible match"
     if dob in ("disagree", "year"):
         return "different dates of birth: at most a possible match (could be a sibling)"
-    if has_twin and fn not in STRONG_FORENAME:
+    if has_twin and (fn not in STRONG_FORENAME or levels[4] == "disagree"):
         return "the record has a twin on file and the forename does not tell them apart"
     return ""
 
@@ -111,6 +112,11 @@ class Matcher:
         )
         self._records: dict[str, Prepared] = {}
         self._index: dict[Key, set[str]] = defaultdict(set)
+        # Value counts for term-frequency adjustment (see MatchConfig.tf_adjust).
+        self._fn_count: Counter[str] = Counter()
+        self._sn_count: Counter[str] = Counter()
+        self._fn_m, self._fn_u = self.config.weights["forename"]["exact"]
+        self._sn_m, self._sn_u = self.config.weights["surname"]["exact"]
 
     @classmethod
     def from_records(cls, records: Iterable[Record], config: MatchConfig | None = None) -> Matcher:
@@ -134,12 +140,18 @@ class Matcher:
         self._records[p.record_id] = p
         for key in record_keys(p):
             self._index[key].add(p.record_id)
+        self._fn_count[p.fn] += 1
+        self._sn_count[p.sn] += 1
 
     def remove(self, record_id: str) -> bool:
         """Remove a record; returns False if there was none with that id."""
         p = self._records.pop(record_id, None)
         if p is None:
             return False
+        for counter, value in ((self._fn_count, p.fn), (self._sn_count, p.sn)):
+            counter[value] -= 1
+            if counter[value] <= 0:
+                del counter[value]
         for key in record_keys(p):
             ids = self._index.get(key)
             if ids is not None:
@@ -148,8 +160,11 @@ class Matcher:
                     del self._index[key]
         return True
 
-    def match(self, query: Record, limit: int = 5) -> list[Candidate]:
-        """Ranked candidates (best first, at most ``limit``) for one child's details."""
+    def match(self, query: Record, limit: int = 5, explain: bool = True) -> list[Candidate]:
+        """Ranked candidates (best first, at most ``limit``) for one child's details.
+
+        ``explain=False`` leaves ``explanation`` empty, which batch runs use for speed.
+        """
         q = Prepared.from_record(query)
         decisive = self._decisive(q)
         if decisive is not None:
@@ -160,10 +175,12 @@ class Matcher:
         scored.sort(key=lambda s: (-s.total, s.record_id))
         top = scored[: max(limit, 2)]
         bands = self._bands(top)
-        return [self._candidate(s, b) for s, b in zip(top, bands, strict=True)][:limit]
+        return [self._candidate(s, b, explain) for s, b in zip(top, bands, strict=True)][:limit]
 
-    def match_many(self, queries: Iterable[Record], limit: int = 5) -> list[list[Candidate]]:
-        return [self.match(q, limit) for q in queries]
+    def match_many(
+        self, queries: Iterable[Record], limit: int = 5, explain: bool = True
+    ) -> list[list[Candidate]]:
+        return [self.match(q, limit, explain) for q in queries]
 
     def compare(self, query: Record, record_id: str) -> Candidate:
         """Score one query against one named record (no blocking), e.g. for a review screen."""
@@ -207,23 +224,41 @@ class Matcher:
         ranked = sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))
         return [rid for rid, _ in ranked[: self.config.max_candidates]]
 
-    def _total(self, lv: Levels) -> tuple[float, float]:
+    def _tf_weight(self, count: int, m: float, u: float) -> float:
+        k = self.config.tf_prior_records
+        return math.log2(m * (len(self._records) + k) / (count + k * u))
+
+    def _total(self, lv: Levels, r: Prepared) -> tuple[float, float]:
         w = self._w
-        person = w[0][lv[0]] + w[2][lv[2]] + w[3][lv[3]] + w[4][lv[4]] + w[6][lv[6]]
-        household = w[1][lv[1]] + w[5][lv[5]]
+        tf = self.config.tf_adjust
+        if tf and lv[0] == "exact":
+            fn_w = self._tf_weight(self._fn_count[r.fn], self._fn_m, self._fn_u)
+        else:
+            fn_w = w[0][lv[0]]
+        if tf and lv[1] == "exact":
+            sn_w = self._tf_weight(self._sn_count[r.sn], self._sn_m, self._sn_u)
+        else:
+            sn_w = w[1][lv[1]]
+        person = fn_w + w[2][lv[2]] + w[3][lv[3]] + w[4][lv[4]] + w[6][lv[6]]
+        household = sn_w + w[5][lv[5]]
         # Surname, postcode and address are shared by the whole household: their agreement
         # is capped so that forename and date-of-birth disagreement outweighs it. Their
         # disagreement is not capped (it is evidence of another household).
-        return person + min(household, self.config.household_cap), household
+        total = person + min(household, self.config.household_cap) + self._prior()
+        return total, household
+
+    def _prior(self) -> float:
+        """log2 prior odds that a given record is the child: one record among N."""
+        return -math.log2(max(len(self._records), self.config.prior_records_floor))
 
     def _score(self, q: Prepared, qs: Prepared | None, r: Prepared) -> _Scored:
         lv = levels_of(q, r)
-        total, household = self._total(lv)
+        total, household = self._total(lv, r)
         # Try the names the other way round only when an initial suggests it could help.
         if (qs is not None and lv[0] in _SWAP_FN and lv[1] in _SWAP_SN and r.fn and r.sn
                 and (qs.fn[:1] == r.fn[:1] or qs.sn[:1] == r.sn[:1])):
             slv = levels_of(qs, r)
-            stotal, shousehold = self._total(slv)
+            stotal, shousehold = self._total(slv, r)
             stotal -= self.config.swap_penalty
             if stotal > total:
                 return _Scored(r.record_id, stotal, slv, shousehold, True)
@@ -247,7 +282,7 @@ class Matcher:
         bands = []
         for s in top:
             if s.total >= cfg.match_threshold:
-                twin = s.levels[0] not in STRONG_FORENAME and self._has_twin(
+                twin = self._has_twin(
                     self._records[s.record_id])
                 s.rule = _guard(s.levels, twin)
                 bands.append(POSSIBLE if s.rule else MATCH)
@@ -265,9 +300,17 @@ class Matcher:
                     s.rule = "another record scores almost as high: review needed"
         return bands
 
-    def _candidate(self, s: _Scored, band: str) -> Candidate:
-        expl = {f: describe(f, lv, self._w[i][lv]) for i, (f, lv) in enumerate(
-            zip(FIELDS, s.levels, strict=True))}
+    def _candidate(self, s: _Scored, band: str, explain: bool = True) -> Candidate:
+        if not explain:
+            return Candidate(s.record_id, round(s.total, 2), band)
+        weights = [self._w[i][lv] for i, lv in enumerate(s.levels)]
+        r = self._records[s.record_id]
+        if self.config.tf_adjust and s.levels[0] == "exact":
+            weights[0] = self._tf_weight(self._fn_count[r.fn], self._fn_m, self._fn_u)
+        if self.config.tf_adjust and s.levels[1] == "exact":
+            weights[1] = self._tf_weight(self._sn_count[r.sn], self._sn_m, self._sn_u)
+        expl = {f: describe(f, lv, wt) for f, lv, wt in zip(FIELDS, s.levels, weights,
+                                                            strict=True)}
         cap = self.config.household_cap
         if s.household > cap:
             expl["household"] = (
@@ -277,6 +320,8 @@ class Matcher:
             expl["names"] = (
                 f"forename and surname read the other way round (-{self.config.swap_penalty:.1f})"
             )
+        n = max(len(self._records), self.config.prior_records_floor)
+        expl["prior"] = f"one record among {n} could be the child ({self._prior():+.1f})"
         if s.rule:
             expl["band_rule"] = s.rule
         return Candidate(s.record_id, round(s.total, 2), band, expl)

@@ -28,6 +28,7 @@ from gateway.matching.synth_names import (
     POSTCODE_AREAS,
     STREET_TYPES,
     STREETS,
+    SURNAME_TAIL,
     VARIANTS,
 )
 
@@ -92,6 +93,12 @@ class _Gen:
         names = GROUPS[group][which]
         return self.rng.choices(names, cum_weights=self.cum[group][which - 1])[0]
 
+    def surname(self, group: str) -> str:
+        share, prefixes, suffixes = SURNAME_TAIL[group]
+        if self.rng.random() < share:
+            return self.rng.choice(prefixes) + self.rng.choice(suffixes)
+        return self.pick(group, 3)
+
     def group(self) -> str:
         return self.rng.choices(self.groups, cum_weights=self.group_w)[0]
 
@@ -127,9 +134,9 @@ class _Gen:
     def family(self, fid: int, start_key: int) -> list[Child]:
         r = self.rng
         group = self.group()
-        surname = self.pick(group, 3)
+        surname = self.surname(group)
         if r.random() < 0.05:
-            surname = f"{surname}-{self.pick(self.group(), 3)}"
+            surname = f"{surname}-{self.surname(self.group())}"
         pc, addr = self.new_home()
         n = r.choices((1, 2, 3, 4, 5), weights=(38, 36, 17, 7, 2))[0]
         # Eldest is 4-16 on the as-of date; siblings come 11 months to 5 years later.
@@ -144,7 +151,7 @@ class _Gen:
                 names.append(fn)
                 sn = surname
                 if kids and r.random() < 0.08:  # half-sibling with another surname
-                    sn = self.pick(group, 3)
+                    sn = self.surname(group)
                 mid = self.forename(group, sex, names) if r.random() < 0.55 else ""
                 if mid:  # no child's middle name is a sibling's forename, nor the reverse
                     names.append(mid)
@@ -284,7 +291,7 @@ def _corrupt(c: Child, qid: str, g: _Gen) -> tuple[Record, list[str]]:
     if "-" in sn and hit("sn_one_part"):
         sn = r.choice(sn.split("-"))
     if hit("sn_changed"):
-        sn = g.pick(g.group(), 3)
+        sn = g.surname(g.group())
     if hit("sn_typo"):
         sn = typo(sn, r)
     if hit("sn_missing"):
@@ -302,6 +309,7 @@ def _corrupt(c: Child, qid: str, g: _Gen) -> tuple[Record, list[str]]:
             d = min(28, max(1, d + r.choice((-10, -1, 1, 10))))
         else:
             y += r.choice((-1, 1))
+            d = min(d, 28) if m == 2 else d  # 29 February does not survive a year change
         dob = f"{y:04d}-{m:02d}-{d:02d}"
     if hit("dob_missing"):
         dob = ""

@@ -140,3 +140,41 @@ LA_CODES = (201, 202, 203, 204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 301
             304, 305, 306, 330, 331, 332, 333, 334, 335, 336, 340, 341, 350, 351, 352, 353,
             354, 355, 356, 357, 358, 370, 371, 372, 373, 380, 381, 382, 383, 384, 855, 856,
             857, 860, 861, 865, 866, 867, 868, 869, 870, 871, 872, 873, 874, 876, 877, 878)
+
+# Real surname distributions have a long tail (in England and Wales the 500 commonest
+# surnames cover well under half of people). Families whose surname is not from the
+# lists above get one built from common English or Polish surname elements, so that a
+# shared name is as weak a clue as it really is. (share of families, prefixes, suffixes)
+SURNAME_TAIL: dict[str, tuple[float, tuple[str, ...], tuple[str, ...]]] = {
+    "british": (
+        0.55,
+        ("Ash", "Brad", "Whit", "Holl", "Black", "Green", "Hather", "Bright", "Thorn", "Haw",
+         "Wood", "Mar", "Roth", "Stan", "Old", "New", "Brook", "Craw", "Al", "Ather", "Bar",
+         "Crom", "Dun", "Ed", "Farn", "Gold", "Hart", "Kings", "Lang", "Mid", "North",
+         "Pen", "Rad", "South", "Stock", "Tur", "Wal", "West", "Whit", "Wor", "Ack", "Bex",
+         "Chad", "Dar", "Fair", "Grims", "Hal", "Her", "Hol", "Lid", "Mel", "Nor", "Pick",
+         "Rams", "Shel", "Tad", "War", "Wil", "Yar", "Bram", "Cas", "Elling"),
+        ("worth", "shaw", "field", "ton", "ley", "by", "ford", "well", "wood", "croft", "ham",
+         "hurst", "combe", "stone", "bridge", "gate", "more", "den", "thwaite", "wick",
+         "land", "brook", "cliffe", "dale", "ridge", "house", "man", "er", "ings", "low"),
+    ),
+    "eastern_european": (
+        0.5,
+        ("Nowa", "Kowal", "Wiśniew", "Zieliń", "Lewan", "Jank", "Mazur", "Krawc", "Grab",
+         "Pawl", "Wiecz", "Sob", "Maj", "Kub", "Szcz", "Ryb", "Wrób", "Gór", "Ostrow",
+         "Bork", "Chmiel", "Dąb", "Głow", "Jasiń", "Kozł", "Marc", "Olsz", "Pietrz"),
+        ("ski", "czyk", "owski", "ewicz", "iak", "ecki", "uk", "ek"),
+    ),
+    "african": (
+        0.3,
+        ("Ade", "Ola", "Oke", "Ogun", "Aki", "Bab", "Ola", "Ayo", "Fola", "Kay", "Osa",
+         "Obi", "Nwa", "Chu", "Eme", "Ibe", "Ugo"),
+        ("yemi", "tunde", "wale", "bayo", "kunle", "nna", "eze", "chukwu", "femi", "dele"),
+    ),
+    "other": (0.2, ("Chen", "Lin", "Wu", "Ho", "Le", "Pham", "Vu"), ("", "g", "h")),
+    "south_asian": (
+        0.1,
+        ("Rah", "Sidd", "Chaud", "Qur", "Raj", "Gup", "Mal", "Sah", "Kap", "Bhat", "Ras"),
+        ("man", "iqui", "hary", "eshi", "put", "ta", "hotra", "ni", "oor", "ia", "ool"),
+    ),
+}
