@@ -80,7 +80,7 @@ def make_receipt(gw: Gateway, header: m.Header, digest: str, now: dt.datetime) -
         header=gw.header(m.MessageType.RECEIPT, header.sender,
                          conversation_id=header.conversation_id, in_reply_to=header.message_id),
         received_message_id=header.message_id, digest_sha256=digest, received_at=now)
-    return gw.sign(receipt)
+    return gw.sign(receipt, validate=False)
 
 
 async def receive(gw: Gateway, body: bytes) -> Accepted:
@@ -122,4 +122,4 @@ def error_message(gw: Gateway, error: GatewayError, body: bytes | None) -> bytes
             pass
     err = m.Error(header=gw.header(m.MessageType.ERROR, recipient, in_reply_to=about),
                   code=error.code, text=error.text[:4000], about_message_id=about)
-    return gw.sign(err)
+    return gw.sign(err, validate=False)

@@ -66,9 +66,13 @@ class Gateway:
                         message_type=mtype, in_reply_to=in_reply_to,
                         legal_basis=self.settings.legal_basis or None)
 
-    def sign(self, message: m.Message) -> bytes:
+    def sign(self, message: m.Message, *, validate: bool = True) -> bytes:
+        """Sign ``message``. Messages made from officer or file input are validated first:
+        never sign what a partner would reject. Receipts and Errors, built only from values
+        that already passed validation, skip that (the tests validate them)."""
         element = mx.build(message)
-        schemas.validate(element)  # never sign what a partner would reject
+        if validate:
+            schemas.validate(element)
         return self.signer.sign(element)
 
     def officer(self) -> m.Officer:

@@ -38,7 +38,7 @@ from signxml.exceptions import (
 )
 
 from ..errors import GatewayError
-from .keys import PrivateKey, cert_pem
+from .keys import PrivateKey
 from .trust import Trusted, TrustStore
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -72,7 +72,6 @@ class Signer:
     def __init__(self, key: PrivateKey, cert: x509.Certificate) -> None:
         self.key = key
         self.cert = cert
-        self._cert_pem = cert_pem(cert).decode()
         if isinstance(key, ec.EllipticCurvePrivateKey):
             self.method = SignatureMethod.ECDSA_SHA256
         elif isinstance(key, rsa.RSAPrivateKey):
@@ -86,7 +85,8 @@ class Signer:
             digest_algorithm=DigestAlgorithm.SHA256,
             c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
         )
-        signed = signer.sign(element, key=self.key, cert=self._cert_pem)
+        # A certificate object, not PEM: signxml would parse the PEM on every call.
+        signed = signer.sign(element, key=self.key, cert=[self.cert])
         return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,14 +34,18 @@ class Trusted:
 
 
 class TrustStore:
+    # How often the directory is looked at for changes (a glob and a stat per file).
+    RESCAN_SECONDS = 1.0
+
     def __init__(self, partners_dir: Path, ca_file: Path | None = None) -> None:
         self.partners_dir = partners_dir
+        self._checked = 0.0
         self.ca_cert = load_certificate(ca_file) if ca_file else None
         self._lock = threading.Lock()
         self._stamp: tuple[float, int] | None = None
         self._by_fp: dict[str, Trusted] = {}
         self._by_party: dict[str, x509.Certificate] = {}
-        self.reload_if_changed()
+        self.reload_if_changed(force=True)
 
     def _dir_stamp(self) -> tuple[float, int]:
         try:
@@ -50,7 +55,11 @@ class TrustStore:
         except FileNotFoundError:
             return (0.0, 0)
 
-    def reload_if_changed(self) -> None:
+    def reload_if_changed(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._checked < self.RESCAN_SECONDS:
+            return
+        self._checked = now
         stamp = self._dir_stamp()
         if stamp == self._stamp:
             return

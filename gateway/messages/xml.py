@@ -123,10 +123,20 @@ def _scalar(tp: Any, text: str) -> Any:
     raise TypeError(f"no XML mapping for {tp!r}")
 
 
+@functools.cache
+def _spec(cls: type) -> dict[str, tuple[str, Any, str | None]]:
+    """Element tag -> (field name, element type, item tag): how to read ``cls``."""
+    spec = {}
+    for name, tag, tp, item_tag in _fields(cls):
+        tp = _unwrap_optional(tp)
+        spec[tag] = (name, typing.get_args(tp)[0] if item_tag else tp, item_tag)
+    return spec
+
+
 def _read(el: etree._Element, cls: type) -> Any:
     if not dataclasses.is_dataclass(cls):
         return _scalar(cls, el.text or "")
-    spec = {tag: (name, _unwrap_optional(tp), item_tag) for name, tag, tp, item_tag in _fields(cls)}
+    spec = _spec(cls)
     values: dict[str, Any] = {}
     lists: dict[str, list[Any]] = {}
     for child in el:
@@ -137,7 +147,7 @@ def _read(el: etree._Element, cls: type) -> Any:
             continue
         name, tp, item_tag = spec[local]
         if item_tag:
-            lists.setdefault(name, []).append(_read(child, typing.get_args(tp)[0]))
+            lists.setdefault(name, []).append(_read(child, tp))
         else:
             values[name] = _read(child, tp)
     for name, items in lists.items():
