@@ -120,7 +120,7 @@ def profile(b, bodies: list[bytes]) -> str:
     return out.getvalue()
 
 
-def run(n: int, conc: int, do_profile: bool) -> dict[str, float]:
+def run(n: int, conc: int, do_profile: bool, workers: int = 1) -> dict[str, float]:
     from gateway.crypto.trust import TrustStore
     from tests.conftest import free_port
 
@@ -142,13 +142,15 @@ def run(n: int, conc: int, do_profile: bool) -> dict[str, float]:
         bare.terminate()
         bare.wait()
 
-    gw = start(["-m", "gateway", "--config", str(b.config), "serve"], tmp / "gateway.log")
+    gw = start(["-m", "gateway", "--config", str(b.config), "serve", "--workers", str(workers)],
+               tmp / "gateway.log")
     try:
         wait_http(b.url + "/healthz")
         url = b.url + "/v1/messages"
         rps, lat, ok = asyncio.run(closed_loop(url, bodies, conc))
         results |= {"gw_rps": rps, "gw_p50_ms": pct(lat, 50) * 1e3,
-                    "gw_p99_ms": pct(lat, 99) * 1e3, "gw_ok": ok, "n": n, "c": conc}
+                    "gw_p99_ms": pct(lat, 99) * 1e3, "gw_ok": ok, "n": n, "c": conc,
+                    "workers": workers}
         half = rps / 2
         lat, ok2 = asyncio.run(open_loop(url, half_bodies, half))
         results |= {"half_rate": half, "half_p50_ms": pct(lat, 50) * 1e3,
@@ -166,8 +168,8 @@ def run(n: int, conc: int, do_profile: bool) -> dict[str, float]:
 def report(r: dict[str, float]) -> str:
     return "\n".join([
         f"machine: {machine()}",
-        f"inbound, {int(r['n'])} signed enquiries, concurrency {int(r['c'])}, one gateway "
-        f"process (SQLite WAL, synchronous=FULL)",
+        f"inbound, {int(r['n'])} signed enquiries, concurrency {int(r['c'])}, "
+        f"{int(r['workers'])} gateway process(es) (SQLite WAL, synchronous=FULL)",
         "| what | messages/s | p50 ms | p99 ms |",
         "|---|---|---|---|",
         f"| bare aiohttp handler (HTTP floor) | {r['bare_rps']:.0f} | {r['bare_p50_ms']:.1f} | "
@@ -186,9 +188,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("-n", type=int, default=4000)
     ap.add_argument("-c", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
-    print(report(run(args.n, args.c, args.profile)))
+    print(report(run(args.n, args.c, args.profile, args.workers)))
 
 
 if __name__ == "__main__":

@@ -179,10 +179,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise GatewayError("config-invalid", "the hub role runs as party S2S")
     logging.basicConfig(level=s.log_level, format="%(asctime)s %(levelname)s %(name)s "
                         "%(message)s")
-    web.run_app(create_app(s), host=s.listen_host, port=s.listen_port,
-                print=lambda *_: print(f"cme-gateway {s.party} ({s.role}) listening on "
-                                       f"http://{s.listen_host}:{s.listen_port}", flush=True),
-                access_log=None)
+    workers = max(1, args.workers)
+    children: list[Any] = []
+    if workers > 1 and not args.worker:
+        # Extra processes share the port (SO_REUSEPORT) and the store; only this one runs
+        # the spool folders. Each sender leases its messages, so none is sent twice.
+        import subprocess
+
+        cmd = [sys.executable, "-m", "gateway", "--config", str(_config_path(args)), "serve",
+               "--worker"] + (["--role", args.role] if args.role else []) + \
+              (["--port", str(args.port)] if args.port else [])
+        children = [subprocess.Popen(cmd) for _ in range(workers - 1)]
+    try:
+        web.run_app(create_app(s, spool=not args.worker), host=s.listen_host,
+                    port=s.listen_port, reuse_port=workers > 1 or args.worker,
+                    print=lambda *_: print(f"cme-gateway {s.party} ({s.role}) listening on "
+                                           f"http://{s.listen_host}:{s.listen_port}"
+                                           f"{' (worker)' if args.worker else ''}", flush=True),
+                    access_log=None)
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(15)
     return 0
 
 
@@ -370,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("serve", help="run the gateway")
     sp.add_argument("--role", choices=["la", "hub"])
     sp.add_argument("--port", type=int)
+    sp.add_argument("--workers", type=int, default=1,
+                    help="processes sharing the port and the store (default 1)")
+    sp.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     sp.set_defaults(func=cmd_serve)
 
     sp = sub.add_parser("send", help="sign and queue an unsigned message file")

@@ -29,7 +29,8 @@ PARTIES = {"355": "Salford", "352": "Manchester"}
 
 def _call(url: str, token: str, data: bytes | None = None, ctype: str = "application/xml",
           ) -> Any:
-    req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    req = urllib.request.Request(url, data=data,  # noqa: S310 - a loopback URL we built
+                                 method="POST" if data is not None else "GET")
     req.add_header("Authorization", f"Bearer {token}")
     if data is not None:
         req.add_header("Content-Type", ctype)
@@ -71,11 +72,11 @@ def run_demo(root: Path, *, exit_after: bool = False, base_port: int = 8355) -> 
         for party in PARTIES:
             env = {**os.environ, "CME_GATEWAY_API_TOKEN": tokens[party],
                    "CME_GATEWAY_OFFICER_NAME": f"CME Officer, {PARTIES[party]}"}
-            log = open(root / party / "gateway.log", "ab")  # noqa: SIM115 - child owns it
-            procs[party] = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "--config",
-                 str(root / party / "gateway.toml"), "serve"],
-                env=env, stdout=log, stderr=subprocess.STDOUT)
+            with open(root / party / "gateway.log", "ab") as log:  # the child keeps a copy
+                procs[party] = subprocess.Popen(
+                    [sys.executable, "-m", "gateway", "--config",
+                     str(root / party / "gateway.toml"), "serve"],
+                    env=env, stdout=log, stderr=subprocess.STDOUT)
         base = {p: f"http://127.0.0.1:{ports[p]}" for p in PARTIES}
         for party in PARTIES:
             _wait(f"gateway {party}", lambda p=party: urllib.request.urlopen(  # noqa: S310

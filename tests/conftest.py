@@ -144,16 +144,19 @@ def pair(base: Path, extra: str = "") -> tuple[Home, Home]:
 class Proc:
     """A real gateway process."""
 
-    def __init__(self, home: Home, env: dict[str, str] | None = None) -> None:
+    def __init__(self, home: Home, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()) -> None:
         self.home = home
         self.env = env or {}
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: bool = True) -> Proc:
         env = {**os.environ, "CME_GATEWAY_API_TOKEN": "test-token", **self.env}
         with open(self.home.path / "gateway.log", "ab") as log:  # the child keeps its copy
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "--config", str(self.home.config), "serve"],
+                [sys.executable, "-m", "gateway", "--config", str(self.home.config), "serve",
+                 *self.args],
                 env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         if wait:
             self.wait_up()

@@ -109,7 +109,7 @@ def test_receiver_down_then_back_every_message_once(tmp_path, procs) -> None:
 def test_receiver_killed_mid_stream_loses_nothing_acknowledged(tmp_path, procs) -> None:
     a, b = pair(tmp_path, extra="retry_base_seconds = 0.1\nretry_max_seconds = 0.5\n"
                                "breaker_cooldown_seconds = 0.5\nlease_seconds = 5\n")
-    procs(a)
+    procs(a, args=("--workers", "2"))  # two senders leasing from one outbox
     pb = procs(b)
     ids = [api(a, "/v1/admin/messages?to=352", mx.to_bytes(mx.build(enquiry())))["message_id"]
            for _ in range(150)]
@@ -148,3 +148,19 @@ def test_spool_folders(tmp_path, procs) -> None:
     assert "REJECTED xml-malformed" in (failed / "broken.xml.reason").read_text()
     assert "REJECTED unknown-partner" in (failed / "nowhere.xml.reason").read_text()
     assert not list((a.path / "outbox").glob("*.xml"))
+
+
+def test_sender_killed_mid_stream_resends_and_receiver_deduplicates(tmp_path, procs) -> None:
+    a, b = pair(tmp_path, extra="retry_base_seconds = 0.1\nretry_max_seconds = 0.5\n"
+                               "lease_seconds = 2\n")
+    pa = procs(a)
+    procs(b)
+    ids = [api(a, "/v1/admin/messages?to=352", mx.to_bytes(mx.build(enquiry())))["message_id"]
+           for _ in range(120)]
+    wait_for("some deliveries", lambda: list(states(a).values()).count("delivered") >= 10)
+    pa.kill()  # leases held by the dead sender run out; the restarted one resends
+    procs(a)
+    wait_for("all delivered", lambda: set(states(a).values()) == {"delivered"}, 90)
+    with db(b) as conn:
+        got = [r[0] for r in conn.execute("SELECT message_id FROM inbound")]
+    assert sorted(got) == sorted(ids)

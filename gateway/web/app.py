@@ -107,7 +107,10 @@ async def require_token(request: web.Request,
     return await handler(request)
 
 
-def create_app(settings: Settings, *, background: bool = True) -> web.Application:
+def create_app(settings: Settings, *, background: bool = True,
+               spool: bool = True) -> web.Application:
+    """The gateway app. ``background`` runs the sender (safe in every process: leases);
+    ``spool`` the spool-folder task (one process per gateway home only)."""
     app = web.Application(middlewares=[api_errors, require_token],
                           client_max_size=settings.max_body_bytes + 1024)
     registry = CollectorRegistry()
@@ -131,8 +134,9 @@ def create_app(settings: Settings, *, background: bool = True) -> web.Applicatio
         session = aiohttp.ClientSession()
         sender = Sender(gw, session)
         app[SENDER] = sender
-        tasks = [asyncio.create_task(sender.run(), name="sender"),
-                 asyncio.create_task(Spool(gw).run(), name="spool")]
+        tasks = [asyncio.create_task(sender.run(), name="sender")]
+        if spool:
+            tasks.append(asyncio.create_task(Spool(gw).run(), name="spool"))
         yield
         for t in tasks:
             t.cancel()
