@@ -8,6 +8,7 @@ chosen so that each survives the errors that break the others:
   changed surname, a move, a typo in one name, a swap of forename and surname;
 * surname sound + forename sound + birth year: survives a wrong day/month, a partial date
   of birth and a move;
+* surname sound + forename sound + day and month: survives a slip in the birth year;
 * postcode + forename sound, postcode + surname sound: survive a wrong date of birth
   together with a changed surname or a forename typo.
 """
@@ -60,6 +61,8 @@ def record_keys(p: Prepared) -> list[Key]:
         if d.is_full:
             keys.extend(_dob_keys(d, fn_toks, sn_toks, p.district))
         keys.extend(("n", s, f, d.year) for s in sn_toks for f in fn_toks)
+        if d.is_full:  # names + birthday: survives a slip in the year
+            keys.extend(("b", s, f, d.month, d.day) for s in sn_toks for f in fn_toks)
     if p.pc:
         keys.extend(("pf", p.pc, t) for t in fn_toks)
         keys.extend(("ps", p.pc, t) for t in sn_toks)
@@ -85,6 +88,8 @@ def query_keys(q: Prepared) -> list[Key]:
                 keys.extend(_dob_keys(dd, fn_toks | sw_fn, sn_toks | sw_sn, q.district))
         keys.extend(("n", s, f, d.year) for s in sn_toks for f in fn_toks)
         keys.extend(("n", s, f, d.year) for s in sw_sn for f in sw_fn)
+        if d.is_full:
+            keys.extend(("b", s, f, d.month, d.day) for s in sn_toks for f in fn_toks)
     if q.pc:
         keys.extend(("pf", q.pc, t) for t in fn_toks | sw_fn)
         keys.extend(("ps", q.pc, t) for t in sn_toks | sw_sn)

@@ -95,8 +95,20 @@ class Prepared:
         )
 
 
+# Letter groups that OCR and hurried typing confuse ("Srnith" for Smith).
+_OCR_FOLDS = (("RN", "M"), ("CL", "D"), ("VV", "W"), ("LI", "H"))
+
+
+def _ocr_fold(s: str) -> str:
+    for a, b in _OCR_FOLDS:
+        s = s.replace(a, b)
+    return s
+
+
 def _close(a: str, b: str, jw: float) -> bool:
     if jw >= CLOSE_JW:
+        return True
+    if _ocr_fold(a) == _ocr_fold(b):
         return True
     return min(len(a), len(b)) >= MIN_LEN_FOR_ONE_EDIT and DamerauLevenshtein.distance(a, b) <= 1
 

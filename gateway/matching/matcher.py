@@ -97,6 +97,8 @@ def _guard(levels: Levels, has_twin: bool) -> str:
         return "different dates of birth: at most a possible match (could be a sibling)"
     if has_twin and (fn not in STRONG_FORENAME or levels[4] == "disagree"):
         return "the record has a twin on file and the forename does not tell them apart"
+    if fn == "similar" and dob == "exact" and levels[5] in ("address", "postcode"):
+        return "same home and date of birth but only a loosely similar forename: could be a twin"
     return ""
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from itertools import accumulate
 
 from nicknames import NickNamer
+from rapidfuzz.distance import JaroWinkler
 from stdnum.gb import upn as stdnum_upn
 
 from gateway.matching.names import BRITISH_NICKNAMES, nickname_equivalent
@@ -126,8 +127,10 @@ class _Gen:
     def forename(self, group: str, sex: str, avoid: Sequence[str]) -> str:
         for _ in range(50):
             name = self.pick(group, 1 if sex == "M" else 2)
-            if all(name_key(name) != name_key(a) and not nickname_equivalent(
-                    name_key(name), name_key(a)) for a in avoid):
+            # Siblings' names differ, and are not nicknames or near-spellings of each other.
+            if all(not nickname_equivalent(name_key(name), name_key(a))
+                   and JaroWinkler.similarity(name_key(name), name_key(a)) < 0.8
+                   for a in avoid):
                 return name
         return name
 
@@ -150,7 +153,7 @@ class _Gen:
                 fn = self.forename(group, sex, names)
                 names.append(fn)
                 sn = surname
-                if kids and r.random() < 0.08:  # half-sibling with another surname
+                if kids and t == 0 and r.random() < 0.08:  # half-sibling, other surname
                     sn = self.surname(group)
                 mid = self.forename(group, sex, names) if r.random() < 0.55 else ""
                 if mid:  # no child's middle name is a sibling's forename, nor the reverse
