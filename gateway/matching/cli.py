@@ -1,0 +1,158 @@
+"""Command-line entry points: batch matching and the health/roll cross-check.
+
+``add_cli(subparsers)`` registers ``match`` and ``crosscheck`` on the gateway's main
+parser; ``python -m gateway.matching.cli`` runs them on their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.matching.config import MatchConfig
+from gateway.matching.crosscheck import MAX_CANDIDATES, crosscheck
+from gateway.matching.errors import MatchInputError
+from gateway.matching.matcher import MATCH, Matcher
+from gateway.matching.records import read_csv
+
+log = logging.getLogger(__name__)
+
+
+def match_files(
+    records_csv: str | Path, queries_csv: str | Path, out_csv: str | Path,
+    config: MatchConfig | None = None,
+) -> int:
+    """Match every query against the records; write ``query_id,predicted_record_id,score``.
+
+    ``predicted_record_id`` is empty unless the best candidate is in the ``match`` band
+    (``score`` is then the best candidate's score, or empty if there was none).
+    Returns the number of queries matched.
+    """
+    config = config or MatchConfig()
+    records = read_csv(records_csv, "record_id", config, kind="records")
+    queries = read_csv(queries_csv, "query_id", config, kind="queries")
+    matcher = Matcher.from_records(records, config)
+    matched = 0
+    rows = []
+    for query, cands in zip(queries, matcher.match_many(queries, limit=2, explain=False),
+                            strict=True):
+        best = cands[0] if cands else None
+        pred = best.record_id if best is not None and best.band == MATCH else ""
+        matched += bool(pred)
+        rows.append((query.record_id, pred, "" if best is None else f"{best.score:.2f}"))
+    _write_csv(out_csv, ["query_id", "predicted_record_id", "score"], rows)
+    log.info("matched %d of %d queries against %d records", matched, len(queries), len(records))
+    return matched
+
+
+def crosscheck_files(
+    health_csv: str | Path, rolls_csv: str | Path, out_csv: str | Path,
+    as_of: dt.date, config: MatchConfig | None = None,
+) -> int:
+    """Write the cross-check CSV; returns the number of children listed."""
+    config = config or MatchConfig()
+    health = read_csv(health_csv, "record_id", config, kind="health")
+    rolls = read_csv(rolls_csv, "record_id", config, kind="rolls")
+    result = crosscheck(health, rolls, as_of, config)
+    header = ["health_record_id", "reason"]
+    for i in range(1, MAX_CANDIDATES + 1):
+        header += [f"candidate_{i}_record_id", f"candidate_{i}_score", f"candidate_{i}_band"]
+    rows = []
+    for row in result:
+        cells = [row.health_record_id, row.reason]
+        for i in range(MAX_CANDIDATES):
+            if i < len(row.candidates):
+                c = row.candidates[i]
+                cells += [c.record_id, f"{c.score:.2f}", c.band]
+            else:
+                cells += ["", "", ""]
+        rows.append(cells)
+    _write_csv(out_csv, header, rows)
+    return len(rows)
+
+
+def _write_csv(path: str | Path, header: list[str], rows: Sequence[Sequence[str]]) -> None:
+    # Write to a temporary file and rename, so a half-written output never looks complete.
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".matching-", suffix=".csv", dir=directory)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _config(args: argparse.Namespace) -> MatchConfig:
+    path = getattr(args, "config", None)
+    return MatchConfig.from_toml(path) if path else MatchConfig()
+
+
+def _as_of(text: str | None) -> dt.date:
+    if not text:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise MatchInputError("bad-as-of", "--as-of must be a date written YYYY-MM-DD.") from exc
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    try:
+        n = match_files(args.records, args.queries, args.out, _config(args))
+    except MatchInputError as exc:
+        print(f"REJECTED {exc.code}: {exc.sentence}", file=sys.stderr)
+        return 1
+    print(f"matched {n} queries; results in {args.out}")
+    return 0
+
+
+def cmd_crosscheck(args: argparse.Namespace) -> int:
+    try:
+        n = crosscheck_files(args.health, args.rolls, args.out, _as_of(args.as_of),
+                             _config(args))
+    except MatchInputError as exc:
+        print(f"REJECTED {exc.code}: {exc.sentence}", file=sys.stderr)
+        return 1
+    print(f"{n} children of compulsory school age match no current roll; see {args.out}")
+    return 0
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register the ``match`` and ``crosscheck`` subcommands."""
+    p = subparsers.add_parser("match", help="match children against held records (batch)")
+    p.add_argument("--records", required=True, help="records CSV (record_id, upn, ...)")
+    p.add_argument("--queries", required=True, help="queries CSV (query_id, upn, ...)")
+    p.add_argument("--out", required=True, help="output CSV")
+    p.add_argument("--config", help="gateway TOML file with a [matching] table")
+    p.set_defaults(func=cmd_match)
+    c = subparsers.add_parser(
+        "crosscheck", help="list health-registered children of school age on no roll")
+    c.add_argument("--health", required=True, help="health registrations CSV (record_id, ...)")
+    c.add_argument("--rolls", required=True, help="school rolls CSV (record_id, ...)")
+    c.add_argument("--out", required=True, help="output CSV")
+    c.add_argument("--as-of", help="date to assess school age on (default today)")
+    c.add_argument("--config", help="gateway TOML file with a [matching] table")
+    c.set_defaults(func=cmd_crosscheck)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway.matching.cli")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_cli(sub)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
