@@ -20,7 +20,7 @@ from rapidfuzz.distance import JaroWinkler
 from stdnum.gb import upn as stdnum_upn
 
 from gateway.matching.names import BRITISH_NICKNAMES, nickname_equivalent
-from gateway.matching.normalise import name_key
+from gateway.matching.normalise import coerce_date, name_key
 from gateway.matching.records import Record
 from gateway.matching.synth_names import (
     GROUPS,
@@ -76,6 +76,12 @@ class SynthData:
     household_of: dict[str, bool] = field(default_factory=dict)  # no-record: sibling held?
 
 
+def _names(group: str, which: int) -> tuple[str, ...]:
+    """Boys' (1), girls' (2) forenames or surnames (3) of a group."""
+    _, boys, girls, surnames = GROUPS[group]
+    return (boys, girls, surnames)[which - 1]
+
+
 def _zipf(n: int) -> list[float]:
     return list(accumulate(1.0 / (i + 1) ** 0.8 for i in range(n)))
 
@@ -86,12 +92,12 @@ class _Gen:
         self.as_of = as_of
         self.groups = list(GROUPS)
         self.group_w = list(accumulate(GROUPS[g][0] for g in self.groups))
-        self.cum = {g: tuple(_zipf(len(GROUPS[g][i])) for i in (1, 2, 3)) for g in GROUPS}
+        self.cum = {g: tuple(_zipf(len(_names(g, i))) for i in (1, 2, 3)) for g in GROUPS}
         self.upn_serial = 0
         self.postcodes: list[tuple[str, str, int]] = []  # postcode, street, next house no
 
     def pick(self, group: str, which: int) -> str:
-        names = GROUPS[group][which]
+        names = _names(group, which)
         return self.rng.choices(names, cum_weights=self.cum[group][which - 1])[0]
 
     def surname(self, group: str) -> str:
@@ -218,9 +224,9 @@ def generate(
 def _to_record(c: Child, rid: str, rng: random.Random) -> Record:
     return Record(
         record_id=rid, upn=c.upn, former_upn=c.former_upn, surname=c.surname,
-        forename=c.forename, middle_names=c.middle, dob=c.dob, sex=c.sex,
+        forename=c.forename, middle_names=c.middle, dob=coerce_date(c.dob), sex=c.sex,
         postcode=c.postcode, address=c.address, laestab=f"{rng.randint(201, 938)}"
-        f"{rng.randint(1000, 7999)}", on_roll_from=dt.date(c.dob.year + 4, 9, 1),
+        f"{rng.randint(1000, 7999)}", on_roll_from=coerce_date(dt.date(c.dob.year + 4, 9, 1)),
     )
 
 
@@ -345,7 +351,7 @@ def _corrupt(c: Child, qid: str, g: _Gen) -> tuple[Record, list[str]]:
             upn = upn[:i] + str((int(upn[i]) + 1) % 10) + upn[i + 1:]
     q = replace(
         _to_record(c, qid, r), upn=upn, former_upn="", surname=sn, forename=fn,
-        middle_names=mid, dob=dob or None, sex=sex, postcode=pc, address=addr,
+        middle_names=mid, dob=coerce_date(dob or None), sex=sex, postcode=pc, address=addr,
         laestab="", on_roll_from=None,
     )
     return q, tags
