@@ -1,19 +1,34 @@
-"""The store contract: de-duplication, forward-only states, leases, group-commit isolation."""
+"""The store contract, run against every backend (SQLite and PostgreSQL): de-duplication,
+forward-only states, leases, isolation of failing writes, and two Store instances (two
+processes' worth of connections) sharing one database."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
+import asyncpg
 import pytest
 
 from gateway.errors import GatewayError
 from gateway.store import InboundRow, OutboundRow, Store, open_store
+from gateway.store.migrations import MIGRATIONS
+from gateway.store.postgres import PostgresBackend, numbered, rowcount
+
+from .pgserver import fresh_database, pg_dsn  # noqa: F401
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path) -> str:
+    """The ``database`` setting of a new, empty store: a SQLite file or a PostgreSQL DSN."""
+    if request.param == "sqlite":
+        return str(tmp_path / "t.db")
+    return fresh_database(request.getfixturevalue("pg_dsn"))
 
 
 @pytest.fixture
-async def store(tmp_path):
-    s = await open_store(str(tmp_path / "t.db"))
+async def store(database: str):
+    s = await open_store(database)
     yield s
     await s.close()
 
@@ -131,10 +146,183 @@ async def test_outbox_listing_is_keyset_paginated(store: Store) -> None:
     assert len(ids) == 7 == len(set(ids))
 
 
-async def test_data_survives_reopen(tmp_path) -> None:
-    s = await open_store(str(tmp_path / "t.db"))
+async def test_data_survives_reopen(database: str) -> None:
+    s = await open_store(database)
     await s.accept_inbound(inbound())
     await s.close()
-    s = await open_store(str(tmp_path / "t.db"))
-    assert (await s.get_inbound("m1")) is not None
+    s = await open_store(database)
+    got = await s.get_inbound("m1")
+    assert got is not None and got.body == b"<x/>" and got.receipt == b"receipt-d1"
     await s.close()
+
+
+# ---- two Store instances on one database (two gateway processes' worth of connections) ----
+
+@pytest.fixture
+async def two_stores(database: str):
+    a = await open_store(database)
+    b = await open_store(database)
+    yield a, b
+    await a.close()
+    await b.close()
+
+
+async def test_migrations_run_once_when_processes_start_together(database: str) -> None:
+    stores = await asyncio.gather(*(open_store(database) for _ in range(4)))
+    try:
+        async def versions(tx) -> list[int]:
+            return [r["version"] for r in await tx.fetchall(
+                "SELECT version FROM schema_migrations ORDER BY version")]
+        got = await stores[0].backend.read(versions)
+        assert got == sorted({v for v, _ in MIGRATIONS}) and len(got) == len(set(got))
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_concurrent_claims_from_two_stores_never_return_a_message_twice(
+        two_stores: tuple[Store, Store]) -> None:
+    a, b = two_stores
+    ids = {f"o{i:03d}" for i in range(200)}
+    for chunk in range(0, 200, 50):
+        await asyncio.gather(*(a.enqueue(outbound(f"o{i:03d}"))
+                               for i in range(chunk, chunk + 50)))
+    now = time.time()
+
+    async def claimer(store: Store, owner: str) -> list[str]:
+        got: list[str] = []
+        while rows := await store.claim_due(now, owner, 60, 7):
+            assert len(rows) <= 7
+            got += [r.message_id for r in rows]
+            await asyncio.sleep(0.005)  # "sending" (SQLite's busy waiters get their turn)
+        return got
+
+    owners = [(s, f"{name}{i}") for s, name in ((a, "a"), (b, "b")) for i in range(4)]
+    results = await asyncio.gather(*(claimer(s, owner) for s, owner in owners))
+    claimed = [mid for got in results for mid in got]
+    assert len(claimed) == 200 and set(claimed) == ids  # every message, none twice
+    assert any(results[:4]) and any(results[4:])  # both stores took part
+    for (_, owner), got in zip(owners, results, strict=True):
+        for mid in got:
+            row = await b.get_outbound(mid)
+            assert row is not None and row.lease_owner == owner and row.attempts == 1
+    assert await a.claim_due(now, "late", 60, 10) == []
+
+
+async def test_concurrent_accept_of_one_message_from_two_stores(
+        two_stores: tuple[Store, Store]) -> None:
+    a, b = two_stores
+    for i in range(30):
+        mid = f"dup{i}"
+        mine = inbound(mid)  # same id and bytes, each process with its own receipt
+        theirs = InboundRow(**{**mine.__dict__, "receipt": b"another receipt"})
+        x, y = await asyncio.gather(a.accept_inbound(mine), b.accept_inbound(theirs))
+        assert sorted([x.duplicate, y.duplicate]) == [False, True]
+        assert x.receipt == y.receipt  # the resend is answered with the stored receipt
+        stored = await b.get_inbound(mid)
+        assert stored is not None and stored.receipt == x.receipt
+    assert len(await a.list_inbound(limit=100)) == 30
+
+
+# ---- PostgreSQL specifics ------------------------------------------------------------------
+
+def test_placeholders_and_row_counts() -> None:
+    assert numbered("SELECT a FROM t WHERE b = ? AND c = '?' AND d IN (?, ?)") == (
+        "SELECT a FROM t WHERE b = $1 AND c = '?' AND d IN ($2, $3)")
+    assert numbered("SELECT 'it''s ?' , \"q?\" , ?") == "SELECT 'it''s ?' , \"q?\" , $1"
+    assert [rowcount(s) for s in ("UPDATE 3", "INSERT 0 1", "DELETE 0", "CREATE TABLE")] == [
+        3, 1, 0, 0]
+
+
+class HeldCommit:
+    """A backend whose writes hold their transaction open (row locks and all) until
+    ``release`` is set; ``reached`` is set once the operation itself has run."""
+
+    def __init__(self, inner: PostgresBackend) -> None:
+        self.inner = inner
+        self.dialect = inner.dialect
+        self.reached = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def open(self, migrations) -> None:
+        await self.inner.open(migrations)
+
+    async def write(self, op):
+        async def held(tx):
+            result = await op(tx)
+            self.reached.set()
+            await self.release.wait()
+            return result
+        return await self.inner.write(held)
+
+    async def read(self, op):
+        return await self.inner.read(op)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def test_postgres_resend_waits_for_the_first_commit_then_gets_its_receipt(
+        pg_dsn: str) -> None:  # noqa: F811
+    dsn = fresh_database(pg_dsn)
+    held = HeldCommit(PostgresBackend(dsn))
+    a = await Store(held).open()
+    b = await open_store(dsn)
+    watcher = await asyncpg.connect(dsn)
+    try:
+        first = asyncio.create_task(a.accept_inbound(inbound("m1")))
+        await asyncio.wait_for(held.reached.wait(), 10)  # inserted, not committed
+        second = asyncio.create_task(b.accept_inbound(
+            InboundRow(**{**inbound("m1").__dict__, "receipt": b"another receipt"})))
+        deadline = time.monotonic() + 10
+        while not await watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"):
+            assert time.monotonic() < deadline, "the second insert never waited for the first"
+            await asyncio.sleep(0.02)
+        assert not second.done()  # blocked on the primary key of the uncommitted row
+        held.release.set()
+        x, y = await asyncio.wait_for(asyncio.gather(first, second), 10)
+        assert not x.duplicate and y.duplicate and x.receipt == y.receipt == b"receipt-d1"
+    finally:
+        held.release.set()
+        await watcher.close()
+        await a.close()
+        await b.close()
+
+
+async def test_postgres_unreachable_is_store_unavailable_without_the_password() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(GatewayError) as info:
+        await open_store(f"postgresql://gw:s3cret-pw@127.0.0.1:{port}/cme")
+    assert info.value.code == "store-unavailable" and "s3cret-pw" not in info.value.text
+
+
+async def test_postgres_lost_connections_are_store_unavailable_then_recover(
+        pg_dsn: str) -> None:  # noqa: F811
+    dsn = fresh_database(pg_dsn)
+    s = await open_store(dsn)
+    admin = await asyncpg.connect(pg_dsn)
+    try:
+        await s.accept_inbound(inbound("m0"))
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                            dsn.rsplit("/", 1)[1])
+        with pytest.raises(GatewayError) as info:
+            await s.accept_inbound(inbound("m1"))
+        assert info.value.code == "store-unavailable"
+        for _ in range(10):  # the pool replaces the dead connections
+            try:
+                await s.accept_inbound(inbound("m1"))
+                break
+            except GatewayError:
+                await asyncio.sleep(0.1)
+        got = await s.get_inbound("m1")
+        assert got is not None and await s.get_inbound("m0") is not None
+    finally:
+        await admin.close()
+        await s.close()

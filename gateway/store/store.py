@@ -253,13 +253,20 @@ class Store:
             if only is not None:
                 where += " AND recipient = ?"
                 args.append(only)
+            # The due rows are picked once, in a materialised CTE: a plain ``IN (SELECT ...
+            # LIMIT ...)`` sub-select may be re-run by PostgreSQL's planner (the inner side of
+            # a nested loop) and claim more than ``limit``. On PostgreSQL the pick locks its
+            # rows and skips rows another claimer holds (``FOR UPDATE SKIP LOCKED``); a row
+            # another claimer committed meanwhile is re-checked against ``where`` on its new
+            # version, so its fresh lease excludes it. On SQLite the write lock serialises
+            # claimers. Portable: SQLite 3.35+ and PostgreSQL 12+.
             rows = await tx.fetchall(
-                f"UPDATE outbound SET state = 'sending', lease_until = ?, lease_owner = ?, "
-                f"attempts = attempts + 1, updated_at = ? WHERE message_id IN ("
-                f"SELECT message_id FROM outbound WHERE {where} "
+                f"WITH due AS MATERIALIZED (SELECT message_id FROM outbound WHERE {where} "
                 f"ORDER BY next_attempt_at LIMIT ?{tx.dialect.skip_locked}) "
-                f"RETURNING *",
-                now + lease_seconds, owner, now, *args, limit)
+                f"UPDATE outbound SET state = 'sending', lease_until = ?, lease_owner = ?, "
+                f"attempts = attempts + 1, updated_at = ? "
+                f"WHERE message_id IN (SELECT message_id FROM due) RETURNING *",
+                *args, limit, now + lease_seconds, owner, now)
             for r in rows:
                 if r["attempts"] == 1:
                     await self._event(tx, r["message_id"], "queued", "sending", None, now)
@@ -412,8 +419,9 @@ class Store:
 async def open_store(database: str, home: Path | None = None) -> Store:
     """Open the store named by the ``database`` setting (a SQLite path or a DSN)."""
     if database.startswith(("postgresql://", "postgres://")):
-        raise GatewayError("config-invalid",
-                           "the PostgreSQL backend is not built yet; use a SQLite path")
+        from .postgres import PostgresBackend
+
+        return await Store(PostgresBackend(database)).open()
     from .sqlite import SqliteBackend
 
     path = Path(database)
