@@ -201,13 +201,54 @@ def fresh_database(dsn: str, name: str | None = None) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+class _Shared:
+    """The one server of a test session. A fixture imported into several test modules is a
+    separate fixture per module (one setup each, even at session scope), so the server is
+    reference-counted here: started by the first user, stopped after the last."""
+
+    stack: contextlib.ExitStack | None = None
+    dsn: str | None = None
+    error: str | None = None
+    users = 0
+
+
+def _acquire() -> str:
+    if _Shared.error is not None:
+        raise PostgresUnavailable(_Shared.error)
+    if _Shared.dsn is None:
+        stack = contextlib.ExitStack()
+        try:
+            server = stack.enter_context(postgres_server())
+            _Shared.dsn = server.create_database("cme_session")
+        except PostgresUnavailable as exc:
+            stack.close()
+            _Shared.error = str(exc)
+            raise
+        except BaseException:
+            stack.close()
+            raise
+        _Shared.stack = stack
+    _Shared.users += 1
+    return _Shared.dsn
+
+
+def _release() -> None:
+    _Shared.users -= 1
+    if _Shared.users == 0 and _Shared.stack is not None:
+        stack, _Shared.stack, _Shared.dsn = _Shared.stack, None, None
+        stack.close()
+
+
 @pytest.fixture(scope="session")
 def pg_dsn() -> Iterator[str]:
-    """DSN of a database on a PostgreSQL server started for this test session. Tests that
+    """DSN of a database on the PostgreSQL server started for this test session. Tests that
     need an empty database of their own call ``fresh_database(pg_dsn)``. Fails (never skips)
     when PostgreSQL is not installed."""
     try:
-        with postgres_server() as server:
-            yield server.create_database("cme_session")
+        dsn = _acquire()
     except PostgresUnavailable as exc:
         pytest.fail(f"PostgreSQL is needed for these tests: {exc}", pytrace=False)
+    try:
+        yield dsn
+    finally:
+        _release()
