@@ -426,12 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="stop once the sample exchange is done (for tests)")
     sp.set_defaults(func=cmd_demo)
 
-    try:
-        from .matching.cli import add_cli
-    except ImportError:  # the matching package is optional at this stage
-        pass
-    else:
-        add_cli(sub)
+    from .ctf.cli import add_cli as add_ctf_cli
+    from .matching.cli import add_cli as add_matching_cli
+
+    add_ctf_cli(sub)
+    add_matching_cli(sub)
     return p
 
 
@@ -440,7 +439,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except GatewayError as exc:
-        print(exc.line(), file=sys.stderr if args.command != "verify" else sys.stdout)
+        # verify and ctf check answer on stdout: their one line is the result
+        print(exc.line(), file=sys.stdout if args.command in ("verify", "ctf") else sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

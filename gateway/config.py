@@ -80,6 +80,14 @@ class Settings:
     sender_concurrency: int = _doc("Most deliveries in flight at once.", default=16)
     spool_poll_seconds: float = _doc("How often the outbox spool folder is scanned.",
                                      default=1.0)
+    ctf_dir: Path = _doc("Where received CTFs are kept, byte for byte (one file per transfer).",
+                         default=Path("ctf"))
+    max_ctf_bytes: int = _doc("Largest CTF accepted, in bytes (at least 50 MB by default).",
+                              default=64 * 1024 * 1024)
+    max_ctf_pupils: int = _doc("Most pupils accepted in one CTF.", default=5000)
+    ctf_versions: str = _doc("CTF versions accepted, comma-separated: the current and the "
+                             "previous one. Add the new version when DfE publishes it.",
+                             default="25.0,24.0")
     api_token: str = _doc("Bearer token for the operator API (`/v1/admin/...`). Empty = API off. "
                           "Set it from the environment, not the file.", default="")
     officer_name: str = _doc("CME officer named on replies this gateway creates.", default="")
@@ -101,6 +109,18 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return self.path(Path(self.database))
+
+    @property
+    def accepted_ctf_versions(self) -> list[str]:
+        return [v.strip() for v in self.ctf_versions.split(",") if v.strip()]
+
+    def transfers_endpoint(self, party: str) -> str:
+        """The partner's ``/v1/transfers`` URL, next to its ``/v1/messages``."""
+        url = self.endpoint(party)
+        if not url.endswith("/messages"):
+            raise GatewayError("config-invalid",
+                               f"endpoint for {party} must end in /v1/messages")
+        return url[: -len("messages")] + "transfers"
 
     def endpoint(self, party: str) -> str:
         try:

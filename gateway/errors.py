@@ -53,6 +53,32 @@ ERRORS: dict[str, tuple[int, str]] = {
         "A different message with the same message id was already received; give each "
         "message its own id.",
     ),
+    "payload-missing": (400, "A Transfer needs two parts: the signed envelope, then the CTF."),
+    "payload-mismatch": (400, "The CTF's SHA-256 or size is not what the signed envelope says."),
+    "ctf-too-large": (413, "The CTF is larger than this gateway accepts."),
+    "ctf-schema-invalid": (400, "The CTF does not follow the CTF structure (root CTfile, Header, "
+                           "CTFpupilData/Pupil)."),
+    "ctf-version-unsupported": (400, "This CTF version is not accepted; only the current and "
+                                "the previous version are."),
+    "ctf-bad-identifier": (400, "An LA code or establishment number in the CTF header is "
+                           "malformed."),
+    "ctf-pupil-incomplete": (400, "A pupil in the CTF has no Surname, Forename or DOB."),
+    "ctf-no-pupils": (400, "The CTF holds no pupils."),
+    "ctf-too-many-pupils": (400, "The CTF holds more pupils than this gateway accepts in one "
+                            "file."),
+    "ctf-lost-multiple-pupils": (400, "A lost-pupil (XXX/XXXX) or out-of-sector (MMM/MMMM) CTF "
+                                 "must hold exactly one pupil (DfE rule); send one file per "
+                                 "pupil."),
+    "ctf-source-mismatch": (403, "The CTF's SourceSchool is not the sending school or a school "
+                            "of the sending LA."),
+    "ctf-destination-mismatch": (400, "The CTF's destination is not in this gateway's area."),
+    "not-hub": (400, "Only the S2S hub handles this message."),
+    "lpd-forbidden": (403, "Only local authorities may search or claim the Lost Pupils "
+                      "Database, and only for schools in their own area."),
+    "lpd-search-too-vague": (400, "Search by UPN, or by surname with forename or date of birth."),
+    "lpd-not-found": (404, "There is no such CTF in the Lost Pupils Database."),
+    "lpd-already-claimed": (409, "This CTF has already been claimed from the Lost Pupils "
+                            "Database."),
     "unauthorized": (401, "This API needs the operator's bearer token."),
     "admin-api-disabled": (503, "The operator API is off because no api_token is configured."),
     "not-found": (404, "There is no such resource."),

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from lxml import etree
 
@@ -91,17 +92,59 @@ async def receive(gw: Gateway, body: bytes) -> Accepted:
     check_recipient(header, gw.party)
     check_fresh(header.created_at, now, s.replay_window_seconds, s.clock_skew_seconds)
     digest = hashlib.sha256(body).hexdigest()
-    receipt = make_receipt(gw, header, digest, now)
+    old = await gw.store.get_inbound(header.message_id)
+    if old is not None and old.digest == digest:
+        # A resend: answer as the first time, without doing its work again.
+        return Accepted(message, old.receipt, duplicate=True)
+    answer, also = await effects(gw, message, digest, now)
     row = InboundRow(
         message_id=header.message_id, sender=header.sender, recipient=header.recipient,
         message_type=header.message_type.value, conversation_id=header.conversation_id,
         in_reply_to=header.in_reply_to, created_at=header.created_at.timestamp(),
-        received_at=now.timestamp(), digest=digest, body=body, receipt=receipt)
+        received_at=now.timestamp(), digest=digest, body=body, receipt=answer)
     outcomes = outcomes_json(message) if isinstance(message, m.Reply) else None
-    result = await gw.store.accept_inbound(row, outcomes)
+    result = await gw.store.accept_inbound(row, outcomes, also=also)
     log.info("accepted message=%s type=%s from=%s duplicate=%s", header.message_id,
              header.message_type.value, header.sender, result.duplicate)
     return Accepted(message, result.receipt, result.duplicate)
+
+
+async def effects(gw: Gateway, message: m.Message, digest: str, now: dt.datetime
+                  ) -> tuple[bytes, Any]:
+    """The answer to sign and return (a Receipt, or an LpdResult for a search) and the
+    transaction step the message causes, by type."""
+    from .ctf import lpd
+    from .store import ctf_ops
+
+    h = message.header
+    if isinstance(message, m.Transfer):
+        raise GatewayError("payload-missing", "send Transfers to /v1/transfers")
+    if isinstance(message, m.LpdSearch):
+        found = await lpd.search(gw, h.sender, message)
+        result = m.LpdResult(
+            header=gw.header(m.MessageType.LPD_RESULT, h.sender,
+                             conversation_id=h.conversation_id, in_reply_to=h.message_id),
+            search_id=h.message_id, candidates=tuple(found))
+        detail = (f"by {lpd.criteria(message)}; {len(found)} results; "
+                  f"reason: {message.reason[:500]}")
+
+        async def audit(tx: Any) -> None:
+            await gw.store.audit(h.sender, "lpd-search", h.message_id, detail, tx=tx)
+
+        return gw.sign(result, validate=False), audit
+    also = None
+    if isinstance(message, m.LpdClaim):
+        also = await lpd.prepare_claim(gw, h.sender, message)
+    elif isinstance(message, m.CtfNotice):
+        if h.sender != "S2S" or gw.settings.role != "la":
+            raise GatewayError("bad-request", "CtfNotices come from the S2S hub to an LA")
+        case = lpd.notice_case(message)
+
+        async def open_case(tx: Any) -> None:
+            await ctf_ops.open_case(tx, case)
+
+        also = open_case
+    return make_receipt(gw, h, digest, now), also
 
 
 def error_message(gw: Gateway, error: GatewayError, body: bytes | None) -> bytes:

@@ -81,24 +81,30 @@ class Gateway:
                          designation=s.officer_designation or None,
                          telephone=s.officer_telephone or None, email=s.officer_email or None)
 
-    async def queue(self, message: m.Message, *, spool_name: str | None = None,
-                    also: Any = None) -> OutboundRow:
-        """Sign ``message`` and put it in the outbox (with ``also(tx)`` in the same commit)."""
+    def prepare(self, message: m.Message, *, spool_name: str | None = None,
+                payload_path: str | None = None) -> OutboundRow:
+        """Sign ``message`` and make its outbox row (not yet stored)."""
         h = message.header
         if h.sender != self.party:
             raise GatewayError("bad-request", f"the sender must be this gateway ({self.party})")
         self.settings.endpoint(h.recipient)  # unknown-partner if there is nowhere to send it
         body = self.sign(message)
         now = time.time()
-        row = OutboundRow(
+        return OutboundRow(
             message_id=h.message_id, recipient=h.recipient, message_type=h.message_type.value,
             conversation_id=h.conversation_id, in_reply_to=h.in_reply_to,
             created_at=now, state="queued", attempts=0, next_attempt_at=now,
             expires_at=now + self.settings.outbound_expiry_seconds,
-            digest=hashlib.sha256(body).hexdigest(), body=body, spool_name=spool_name)
+            digest=hashlib.sha256(body).hexdigest(), body=body, spool_name=spool_name,
+            payload_path=payload_path)
+
+    async def queue(self, message: m.Message, *, spool_name: str | None = None,
+                    also: Any = None) -> OutboundRow:
+        """Sign ``message`` and put it in the outbox (with ``also(tx)`` in the same commit)."""
+        row = self.prepare(message, spool_name=spool_name)
         await self.store.enqueue(row, also=also)
-        log.info("queued message=%s type=%s to=%s", h.message_id, h.message_type.value,
-                 h.recipient)
+        log.info("queued message=%s type=%s to=%s", row.message_id, row.message_type,
+                 row.recipient)
         return row
 
     def readdress(self, message: m.Message, recipient: str) -> m.Message:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 from pathlib import Path
 
 from . import xmlsafe
@@ -37,6 +38,16 @@ def atomic_write(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _copy_atomic(src: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    with open(src, "rb") as fin, open(tmp, "wb") as fout:
+        shutil.copyfileobj(fin, fout, 1 << 20)
+        fout.flush()
+        os.fsync(fout.fileno())
+    os.replace(tmp, target)
 
 
 def _free_name(folder: Path, name: str, suffix: str) -> Path:
@@ -69,6 +80,7 @@ class Spool:
 
     async def tick(self) -> None:
         await self.write_inbox()
+        await self.write_held()
         await self.pick_up()
         await self.finish()
 
@@ -78,6 +90,15 @@ class Spool:
             await asyncio.to_thread(atomic_write, self.inbox / f"{row.message_id}.xml", row.body)
         if rows:
             await self.gw.store.mark_spooled([r.message_id for r in rows])
+        return len(rows)
+
+    async def write_held(self) -> int:
+        """CTFs held for a school: ``inbox/<LAESTAB>/<transfer id>.xml``, byte for byte."""
+        rows = await self.gw.store.ctf.unspooled_held()
+        for row in rows:
+            target = self.inbox / str(row["for_school"]) / f"{row['transfer_id']}.xml"
+            await asyncio.to_thread(_copy_atomic, Path(row["path"]), target)
+            await self.gw.store.ctf.mark(row["transfer_id"], "spooled_at")
         return len(rows)
 
     def _candidates(self) -> list[Path]:

@@ -119,10 +119,10 @@ class Home:
 
 
 def make_home(base: Path, party: str, endpoints: dict[str, str] | None = None,
-              port: int | None = None, extra: str = "") -> Home:
+              port: int | None = None, extra: str = "", role: str = "la") -> Home:
     port = port or free_port()
     folder = base / party
-    write_config(folder, party, port, endpoints=endpoints or {})
+    write_config(folder, party, port, role=role, endpoints=endpoints or {})
     if extra:
         text = (folder / "gateway.toml").read_text()
         head, _, tail = text.partition("[endpoints]")

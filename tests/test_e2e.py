@@ -141,7 +141,7 @@ def test_spool_folders(tmp_path, procs) -> None:
     (a.path / "outbox" / "nowhere.xml").write_bytes(mx.to_bytes(mx.build(wrong)))
     sent = a.path / "outbox" / "sent" / "to-manchester.xml"
     wait_for("the sent file", sent.exists)
-    assert (b.path / "inbox" / f"{msg.header.message_id}.xml").exists()
+    wait_for("352's inbox file", (b.path / "inbox" / f"{msg.header.message_id}.xml").exists)
     failed = a.path / "outbox" / "failed"
     wait_for("the failed files", lambda: (failed / "nowhere.xml.reason").exists()
              and (failed / "broken.xml.reason").exists())

@@ -29,6 +29,11 @@ class MessageType(enum.StrEnum):
     REFERRAL = "Referral"
     RECEIPT = "Receipt"
     ERROR = "Error"
+    TRANSFER = "Transfer"
+    CTF_NOTICE = "CtfNotice"
+    LPD_SEARCH = "LpdSearch"
+    LPD_RESULT = "LpdResult"
+    LPD_CLAIM = "LpdClaim"
 
 
 class Outcome(enum.StrEnum):
@@ -201,7 +206,101 @@ class Error:
     about_message_id: str | None = None
 
 
-Message = Enquiry | Reply | Referral | Receipt | Error
+class Purpose(enum.StrEnum):
+    """Why a CTF travels: to its destination, to the Lost Pupils Database, or to the LA that
+    claimed it from the LPD."""
+
+    DELIVER = "deliver"
+    LPD = "lpd"
+    CLAIMED = "claimed"
+
+
+@dataclass(frozen=True)
+class Payload:
+    """The CTF carried beside the signed envelope (as AS4 carries attachments): the envelope
+    signs its SHA-256, so the bytes are hashed as a stream, never canonicalised as a tree."""
+
+    digest_sha256: str
+    size_bytes: int
+    file_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Transfer:
+    header: Header
+    purpose: Purpose
+    payload: Payload
+    for_school: str | None = None
+
+
+@dataclass(frozen=True)
+class SchoolRef:
+    lea: str
+    estab: str
+    school_name: str | None = None
+
+
+@dataclass(frozen=True)
+class PupilSummary:
+    surname: str
+    forename: str
+    upn: str | None = None
+    dob: date | None = None
+    sex: str | None = None
+
+
+@dataclass(frozen=True)
+class CtfNotice:
+    """Hub to the source school's LA: a lost or out-of-sector CTF is in the LPD."""
+
+    header: Header
+    transfer_id: str
+    kind: str
+    source_school: SchoolRef
+    pupil: PupilSummary
+    date_received: date
+
+
+@dataclass(frozen=True)
+class LpdSearch:
+    header: Header
+    reason: str
+    upn: str | None = None
+    surname: str | None = None
+    forename: str | None = None
+    dob: date | None = None
+    sex: str | None = None
+
+
+@dataclass(frozen=True)
+class LpdCandidate:
+    transfer_id: str
+    score: float
+    band: str
+    reason: str
+    state: str
+    kind: str
+    source_school: SchoolRef
+    pupil: PupilSummary
+
+
+@dataclass(frozen=True)
+class LpdResult:
+    header: Header
+    search_id: str
+    candidates: tuple[LpdCandidate, ...] = field(default=(), metadata=item("Candidate"))
+
+
+@dataclass(frozen=True)
+class LpdClaim:
+    header: Header
+    transfer_id: str
+    for_school: str
+    reason: str
+
+
+Message = (Enquiry | Reply | Referral | Receipt | Error | Transfer | CtfNotice | LpdSearch
+           | LpdResult | LpdClaim)
 
 MODEL_OF: dict[MessageType, type] = {
     MessageType.ENQUIRY: Enquiry,
@@ -209,4 +308,9 @@ MODEL_OF: dict[MessageType, type] = {
     MessageType.REFERRAL: Referral,
     MessageType.RECEIPT: Receipt,
     MessageType.ERROR: Error,
+    MessageType.TRANSFER: Transfer,
+    MessageType.CTF_NOTICE: CtfNotice,
+    MessageType.LPD_SEARCH: LpdSearch,
+    MessageType.LPD_RESULT: LpdResult,
+    MessageType.LPD_CLAIM: LpdClaim,
 }

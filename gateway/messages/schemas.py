@@ -17,6 +17,10 @@ from .model import NS, MessageType
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "schemas"
 SCHEMA_FILE = {t: f"{t.value.lower()}.xsd" for t in MessageType}
+SCHEMA_FILE[MessageType.CTF_NOTICE] = "ctf-notice.xsd"
+SCHEMA_FILE[MessageType.LPD_SEARCH] = "lpd-search.xsd"
+SCHEMA_FILE[MessageType.LPD_RESULT] = "lpd-result.xsd"
+SCHEMA_FILE[MessageType.LPD_CLAIM] = "lpd-claim.xsd"
 
 
 @functools.cache
@@ -45,11 +49,12 @@ def validate(root: etree._Element) -> MessageType:
     return mtype
 
 
-_QUOTED = re.compile(r"'[^']*'")
+_QUOTED = re.compile(r"(Element |attribute )?'[^']*'")
 
 
 def _redact(text: str) -> str:
     """Drop quoted values from a libxml2 message: they may be a child's personal data.
 
-    Element names are kept (libxml2 quotes them as ``'{namespace}Name'``)."""
-    return _QUOTED.sub(lambda m: m.group(0) if m.group(0).startswith("'{") else "'…'", text)
+    Element and attribute names are kept (libxml2 writes ``Element '{namespace}Name'``)."""
+    return _QUOTED.sub(lambda m: m.group(0) if m.group(1) or m.group(0).startswith("'{")
+                       else "'…'", text)

@@ -23,7 +23,7 @@ from ..errors import GatewayError
 from .model import MODEL_OF, NS, Header, Message, MessageType
 
 _ACRONYMS = {"upn": "UPN", "dob": "DOB", "gp": "GP", "sen": "SEN", "laestab": "LAESTAB",
-             "sha256": "SHA256", "id": "Id"}
+             "sha256": "SHA256", "id": "Id", "lea": "LEA"}
 
 
 def tag_of(field_name: str) -> str:
@@ -120,6 +120,8 @@ def _scalar(tp: Any, text: str) -> Any:
         return tp(text)
     if tp is int:
         return int(text)
+    if tp is float:
+        return float(text)
     raise TypeError(f"no XML mapping for {tp!r}")
 
 

@@ -76,3 +76,87 @@ CREATE TABLE audit (
 CREATE INDEX audit_at ON audit (at)
 """),
 ]
+
+MIGRATIONS.append((2, """
+ALTER TABLE outbound ADD COLUMN payload_path TEXT;
+
+CREATE TABLE transfers (
+    transfer_id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    version TEXT NOT NULL,
+    source_lea TEXT NOT NULL,
+    source_estab TEXT NOT NULL,
+    dest_lea TEXT NOT NULL,
+    dest_estab TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    for_school TEXT,
+    pupils INTEGER NOT NULL,
+    flagged INTEGER NOT NULL,
+    size_bytes BIGINT NOT NULL,
+    digest TEXT NOT NULL,
+    path TEXT NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL,
+    state TEXT NOT NULL,
+    spooled_at DOUBLE PRECISION,
+    collected_at DOUBLE PRECISION
+);
+CREATE INDEX transfers_school ON transfers (for_school, state);
+
+CREATE TABLE ctf_pupils (
+    transfer_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    upn TEXT,
+    former_upn TEXT,
+    surname TEXT NOT NULL,
+    forename TEXT NOT NULL,
+    dob TEXT NOT NULL,
+    sex TEXT,
+    postcode TEXT,
+    flags TEXT,
+    PRIMARY KEY (transfer_id, idx)
+);
+CREATE INDEX ctf_pupils_upn ON ctf_pupils (upn);
+
+CREATE TABLE lpd (
+    transfer_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    source_lea TEXT NOT NULL,
+    source_estab TEXT NOT NULL,
+    source_name TEXT,
+    stored_at DOUBLE PRECISION NOT NULL,
+    claimed_by TEXT,
+    claimed_for TEXT,
+    claimed_at DOUBLE PRECISION
+);
+CREATE INDEX lpd_state ON lpd (state);
+
+CREATE TABLE lpd_history (
+    id {serial},
+    transfer_id TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    party TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT
+);
+CREATE INDEX lpd_history_transfer ON lpd_history (transfer_id, id);
+
+CREATE TABLE cases (
+    case_id TEXT PRIMARY KEY,
+    opened_at DOUBLE PRECISION NOT NULL,
+    category INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    source TEXT NOT NULL,
+    transfer_id TEXT,
+    message_id TEXT,
+    upn TEXT,
+    surname TEXT NOT NULL,
+    forename TEXT NOT NULL,
+    dob TEXT,
+    sex TEXT,
+    status TEXT NOT NULL
+);
+CREATE UNIQUE INDEX cases_transfer ON cases (transfer_id);
+CREATE INDEX cases_opened ON cases (opened_at)
+"""))

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import GatewayError
 from .base import Backend, Row, Tx
+from .ctf_ops import CtfStore
 from .migrations import MIGRATIONS
 
 FORWARD: dict[str, tuple[str, ...]] = {
@@ -40,7 +41,7 @@ STATES = ("queued", "sending", "delivered", "answered", "closed", "failed", "exp
 _OUT_COLUMNS = ("message_id, recipient, message_type, conversation_id, in_reply_to, created_at, "
                 "state, attempts, next_attempt_at, lease_until, lease_owner, expires_at, "
                 "last_error, error_code, digest, delivered_at, answered_at, answered_by, "
-                "outcomes, spool_name, spool_done, updated_at")
+                "outcomes, spool_name, spool_done, updated_at, payload_path")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class OutboundRow:
     spool_name: str | None = None
     spool_done: int = 0
     updated_at: float = 0.0
+    payload_path: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k not in ("body", "receipt")}
@@ -111,6 +113,7 @@ def _in(row: Row) -> InboundRow:
 class Store:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+        self.ctf = CtfStore(backend)
 
     async def open(self) -> Store:
         await self.backend.open(MIGRATIONS)
@@ -121,12 +124,15 @@ class Store:
 
     # ---- inbound -------------------------------------------------------------------------
 
-    async def accept_inbound(self, row: InboundRow, outcomes: str | None = None) -> AcceptResult:
+    async def accept_inbound(self, row: InboundRow, outcomes: str | None = None,
+                             also: Any = None) -> AcceptResult:
         """Durably store an inbound message, or recognise a resend of one.
 
         Same id and same digest: the original receipt. Same id, other digest:
-        ``duplicate-conflict``. A Reply (``outcomes`` set) also moves the enquiry it answers
-        to ``answered`` in the same transaction."""
+        ``duplicate-conflict``. A Reply (``outcomes`` set) moves the enquiry it answers to
+        ``answered``. ``also(tx)`` runs in the same transaction, for a new message only: what
+        the message causes (an enquiry answered, a case opened, a CTF routed) commits with the
+        message, or not at all."""
 
         async def op(tx: Tx) -> AcceptResult:
             inserted = await tx.fetchone(
@@ -145,14 +151,16 @@ class Store:
                     raise GatewayError("duplicate-conflict", f"message {row.message_id}")
                 return AcceptResult(bytes(old["receipt"]), duplicate=True)
             if outcomes is not None and row.in_reply_to:
-                await self._answer(tx, row.in_reply_to, row.sender, row.message_id, outcomes,
-                                   row.received_at)
+                await self.answer(tx, row.in_reply_to, row.sender, row.message_id, outcomes,
+                                  row.received_at)
+            if also is not None:
+                await also(tx)
             return AcceptResult(row.receipt, duplicate=False)
 
         return await self.backend.write(op)
 
-    async def _answer(self, tx: Tx, enquiry_id: str, replier: str, reply_id: str,
-                      outcomes: str, now: float) -> None:
+    async def answer(self, tx: Tx, enquiry_id: str, replier: str, reply_id: str,
+                     outcomes: str, now: float) -> None:
         """Link a Reply to our Enquiry. Later replies (e.g. "now found") update the outcomes."""
         cur = await tx.fetchone("SELECT state, recipient FROM outbound WHERE message_id = ?",
                                 enquiry_id)
@@ -218,23 +226,27 @@ class Store:
         that caused the message and the message itself commit together."""
 
         async def op(tx: Tx) -> None:
-            inserted = await tx.fetchone(
-                "INSERT INTO outbound (message_id, recipient, message_type, conversation_id, "
-                "in_reply_to, created_at, state, attempts, next_attempt_at, expires_at, body, "
-                "digest, spool_name, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
-                row.message_id, row.recipient, row.message_type, row.conversation_id,
-                row.in_reply_to, row.created_at, row.next_attempt_at, row.expires_at, row.body,
-                row.digest, row.spool_name, row.created_at)
-            if inserted is None:
-                raise GatewayError("duplicate-conflict",
-                                   f"message {row.message_id} is already in the outbox")
-            await self._event(tx, row.message_id, None, "queued", None, row.created_at)
+            await self.insert_outbound(tx, row)
             if also is not None:
                 await also(tx)
 
         await self.backend.write(op)
+
+    async def insert_outbound(self, tx: Tx, row: OutboundRow) -> None:
+        """Queue ``row`` inside a transaction that the caller owns."""
+        inserted = await tx.fetchone(
+            "INSERT INTO outbound (message_id, recipient, message_type, conversation_id, "
+            "in_reply_to, created_at, state, attempts, next_attempt_at, expires_at, body, "
+            "digest, spool_name, payload_path, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+            row.message_id, row.recipient, row.message_type, row.conversation_id,
+            row.in_reply_to, row.created_at, row.next_attempt_at, row.expires_at, row.body,
+            row.digest, row.spool_name, row.payload_path, row.created_at)
+        if inserted is None:
+            raise GatewayError("duplicate-conflict",
+                               f"message {row.message_id} is already in the outbox")
+        await self._event(tx, row.message_id, None, "queued", None, row.created_at)
 
     async def claim_due(self, now: float, owner: str, lease_seconds: float, limit: int,
                         exclude: Sequence[str] = (), only: str | None = None

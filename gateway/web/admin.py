@@ -6,14 +6,18 @@ child's record is audited).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from lxml import etree
 
 from .. import xmlsafe
+from ..ctf import relay
 from ..errors import GatewayError
 from ..messages import model as m
 from ..messages import schemas
@@ -131,6 +135,85 @@ def add_routes(app: web.Application, key: web.AppKey[Gateway]) -> None:
                             actor="api")
         return web.json_response(row.to_json(), status=202)
 
+    async def cases(request: web.Request) -> web.Response:
+        rows = await gw(request).store.ctf.cases(int_param(request, "limit", 100, 1000))
+        await gw(request).store.audit("api", "read-cases", None, f"{len(rows)} cases")
+        return web.json_response({"items": rows})
+
+    async def held(request: web.Request) -> web.Response:
+        school = request.match_info["laestab"]
+        return web.json_response({"items": await gw(request).store.ctf.held(school)})
+
+    async def collect(request: web.Request) -> web.Response:
+        g = gw(request)
+        school, tid = request.match_info["laestab"], request.match_info["id"]
+        row = await g.store.ctf.transfer(tid)
+        if row is None or row["for_school"] != school or row["state"] not in ("held",
+                                                                               "collected"):
+            raise GatewayError("not-found", f"no CTF {tid} held for school {school}")
+        data = await asyncio.to_thread(Path(row["path"]).read_bytes)
+        await g.store.ctf.mark(tid, "collected_at")
+        await g.store.audit("api", "collect-ctf", tid, f"for school {school}")
+        return web.Response(body=data, content_type="application/xml")
+
+    async def transfer(request: web.Request) -> web.Response:
+        g = gw(request)
+        tid = request.match_info["id"]
+        row = await g.store.ctf.transfer(tid)
+        if row is None:
+            raise GatewayError("not-found", f"no transfer {tid}")
+        pupils = await g.store.ctf.pupils(tid)
+        lpd = await g.store.ctf.lpd_entry(tid)
+        history = await g.store.ctf.lpd_history(tid) if lpd else []
+        await g.store.audit("api", "read-transfer", tid)
+        for p in pupils:
+            p["flags"] = p["flags"].split("\n") if p["flags"] else []
+        return web.json_response({**{k: v for k, v in row.items() if k != "path"},
+                                  "pupils": pupils, "lpd": lpd, "history": history})
+
+    async def json_body(request: web.Request) -> dict[str, Any]:
+        raw = await request.content.read(MAX_JSON + 1)
+        if len(raw) > MAX_JSON:
+            raise GatewayError("body-too-large")
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise GatewayError("bad-request", "the body must be JSON") from None
+        if not isinstance(data, dict):
+            raise GatewayError("bad-request", "the body must be a JSON object")
+        return data
+
+    async def lpd_search(request: web.Request) -> web.Response:
+        data = await json_body(request)
+        try:
+            dob = date.fromisoformat(data["dob"]) if data.get("dob") else None
+        except ValueError:
+            raise GatewayError("bad-request", "dob must be YYYY-MM-DD") from None
+        try:
+            found = await relay.search(gw(request), str(data.get("reason") or ""),
+                                       upn=data.get("upn"), surname=data.get("surname"),
+                                       forename=data.get("forename"), dob=dob,
+                                       sex=data.get("sex"))
+        except relay.HubRefused as exc:
+            return web.json_response({"code": exc.code, "error": exc.text}, status=exc.status)
+        return web.json_response(text=_dumps({"candidates": found}))
+
+    async def lpd_claim(request: web.Request) -> web.Response:
+        data = await json_body(request)
+        try:
+            claim_id = await relay.claim(gw(request), str(data.get("transfer_id") or ""),
+                                         str(data.get("for_school") or ""),
+                                         str(data.get("reason") or ""))
+        except relay.HubRefused as exc:
+            return web.json_response({"code": exc.code, "error": exc.text}, status=exc.status)
+        return web.json_response({"claim_id": claim_id, "state": "claimed"})
+
+    app.router.add_get("/v1/admin/cases", cases)
+    app.router.add_get("/v1/admin/schools/{laestab}/ctf", held)
+    app.router.add_get("/v1/admin/schools/{laestab}/ctf/{id}", collect)
+    app.router.add_get("/v1/admin/transfers/{id}", transfer)
+    app.router.add_post("/v1/admin/lpd/search", lpd_search)
+    app.router.add_post("/v1/admin/lpd/claim", lpd_claim)
     app.router.add_get("/v1/admin/outbox", outbox)
     app.router.add_get("/v1/admin/outbox/{id}", outbox_item)
     app.router.add_get("/v1/admin/inbox", inbox)

@@ -28,7 +28,7 @@ from ..errors import GatewayError
 from ..outbound import Sender
 from ..service import Gateway
 from ..spool import Spool
-from . import admin
+from . import admin, transfers_view
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,7 @@ def create_app(settings: Settings, *, background: bool = True,
     ``spool`` the spool-folder task (one process per gateway home only)."""
     app = web.Application(middlewares=[api_errors, require_token],
                           client_max_size=settings.max_body_bytes + 1024)
+    # (/v1/transfers streams its multipart body and applies max_ctf_bytes itself)
     registry = CollectorRegistry()
     app[REGISTRY] = registry
     app[METRICS] = {
@@ -148,6 +149,7 @@ def create_app(settings: Settings, *, background: bool = True,
     if background:
         app.cleanup_ctx.append(workers_ctx)
     app.router.add_post("/v1/messages", post_message)
+    app.router.add_post("/v1/transfers", transfers_view.make_handler(GATEWAY))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     admin.add_routes(app, GATEWAY)

@@ -1,0 +1,1 @@
+"""Common Transfer Files: checking, the S2S hub role and the Lost Pupils Database."""

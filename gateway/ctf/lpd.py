@@ -1,0 +1,113 @@
+"""The Lost Pupils Database at the hub: search (fuzzy, through the matching engine) and claim.
+
+Only local authorities (3-digit parties) may search or claim, and every search is written to
+the audit table with who searched, when and why. A claim names a school in the claiming LA's
+own area; it is atomic (``lost`` -> ``claimed`` once), keeps the history, and sends the CTF to
+the claiming LA's gateway in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable
+
+from ..errors import GatewayError
+from ..matching import MATCH, POSSIBLE, Matcher, Record
+from ..messages import model as m
+from ..service import Gateway
+from ..store import OutboundRow, Tx
+from ..store import ctf_ops as ops
+
+MAX_RESULTS = 10
+
+
+def _require_hub_and_la(gw: Gateway, sender: str) -> None:
+    if gw.settings.role != "hub":
+        raise GatewayError("not-hub")
+    if len(sender) != 3:
+        raise GatewayError("lpd-forbidden", f"party {sender} is not a local authority")
+
+
+def criteria(search: m.LpdSearch) -> str:
+    """What was searched on, for the audit trail: field names only, no values."""
+    used = [f for f in ("upn", "surname", "forename", "dob", "sex") if getattr(search, f)]
+    return "+".join(used)
+
+
+async def search(gw: Gateway, sender: str, q: m.LpdSearch) -> list[m.LpdCandidate]:
+    _require_hub_and_la(gw, sender)
+    if not (q.upn or (q.surname and (q.forename or q.dob))):
+        raise GatewayError("lpd-search-too-vague")
+    rows = await gw.store.ctf.lpd_entries()
+    if not rows:
+        return []
+    by_id = {r["transfer_id"]: r for r in rows}
+    records = [Record(record_id=r["transfer_id"], upn=r["upn"] or "",
+                      former_upn=r["former_upn"] or "", surname=r["surname"],
+                      forename=r["forename"], dob=r["dob"], sex=r["sex"] or "",
+                      postcode=r["postcode"] or "") for r in rows]
+    matcher = Matcher.from_records(records)
+    query = Record(record_id="query", upn=q.upn or "", surname=q.surname or "",
+                   forename=q.forename or "", dob=q.dob, sex=q.sex or "")
+    out = []
+    for c in matcher.match(query, limit=MAX_RESULTS):
+        if c.band not in (MATCH, POSSIBLE):
+            continue
+        r = by_id[c.record_id]
+        reason = "; ".join(f"{k}: {v}" for k, v in c.explanation.items()) or c.band
+        out.append(m.LpdCandidate(
+            transfer_id=c.record_id, score=round(c.score, 3), band=c.band, reason=reason[:4000],
+            state=r["state"], kind=r["kind"],
+            source_school=m.SchoolRef(r["source_lea"], r["source_estab"], r["source_name"]),
+            pupil=m.PupilSummary(surname=r["surname"], forename=r["forename"], upn=r["upn"],
+                                 dob=dt.date.fromisoformat(r["dob"]), sex=r["sex"])))
+    return out
+
+
+async def prepare_claim(gw: Gateway, sender: str, claim: m.LpdClaim
+                        ) -> Callable[[Tx], Awaitable[None]]:
+    """Check a claim and return the transaction step that makes it (claim + delivery)."""
+    from ..transfers import prepare_transfer
+
+    _require_hub_and_la(gw, sender)
+    if claim.for_school[:3] != sender:
+        raise GatewayError("lpd-forbidden",
+                           f"school {claim.for_school} is not in LA {sender}'s area")
+    entry = await gw.store.ctf.lpd_entry(claim.transfer_id)
+    if entry is None:
+        raise GatewayError("lpd-not-found", f"transfer {claim.transfer_id}")
+    if entry["state"] != "lost":
+        raise GatewayError("lpd-already-claimed", f"claimed by LA {entry['claimed_by']}")
+    t = await gw.store.ctf.transfer(claim.transfer_id)
+    assert t is not None
+    from pathlib import Path
+
+    delivery: OutboundRow = prepare_transfer(gw, sender, m.Purpose.CLAIMED, Path(t["path"]),
+                                             t["digest"], int(t["size_bytes"]),
+                                             for_school=claim.for_school)
+    claim_id = claim.header.message_id
+
+    async def step(tx: Tx) -> None:
+        now = time.time()
+        await ops.claim(tx, claim.transfer_id, sender, claim.for_school, now)  # once only
+        await gw.store.insert_outbound(tx, delivery)
+        await ops.history(tx, claim.transfer_id, gw.party, "delivery-queued",
+                          f"transfer {delivery.message_id} to LA {sender}", now)
+        await gw.store.audit(sender, "lpd-claim", claim_id,
+                             f"transfer {claim.transfer_id} for {claim.for_school}; "
+                             f"reason: {claim.reason[:500]}", tx=tx)
+
+    return step
+
+
+def notice_case(notice: m.CtfNotice) -> ops.Case:
+    from ..transfers import CATEGORY_FOR, REASON_FOR
+
+    p = notice.pupil
+    return ops.Case(category=int(CATEGORY_FOR[notice.kind]), reason=REASON_FOR[notice.kind],
+                    source=f"S2S notice: {notice.kind} CTF from school "
+                           f"{notice.source_school.lea}{notice.source_school.estab}",
+                    surname=p.surname, forename=p.forename, upn=p.upn,
+                    dob=p.dob.isoformat() if p.dob else None, sex=p.sex,
+                    transfer_id=notice.transfer_id, message_id=notice.header.message_id)

@@ -1,0 +1,208 @@
+"""Read and check a CTF as a stream: bounded memory whatever the file's size.
+
+lxml's ``iterparse`` validates against ``schemas/ctf.xsd`` while it parses (libxml2 streams
+the validation), yields only ``Header`` and ``Pupil`` elements (the filtering happens in C), and
+each pupil is summarised and then cleared, with the elements before it deleted, so at most one
+pupil's tree is in memory. The summary per pupil is small: identifiers, postcode, flags.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from lxml import etree
+
+from ..errors import GatewayError
+from ..messages.schemas import SCHEMA_DIR, _redact
+from .identifiers import destination_kind, upn_flags
+
+HEAD_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class CtfSchool:
+    lea: str
+    estab: str
+    urn: str | None = None
+    name: str | None = None
+
+    @property
+    def laestab(self) -> str:
+        return self.lea + self.estab
+
+
+@dataclass(frozen=True)
+class PupilInfo:
+    index: int
+    surname: str
+    forename: str
+    dob: date
+    upn: str | None = None
+    former_upn: str | None = None
+    sex: str | None = None
+    postcode: str | None = None
+    flags: tuple[str, ...] = ()
+
+
+@dataclass
+class CtfInfo:
+    version: str
+    source: CtfSchool
+    dest: CtfSchool
+    destination: str  # school | la | lost | out-of-sector
+    created: str
+    pupils: list[PupilInfo] = field(default_factory=list)
+
+    @property
+    def flagged(self) -> list[PupilInfo]:
+        return [p for p in self.pupils if p.flags]
+
+
+@functools.cache
+def ctf_schema() -> etree.XMLSchema:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    return etree.XMLSchema(etree.parse(str(SCHEMA_DIR / "ctf.xsd"), parser=parser))
+
+
+def _text(el: etree._Element, path: str) -> str | None:
+    found = el.find(path)
+    if found is None or found.text is None:
+        return None
+    text = found.text.strip()
+    return text or None
+
+
+def _school(header: etree._Element, tag: str) -> CtfSchool:
+    el = header.find(tag)
+    assert el is not None  # _header checked
+    return CtfSchool(lea=_text(el, "LEA") or "", estab=_text(el, "Estab") or "",
+                     urn=_text(el, "URN"), name=_text(el, "SchoolName"))
+
+
+_POSTCODE_PATHS = ("Address/BS7666Address/PostCode", "Address/PostCode", "Address/Postcode",
+                   "Address/AddressLines/PostCode")
+
+
+def _pupil(el: etree._Element, index: int) -> PupilInfo:
+    surname, forename, dob = _text(el, "Surname"), _text(el, "Forename"), _text(el, "DOB")
+    if not (surname and forename and dob):
+        raise GatewayError("ctf-pupil-incomplete", f"pupil {index} lacks Surname, Forename or DOB")
+    upn = _text(el, "UPN")
+    former = _text(el, "BasicDetails/FormerUPN")
+    flags: list[str] = []
+    if upn:
+        flags += upn_flags(upn, "UPN")
+    if former:
+        flags += upn_flags(former, "FormerUPN")
+    postcode = next((p for p in (_text(el, path) for path in _POSTCODE_PATHS) if p), None)
+    try:  # libxml2 may report a schema error only later in the stream: never trust values
+        born = date.fromisoformat(dob[:10])
+    except ValueError:
+        raise GatewayError("ctf-schema-invalid", f"pupil {index}: DOB is not a date") from None
+    return PupilInfo(index=index, surname=surname, forename=forename,
+                     dob=born, upn=upn, former_upn=former,
+                     sex=_text(el, "Sex") or _text(el, "Gender"), postcode=postcode,
+                     flags=tuple(flags))
+
+
+def _check_head(path: Path) -> None:
+    with open(path, "rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    if not head.strip():
+        raise GatewayError("body-empty", "the CTF file is empty")
+    if b"<!DOCTYPE" in head or b"<!doctype" in head:
+        raise GatewayError("xml-dtd-forbidden")
+
+
+def _events(path: Path) -> Iterator[tuple[str, etree._Element]]:
+    return etree.iterparse(  # type: ignore[no-any-return]
+        str(path), events=("start", "end"), tag=("CTfile", "Header", "Pupil"),
+        schema=ctf_schema(), resolve_entities=False, no_network=True, load_dtd=False,
+        huge_tree=False, remove_comments=True)
+
+
+def read_ctf(path: Path, *, versions: Sequence[str], max_pupils: int) -> CtfInfo:
+    """Check a CTF file and summarise it; GatewayError with a ``ctf-*`` code otherwise."""
+    _check_head(path)
+    info: CtfInfo | None = None
+    count = 0
+    complete = False
+    try:
+        for event, el in _events(path):
+            tag = el.tag
+            if event == "start":
+                if tag == "CTfile" and el.getroottree().docinfo.doctype:
+                    raise GatewayError("xml-dtd-forbidden")
+                continue
+            if tag == "CTfile":
+                complete = el.getparent() is None
+            elif tag == "Header":
+                info = _header(el, versions)
+            elif tag == "Pupil":
+                if info is None:
+                    raise GatewayError("ctf-schema-invalid", "Pupil before Header")
+                count += 1
+                if count > max_pupils:
+                    raise GatewayError("ctf-too-many-pupils", f"limit {max_pupils}")
+                if count > 1 and info.destination in ("lost", "out-of-sector"):
+                    raise GatewayError("ctf-lost-multiple-pupils")
+                info.pupils.append(_pupil(el, count))
+                el.clear(keep_tail=False)
+                while el.getprevious() is not None:
+                    del el.getparent()[0]
+    except etree.XMLSyntaxError as exc:
+        code = "ctf-schema-invalid" if "Schemas validity" in str(exc) or "Element" in str(
+            exc) else "xml-malformed"
+        raise GatewayError(code, _redact(str(exc))[:300]) from None
+    if not complete:
+        # With a schema attached, libxml2 can stop at a truncated file without an error:
+        # only the root's end event proves the document was whole.
+        raise GatewayError("xml-malformed", "the CTF ends before </CTfile>")
+    if info is None:
+        raise GatewayError("ctf-schema-invalid", "the root must be CTfile with a Header")
+    if not info.pupils:
+        raise GatewayError("ctf-no-pupils")
+    return info
+
+
+REQUIRED_HEADER = ("DocumentName", "CTFversion", "DateTime", "DocumentQualifier", "SupplierID",
+                   "SourceSchool", "DestSchool")
+
+
+def _header(el: etree._Element, versions: Sequence[str]) -> CtfInfo:
+    # libxml2 reports schema errors at the end of the stream; the header is used before that,
+    # so what it must hold is checked here too.
+    missing = [t for t in REQUIRED_HEADER if el.find(t) is None]
+    missing += [f"{t}/{c}" for t in ("SourceSchool", "DestSchool") if el.find(t) is not None
+                for c in ("LEA", "Estab") if el.find(f"{t}/{c}") is None]
+    if missing:
+        raise GatewayError("ctf-schema-invalid", f"Header lacks {', '.join(missing)}")
+    version = _text(el, "CTFversion") or ""
+    if version not in versions:
+        raise GatewayError("ctf-version-unsupported",
+                           f"CTF version {version[:20]!r}; this gateway accepts "
+                           f"{' and '.join(versions)}")
+    source, dest = _school(el, "SourceSchool"), _school(el, "DestSchool")
+    try:
+        kind = destination_kind(dest.lea, dest.estab)
+    except ValueError as exc:
+        raise GatewayError("ctf-bad-identifier", f"DestSchool {exc}") from None
+    if destination_kind_or_none(source) != "school":
+        raise GatewayError("ctf-bad-identifier",
+                           f"SourceSchool {source.lea}/{source.estab} is not an LA code (3 "
+                           f"digits) and establishment number (4 digits)")
+    return CtfInfo(version=version, source=source, dest=dest, destination=kind,
+                   created=_text(el, "DateTime") or "")
+
+
+def destination_kind_or_none(school: CtfSchool) -> str | None:
+    try:
+        return destination_kind(school.lea, school.estab)
+    except ValueError:
+        return None
+
+

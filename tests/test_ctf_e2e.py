@@ -1,0 +1,207 @@
+"""CTFs through real processes: the S2S hub, LA 355 and LA 352, with schools as parties."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.ctf.generate import Pupil, make_upn, write_ctf
+
+from .conftest import ROOT, Home, free_port, make_home
+from .test_e2e import api, wait_for
+
+SCHOOL_A, SCHOOL_B = "3552001", "3524001"
+
+
+def cli(home: Home, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gateway", "--config", str(home.config), *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+
+
+def rows(home: Home, sql: str, *args: object) -> list[tuple]:
+    with sqlite3.connect(home.path / "gateway.db", timeout=15) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+@pytest.fixture
+def world(tmp_path: Path, procs):
+    ports = {p: free_port() for p in ("S2S", "355", "352")}
+    url = {p: f"http://127.0.0.1:{port}/v1/messages" for p, port in ports.items()}
+    hub = make_home(tmp_path, "S2S", {"355": url["355"], "352": url["352"]}, ports["S2S"],
+                    role="hub", extra=f"max_ctf_bytes = {3 * 1024 * 1024}\n")
+    la355 = make_home(tmp_path, "355", {"S2S": url["S2S"]}, ports["355"])
+    la352 = make_home(tmp_path, "352", {"S2S": url["S2S"]}, ports["352"])
+    school_a = make_home(tmp_path, SCHOOL_A, {"S2S": url["S2S"], "355": url["355"]})
+    school_b = make_home(tmp_path, SCHOOL_B, {"S2S": url["S2S"]})
+    for h in (la355, la352, school_a, school_b):
+        hub.trust(h)
+        h.trust(hub)
+    la355.trust(school_a)
+    school_a.trust(la355)
+    for h in (hub, la355, la352):
+        procs(h)
+    return hub, la355, la352, school_a, school_b
+
+
+def pupil(surname: str = "Kowalczyk", forename: str = "Amelia", upn: str | None = None
+          ) -> Pupil:
+    from datetime import date
+
+    return Pupil(upn=upn or make_upn("355", "2001", 2019, 42), surname=surname,
+                 forename=forename, dob=date(2015, 3, 14), sex="F", postcode="M30 7LP")
+
+
+def test_a_normal_ctf_reaches_the_destination_school(world, tmp_path) -> None:
+    hub, la355, la352, school_a, _ = world
+    ctf = tmp_path / "normal.xml"
+    write_ctf(ctf, source=("355", "2001"), dest=("352", "4001"), pupils=3)
+    out = cli(school_a, "ctf", "post", str(ctf), "--to", "S2S")
+    assert out.returncode == 0, out.stdout + out.stderr
+    tid = out.stdout.split()[2]
+    held = la352.path / "inbox" / SCHOOL_B
+    wait_for("the CTF at 352", lambda: any(held.glob("*.xml")) if held.exists() else False)
+    (got,) = list(held.glob("*.xml"))
+    assert got.read_bytes() == ctf.read_bytes()  # the school's bytes, exactly
+    items = api(la352, f"/v1/admin/schools/{SCHOOL_B}/ctf")["items"]
+    assert len(items) == 1 and items[0]["pupils"] == 3 and items[0]["sender"] == "S2S"
+    assert rows(hub, "SELECT state FROM transfers WHERE transfer_id = ?", tid) == [
+        ("forwarded",)]
+
+
+def test_lost_ctf_lpd_case_search_claim_and_second_claim(world, tmp_path) -> None:
+    hub, la355, la352, school_a, _ = world
+    lost = tmp_path / "lost.xml"
+    write_ctf(lost, source=("355", "2001"), dest=("XXX", "XXXX"), pupils=[pupil()])
+    out = cli(school_a, "ctf", "post", str(lost), "--to", "S2S")
+    assert out.returncode == 0, out.stdout + out.stderr
+    tid = out.stdout.split()[2]
+    assert rows(hub, "SELECT kind, state FROM lpd WHERE transfer_id = ?", tid) == [
+        ("lost", "lost")]
+    # LA 355 (the source school's LA) gets a category 7 case from the hub's notice
+    wait_for("the case at 355", lambda: rows(la355, "SELECT category FROM cases "
+                                                    "WHERE transfer_id = ?", tid))
+    assert rows(la355, "SELECT category, surname FROM cases") == [(7, "Kowalczyk")]
+
+    # LA 352 searches with a typo in the surname and finds it
+    out = cli(la352, "lpd", "search", "--surname", "Kowalcyzk", "--forename", "Amelia",
+              "--dob", "2015-03-14", "--sex", "F", "--reason", "New arrival at Oak School")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(tid)
+    found = api(la352, "/v1/admin/lpd/search", b'{"surname": "Kowalcyzk", "forename": '
+                b'"Amelia", "dob": "2015-03-14", "reason": "new arrival"}', "application/json")
+    assert found["candidates"][0]["transfer_id"] == tid
+    assert found["candidates"][0]["band"] in ("match", "possible")
+    assert found["candidates"][0]["reason"]
+    audited = rows(hub, "SELECT actor, detail FROM audit WHERE action = 'lpd-search'")
+    assert len(audited) == 2 and all(a == "352" for a, _ in audited)
+    assert "new arrival" in audited[1][1] and "Kowalcyzk" not in audited[1][1]
+
+    # claim it for a school in 352's area: the CTF arrives at 352 for that school
+    out = cli(la352, "lpd", "claim", tid, "--for-school", SCHOOL_B, "--reason", "on roll")
+    assert out.returncode == 0, out.stderr
+    held = la352.path / "inbox" / SCHOOL_B
+    wait_for("the claimed CTF at 352",
+             lambda: any(held.glob("*.xml")) if held.exists() else False)
+    assert next(held.glob("*.xml")).read_bytes() == lost.read_bytes()
+    assert rows(hub, "SELECT state, claimed_by, claimed_for FROM lpd") == [
+        ("claimed", "352", SCHOOL_B)]
+    history = [a for (a,) in rows(hub, "SELECT action FROM lpd_history ORDER BY id")]
+    assert history == ["stored", "claimed", "delivery-queued"]
+
+    # a second claim is refused, and a claim for another LA's school too
+    again = cli(la352, "lpd", "claim", tid, "--for-school", SCHOOL_B, "--reason", "again")
+    assert again.returncode == 1 and "REJECTED lpd-already-claimed" in again.stderr
+    other = cli(la355, "lpd", "claim", tid, "--for-school", SCHOOL_B, "--reason", "x")
+    assert other.returncode == 1 and "REJECTED lpd-forbidden" in other.stderr
+
+
+def test_search_by_upn_and_schools_may_not_search(world, tmp_path) -> None:
+    hub, la355, la352, school_a, _ = world
+    upn = make_upn("355", "2001", 2018, 7)
+    lost = tmp_path / "lost.xml"
+    write_ctf(lost, source=("355", "2001"), dest=("MMM", "MMMM"),
+              pupils=[pupil("Okafor", "Tobi", upn)])
+    assert cli(school_a, "ctf", "post", str(lost)).returncode == 0
+    out = cli(la352, "lpd", "search", "--upn", upn, "--reason", "UPN from the new school")
+    assert "match" in out.stdout and "out-of-sector" in out.stdout
+    wait_for("the out-of-sector case", lambda: rows(la355, "SELECT category FROM cases"))
+    assert rows(la355, "SELECT category FROM cases") == [(9,)]
+    # a school is not an LA: the hub refuses its search
+    school_search = cli(school_a, "lpd", "search", "--upn", upn, "--reason", "x")
+    assert school_search.returncode == 1 and "lpd-forbidden" in school_search.stderr
+
+
+def test_school_posts_a_lost_ctf_to_its_own_la(world, tmp_path) -> None:
+    hub, la355, la352, school_a, _ = world
+    lost = tmp_path / "lost.xml"
+    write_ctf(lost, source=("355", "2001"), dest=("XXX", "XXXX"), pupils=[pupil("Nowak")])
+    out = cli(school_a, "ctf", "post", str(lost), "--to", "355")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert rows(la355, "SELECT category, surname FROM cases") == [(7, "Nowak")]
+    wait_for("the CTF in the LPD", lambda: rows(hub, "SELECT state FROM lpd"))
+    assert rows(hub, "SELECT state, source_lea FROM lpd") == [("lost", "355")]
+    # the LA forwarded it, so the hub sends no notice and 355 still has one case
+    assert rows(hub, "SELECT COUNT(*) FROM outbound WHERE message_type = 'CtfNotice'") == [(0,)]
+
+
+@pytest.mark.parametrize("kind,code", [
+    ("version", "ctf-version-unsupported"),
+    ("two-lost", "ctf-lost-multiple-pupils"),
+    ("oversize", "ctf-too-large"),
+    ("malformed", "xml-malformed"),
+    ("not-ctf", "ctf-schema-invalid"),
+    ("wrong-source", "ctf-source-mismatch"),
+])
+def test_bad_ctfs_get_their_documented_errors_and_nothing_is_stored(world, tmp_path, kind,
+                                                                    code) -> None:
+    hub, _, _, school_a, _ = world
+    f = tmp_path / "bad.xml"
+    if kind == "version":
+        write_ctf(f, source=("355", "2001"), dest=("352", "4001"), version="23.0")
+    elif kind == "two-lost":
+        write_ctf(f, source=("355", "2001"), dest=("XXX", "XXXX"), pupils=2)
+    elif kind == "oversize":
+        write_ctf(f, source=("355", "2001"), dest=("352", "4001"), pupils=200)
+        assert f.stat().st_size > 3 * 1024 * 1024
+    elif kind == "malformed":
+        write_ctf(f, source=("355", "2001"), dest=("352", "4001"), pupils=2)
+        f.write_bytes(f.read_bytes()[:-40])
+    elif kind == "not-ctf":
+        f.write_text("<CTfile><Header><DocumentName>x</DocumentName></Header></CTfile>")
+    elif kind == "wrong-source":
+        write_ctf(f, source=("355", "2002"), dest=("352", "4001"))
+    out = cli(school_a, "ctf", "post", str(f))
+    assert out.returncode == 1
+    assert out.stdout.startswith(f"REJECTED {code}:"), out.stdout + out.stderr
+    for table in ("inbound", "transfers", "ctf_pupils", "lpd", "outbound"):
+        assert rows(hub, f"SELECT COUNT(*) FROM {table}") == [(0,)], table
+    ctf_dir = hub.path / "ctf"
+    assert not [p for p in ctf_dir.rglob("*") if p.is_file()] if ctf_dir.exists() else True
+
+
+def test_invalid_upn_is_flagged_not_rejected(world, tmp_path) -> None:
+    hub, _, _, school_a, _ = world
+    good = make_upn("355", "2001", 2019, 5)
+    bad = ("A" if good[0] != "A" else "B") + good[1:]
+    f = tmp_path / "flagged.xml"
+    write_ctf(f, source=("355", "2001"), dest=("352", "4001"),
+              pupils=[pupil("Ali", "Sara", bad), pupil("Ali", "Omar", good)])
+    check = subprocess.run([sys.executable, "-m", "gateway", "ctf", "check", str(f)],
+                           capture_output=True, text=True, cwd=ROOT)
+    assert check.returncode == 0
+    assert check.stdout.splitlines() == [
+        "pupils=2 destination=school version=25.0",
+        "WARNING pupil 1 upn-check-letter: UPN check letter is wrong (census error 1510)"]
+    out = cli(school_a, "ctf", "post", str(f))
+    assert out.returncode == 0, out.stdout
+    tid = out.stdout.split()[2]
+    flags = rows(hub, "SELECT idx, flags FROM ctf_pupils WHERE transfer_id = ? ORDER BY idx",
+                 tid)
+    assert flags[0][1].startswith("upn-check-letter") and flags[1][1] is None
+    shown = api(hub, f"/v1/admin/transfers/{tid}")
+    assert shown["flagged"] == 1 and shown["pupils"][0]["flags"][0].startswith(
+        "upn-check-letter")
