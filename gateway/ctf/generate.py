@@ -122,7 +122,7 @@ def _pupil_element(p: Pupil, rng: random.Random, years: int, assessments: int) -
 
 def write_ctf(path: Path, *, source: tuple[str, str], dest: tuple[str, str],
               pupils: list[Pupil] | int = 1, version: str = "25.0", seed: int = 0,
-              years: int = 7, assessments: int = 50,
+              years: int = 7, assessments: int = 65,
               when: datetime | None = None) -> list[Pupil]:
     """Write a CTF to ``path`` and return its pupils. ``pupils`` may be a count or a list."""
     rng = random.Random(seed)
