@@ -428,9 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .ctf.cli import add_cli as add_ctf_cli
     from .matching.cli import add_cli as add_matching_cli
+    from .records_cli import add_cli as add_records_cli
 
     add_ctf_cli(sub)
     add_matching_cli(sub)
+    add_records_cli(sub)
     return p
 
 

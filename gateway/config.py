@@ -88,6 +88,12 @@ class Settings:
     ctf_versions: str = _doc("CTF versions accepted, comma-separated: the current and the "
                              "previous one. Add the new version when DfE publishes it.",
                              default="25.0,24.0")
+    matching: Mapping[str, Any] = _doc(
+        "Table `[matching]`: the matcher's thresholds and weights (see docs/matching.md). "
+        "Empty = the defaults chosen on the development set.",
+        default_factory=lambda: MappingProxyType({}))
+    match_interval_seconds: float = _doc("How often new enquiries and referrals are matched "
+                                         "against local records.", default=1.0)
     api_token: str = _doc("Bearer token for the operator API (`/v1/admin/...`). Empty = API off. "
                           "Set it from the environment, not the file.", default="")
     officer_name: str = _doc("CME officer named on replies this gateway creates.", default="")
@@ -122,6 +128,14 @@ class Settings:
                                f"endpoint for {party} must end in /v1/messages")
         return url[: -len("messages")] + "transfers"
 
+    def match_config(self) -> Any:
+        from .matching import MatchConfig
+
+        try:
+            return MatchConfig.from_dict(dict(self.matching))
+        except (ValueError, TypeError) as exc:
+            raise GatewayError("config-invalid", f"[matching]: {exc}") from None
+
     def endpoint(self, party: str) -> str:
         try:
             return self.endpoints[party]
@@ -136,6 +150,10 @@ def _coerce(name: str, value: Any) -> Any:
     f = FIELDS[name]
     kind = str(f.type)
     try:
+        if name == "matching":
+            if not isinstance(value, Mapping):
+                raise TypeError("expected a table")
+            return MappingProxyType(dict(value))
         if "Mapping" in kind:
             if not isinstance(value, Mapping):
                 raise TypeError("expected a table")
@@ -171,7 +189,7 @@ def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None 
         values.setdefault("home", str(path.resolve().parent))
     for name in FIELDS:
         key = ENV_PREFIX + name.upper()
-        if key in env and name != "endpoints":
+        if key in env and name not in ("endpoints", "matching"):
             values[name] = env[key]
     values.update(overrides)
     if "party" not in values:
@@ -192,6 +210,8 @@ def _check(s: Settings) -> None:
             raise GatewayError("config-invalid", f"endpoint party {party!r} is not a party id")
     if s.max_body_bytes <= 0 or s.max_depth <= 0 or s.sender_concurrency <= 0:
         raise GatewayError("config-invalid", "limits must be positive")
+    if s.matching:
+        s.match_config()  # a misspelt threshold fails at start-up, not at the first match
 
 
 def settings_docs() -> str:

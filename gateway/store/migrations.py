@@ -160,3 +160,35 @@ CREATE TABLE cases (
 CREATE UNIQUE INDEX cases_transfer ON cases (transfer_id);
 CREATE INDEX cases_opened ON cases (opened_at)
 """))
+
+MIGRATIONS.append((3, """
+CREATE TABLE records (
+    record_id TEXT PRIMARY KEY,
+    upn TEXT,
+    former_upn TEXT,
+    surname TEXT,
+    forename TEXT,
+    middle_names TEXT,
+    dob TEXT,
+    sex TEXT,
+    postcode TEXT,
+    address TEXT,
+    laestab TEXT,
+    on_roll_from TEXT,
+    on_roll_to TEXT,
+    imported_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX records_upn ON records (upn);
+
+CREATE TABLE match_results (
+    message_id TEXT NOT NULL,
+    child_ref TEXT NOT NULL,
+    matched_at DOUBLE PRECISION NOT NULL,
+    best_record_id TEXT,
+    best_band TEXT NOT NULL,
+    candidates TEXT NOT NULL,
+    PRIMARY KEY (message_id, child_ref)
+);
+
+ALTER TABLE inbound ADD COLUMN matched_at DOUBLE PRECISION
+"""))

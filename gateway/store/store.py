@@ -24,6 +24,7 @@ from ..errors import GatewayError
 from .base import Backend, Row, Tx
 from .ctf_ops import CtfStore
 from .migrations import MIGRATIONS
+from .records_ops import RecordStore
 
 FORWARD: dict[str, tuple[str, ...]] = {
     "sending": ("queued", "sending"),
@@ -107,13 +108,14 @@ def _out(row: Row) -> OutboundRow:
 
 def _in(row: Row) -> InboundRow:
     return InboundRow(**{k: (bytes(v) if isinstance(v, memoryview) else v)
-                         for k, v in row.items() if k != "spooled_at"})
+                         for k, v in row.items() if k not in ("spooled_at", "matched_at")})
 
 
 class Store:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.ctf = CtfStore(backend)
+        self.records = RecordStore(backend)
 
     async def open(self) -> Store:
         await self.backend.open(MIGRATIONS)

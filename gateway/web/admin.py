@@ -96,7 +96,8 @@ def add_routes(app: web.Application, key: web.AppKey[Gateway]) -> None:
                                                           no_network=True))
         message = mx.parse(root)
         body = {"message_id": mid, "sender": row.sender, "type": row.message_type,
-                "replied_by": row.replied_by, "message": dataclasses.asdict(message)}
+                "replied_by": row.replied_by, "message": dataclasses.asdict(message),
+                "matches": await g.store.records.results(mid)}
         return web.json_response(text=_dumps(body))
 
     async def send(request: web.Request) -> web.Response:

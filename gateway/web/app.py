@@ -25,6 +25,7 @@ from prometheus_client import (
 from .. import pipeline
 from ..config import Settings
 from ..errors import GatewayError
+from ..matchwork import MatchWorker
 from ..outbound import Sender
 from ..service import Gateway
 from ..spool import Spool
@@ -138,6 +139,7 @@ def create_app(settings: Settings, *, background: bool = True,
         tasks = [asyncio.create_task(sender.run(), name="sender")]
         if spool:
             tasks.append(asyncio.create_task(Spool(gw).run(), name="spool"))
+            tasks.append(asyncio.create_task(MatchWorker(gw).run(), name="matcher"))
         yield
         for t in tasks:
             t.cancel()
