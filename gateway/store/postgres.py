@@ -43,7 +43,8 @@ MIGRATION_LOCK = int.from_bytes(b"cmegw-mg", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 CONNECT_TIMEOUT = 10.0
 ACQUIRE_TIMEOUT = 30.0
-COMMAND_TIMEOUT = 60.0
+COMMAND_TIMEOUT = 60.0  # one statement of a store operation
+MIGRATION_TIMEOUT = 3600.0  # a migration statement, or waiting for another process's
 CLOSE_TIMEOUT = 10.0
 
 # What "the database is not there or not answering" looks like from asyncpg. An
@@ -167,7 +168,8 @@ class PostgresBackend:
         async with conn.transaction():
             # Held to the end of this transaction: concurrent starters wait, then see the
             # versions the first one recorded.
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK,
+                               timeout=MIGRATION_TIMEOUT)
             await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                                "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION)")
             done = {r["version"] for r in await conn.fetch("SELECT version FROM "
@@ -176,7 +178,8 @@ class PostgresBackend:
                 if version in done:
                     continue
                 # No parameters: the simple query protocol runs several statements at once.
-                await conn.execute(ddl.format(blob=POSTGRES.blob, serial=POSTGRES.serial))
+                await conn.execute(ddl.format(blob=POSTGRES.blob, serial=POSTGRES.serial),
+                                   timeout=MIGRATION_TIMEOUT)
                 await conn.execute("INSERT INTO schema_migrations (version, applied_at) "
                                    "VALUES ($1, extract(epoch FROM clock_timestamp()))",
                                    version)
