@@ -65,11 +65,12 @@ def timed(cmd: list[str], **kw: object) -> tuple[float, float, str]:
     return float(seconds), int(rss_kb) / 1024, "\n".join(lines)
 
 
-def run(pupils: int) -> dict[str, float]:
+def run(pupils: int, database: str | None = None) -> dict[str, float]:
     from tests.conftest import make_home
 
     tmp = Path(tempfile.mkdtemp(prefix="cme-ctf-bench-"))
-    hub = make_home(tmp, "S2S", role="hub", extra='log_level = "WARNING"\n')
+    extra = 'log_level = "WARNING"\n' + (f'database = "{database}"\n' if database else "")
+    hub = make_home(tmp, "S2S", role="hub", extra=extra)
     school = make_home(tmp, "3552001")
     hub.trust(school)
     ctf = tmp / "ctf.xml"

@@ -28,10 +28,11 @@ from gateway.messages import xml as mx
 from .common import machine, pct, start, wait_http
 
 
-def _setup(tmp: Path) -> tuple[object, object, Signer]:
+def _setup(tmp: Path, database: str | None = None) -> tuple[object, object, Signer]:
     from tests.conftest import enquiry, pair  # the same homes the tests use
 
-    a, b = pair(tmp, extra='log_level = "WARNING"\n')
+    extra = 'log_level = "WARNING"\n' + (f'database = "{database}"\n' if database else "")
+    a, b = pair(tmp, extra=extra)
     signer = Signer(k.load_private_key(a.path / "keys/gateway.key"),
                     k.load_certificate(a.path / "keys/gateway.pem"))
     return a, b, signer, enquiry  # type: ignore[return-value]
@@ -120,12 +121,13 @@ def profile(b, bodies: list[bytes]) -> str:
     return out.getvalue()
 
 
-def run(n: int, conc: int, do_profile: bool, workers: int = 1) -> dict[str, float]:
+def run(n: int, conc: int, do_profile: bool, workers: int = 1,
+        database: str | None = None) -> dict[str, float]:
     from gateway.crypto.trust import TrustStore
     from tests.conftest import free_port
 
     tmp = Path(tempfile.mkdtemp(prefix="cme-bench-"))
-    a, b, signer, enquiry = _setup(tmp)
+    a, b, signer, enquiry = _setup(tmp, database)
     bodies = presign(signer, enquiry, n)
     half_bodies = presign(signer, enquiry, max(500, n // 4))
     results: dict[str, float] = {}

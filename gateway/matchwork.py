@@ -17,6 +17,7 @@ from typing import Any
 from lxml import etree
 
 from .matching import Matcher, Record
+from .matching.normalise import coerce_date
 from .messages import model as m
 from .messages import xml as mx
 from .service import Gateway
@@ -30,7 +31,7 @@ def queries(message: m.Message) -> dict[str, Record]:
     if isinstance(message, m.Enquiry):
         return {c.child_ref: Record(
             record_id=c.child_ref, upn=c.upn or "", surname=c.surname, forename=c.forename,
-            middle_names=c.middle_names or "", dob=c.dob, sex=c.gender or "",
+            middle_names=c.middle_names or "", dob=coerce_date(c.dob), sex=c.gender or "",
             postcode=(c.address_while_resident.postcode or "") if c.address_while_resident
             else "",
             address=" ".join(c.address_while_resident.lines) if c.address_while_resident
@@ -39,7 +40,7 @@ def queries(message: m.Message) -> dict[str, Record]:
         c = message.child
         addr = c.address_while_resident
         return {"child": Record(record_id="child", upn=c.upn or "", surname=c.surname,
-                                forename=c.forename, dob=c.dob, sex=c.gender or "",
+                                forename=c.forename, dob=coerce_date(c.dob), sex=c.gender or "",
                                 postcode=(addr.postcode or "") if addr else "",
                                 address=" ".join(addr.lines) if addr else "")}
     return {}

@@ -75,6 +75,7 @@ class Sender:
         self.breakers: dict[str, Breaker] = {}
         self.wake = asyncio.Event()
         self.in_flight: set[asyncio.Task[None]] = set()
+        self._swept = 0.0
 
     def breaker(self, party: str) -> Breaker:
         return self.breakers.setdefault(party, Breaker())
@@ -96,14 +97,20 @@ class Sender:
                 except TimeoutError:
                     pass
 
+    EXPIRY_SWEEP_SECONDS = 5.0
+
     async def tick(self, sem: asyncio.Semaphore) -> int:
         now = time.time()
-        for mid in await self.gw.store.expire_due(now):
-            log.warning("expired message=%s", mid)
-        free = self.s.sender_concurrency - len(self.in_flight)
-        if free <= 0:
+        if now - self._swept >= self.EXPIRY_SWEEP_SECONDS:
+            self._swept = now
+            for mid in await self.gw.store.expire_due(now):
+                log.warning("expired message=%s", mid)
+        # Claim in batches: when every slot is busy, wait until a quarter are free, so one
+        # claim (one commit) serves several deliveries.
+        want = max(1, self.s.sender_concurrency // 4)
+        while self.s.sender_concurrency - len(self.in_flight) < want:
             await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
-            return 1
+        free = self.s.sender_concurrency - len(self.in_flight)
         states = {p: b.state(now, self.s.breaker_threshold) for p, b in self.breakers.items()}
         blocked = [p for p, st in states.items() if st != "closed"]
         rows = await self.gw.store.claim_due(now, self.owner, self.s.lease_seconds, free,
@@ -122,14 +129,11 @@ class Sender:
             await asyncio.gather(*self.in_flight, return_exceptions=True)
 
     async def _deliver(self, sem: asyncio.Semaphore, row: OutboundRow) -> None:
-        async with sem:
-            full = await self.gw.store.get_outbound(row.message_id, with_body=True)
-            if full is None:
-                return
+        async with sem:  # the claimed row carries the signed body
             now = time.time()
             br = self.breaker(row.recipient)
             try:
-                receipt = await self.attempt(full)
+                receipt = await self.attempt(row)
             except PartnerRejected as exc:  # a signed Error from the partner: final
                 br.failures = 0
                 await self.gw.store.mark_failed(row.message_id, exc.code, exc.text, time.time())

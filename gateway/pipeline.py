@@ -95,6 +95,8 @@ async def receive(gw: Gateway, body: bytes) -> Accepted:
     old = await gw.store.get_inbound(header.message_id)
     if old is not None and old.digest == digest:
         # A resend: answer as the first time, without doing its work again.
+        log.info("accepted message=%s type=%s from=%s duplicate=True", header.message_id,
+                 header.message_type.value, header.sender)
         return Accepted(message, old.receipt, duplicate=True)
     answer, also = await effects(gw, message, digest, now)
     row = InboundRow(

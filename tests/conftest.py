@@ -123,10 +123,15 @@ def make_home(base: Path, party: str, endpoints: dict[str, str] | None = None,
     port = port or free_port()
     folder = base / party
     write_config(folder, party, port, role=role, endpoints=endpoints or {})
-    if extra:
+    if extra:  # top-level settings: replace the template's line, or add one
         text = (folder / "gateway.toml").read_text()
         head, _, tail = text.partition("[endpoints]")
-        (folder / "gateway.toml").write_text(head + extra + "\n[endpoints]" + tail)
+        lines = head.splitlines()
+        for line in extra.strip().splitlines():
+            key = line.split("=", 1)[0].strip()
+            lines = [x for x in lines if x.split("=", 1)[0].strip() != key]
+            lines.append(line)
+        (folder / "gateway.toml").write_text("\n".join(lines) + "\n\n[endpoints]" + tail)
     make_keys(folder / "keys/gateway.key", folder / "keys/gateway.pem", party)
     return Home(folder, party, port)
 

@@ -9,13 +9,13 @@ import pytest
 from lxml import etree
 
 from gateway import xmlsafe
+from gateway.config import Settings
 from gateway.crypto import dsig
 from gateway.crypto import keys as k
 from gateway.crypto.trust import TrustStore
 from gateway.errors import GatewayError
 from gateway.messages import xml as mx
 from gateway.pipeline import verify_and_parse
-from gateway.config import Settings
 
 from .conftest import Pki, enquiry
 

@@ -47,6 +47,7 @@ def _postcode(rng: random.Random) -> str:
 def make_pupil(rng: random.Random, lea: str, estab: str, serial: int) -> Pupil:
     groups = list(GROUPS.items())
     _, (_, boys, girls, surnames) = rng.choices(groups, weights=[g[1][0] for g in groups])[0]
+    boys, girls, surnames = tuple(boys), tuple(girls), tuple(surnames)
     sex = rng.choice("MF")
     dob = date(2010, 9, 1) + timedelta(days=rng.randint(0, 365 * 6))
     return Pupil(upn=make_upn(lea, estab, dob.year + 4, serial), surname=rng.choice(surnames),
@@ -85,7 +86,8 @@ def _pupil_element(p: Pupil, rng: random.Random, years: int, assessments: int) -
         c = etree.SubElement(contacts, "Contact")
         etree.SubElement(c, "Order").text = str(order)
         etree.SubElement(c, "Surname").text = p.surname
-        etree.SubElement(c, "Forename").text = rng.choice(GROUPS["british"][1 + order % 2])
+        names: tuple[str, ...] = GROUPS["british"][1 + order % 2]  # type: ignore[assignment]
+        etree.SubElement(c, "Forename").text = rng.choice(names)
         etree.SubElement(c, "Relationship").text = "PAR"
         etree.SubElement(c, "Responsibility").text = "true"
         phone = etree.SubElement(etree.SubElement(c, "Phones"), "Phone")

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from ..errors import GatewayError
 from ..matching import MATCH, POSSIBLE, Matcher, Record
+from ..matching.normalise import coerce_date
 from ..messages import model as m
 from ..service import Gateway
 from ..store import OutboundRow, Tx
@@ -49,7 +50,7 @@ async def search(gw: Gateway, sender: str, q: m.LpdSearch) -> list[m.LpdCandidat
                       postcode=r["postcode"] or "") for r in rows]
     matcher = Matcher.from_records(records)
     query = Record(record_id="query", upn=q.upn or "", surname=q.surname or "",
-                   forename=q.forename or "", dob=q.dob, sex=q.sex or "")
+                   forename=q.forename or "", dob=coerce_date(q.dob), sex=q.sex or "")
     out = []
     for c in matcher.match(query, limit=MAX_RESULTS):
         if c.band not in (MATCH, POSSIBLE):

@@ -81,7 +81,7 @@ def _append(parent: etree._Element, tag: str, tp: Any, value: Any) -> None:
 
 
 def _fill(el: etree._Element, obj: Any) -> None:
-    for name, tag, tp, item_tag in _fields(type(obj)):
+    for name, tag, tp, item_tag in _fields(typing.cast(type, type(obj))):
         value = getattr(obj, name)
         if value is None:
             continue

@@ -1,4 +1,5 @@
-"""The store: one interface (``Store``) over swappable backends (SQLite now, PostgreSQL next).
+"""The store: one interface (``Store``) over swappable backends: SQLite (the embedded
+default) and PostgreSQL.
 
 ``Store`` holds every domain operation, written once in portable SQL against a small
 transaction interface (``Tx``). A backend supplies durable transactions and the few

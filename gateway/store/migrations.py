@@ -192,3 +192,8 @@ CREATE TABLE match_results (
 
 ALTER TABLE inbound ADD COLUMN matched_at DOUBLE PRECISION
 """))
+
+MIGRATIONS.append((4, """
+CREATE INDEX outbound_state_listing ON outbound (state, created_at, message_id);
+CREATE INDEX outbound_recipient_listing ON outbound (recipient, created_at, message_id)
+"""))

@@ -134,7 +134,7 @@ class SqliteBackend:
             for op in ops:
                 conn.execute("SAVEPOINT op")
                 try:
-                    result = _drive(op(tx))  # type: ignore[arg-type]
+                    result: Any = _drive(op(tx))  # type: ignore[arg-type]
                 except Exception as exc:  # one op's failure stays with that op
                     conn.execute("ROLLBACK TO op")
                     conn.execute("RELEASE op")

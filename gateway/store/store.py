@@ -101,14 +101,17 @@ class AcceptResult:
     duplicate: bool
 
 
+def _plain(row: Row) -> dict[str, Any]:
+    return {k: (bytes(v) if isinstance(v, memoryview) else v) for k, v in row.items()}
+
+
 def _out(row: Row) -> OutboundRow:
-    return OutboundRow(**{k: (bytes(v) if isinstance(v, memoryview) else v)
-                          for k, v in row.items()})
+    return OutboundRow(**_plain(row))
 
 
 def _in(row: Row) -> InboundRow:
-    return InboundRow(**{k: (bytes(v) if isinstance(v, memoryview) else v)
-                         for k, v in row.items() if k not in ("spooled_at", "matched_at")})
+    return InboundRow(**{k: v for k, v in _plain(row).items()
+                         if k not in ("spooled_at", "matched_at")})
 
 
 class Store:

@@ -61,9 +61,9 @@ async def post_message(request: web.Request) -> web.Response:
             return _xml(pipeline.error_message(gw, exc, body), exc.status)
         except Exception:
             log.exception("inbound failed unexpectedly peer=%s", request.remote)
-            exc = GatewayError("internal-error")
-            metrics["rejected"].labels(exc.code).inc()
-            return _xml(pipeline.error_message(gw, exc, body), 500)
+            err = GatewayError("internal-error")
+            metrics["rejected"].labels(err.code).inc()
+            return _xml(pipeline.error_message(gw, err, body), 500)
     metrics["accepted"].labels(accepted.message.header.message_type.value).inc()
     sender = request.app.get(SENDER)
     if sender is not None and not accepted.duplicate:

@@ -65,12 +65,14 @@ def make_handler(key: web.AppKey[Gateway]):  # type: ignore[no-untyped-def]
         incoming = s.path(s.ctf_dir) / ".incoming"
         tmp = incoming / f"{uuid.uuid4()}.part"
         try:
-            if request.content_length and request.content_length > s.max_ctf_bytes + MAX_ENVELOPE:
-                raise GatewayError("ctf-too-large", f"{request.content_length} bytes")
             if not request.content_type.startswith("multipart/"):
                 raise GatewayError("payload-missing", "send multipart/form-data")
             reader = await request.multipart()
+            # The envelope first, even for a body that is too large: the signed Error is
+            # addressed from it, so the sender can verify the refusal.
             envelope = await _read_envelope(await _part(reader, "envelope"))
+            if request.content_length and request.content_length > s.max_ctf_bytes + MAX_ENVELOPE:
+                raise GatewayError("ctf-too-large", f"{request.content_length} bytes")
             await asyncio.to_thread(incoming.mkdir, parents=True, exist_ok=True)
             digest, size = await _spool_payload(await _part(reader, "payload"), tmp,
                                                 s.max_ctf_bytes)
@@ -81,8 +83,8 @@ def make_handler(key: web.AppKey[Gateway]):  # type: ignore[no-untyped-def]
                                 status=exc.status, content_type="application/xml")
         except Exception:
             log.exception("transfer failed unexpectedly peer=%s", request.remote)
-            exc = GatewayError("internal-error")
-            return web.Response(body=pipeline.error_message(gw, exc, envelope), status=500,
+            err = GatewayError("internal-error")
+            return web.Response(body=pipeline.error_message(gw, err, envelope), status=500,
                                 content_type="application/xml")
         finally:
             await asyncio.to_thread(tmp.unlink, missing_ok=True)

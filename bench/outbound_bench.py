@@ -1,0 +1,92 @@
+"""Outbound benchmark: messages delivered per second by one sending gateway process.
+
+    python -m bench.outbound_bench [-n 2000] [--database DSN]
+
+N signed enquiries are queued in the sender's outbox first; then the sender (355) and a
+receiver (352, SQLite) start as real processes, and the time until every message is
+``delivered`` (a verified receipt stored) is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+from .common import machine, start, wait_http
+
+
+async def _queue(settings, n: int) -> None:  # type: ignore[no-untyped-def]
+    from gateway.messages import model as m
+    from gateway.service import Gateway
+    from tests.conftest import enquiry
+
+    gw = await Gateway.open(settings)
+    try:
+        rows = []
+        for _ in range(n):
+            e = enquiry()
+            rows.append(gw.prepare(m.Enquiry(**{**e.__dict__, "header": gw.header(
+                m.MessageType.ENQUIRY, "352")})))
+        await asyncio.gather(*(gw.store.enqueue(r) for r in rows))
+    finally:
+        await gw.close()
+
+
+async def _delivered(settings) -> int:  # type: ignore[no-untyped-def]
+    from gateway.store import open_store
+
+    store = await open_store(settings.database, settings.home)
+    try:
+        return (await store.counts()).get("delivered", 0)
+    finally:
+        await store.close()
+
+
+def run(n: int, database: str | None = None) -> dict[str, float]:
+    from tests.conftest import pair
+
+    tmp = Path(tempfile.mkdtemp(prefix="cme-out-bench-"))
+    extra = 'log_level = "WARNING"\nsender_concurrency = 32\nsender_poll_seconds = 0.05\n'
+    a, b = pair(tmp, extra=extra)
+    if database:
+        a.config.write_text(a.config.read_text().replace(
+            'database = "gateway.db"', f'database = "{database}"'))
+    settings = a.settings()
+    asyncio.run(_queue(settings, n))
+    receiver = start(["-m", "gateway", "--config", str(b.config), "serve"], tmp / "b.log")
+    try:
+        wait_http(b.url + "/healthz")
+        t0 = time.perf_counter()
+        sender = start(["-m", "gateway", "--config", str(a.config), "serve"], tmp / "a.log")
+        try:
+            while asyncio.run(_delivered(settings)) < n:
+                time.sleep(0.2)
+                if time.perf_counter() - t0 > 600:
+                    raise RuntimeError("outbound bench did not finish in 10 minutes")
+            elapsed = time.perf_counter() - t0
+        finally:
+            sender.terminate()
+            sender.wait()
+    finally:
+        receiver.terminate()
+        receiver.wait()
+    got = sqlite3.connect(b.path / "gateway.db").execute("SELECT COUNT(*) FROM inbound")
+    return {"n": n, "seconds": elapsed, "rate": n / elapsed, "received": got.fetchone()[0]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("-n", type=int, default=2000)
+    ap.add_argument("--database")
+    r = run(ap.parse_args().n, ap.parse_args().database)
+    print(f"machine: {machine()}")
+    print(f"outbound: {r['n']} messages delivered in {r['seconds']:.1f} s = {r['rate']:.0f}/s "
+          f"(receiver stored {r['received']}); includes the sender's start-up")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""``make bench``: every benchmark, on both backends, into ``bench/RESULTS.md``.
+
+    python -m bench.run [--quick] [--out bench/RESULTS.md]
+
+Starts a throwaway PostgreSQL server (as the tests do) for the PostgreSQL runs. Each figure is
+printed beside its baseline measured in the same run: a bare aiohttp handler for HTTP, and the
+cryptography and lxml primitives for the per-message cost floor. ``--quick`` uses small sizes
+(a minute or two) for CI; the full run takes a few minutes on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import ctf_bench, inbound_bench, listing_bench, outbound_bench, primitives
+from .common import ROOT, machine
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
+    args = ap.parse_args(argv)
+    q = args.quick
+    sizes = {"inbound": 600 if q else 3000, "outbound": 300 if q else 2000,
+             "listing": 10_000 if q else 100_000, "pupils": 50 if q else 500}
+    t0 = time.perf_counter()
+    from tests.pgserver import postgres_server
+
+    out: list[str] = [
+        "# Benchmark results", "",
+        f"Written by `python -m bench.run{' --quick' if q else ''}` (`make bench`) on "
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.", "",
+        f"Machine: {machine()}", ""]
+    prim = primitives.run()
+    out += ["## Per-message floor (same run)", "",
+            "| primitive | ms |", "|---|---|",
+            f"| ECDSA P-256 sign (cryptography) | {prim['ecdsa_sign_ms']:.3f} |",
+            f"| ECDSA P-256 verify (cryptography) | {prim['ecdsa_verify_ms']:.3f} |",
+            f"| lxml parse + exclusive C14N of a {prim['bytes']}-byte enquiry | "
+            f"{prim['lxml_parse_c14n_ms']:.3f} |",
+            f"| floor per message (sign + verify + 2 × parse/C14N) | "
+            f"{prim['floor_per_msg_ms']:.3f} (= {1000 / prim['floor_per_msg_ms']:.0f}/s on one "
+            f"core) |", ""]
+    rows: dict[str, dict[str, dict[str, float]]] = {}
+    with postgres_server() as pg:
+        for backend in ("sqlite", "postgres"):
+            def db(name: str) -> str | None:
+                return pg.create_database(f"{name}_{int(time.time() * 1000) % 10**9}") \
+                    if backend == "postgres" else None  # noqa: B023
+            print(f"[{backend}] inbound ...", flush=True)
+            r = {"inbound": inbound_bench.run(sizes["inbound"], 32, False, 1, db("inb"))}
+            print(f"[{backend}] outbound ...", flush=True)
+            r["outbound"] = outbound_bench.run(sizes["outbound"], db("outb"))
+            print(f"[{backend}] listing ...", flush=True)
+            r["listing"] = listing_bench.run(sizes["listing"], db("list"))
+            print(f"[{backend}] ctf ...", flush=True)
+            r["ctf"] = ctf_bench.run(sizes["pupils"], db("ctf"))
+            rows[backend] = r
+    s, p = rows["sqlite"], rows["postgres"]
+    out += ["## Gateway figures, both backends", "",
+            "| figure | SQLite | PostgreSQL | baseline (same run) |", "|---|---|---|---|",
+            f"| inbound messages/s ({sizes['inbound']} signed enquiries, 32 in flight, 1 process)"
+            f" | {s['inbound']['gw_rps']:.0f} | {p['inbound']['gw_rps']:.0f} | bare aiohttp "
+            f"{s['inbound']['bare_rps']:.0f}/s with the same client |",
+            f"| inbound p50 / p99 ms at full load | {s['inbound']['gw_p50_ms']:.1f} / "
+            f"{s['inbound']['gw_p99_ms']:.1f} | {p['inbound']['gw_p50_ms']:.1f} / "
+            f"{p['inbound']['gw_p99_ms']:.1f} | bare {s['inbound']['bare_p50_ms']:.1f} / "
+            f"{s['inbound']['bare_p99_ms']:.1f} |",
+            f"| inbound p50 / p99 ms at half load | {s['inbound']['half_p50_ms']:.1f} / "
+            f"{s['inbound']['half_p99_ms']:.1f} | {p['inbound']['half_p50_ms']:.1f} / "
+            f"{p['inbound']['half_p99_ms']:.1f} | |",
+            f"| signxml sign + verify per message (ms) | {s['inbound']['sign_ms']:.2f} + "
+            f"{s['inbound']['verify_ms']:.2f} | | floor {prim['floor_per_msg_ms']:.2f} |",
+            f"| outbound messages/s delivered ({sizes['outbound']}, verified receipts) | "
+            f"{s['outbound']['rate']:.0f} | {p['outbound']['rate']:.0f} | |",
+            f"| outbox listing p95 ms ({sizes['listing']} messages, filtered, paginated) | "
+            f"{s['listing']['p95_ms']:.2f} | {p['listing']['p95_ms']:.2f} | |",
+            f"| CTF accept s ({int(s['ctf']['pupils'])} pupils, {s['ctf']['mb']:.1f} MB) | "
+            f"{s['ctf']['gw_accept_s']:.2f} | {p['ctf']['gw_accept_s']:.2f} | xmlsec1 --verify "
+            f"{s['ctf']['xmlsec_s']:.2f} s |",
+            f"| CTF accept peak RSS MB | {s['ctf']['gw_rss']:.0f} | {p['ctf']['gw_rss']:.0f} | "
+            f"xmlsec1 {s['ctf']['xmlsec_rss']:.0f} MB; Python importing the gateway "
+            f"{s['ctf']['py_import_rss']:.0f} MB |", ""]
+    print("matching ...", flush=True)
+    match_args = ["--quick"] if q else ["--records", "100000", "--queries", "5000"]
+    res = subprocess.run([sys.executable, "-m", "bench.matching_bench", *match_args],
+                         capture_output=True, text=True, cwd=ROOT, timeout=900)
+    out += ["## Matching (pure library; the same on both backends)", "",
+            f"`python -m bench.matching_bench {' '.join(match_args)}`:", "", "```",
+            res.stdout.strip() or res.stderr.strip()[-2000:], "```", ""]
+    out += [f"Total bench time: {time.perf_counter() - t0:.0f} s.", ""]
+    Path(args.out).write_text("\n".join(out), encoding="utf-8")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
