@@ -8,6 +8,7 @@ the claiming LA's gateway in the same transaction.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from ..messages import model as m
 from ..service import Gateway
 from ..store import OutboundRow, Tx
 from ..store import ctf_ops as ops
+from ..store.base import Row
 
 MAX_RESULTS = 10
 
@@ -36,26 +38,46 @@ def criteria(search: m.LpdSearch) -> str:
     return "+".join(used)
 
 
-async def search(gw: Gateway, sender: str, q: m.LpdSearch) -> list[m.LpdCandidate]:
-    _require_hub_and_la(gw, sender)
-    if not (q.upn or (q.surname and (q.forename or q.dob))):
-        raise GatewayError("lpd-search-too-vague")
+_CACHE: dict[int, tuple[tuple[int, float], Matcher, dict[str, Row]]] = {}
+
+
+async def _matcher(gw: Gateway) -> tuple[Matcher | None, dict[str, Row]]:
+    """The matcher over the LPD, rebuilt only when entries are added (claims change only an
+    entry's state, which is read fresh for each result). Building it for every search would
+    cost O(LPD size) per search."""
+    version = await gw.store.ctf.lpd_version()
+    cached = _CACHE.get(id(gw))
+    if cached is not None and cached[0] == version:
+        return cached[1], cached[2]
     rows = await gw.store.ctf.lpd_entries()
     if not rows:
-        return []
-    by_id = {r["transfer_id"]: r for r in rows}
+        return None, {}
     records = [Record(record_id=r["transfer_id"], upn=r["upn"] or "",
                       former_upn=r["former_upn"] or "", surname=r["surname"],
                       forename=r["forename"], dob=r["dob"], sex=r["sex"] or "",
                       postcode=r["postcode"] or "") for r in rows]
-    matcher = Matcher.from_records(records)
+    matcher = await asyncio.to_thread(Matcher.from_records, records,
+                                      gw.settings.match_config())
+    by_id = {r["transfer_id"]: r for r in rows}
+    _CACHE.clear()  # one gateway per process: keep one matcher
+    _CACHE[id(gw)] = (version, matcher, by_id)
+    return matcher, by_id
+
+
+async def search(gw: Gateway, sender: str, q: m.LpdSearch) -> list[m.LpdCandidate]:
+    _require_hub_and_la(gw, sender)
+    if not (q.upn or (q.surname and (q.forename or q.dob))):
+        raise GatewayError("lpd-search-too-vague")
+    matcher, by_id = await _matcher(gw)
+    if matcher is None:
+        return []
     query = Record(record_id="query", upn=q.upn or "", surname=q.surname or "",
                    forename=q.forename or "", dob=coerce_date(q.dob), sex=q.sex or "")
     out = []
     for c in matcher.match(query, limit=MAX_RESULTS):
         if c.band not in (MATCH, POSSIBLE):
             continue
-        r = by_id[c.record_id]
+        r = {**by_id[c.record_id], **(await gw.store.ctf.lpd_entry(c.record_id) or {})}
         reason = "; ".join(f"{k}: {v}" for k, v in c.explanation.items()) or c.band
         out.append(m.LpdCandidate(
             transfer_id=c.record_id, score=round(c.score, 3), band=c.band, reason=reason[:4000],

@@ -129,6 +129,13 @@ class CtfStore:
                 "p.postcode FROM lpd l JOIN ctf_pupils p ON p.transfer_id = l.transfer_id")
         return await self.backend.read(op)
 
+    async def lpd_version(self) -> tuple[int, float]:
+        async def op(tx: Tx) -> tuple[int, float]:
+            row = await tx.fetchone("SELECT COUNT(*) AS n, MAX(stored_at) AS t FROM lpd")
+            assert row is not None
+            return int(row["n"]), float(row["t"] or 0.0)
+        return await self.backend.read(op)
+
     async def lpd_history(self, transfer_id: str) -> list[Row]:
         async def op(tx: Tx) -> list[Row]:
             return await tx.fetchall("SELECT at, party, action, detail FROM lpd_history "
