@@ -16,6 +16,7 @@ from typing import Any
 
 from lxml import etree
 
+from .fileio import every
 from .matching import Matcher, Record
 from .matching.normalise import coerce_date
 from .messages import model as m
@@ -54,14 +55,7 @@ class MatchWorker:
         self.version: tuple[int, float] | None = None
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("match tick failed; retrying")
-            await asyncio.sleep(self.gw.settings.match_interval_seconds)
+        await every(lambda: self.gw.settings.match_interval_seconds, self.tick, "match")
 
     async def _current(self) -> Matcher:
         version = await self.gw.store.records.version()

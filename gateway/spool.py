@@ -17,37 +17,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 from pathlib import Path
 
 from . import xmlsafe
 from .errors import GatewayError
+from .fileio import atomic_copy, atomic_write, every
 from .messages import schemas
 from .messages import xml as mx
 from .service import Gateway
 
 log = logging.getLogger(__name__)
 FINAL_OK = ("delivered", "answered", "closed")
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _copy_atomic(src: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    with open(src, "rb") as fin, open(tmp, "wb") as fout:
-        shutil.copyfileobj(fin, fout, 1 << 20)
-        fout.flush()
-        os.fsync(fout.fileno())
-    os.replace(tmp, target)
 
 
 def _free_name(folder: Path, name: str, suffix: str) -> Path:
@@ -69,14 +49,7 @@ class Spool:
         self.outbox = gw.settings.path(gw.settings.outbox_dir)
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("spool tick failed; retrying")
-            await asyncio.sleep(self.gw.settings.spool_poll_seconds)
+        await every(lambda: self.gw.settings.spool_poll_seconds, self.tick, "spool")
 
     async def tick(self) -> None:
         await self.write_inbox()
@@ -97,7 +70,7 @@ class Spool:
         rows = await self.gw.store.ctf.unspooled_held()
         for row in rows:
             target = self.inbox / str(row["for_school"]) / f"{row['transfer_id']}.xml"
-            await asyncio.to_thread(_copy_atomic, Path(row["path"]), target)
+            await asyncio.to_thread(atomic_copy, Path(row["path"]), target)
             await self.gw.store.ctf.mark(row["transfer_id"], "spooled_at")
         return len(rows)
 
