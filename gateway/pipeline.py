@@ -92,7 +92,10 @@ async def receive(gw: Gateway, body: bytes) -> Accepted:
     check_recipient(header, gw.party)
     check_fresh(header.created_at, now, s.replay_window_seconds, s.clock_skew_seconds)
     digest = hashlib.sha256(body).hexdigest()
-    old = await gw.store.get_inbound(header.message_id)
+    # A resend of a search or claim must not run it again (the stored answer is returned);
+    # for other types the store's de-duplication is enough, so they skip this read.
+    old = (await gw.store.get_inbound(header.message_id)
+           if isinstance(message, (m.LpdSearch, m.LpdClaim)) else None)
     if old is not None and old.digest == digest:
         # A resend: answer as the first time, without doing its work again.
         log.info("accepted message=%s type=%s from=%s duplicate=True", header.message_id,

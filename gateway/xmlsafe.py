@@ -8,6 +8,8 @@ dropping it, so that the sender learns why.
 
 from __future__ import annotations
 
+import threading
+
 from lxml import etree
 
 from .errors import GatewayError
@@ -25,15 +27,24 @@ def _parser() -> etree.XMLParser:
     )
 
 
-# lxml parsers are not thread-safe across threads but are reusable within one; a fresh parser
-# per call is cheap (microseconds) and keeps this safe under thread pools.
+_local = threading.local()
+
+
+def _thread_parser() -> etree.XMLParser:
+    """One parser per thread: lxml parsers are reusable but not thread-safe."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = _parser()
+    return parser
+
+
 def parse(data: bytes, *, max_depth: int, max_elements: int) -> etree._Element:
     if not data or not data.strip():
         raise GatewayError("body-empty")
     if b"<!DOCTYPE" in data or b"<!doctype" in data:
         raise GatewayError("xml-dtd-forbidden")
     try:
-        root = etree.fromstring(data, parser=_parser())
+        root = etree.fromstring(data, parser=_thread_parser())
     except etree.XMLSyntaxError as exc:
         # The lxml message names line/column only, never content we would need to hide.
         raise GatewayError("xml-malformed", str(exc.msg)[:200]) from None
