@@ -18,6 +18,7 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -66,8 +67,14 @@ class PartnerRejected(Exception):
 
 class Sender:
     def __init__(self, gw: Gateway, session: aiohttp.ClientSession,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 outcomes: Callable[[str], None] | None = None,
+                 depth: Callable[[dict[str, int]], None] | None = None) -> None:
+        """``outcomes(kind)`` is told of each attempt's outcome (delivered, retry, failed,
+        expired) and ``depth(counts)`` of the outbox by state every sweep: the metrics."""
         self.gw = gw
+        self.outcomes = outcomes or (lambda kind: None)
+        self.depth = depth
         self.s = gw.settings
         self.session = session
         self.owner = f"{gw.party}-{uuid.uuid4().hex[:8]}"
@@ -105,6 +112,9 @@ class Sender:
             self._swept = now
             for mid in await self.gw.store.expire_due(now):
                 log.warning("expired message=%s", mid)
+                self.outcomes("expired")
+            if self.depth is not None:
+                self.depth(await self.gw.store.counts())
         # Claim in batches: when every slot is busy, wait until a quarter are free, so one
         # claim (one commit) serves several deliveries.
         want = max(1, self.s.sender_concurrency // 4)
@@ -136,10 +146,12 @@ class Sender:
                 receipt = await self.attempt(row)
             except PartnerRejected as exc:  # a signed Error from the partner: final
                 br.failures = 0
+                self.outcomes("failed")
                 await self.gw.store.mark_failed(row.message_id, exc.code, exc.text, time.time())
                 log.warning("failed message=%s to=%s code=%s", row.message_id, row.recipient,
                             exc.code)
             except Retry as exc:
+                self.outcomes("retry")
                 br.failures += 1
                 if br.failures >= self.s.breaker_threshold:
                     br.open_until = now + self.s.breaker_cooldown_seconds
@@ -153,6 +165,7 @@ class Sender:
                          row.message_id, row.recipient, row.attempts, delay, exc)
             else:
                 br.failures = 0
+                self.outcomes("delivered")
                 await self.gw.store.mark_delivered(row.message_id, receipt, time.time())
                 log.info("delivered message=%s to=%s attempt=%d", row.message_id,
                          row.recipient, row.attempts)

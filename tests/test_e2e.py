@@ -86,6 +86,10 @@ def test_enquiry_receipt_reply_receipt_between_two_processes(tmp_path, procs) ->
     wait_for("the reply's receipt", lambda: states(b).get(reply_id) == "delivered")
     item = api(a, f"/v1/admin/outbox/{mid}")
     assert [o["outcome"] for o in item["outcomes"]] == ["known-on-roll", "not-known-monitoring"]
+    with urllib.request.urlopen(a.url + "/metrics", timeout=5) as resp:
+        metrics = resp.read().decode()
+    assert 'cme_outbound_attempts_total{outcome="delivered"} 1.0' in metrics
+    assert 'cme_inbound_accepted_total{type="Reply"} 1.0' in metrics
     assert [e["to_state"] for e in item["events"]] == ["queued", "sending", "delivered",
                                                        "answered"]
 

@@ -18,6 +18,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -29,6 +30,7 @@ from ..matchwork import MatchWorker
 from ..outbound import Sender
 from ..service import Gateway
 from ..spool import Spool
+from ..store.store import STATES
 from . import admin, transfers_view
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,10 @@ def create_app(settings: Settings, *, background: bool = True,
         "rejected": Counter("cme_inbound_rejected_total", "Inbound messages rejected",
                             ["code"], registry=registry),
         "latency": Histogram("cme_inbound_seconds", "Inbound handling time", registry=registry),
+        "outbound": Counter("cme_outbound_attempts_total", "Delivery attempts by outcome",
+                            ["outcome"], registry=registry),
+        "outbox": Gauge("cme_outbox_messages", "Outbox messages by state", ["state"],
+                        registry=registry),
     }
 
     async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -134,7 +140,14 @@ def create_app(settings: Settings, *, background: bool = True,
     async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
         gw = app[GATEWAY]
         session = aiohttp.ClientSession()
-        sender = Sender(gw, session)
+        metrics = app[METRICS]
+
+        def depth(counts: dict[str, int]) -> None:
+            for state in STATES:
+                metrics["outbox"].labels(state).set(counts.get(state, 0))
+
+        sender = Sender(gw, session, outcomes=lambda k: metrics["outbound"].labels(k).inc(),
+                        depth=depth)
         app[SENDER] = sender
         tasks = [asyncio.create_task(sender.run(), name="sender")]
         if spool:
