@@ -247,3 +247,13 @@ def test_parse_is_safe_against_billion_laughs() -> None:
     with pytest.raises(GatewayError) as info:
         xmlsafe.parse(bomb, max_depth=10, max_elements=10)
     assert info.value.code == "xml-dtd-forbidden"
+
+
+def test_external_entity_and_bare_entity_references_are_refused(pki: Pki) -> None:
+    data = signed(pki)
+    xxe = data.replace(b"?>", b'?><!DOCTYPE Enquiry [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>',
+                       1).replace(b"<Surname>Testchild", b"<Surname>&xxe;")
+    assert code_of(xxe, pki.trust("355")) == "xml-dtd-forbidden"
+    bare = data.replace(b"<Surname>Testchild", b"<Surname>&xxe;Testchild")
+    # with no DTD an entity cannot be declared: the document is not well-formed
+    assert code_of(bare, pki.trust("355")) in ("xml-malformed", "xml-entity-forbidden")
