@@ -10,7 +10,17 @@ chosen so that each survives the errors that break the others:
   of birth and a move;
 * surname sound + forename sound + day and month: survives a slip in the birth year;
 * postcode + forename sound, postcode + surname sound: survive a wrong date of birth
-  together with a changed surname or a forename typo.
+  together with a changed surname or a forename typo;
+* the normalised address: survives a missing or mistyped postcode together with a wrong
+  date of birth or a changed surname (a household, so a handful of records).
+
+The first keys lean on the date of birth and the postcode. A query lacking a full date of
+birth or a postcode, whose first look-up placed no record in the ``match`` band, gets a
+second, wider look-up (``fallback_keys``): every record with the same name sounds whatever
+its date of birth, and every record at the same address whatever its postcode (e.g. a
+missing date of birth after a move, or a missing postcode with a wrong date of birth).
+Wider keys for every unplaced query (e.g. all records born that day) found a few more
+children but cost more than half the batch speed, so they are not used.
 """
 
 from __future__ import annotations
@@ -66,6 +76,10 @@ def record_keys(p: Prepared) -> list[Key]:
     if p.pc:
         keys.extend(("pf", p.pc, t) for t in fn_toks)
         keys.extend(("ps", p.pc, t) for t in sn_toks)
+    if p.house and p.addr:
+        keys.append(("a", p.addr))
+    # Wide keys, looked up only by fallback_keys.
+    keys.extend(("nm", s, f) for s in sn_toks for f in fn_toks)
     keys.extend(("u", u) for u in p.upns)
     return keys
 
@@ -93,4 +107,15 @@ def query_keys(q: Prepared) -> list[Key]:
     if q.pc:
         keys.extend(("pf", q.pc, t) for t in fn_toks | sw_fn)
         keys.extend(("ps", q.pc, t) for t in sn_toks | sw_sn)
+    return keys
+
+
+def fallback_keys(q: Prepared) -> list[Key]:
+    """Wider keys for a query that the first look-up could not place."""
+    keys: list[Key] = []
+    fn_toks = forename_tokens(q.fn)
+    sn_toks = surname_tokens(q.sn_parts)
+    keys.extend(("nm", s, f) for s in sn_toks for f in fn_toks)
+    if q.house and q.addr:
+        keys.append(("a", q.addr))
     return keys

@@ -48,6 +48,11 @@ class Prepared:
     house: str
     upns: frozenset[str]
     upn: str
+    # Is the forename a spelling some held record has? The matcher clears this for a query
+    # whose forename no record has (see ``MatchConfig.unseen_forename_records``): such a
+    # spelling a slip or so away from a record's forename is read as a typo of it, not as
+    # another child's name. Records, and queries against small record sets, keep True.
+    fn_known: bool = True
 
     @classmethod
     def from_record(cls, rec: Record) -> Prepared:
@@ -133,10 +138,12 @@ def forename(q: Prepared, r: Prepared) -> str:
         return "nickname"
     if a in r.mids or b in q.mids:
         return "middle"
-    # Short names with one slip ("Lco" for Leo) are only "similar": too many real short
-    # names are one edit apart for this to count as strong evidence.
+    # Short names with one slip are only "similar" when both spellings are real names:
+    # too many real short names are one edit apart (Ava/Eva, Leo/Lea) for this to count
+    # as strong evidence. A spelling no held record has ("Mla", "Aav" for Mia, Ava) is a
+    # slip in the record's name, which is as strong as any other typo.
     if jw >= SIMILAR_JW or DamerauLevenshtein.distance(a, b) <= 1:
-        return "similar"
+        return "similar" if q.fn_known and r.fn_known else "close"
     return "disagree"
 
 

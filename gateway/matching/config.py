@@ -54,8 +54,14 @@ DEFAULT_WEIGHTS: Mapping[str, Mapping[str, tuple[float, float]]] = MappingProxyT
         "dob": MappingProxyType(
             {
                 "exact": (0.906, 0.000208),
-                "partial": (0.0237, 0.006),  # u set: same year and month
-                "partial_year": (0.0147, 0.07),  # u set: same year
+                # A partial date is a property of the enquiry, not evidence either way: m
+                # and u are both conditional on the enquiry giving only a year and month
+                # (only a year). m: nearly every true pair then agrees (n_m=367, 217); u:
+                # the chance that two records share birth year and month (year) on the
+                # dev split. Counting them as shares of all pairs, as --fit does, put the
+                # rarity of partial dates into m and made an agreeing year count against.
+                "partial": (0.99, 0.0068),
+                "partial_year": (0.99, 0.080),
                 "transposed": (0.0167, 0.0000725),
                 "one_part": (0.029, 0.011),
                 "year": (0.0005, 0.070),  # m set
@@ -102,6 +108,11 @@ class MatchConfig:
     # so a small record set falls back to the configured weights.
     tf_adjust: bool = True
     tf_prior_records: float = 1000.0
+    # A query forename that no held record has (e.g. "Mla") and that is a slip away from a
+    # record's forename (Mia) is read as a typo of it ("close") rather than as a different,
+    # loosely similar name. Only when at least this many records are held: among fewer,
+    # an unseen spelling may well be a real name (another child's).
+    unseen_forename_records: int = 1000
     # Penalty for reading forename and surname the other way round.
     swap_penalty: float = 2.0
     # Score given to a decisive UPN match (check letter valid, equal to UPN or former UPN).

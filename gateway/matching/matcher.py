@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.matching import compare
-from gateway.matching.blocking import Key, query_keys, record_keys
+from gateway.matching.blocking import Key, fallback_keys, query_keys, record_keys
 from gateway.matching.compare import MISSING, Prepared
 from gateway.matching.config import MatchConfig
 from gateway.matching.explain import describe
@@ -25,6 +25,9 @@ MATCH, POSSIBLE, NO_MATCH = "match", "possible", "no-match"
 FIELDS = ("forename", "surname", "middle_names", "dob", "sex", "location", "upn")
 # Forename levels strong enough to tell twins apart.
 STRONG_FORENAME = frozenset({"exact", "nickname", "close", "phonetic"})
+# Weaker forename levels that still tell twins apart when the query's forename is the
+# child's middle name, or its initial, and fits none of the twins' forenames.
+TWIN_APART_FORENAME = frozenset({"middle", "initial"})
 # Name levels weak enough that reading the names the other way round is worth a try.
 _SWAP_FN = frozenset({"disagree", "similar", MISSING})
 _SWAP_SN = frozenset({"disagree", "similar", "phonetic", MISSING})
@@ -83,19 +86,24 @@ def levels_of(q: Prepared, r: Prepared) -> Levels:
     )
 
 
-def _guard(levels: Levels, has_twin: bool) -> str:
+def _guard(levels: Levels, twin: str) -> str:
     """Why the person fields forbid the ``match`` band whatever the score ("" if they don't).
 
     These rules keep a sibling or twin from being taken for the child: the household fields
     (surname, postcode, address) cannot tell them apart, only the person fields can, so the
-    person fields get a veto.
+    person fields get a veto. ``twin`` is "" when the record has no twin on file, "apart"
+    when it has and the query's weaker forename evidence (its middle name, or an initial)
+    fits this child and none of the twins, "same" otherwise.
     """
     fn, dob = levels[0], levels[3]
     if fn == "disagree":
         return "different forenames: at most a possible match"
     if dob in ("disagree", "year"):
         return "different dates of birth: at most a possible match (could be a sibling)"
-    if has_twin and (fn not in STRONG_FORENAME or levels[4] == "disagree"):
+    if twin and (
+        (fn not in STRONG_FORENAME and not (twin == "apart" and fn in TWIN_APART_FORENAME))
+        or levels[4] == "disagree"
+    ):
         return "the record has a twin on file and the forename does not tell them apart"
     if fn == "similar" and dob == "exact" and levels[5] in ("address", "postcode"):
         return "same home and date of birth but only a loosely similar forename: could be a twin"
@@ -171,12 +179,21 @@ class Matcher:
         decisive = self._decisive(q)
         if decisive is not None:
             return [decisive]
-        qs = q.swapped() if q.fn and q.sn else None
+        qs = self._swapped(q)
+        self._mark_spelling(q)
         records = self._records
-        scored = [self._score(q, qs, records[rid]) for rid in self._candidate_ids(q)]
+        seen = self._candidate_ids(q)
+        scored = [self._score(q, qs, records[rid]) for rid in seen]
+        if (q.dob is None or not q.dob.is_full or not q.pc) and not any(
+            s.total >= self.config.match_threshold for s in scored
+        ):
+            # The first keys lean on date of birth and postcode; without one of them and
+            # with nothing placed, look wider.
+            more = self._candidate_ids(q, fallback_keys(q), set(seen))
+            scored.extend(self._score(q, qs, records[rid]) for rid in more)
         scored.sort(key=lambda s: (-s.total, s.record_id))
         top = scored[: max(limit, 2)]
-        bands = self._bands(top)
+        bands = self._bands(top, q, qs)
         return [self._candidate(s, b, explain) for s, b in zip(top, bands, strict=True)][:limit]
 
     def match_many(
@@ -190,10 +207,24 @@ class Matcher:
         r = self._records[record_id]
         if q.upn and q.upn in r.upns:
             return self._upn_candidate(record_id)
-        s = self._score(q, q.swapped() if q.fn and q.sn else None, r)
-        return self._candidate(s, self._bands([s])[0])
+        qs = self._swapped(q)
+        self._mark_spelling(q)
+        s = self._score(q, qs, r)
+        return self._candidate(s, self._bands([s], q, qs)[0])
 
     # -- internals -------------------------------------------------------------------
+
+    def _swapped(self, q: Prepared) -> Prepared | None:
+        if not (q.fn and q.sn):
+            return None
+        qs = q.swapped()
+        self._mark_spelling(qs)
+        return qs
+
+    def _mark_spelling(self, q: Prepared) -> None:
+        """Note whether the query's forename is a spelling any held record has."""
+        if q.fn and len(self._records) >= self.config.unseen_forename_records:
+            q.fn_known = q.fn in self._fn_count
 
     def _decisive(self, q: Prepared) -> Candidate | None:
         if not q.upn:
@@ -213,12 +244,15 @@ class Matcher:
             {"upn": "valid UPN equal to the record's UPN or former UPN (decisive)"},
         )
 
-    def _candidate_ids(self, q: Prepared) -> list[str]:
+    def _candidate_ids(
+        self, q: Prepared, keys: list[Key] | None = None, exclude: set[str] | None = None
+    ) -> list[str]:
         index = self._index
         hits: dict[str, int] = {}
-        for key in query_keys(q):
+        for key in query_keys(q) if keys is None else keys:
             for rid in index.get(key, ()):
-                hits[rid] = hits.get(rid, 0) + 1
+                if exclude is None or rid not in exclude:
+                    hits[rid] = hits.get(rid, 0) + 1
         if len(hits) <= self.config.max_candidates:
             return list(hits)
         # Keep those found by most keys; ties broken by id so the result never depends on
@@ -266,30 +300,38 @@ class Matcher:
                 return _Scored(r.record_id, stotal, slv, shousehold, True)
         return _Scored(r.record_id, total, lv, household, False)
 
-    def _has_twin(self, r: Prepared) -> bool:
-        """Is another record born the same day in the same household (a twin, triplet)?"""
+    def _twins(self, r: Prepared) -> list[Prepared]:
+        """Other records born the same day in the same household (twins, triplets)."""
         d = r.dob
         if d is None or not d.is_full or not r.district:
-            return False
+            return []
+        out = []
         for rid in self._index.get(("dp", d.year, d.month, d.day, r.district), ()):
             o = self._records[rid]
             if rid != r.record_id and (o.pc == r.pc or (o.addr and o.addr == r.addr)) and (
                 not set(o.sn_parts).isdisjoint(r.sn_parts)
             ):
-                return True
-        return False
+                out.append(o)
+        return out
 
-    def _bands(self, top: list[_Scored]) -> list[str]:
+    def _twin(self, s: _Scored, q: Prepared, qs: Prepared | None) -> str:
+        twins = self._twins(self._records[s.record_id])
+        if not twins:
+            return ""
+        qq = qs if s.swapped and qs is not None else q
+        if all(compare.forename(qq, t) == "disagree" for t in twins):
+            return "apart"
+        return "same"
+
+    def _bands(self, top: list[_Scored], q: Prepared, qs: Prepared | None) -> list[str]:
         cfg = self.config
         bands = []
         for s in top:
             if s.total >= cfg.match_threshold:
-                twin = self._has_twin(
-                    self._records[s.record_id])
-                s.rule = _guard(s.levels, twin)
+                s.rule = _guard(s.levels, self._twin(s, q, qs))
                 bands.append(POSSIBLE if s.rule else MATCH)
             else:
-                s.rule = _guard(s.levels, False)
+                s.rule = _guard(s.levels, "")
                 bands.append(POSSIBLE if s.total >= cfg.possible_threshold else NO_MATCH)
         # Two candidates in the match band too close to call (e.g. twins with a forename
         # missing from the query): the matcher does not guess, both become "possible".
