@@ -93,7 +93,7 @@ class MatchConfig:
     # is what makes a shared forename and date of birth convincing among 500 records and
     # not among 100,000. N is taken as at least ``prior_records_floor``.
     prior_records_floor: int = 1000
-    match_threshold: float = -2.0
+    match_threshold: float = 0.0
     possible_threshold: float = -10.0
     # Two candidates in the match band closer than this are both demoted to "possible":
     # the matcher refuses to guess between (for example) twins.
