@@ -85,6 +85,8 @@ class Settings:
     max_ctf_bytes: int = _doc("Largest CTF accepted, in bytes (at least 50 MB by default).",
                               default=64 * 1024 * 1024)
     max_ctf_pupils: int = _doc("Most pupils accepted in one CTF.", default=5000)
+    max_ctf_pupil_elements: int = _doc("Most elements in one pupil of a CTF (a real pupil has "
+                                       "about a thousand).", default=20_000)
     ctf_versions: str = _doc("CTF versions accepted, comma-separated: the current and the "
                              "previous one. Add the new version when DfE publishes it.",
                              default="25.0,24.0")

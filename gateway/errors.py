@@ -66,6 +66,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "ctf-no-pupils": (400, "The CTF holds no pupils."),
     "ctf-too-many-pupils": (400, "The CTF holds more pupils than this gateway accepts in one "
                             "file."),
+    "ctf-too-many-elements": (400, "A pupil (or the header) in the CTF has more elements than "
+                              "this gateway accepts."),
     "ctf-lost-multiple-pupils": (400, "A lost-pupil (XXX/XXXX) or out-of-sector (MMM/MMMM) CTF "
                                  "must hold exactly one pupil (DfE rule); send one file per "
                                  "pupil."),

@@ -26,6 +26,7 @@ import aiohttp
 from . import xmlsafe
 from .crypto import dsig
 from .errors import GatewayError
+from .httpio import read_limited
 from .messages import model as m
 from .messages import schemas
 from .messages import xml as mx
@@ -203,12 +204,12 @@ async def exchange(gw: Gateway, session: aiohttp.ClientSession, row: OutboundRow
                             ).set_content_disposition("form-data", name="payload",
                                                       filename="ctf.xml")
                 async with session.post(url, data=form, timeout=timeout) as resp:
-                    answer = await resp.content.read(MAX_ANSWER_BYTES + 1)
+                    answer = await read_limited(resp.content, MAX_ANSWER_BYTES)
                     status = resp.status
         else:
             async with session.post(url, data=row.body, timeout=timeout,
                                     headers={"Content-Type": "application/xml"}) as resp:
-                answer = await resp.content.read(MAX_ANSWER_BYTES + 1)
+                answer = await read_limited(resp.content, MAX_ANSWER_BYTES)
                 status = resp.status
     except FileNotFoundError:
         raise Retry(f"the CTF file {row.payload_path} is missing") from None

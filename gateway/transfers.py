@@ -183,7 +183,8 @@ async def receive_transfer(gw: Gateway, envelope: bytes, tmp: Path, digest: str,
             raise GatewayError("duplicate-conflict", f"message {h.message_id}")
         return old.receipt
     info = await asyncio.to_thread(read_ctf, tmp, versions=s.accepted_ctf_versions,
-                                   max_pupils=s.max_ctf_pupils)
+                                   max_pupils=s.max_ctf_pupils,
+                                   max_elements=s.max_ctf_pupil_elements)
     check_source(h.sender, info, gw.party)
     # Named by id and content: a conflicting resend under the same id can never overwrite
     # the stored file.

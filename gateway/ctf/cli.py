@@ -27,7 +27,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise GatewayError("bad-request", f"cannot read {args.file}: {exc.strerror}") from None
     if size > s.max_ctf_bytes:
         raise GatewayError("ctf-too-large", f"{size} bytes; limit {s.max_ctf_bytes}")
-    info = read_ctf(path, versions=versions, max_pupils=s.max_ctf_pupils)
+    info = read_ctf(path, versions=versions, max_pupils=s.max_ctf_pupils,
+                    max_elements=s.max_ctf_pupil_elements)
     print(f"pupils={len(info.pupils)} destination={info.destination} version={info.version}")
     for p in info.flagged:
         for flag in p.flags:

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import BinaryIO
 
 from lxml import etree
 
@@ -118,52 +119,121 @@ def _check_head(path: Path) -> None:
         raise GatewayError("xml-dtd-forbidden")
 
 
-def _events(path: Path) -> Iterator[tuple[str, etree._Element]]:
+def _events(source: BinaryIO) -> Iterator[tuple[str, etree._Element]]:
+    # Start events for every element: each is counted (a pupil's data sections accept any
+    # content, so without a count one pupil could hold millions of elements and gigabytes of
+    # tree), and each Header and Pupil is checked to stand where the structure says, so that
+    # nothing hidden inside a data section can pose as the header or a pupil.
     return etree.iterparse(  # type: ignore[no-any-return]
-        str(path), events=("start", "end"), tag=("CTfile", "Header", "Pupil"),
-        schema=ctf_schema(), resolve_entities=False, no_network=True, load_dtd=False,
-        huge_tree=False, remove_comments=True)
+        source, events=("start",), schema=ctf_schema(), resolve_entities=False,
+        no_network=True, load_dtd=False, huge_tree=False, remove_comments=True)
 
 
-def read_ctf(path: Path, *, versions: Sequence[str], max_pupils: int) -> CtfInfo:
-    """Check a CTF file and summarise it; GatewayError with a ``ctf-*`` code otherwise."""
+def _ends_with_root(path: Path) -> bool:
+    """With a schema attached, libxml2 can stop at a truncated file without an error, so the
+    file must end with the root's end tag (whitespace may follow)."""
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        fh.seek(max(0, fh.tell() - 256))
+        return fh.read().rstrip().endswith(b"</CTfile>")
+
+
+class _Reader:
+    """The state of one streaming read. A pupil is complete when the next starts (or the file
+    ends); the header when CTFpupilData starts."""
+
+    def __init__(self, versions: Sequence[str], max_pupils: int, max_elements: int) -> None:
+        self.versions, self.max_pupils, self.max_elements = versions, max_pupils, max_elements
+        self.root: etree._Element | None = None
+        self.header: etree._Element | None = None
+        self.info: CtfInfo | None = None
+        self.pupil: etree._Element | None = None
+        self.count = 0
+        self.elements = 0
+
+    def start(self, el: etree._Element) -> None:
+        self.elements += 1
+        if self.elements > self.max_elements:
+            where = f"pupil {self.count}" if self.pupil is not None else "the header"
+            raise GatewayError("ctf-too-many-elements",
+                               f"{where} has more than {self.max_elements} elements")
+        tag = el.tag
+        if self.root is None:
+            if tag != "CTfile":
+                raise GatewayError("ctf-schema-invalid", "the root must be CTfile")
+            if el.getroottree().docinfo.doctype:
+                raise GatewayError("xml-dtd-forbidden")
+            self.root = el
+            return
+        if tag not in ("Header", "Pupil", "CTFpupilData", "CTfile"):
+            return
+        parent = el.getparent()
+        if tag == "Header" and parent is self.root and self.header is None:
+            self.header = el
+        elif tag == "CTFpupilData" and parent is self.root:
+            self._header_done()
+        elif (tag == "Pupil" and parent is not None and parent.tag == "CTFpupilData"
+              and parent.getparent() is self.root):
+            self._pupil_done()
+            self.pupil = el
+            self.count += 1
+            self.elements = 1
+            if self.count > self.max_pupils:
+                raise GatewayError("ctf-too-many-pupils", f"limit {self.max_pupils}")
+            assert self.info is not None
+            if self.count > 1 and self.info.destination in ("lost", "out-of-sector"):
+                raise GatewayError("ctf-lost-multiple-pupils")
+        else:
+            raise GatewayError("ctf-schema-invalid",
+                               f"a {tag} element stands where it may not (inside "
+                               f"{parent.tag if parent is not None else 'nothing'})")
+
+    def _header_done(self) -> None:
+        if self.info is None:
+            if self.header is None:
+                raise GatewayError("ctf-schema-invalid", "the CTF has no Header before its "
+                                   "pupils")
+            self.info = _header(self.header, self.versions)
+
+    def _pupil_done(self) -> None:
+        el = self.pupil
+        if el is None:
+            return
+        assert self.info is not None
+        self.info.pupils.append(_pupil(el, self.count))
+        el.clear(keep_tail=False)
+        while el.getprevious() is not None:
+            del el.getparent()[0]
+        self.pupil = None
+
+    def finish(self) -> CtfInfo:
+        self._header_done()
+        self._pupil_done()
+        assert self.info is not None
+        return self.info
+
+
+def read_ctf(path: Path, *, versions: Sequence[str], max_pupils: int,
+             max_elements: int = 20_000) -> CtfInfo:
+    """Check a CTF file and summarise it; GatewayError with a ``ctf-*`` code otherwise.
+    ``max_elements`` bounds each pupil (and the header): a real pupil has about a thousand."""
     _check_head(path)
-    info: CtfInfo | None = None
-    count = 0
-    complete = False
+    reader = _Reader(versions, max_pupils, max_elements)
     try:
-        for event, el in _events(path):
-            tag = el.tag
-            if event == "start":
-                if tag == "CTfile" and el.getroottree().docinfo.doctype:
-                    raise GatewayError("xml-dtd-forbidden")
-                continue
-            if tag == "CTfile":
-                complete = el.getparent() is None
-            elif tag == "Header":
-                info = _header(el, versions)
-            elif tag == "Pupil":
-                if info is None:
-                    raise GatewayError("ctf-schema-invalid", "Pupil before Header")
-                count += 1
-                if count > max_pupils:
-                    raise GatewayError("ctf-too-many-pupils", f"limit {max_pupils}")
-                if count > 1 and info.destination in ("lost", "out-of-sector"):
-                    raise GatewayError("ctf-lost-multiple-pupils")
-                info.pupils.append(_pupil(el, count))
-                el.clear(keep_tail=False)
-                while el.getprevious() is not None:
-                    del el.getparent()[0]
+        # The file is ours to close: iterparse leaves one it opened itself open when the
+        # loop stops early (every rejection), which would leak a descriptor per bad CTF.
+        with open(path, "rb") as fh:
+            for _, el in _events(fh):
+                reader.start(el)
+        if reader.root is None:
+            raise GatewayError("xml-malformed", "the CTF has no root element")
+        if not _ends_with_root(path):
+            raise GatewayError("xml-malformed", "the CTF ends before </CTfile>")
+        info = reader.finish()
     except etree.XMLSyntaxError as exc:
         code = "ctf-schema-invalid" if "Schemas validity" in str(exc) or "Element" in str(
             exc) else "xml-malformed"
         raise GatewayError(code, _redact(str(exc))[:300]) from None
-    if not complete:
-        # With a schema attached, libxml2 can stop at a truncated file without an error:
-        # only the root's end event proves the document was whole.
-        raise GatewayError("xml-malformed", "the CTF ends before </CTfile>")
-    if info is None:
-        raise GatewayError("ctf-schema-invalid", "the root must be CTfile with a Header")
     if not info.pupils:
         raise GatewayError("ctf-no-pupils")
     return info

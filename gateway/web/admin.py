@@ -19,6 +19,7 @@ from lxml import etree
 from .. import xmlsafe
 from ..ctf import relay
 from ..errors import GatewayError
+from ..httpio import read_limited
 from ..messages import model as m
 from ..messages import schemas
 from ..messages import xml as mx
@@ -103,7 +104,7 @@ def add_routes(app: web.Application, key: web.AppKey[Gateway]) -> None:
     async def send(request: web.Request) -> web.Response:
         g = gw(request)
         to = request.query.get("to")
-        data = await request.content.read(g.settings.max_body_bytes + 1)
+        data = await read_limited(request.content, g.settings.max_body_bytes)
         if len(data) > g.settings.max_body_bytes:
             raise GatewayError("body-too-large")
         root = xmlsafe.parse(data, max_depth=g.settings.max_depth,
@@ -118,7 +119,7 @@ def add_routes(app: web.Application, key: web.AppKey[Gateway]) -> None:
 
     async def reply(request: web.Request) -> web.Response:
         g = gw(request)
-        raw = await request.content.read(MAX_JSON + 1)
+        raw = await read_limited(request.content, MAX_JSON)
         if len(raw) > MAX_JSON:
             raise GatewayError("body-too-large")
         try:
@@ -173,7 +174,7 @@ def add_routes(app: web.Application, key: web.AppKey[Gateway]) -> None:
                                   "pupils": pupils, "lpd": lpd, "history": history})
 
     async def json_body(request: web.Request) -> dict[str, Any]:
-        raw = await request.content.read(MAX_JSON + 1)
+        raw = await read_limited(request.content, MAX_JSON)
         if len(raw) > MAX_JSON:
             raise GatewayError("body-too-large")
         try:

@@ -26,6 +26,7 @@ from prometheus_client import (
 from .. import pipeline
 from ..config import Settings
 from ..errors import GatewayError
+from ..httpio import read_limited
 from ..matchwork import MatchWorker
 from ..outbound import Sender
 from ..service import Gateway
@@ -55,7 +56,7 @@ async def post_message(request: web.Request) -> web.Response:
         try:
             if request.content_length is not None and request.content_length > limit:
                 raise GatewayError("body-too-large", f"{request.content_length} bytes")
-            body = await request.content.read(limit + 1)
+            body = await read_limited(request.content, limit)
             accepted = await pipeline.receive(gw, body)
         except GatewayError as exc:
             metrics["rejected"].labels(exc.code).inc()
