@@ -75,10 +75,14 @@ class MatchWorker:
         matcher = await self._current()
         parser = etree.XMLParser(resolve_entities=False, no_network=True)
         for row in pending:
-            message = mx.parse(etree.fromstring(bytes(row["body"]), parser))
             results: dict[str, list[dict[str, Any]]] = {}
-            for ref, query in queries(message).items():
-                results[ref] = [c.to_dict() for c in matcher.match(query, limit=5)]
+            try:
+                message = mx.parse(etree.fromstring(bytes(row["body"]), parser))
+                for ref, query in queries(message).items():
+                    results[ref] = [c.to_dict() for c in matcher.match(query, limit=5)]
+            except Exception as exc:  # one bad message must not hold up the others
+                log.error("matching failed message=%s: %s", row["message_id"],
+                          getattr(exc, "code", type(exc).__name__))
             await self.gw.store.records.save_results(row["message_id"], results)
             bands = ",".join(r[0]["band"] if r else "no-match" for r in results.values())
             log.info("matched message=%s children=%d bands=%s", row["message_id"],

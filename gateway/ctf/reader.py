@@ -19,6 +19,7 @@ from lxml import etree
 
 from ..errors import GatewayError
 from ..messages.schemas import SCHEMA_DIR, _redact
+from ..messages.xml import leaf_text
 from .identifiers import destination_kind, upn_flags
 
 HEAD_BYTES = 4096
@@ -71,9 +72,9 @@ def ctf_schema() -> etree.XMLSchema:
 
 def _text(el: etree._Element, path: str) -> str | None:
     found = el.find(path)
-    if found is None or found.text is None:
+    if found is None:
         return None
-    text = found.text.strip()
+    text = leaf_text(found).strip()
     return text or None
 
 

@@ -135,9 +135,18 @@ def _spec(cls: type) -> dict[str, tuple[str, Any, str | None]]:
     return spec
 
 
+def leaf_text(el: etree._Element) -> str:
+    """An element's whole text. ``.text`` stops at the first comment or processing
+    instruction (``Smi<!---->th`` would read "Smi"); comments are not covered by exclusive
+    C14N, so a comment added after signing must not change what is read."""
+    if len(el) == 0:
+        return el.text or ""
+    return "".join(el.itertext())
+
+
 def _read(el: etree._Element, cls: type) -> Any:
     if not dataclasses.is_dataclass(cls):
-        return _scalar(cls, el.text or "")
+        return _scalar(cls, leaf_text(el))
     spec = _spec(cls)
     values: dict[str, Any] = {}
     lists: dict[str, list[Any]] = {}
