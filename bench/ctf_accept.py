@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gateway.config import load_settings
 from gateway.service import Gateway
-from gateway.transfers import file_digest, receive_transfer
+from gateway.transfers import check_envelope, file_digest, receive_transfer
 
 
 async def main(config: str, envelope: str, payload: str) -> dict[str, float]:
@@ -26,7 +26,8 @@ async def main(config: str, envelope: str, payload: str) -> dict[str, float]:
         shutil.copyfile(payload, tmp)  # receive_transfer moves the file into the store
         t = time.perf_counter()
         digest, size = file_digest(tmp)  # the web handler hashes while streaming; same work
-        await receive_transfer(gw, Path(envelope).read_bytes(), tmp, digest, size)
+        env = Path(envelope).read_bytes()
+        await receive_transfer(gw, env, check_envelope(gw, env), tmp, digest, size)
         seconds = time.perf_counter() - t
         pupils = len(await gw.store.ctf.pupils(Path(envelope).stem))
     finally:

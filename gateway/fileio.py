@@ -22,6 +22,16 @@ def _atomic(path: Path, fill: Callable[[BinaryIO], object], mode: int = 0o644) -
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (the new name is in the folder's own data)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:

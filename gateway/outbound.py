@@ -46,6 +46,7 @@ def backoff(attempt: int, base: float, cap: float, rng: random.Random) -> float:
 class Breaker:
     failures: int = 0
     open_until: float = 0.0
+    trial: bool = False  # a half-open trial is in flight
 
     def state(self, now: float, threshold: int) -> str:
         if self.failures < threshold:
@@ -127,8 +128,13 @@ class Sender:
         rows = await self.gw.store.claim_due(now, self.owner, self.s.lease_seconds, free,
                                              exclude=blocked)
         for party in (p for p, st in states.items() if st == "half-open"):
-            rows += await self.gw.store.claim_due(now, self.owner, self.s.lease_seconds, 1,
+            br = self.breakers[party]
+            if br.trial:
+                continue  # one trial at a time
+            trial = await self.gw.store.claim_due(now, self.owner, self.s.lease_seconds, 1,
                                                   only=party)
+            br.trial = bool(trial)
+            rows += trial
         for row in rows:
             task = asyncio.create_task(self._deliver(sem, row))
             self.in_flight.add(task)
@@ -170,6 +176,8 @@ class Sender:
                 await self.gw.store.mark_delivered(row.message_id, receipt, time.time())
                 log.info("delivered message=%s to=%s attempt=%d", row.message_id,
                          row.recipient, row.attempts)
+            finally:
+                br.trial = False  # the attempt is over, whatever its outcome
 
     async def attempt(self, row: OutboundRow) -> bytes:
         """One POST. Returns the verified receipt; raises Retry or (final) PartnerRejected."""

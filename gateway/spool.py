@@ -52,10 +52,15 @@ class Spool:
         await every(lambda: self.gw.settings.spool_poll_seconds, self.tick, "spool")
 
     async def tick(self) -> None:
-        await self.write_inbox()
-        await self.write_held()
-        await self.pick_up()
-        await self.finish()
+        # Each step on its own: one failing (a full disk, a missing file) must not stop the
+        # others.
+        for step in (self.write_inbox, self.write_held, self.pick_up, self.finish):
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("spool step %s failed; retrying next tick", step.__name__)
 
     async def write_inbox(self) -> int:
         rows = await self.gw.store.unspooled()
@@ -70,7 +75,11 @@ class Spool:
         rows = await self.gw.store.ctf.unspooled_held()
         for row in rows:
             target = self.inbox / str(row["for_school"]) / f"{row['transfer_id']}.xml"
-            await asyncio.to_thread(atomic_copy, Path(row["path"]), target)
+            try:
+                await asyncio.to_thread(atomic_copy, Path(row["path"]), target)
+            except FileNotFoundError:
+                log.error("held CTF transfer=%s: its stored file is missing", row["transfer_id"])
+                continue
             await self.gw.store.ctf.mark(row["transfer_id"], "spooled_at")
         return len(rows)
 
@@ -93,9 +102,10 @@ class Spool:
 
     async def _queue_file(self, path: Path) -> None:
         s = self.gw.settings
+        size = (await asyncio.to_thread(path.stat)).st_size
+        if size > s.max_body_bytes:
+            raise GatewayError("body-too-large", f"{size} bytes")
         data = await asyncio.to_thread(path.read_bytes)
-        if len(data) > s.max_body_bytes:
-            raise GatewayError("body-too-large", f"{len(data)} bytes")
         root = xmlsafe.parse(data, max_depth=s.max_depth, max_elements=s.max_elements)
         if root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is not None:
             raise GatewayError("bad-request", "spool files must be unsigned; the gateway signs")

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from .ctf.reader import CtfInfo, read_ctf
 from .errors import GatewayError
+from .fileio import fsync_dir
 from .messages import model as m
 from .pipeline import check_fresh, check_recipient, verify_and_parse
 from .service import Gateway
@@ -135,7 +136,7 @@ def route(gw: Gateway, sender: str, transfer: m.Transfer, info: CtfInfo, path: P
         return Routed("forwarded", None,
                       [prepare_transfer(gw, "S2S", m.Purpose.LPD, path, digest, size)],
                       [lambda tx: ops.open_case(tx, case)])
-    if kind == "school" and info.dest.lea == me:
+    if kind in ("school", "la") and info.dest.lea == me:
         return Routed("held", info.dest.laestab, [], [])
     return Routed("forwarded", None,
                   [prepare_transfer(gw, "S2S", m.Purpose.DELIVER, path, digest, size)], [])
@@ -156,24 +157,32 @@ def _store_file(tmp: Path, final: Path) -> None:
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, final)
-    dir_fd = os.open(final.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_dir(final.parent)
 
 
-async def receive_transfer(gw: Gateway, envelope: bytes, tmp: Path, digest: str,
-                           size: int) -> bytes:
-    """Accept a Transfer whose payload has been streamed to ``tmp``. Returns the receipt."""
+def check_envelope(gw: Gateway, envelope: bytes) -> m.Transfer:
+    """Everything about a Transfer that needs no payload: signature, trust, sender, schema,
+    recipient, freshness and the declared size. Done before the payload is written to disk,
+    so that nobody unauthenticated can make the gateway write anything."""
     s = gw.settings
-    now = dt.datetime.now(dt.UTC)
     message = verify_and_parse(envelope, gw.trust, s)
     if not isinstance(message, m.Transfer):
         raise GatewayError("bad-request", "POST /v1/transfers takes a Transfer envelope")
+    check_recipient(message.header, gw.party)
+    check_fresh(message.header.created_at, dt.datetime.now(dt.UTC), s.replay_window_seconds,
+                s.clock_skew_seconds)
+    if message.payload.size_bytes > s.max_ctf_bytes:
+        raise GatewayError("ctf-too-large", f"{message.payload.size_bytes} bytes declared")
+    return message
+
+
+async def receive_transfer(gw: Gateway, envelope: bytes, message: m.Transfer, tmp: Path,
+                           digest: str, size: int) -> bytes:
+    """Accept a Transfer (``message``, already checked by ``check_envelope``) whose payload
+    has been streamed to ``tmp``. Returns the receipt."""
+    s = gw.settings
+    now = dt.datetime.now(dt.UTC)
     h = message.header
-    check_recipient(h, gw.party)
-    check_fresh(h.created_at, now, s.replay_window_seconds, s.clock_skew_seconds)
     if message.payload.digest_sha256 != digest or message.payload.size_bytes != size:
         raise GatewayError("payload-mismatch", f"transfer {h.message_id}")
     env_digest = hashlib.sha256(envelope).hexdigest()
@@ -214,11 +223,15 @@ async def receive_transfer(gw: Gateway, envelope: bytes, tmp: Path, digest: str,
             await gw.store.insert_outbound(tx, out)
 
     # The file is in place before the rows that point to it commit; if the commit fails the
-    # file is removed again, so nothing partial is left.
+    # file is removed again, so nothing partial is left. The commit is shielded: once
+    # queued it completes even if this request is cancelled (a client gone, a shutdown), and
+    # then the file must stay; the client's resend gets the stored receipt.
     await asyncio.to_thread(_store_file, tmp, final)
     try:
-        result = await gw.store.accept_inbound(row, also=also)
-    except BaseException:
+        result = await asyncio.shield(gw.store.accept_inbound(row, also=also))
+    except asyncio.CancelledError:
+        raise
+    except Exception:
         stored = await gw.store.get_inbound(h.message_id)
         if stored is None or stored.digest != env_digest:
             final.unlink(missing_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import time
 from collections.abc import Awaitable, Callable
 
@@ -23,12 +24,14 @@ from ..store import ctf_ops as ops
 from ..store.base import Row
 
 MAX_RESULTS = 10
+LA_RE = re.compile(r"[0-9]{3}")
+SHORT = 200  # the longest text a PupilSummary or SchoolRef field carries (common.xsd Short)
 
 
 def _require_hub_and_la(gw: Gateway, sender: str) -> None:
     if gw.settings.role != "hub":
         raise GatewayError("not-hub")
-    if len(sender) != 3:
+    if not LA_RE.fullmatch(sender):
         raise GatewayError("lpd-forbidden", f"party {sender} is not a local authority")
 
 
@@ -64,6 +67,11 @@ async def _matcher(gw: Gateway) -> tuple[Matcher | None, dict[str, Row]]:
     return matcher, by_id
 
 
+def _short(value: str | None) -> str | None:
+    # CTF text may be up to 500 characters; the result's fields hold 200 (schemas/common.xsd)
+    return value[:SHORT] if value else None
+
+
 async def search(gw: Gateway, sender: str, q: m.LpdSearch) -> list[m.LpdCandidate]:
     _require_hub_and_la(gw, sender)
     if not (q.upn or (q.surname and (q.forename or q.dob))):
@@ -82,9 +90,11 @@ async def search(gw: Gateway, sender: str, q: m.LpdSearch) -> list[m.LpdCandidat
         out.append(m.LpdCandidate(
             transfer_id=c.record_id, score=round(c.score, 3), band=c.band, reason=reason[:4000],
             state=r["state"], kind=r["kind"],
-            source_school=m.SchoolRef(r["source_lea"], r["source_estab"], r["source_name"]),
-            pupil=m.PupilSummary(surname=r["surname"], forename=r["forename"], upn=r["upn"],
-                                 dob=dt.date.fromisoformat(r["dob"]), sex=r["sex"])))
+            source_school=m.SchoolRef(r["source_lea"][:SHORT], r["source_estab"][:SHORT],
+                                      _short(r["source_name"])),
+            pupil=m.PupilSummary(surname=r["surname"][:SHORT], forename=r["forename"][:SHORT],
+                                 upn=_short(r["upn"]), dob=dt.date.fromisoformat(r["dob"]),
+                                 sex=_short(r["sex"]))))
     return out
 
 

@@ -18,7 +18,7 @@ from aiohttp import BodyPartReader, web
 from .. import pipeline
 from ..errors import GatewayError
 from ..service import Gateway
-from ..transfers import receive_transfer
+from ..transfers import check_envelope, receive_transfer
 
 log = logging.getLogger(__name__)
 MAX_ENVELOPE = 256 * 1024
@@ -73,10 +73,11 @@ def make_handler(key: web.AppKey[Gateway]):  # type: ignore[no-untyped-def]
             envelope = await _read_envelope(await _part(reader, "envelope"))
             if request.content_length and request.content_length > s.max_ctf_bytes + MAX_ENVELOPE:
                 raise GatewayError("ctf-too-large", f"{request.content_length} bytes")
+            transfer = check_envelope(gw, envelope)  # before anything is written to disk
             await asyncio.to_thread(incoming.mkdir, parents=True, exist_ok=True)
             digest, size = await _spool_payload(await _part(reader, "payload"), tmp,
                                                 s.max_ctf_bytes)
-            receipt = await receive_transfer(gw, envelope, tmp, digest, size)
+            receipt = await receive_transfer(gw, envelope, transfer, tmp, digest, size)
         except GatewayError as exc:
             log.info("rejected transfer code=%s peer=%s", exc.code, request.remote)
             return web.Response(body=pipeline.error_message(gw, exc, envelope),
