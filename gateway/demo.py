@@ -67,6 +67,11 @@ def run_demo(root: Path, *, exit_after: bool = False, base_port: int = 8355) -> 
                 (root / party / "keys/partners" / f"{other}.pem").write_bytes(cert_pem(cert))
 
     tokens = {p: secrets.token_urlsafe(24) for p in PARTIES}
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the gateways too, as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, stop)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for party in PARTIES:
