@@ -20,7 +20,7 @@ LEA_RE = re.compile(r"^[0-9]{3}$")
 ESTAB_RE = re.compile(r"^[0-9]{4}$")
 LAESTAB_RE = re.compile(r"^[0-9]{7}$")
 
-# The placeholder destinations of the S2S guidance (ctf-notes.md, section 2.1 and 1.4).
+# The stand-in destinations of the S2S guidance (ctf-notes.md, section 2.1 and 1.4).
 LOST = ("XXX", "XXXX")
 OUT_OF_SECTOR = ("MMM", "MMMM")
 LA_ESTAB = "LLLL"
@@ -55,7 +55,7 @@ def valid_upn(value: str) -> bool:
 
 def destination_kind(lea: str, estab: str) -> str:
     """``school``, ``la``, ``lost`` or ``out-of-sector``; ValueError when neither real nor a
-    known placeholder."""
+    known stand-in code."""
     if (lea, estab) == LOST:
         return "lost"
     if (lea, estab) == OUT_OF_SECTOR:
@@ -65,4 +65,4 @@ def destination_kind(lea: str, estab: str) -> str:
     if LEA_RE.match(lea) and ESTAB_RE.match(estab):
         return "school"
     raise ValueError(f"{lea}/{estab} is neither an LA code and establishment number nor a "
-                     f"placeholder (XXX/XXXX, MMM/MMMM, nnn/LLLL)")
+                     f"stand-in code (XXX/XXXX, MMM/MMMM, nnn/LLLL)")

@@ -1,6 +1,6 @@
 """What a storage backend provides: durable transactions over portable SQL.
 
-SQL is written with ``?`` placeholders; a backend rewrites them for its driver. Types in DDL
+SQL is written with ``?`` parameter markers; a backend rewrites them for its driver. Types in DDL
 use ``{blob}`` and ``{serial}``, filled per dialect. Everything else is plain SQL that SQLite
 (3.35+) and PostgreSQL both run, ``ON CONFLICT`` and ``RETURNING`` included.
 """

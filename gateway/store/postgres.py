@@ -6,7 +6,7 @@
   after ``write()`` returns survives a crash of the database server. PostgreSQL already
   groups concurrent commits into one WAL flush, so there is no group commit here.
 - ``read(op)`` runs on a pool connection without an explicit transaction.
-- The store's portable SQL (``?`` placeholders) is rewritten once per statement to
+- The store's portable SQL (``?`` parameter markers) is rewritten once per statement to
   asyncpg's ``$1..$n`` and cached; asyncpg then caches the prepared statement per connection.
 - Migrations run under a transaction-level advisory lock, so several processes starting at
   once apply each migration exactly once.
@@ -57,7 +57,7 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 
 @functools.lru_cache(maxsize=2048)
 def numbered(sql: str) -> str:
-    """``?`` placeholders to ``$1..$n``, leaving quoted literals and identifiers alone."""
+    """``?`` parameter markers to ``$1..$n``, leaving quoted literals and identifiers alone."""
     out: list[str] = []
     n = 0
     quote: str | None = None
