@@ -39,8 +39,6 @@ class Settings:
                          default="gateway.db")
     listen_host: str = _doc("Address the HTTP server binds.", default="127.0.0.1")
     listen_port: int = _doc("Port the HTTP server binds.", default=8000)
-    public_url: str = _doc("URL partners use to reach this gateway (shown in the demo).",
-                           default="")
     key_file: Path = _doc("This gateway's private signing key (PEM).",
                           default=Path("keys/gateway.key"))
     cert_file: Path = _doc("This gateway's certificate (PEM).", default=Path("keys/gateway.pem"))
@@ -109,14 +107,6 @@ class Settings:
 
     def path(self, p: Path) -> Path:
         return p if p.is_absolute() else self.home / p
-
-    @property
-    def is_postgres(self) -> bool:
-        return self.database.startswith(("postgresql://", "postgres://"))
-
-    @property
-    def database_path(self) -> Path:
-        return self.path(Path(self.database))
 
     @property
     def accepted_ctf_versions(self) -> list[str]:

@@ -81,14 +81,6 @@ class TrustStore:
             self._by_fp, self._by_party, self._stamp = by_fp, by_party, stamp
             log.info("trust store loaded: %d partners", len(by_party))
 
-    def parties(self) -> list[str]:
-        self.reload_if_changed()
-        return sorted(self._by_party)
-
-    def cert_for(self, party: str) -> x509.Certificate | None:
-        self.reload_if_changed()
-        return self._by_party.get(party)
-
     def resolve(self, cert: x509.Certificate, now: dt.datetime | None = None) -> Trusted:
         """The party ``cert`` speaks for, or a GatewayError. Checks validity at ``now``."""
         self.reload_if_changed()

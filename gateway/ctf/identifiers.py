@@ -18,7 +18,6 @@ from stdnum.gb import upn as stdnum_upn
 
 LEA_RE = re.compile(r"^[0-9]{3}$")
 ESTAB_RE = re.compile(r"^[0-9]{4}$")
-LAESTAB_RE = re.compile(r"^[0-9]{7}$")
 
 # The stand-in destinations of the S2S guidance (ctf-notes.md, section 2.1 and 1.4).
 LOST = ("XXX", "XXXX")
@@ -45,12 +44,6 @@ def upn_flags(value: str, field: str = "UPN") -> list[str]:
     except stdnum_exceptions.ValidationError:
         return [f"{field.lower()}-format: {field} is not valid"]
     return []
-
-
-def valid_upn(value: str) -> bool:
-    """True when the check letter is right (the matcher treats such a UPN as decisive)."""
-    flags = upn_flags(value)
-    return not flags or flags[0].startswith("upn-la-code")
 
 
 def destination_kind(lea: str, estab: str) -> str:
