@@ -21,6 +21,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -100,7 +101,7 @@ class SqliteBackend:
 
     def _open_writer(self, migrations: Sequence[tuple[int, str]]) -> None:
         conn = _connect(self.path, readonly=False)
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        mode = _set_wal(conn)
         if mode is None or str(mode[0]).lower() != "wal":
             raise GatewayError("store-unavailable", "SQLite could not switch to WAL mode")
         conn.execute("PRAGMA synchronous = FULL")
@@ -211,6 +212,19 @@ class SqliteBackend:
             await loop.run_in_executor(self._write_pool, self._writer.close)
             self._writer = None
         self._write_pool.shutdown(wait=True)
+
+
+def _set_wal(conn: sqlite3.Connection, wait: float = 15.0) -> Any:
+    """Switch to WAL. On a new file several processes starting at once race for this, and
+    SQLite answers "database is locked" here without calling the busy handler, so retry."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _statements(ddl: str) -> list[str]:
