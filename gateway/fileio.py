@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .logsafe import failure
+
 log = logging.getLogger(__name__)
 
 
@@ -52,6 +54,6 @@ async def every(seconds: Callable[[], float], tick: Callable[[], Awaitable[Any]]
             await tick()
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("%s tick failed; retrying", what)
+        except Exception as exc:
+            log.error("%s tick failed; retrying: %s", what, failure(exc))
         await asyncio.sleep(seconds())

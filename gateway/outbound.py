@@ -27,6 +27,7 @@ from . import xmlsafe
 from .crypto import dsig
 from .errors import GatewayError
 from .httpio import read_limited
+from .logsafe import failure
 from .messages import model as m
 from .messages import schemas
 from .messages import xml as mx
@@ -96,8 +97,8 @@ class Sender:
                 sent = await self.tick(sem)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("sender tick failed; retrying")
+            except Exception as exc:
+                log.error("sender tick failed; retrying: %s", failure(exc))
                 sent = 0
             if sent == 0:
                 self.wake.clear()

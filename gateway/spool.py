@@ -22,6 +22,7 @@ from pathlib import Path
 from . import xmlsafe
 from .errors import GatewayError
 from .fileio import atomic_copy, atomic_write, every
+from .logsafe import failure
 from .messages import schemas
 from .messages import xml as mx
 from .service import Gateway
@@ -59,8 +60,9 @@ class Spool:
                 await step()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("spool step %s failed; retrying next tick", step.__name__)
+            except Exception as exc:
+                log.error("spool step %s failed; retrying next tick: %s", step.__name__,
+                          failure(exc))
 
     async def write_inbox(self) -> int:
         rows = await self.gw.store.unspooled()
@@ -96,7 +98,8 @@ class Spool:
             try:
                 await self._queue_file(path)
             except GatewayError as exc:
-                log.warning("outbox file %s rejected: %s", path.name, exc.code)
+                # not the file's name: a back office may name files after the child
+                log.warning("an outbox file was rejected (%s); moved to failed/", exc.code)
                 await asyncio.to_thread(self._fail_file, path, exc.line())
         return n
 

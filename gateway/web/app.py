@@ -27,6 +27,7 @@ from .. import pipeline
 from ..config import Settings
 from ..errors import GatewayError
 from ..httpio import read_limited
+from ..logsafe import failure
 from ..matchwork import MatchWorker
 from ..outbound import Sender
 from ..service import Gateway
@@ -62,8 +63,9 @@ async def post_message(request: web.Request) -> web.Response:
             metrics["rejected"].labels(exc.code).inc()
             log.info("rejected code=%s peer=%s", exc.code, request.remote)
             return _xml(pipeline.error_message(gw, exc, body), exc.status)
-        except Exception:
-            log.exception("inbound failed unexpectedly peer=%s", request.remote)
+        except Exception as failed:
+            log.error("inbound failed unexpectedly peer=%s: %s", request.remote,
+                      failure(failed))
             err = GatewayError("internal-error")
             metrics["rejected"].labels(err.code).inc()
             return _xml(pipeline.error_message(gw, err, body), 500)

@@ -17,6 +17,7 @@ from aiohttp import BodyPartReader, web
 
 from .. import pipeline
 from ..errors import GatewayError
+from ..logsafe import failure
 from ..service import Gateway
 from ..transfers import check_envelope, receive_transfer
 
@@ -82,8 +83,9 @@ def make_handler(key: web.AppKey[Gateway]):  # type: ignore[no-untyped-def]
             log.info("rejected transfer code=%s peer=%s", exc.code, request.remote)
             return web.Response(body=pipeline.error_message(gw, exc, envelope),
                                 status=exc.status, content_type="application/xml")
-        except Exception:
-            log.exception("transfer failed unexpectedly peer=%s", request.remote)
+        except Exception as failed:
+            log.error("transfer failed unexpectedly peer=%s: %s", request.remote,
+                      failure(failed))
             err = GatewayError("internal-error")
             return web.Response(body=pipeline.error_message(gw, err, envelope), status=500,
                                 content_type="application/xml")
