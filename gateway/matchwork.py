@@ -14,8 +14,6 @@ import asyncio
 import logging
 from typing import Any
 
-from lxml import etree
-
 from .fileio import every
 from .matching import Matcher, Record
 from .matching.normalise import coerce_date
@@ -73,11 +71,10 @@ class MatchWorker:
         if not pending:
             return 0
         matcher = await self._current()
-        parser = etree.XMLParser(resolve_entities=False, no_network=True)
         for row in pending:
             results: dict[str, list[dict[str, Any]]] = {}
             try:
-                message = mx.parse(etree.fromstring(bytes(row["body"]), parser))
+                message = mx.parse_stored(bytes(row["body"]))
                 for ref, query in queries(message).items():
                     results[ref] = [c.to_dict() for c in matcher.match(query, limit=5)]
             except Exception as exc:  # one bad message must not hold up the others

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from lxml import etree
-
 from .config import Settings
 from .crypto.dsig import Signer
 from .crypto.keys import load_certificate, load_private_key
@@ -119,8 +117,7 @@ class Gateway:
         row = await self.store.get_inbound(enquiry_id)
         if row is None or row.message_type != m.MessageType.ENQUIRY.value:
             raise GatewayError("not-found", f"no received enquiry {enquiry_id}")
-        enquiry = mx.parse(etree.fromstring(row.body, etree.XMLParser(resolve_entities=False,
-                                                                      no_network=True)))
+        enquiry = mx.parse_stored(row.body)
         assert isinstance(enquiry, m.Enquiry)
         refs = {c.child_ref for c in enquiry.children}
         given = [o.child_ref for o in outcomes]

@@ -33,7 +33,7 @@ from .ctf.reader import CtfInfo, read_ctf
 from .errors import GatewayError
 from .fileio import fsync_dir
 from .messages import model as m
-from .pipeline import check_fresh, check_recipient, verify_and_parse
+from .pipeline import check_fresh, check_recipient, make_receipt, verify_and_parse
 from .service import Gateway
 from .store import InboundRow, OutboundRow, Tx
 from .store import ctf_ops as ops
@@ -199,8 +199,6 @@ async def receive_transfer(gw: Gateway, envelope: bytes, message: m.Transfer, tm
     # the stored file.
     final = s.path(s.ctf_dir) / f"{h.message_id}-{digest[:16]}.xml"
     routed = route(gw, h.sender, message, info, final, digest, size)
-    from .pipeline import make_receipt
-
     receipt = make_receipt(gw, h, env_digest, now)
     row = InboundRow(
         message_id=h.message_id, sender=h.sender, recipient=h.recipient,

@@ -44,7 +44,6 @@ class TrustStore:
         self._lock = threading.Lock()
         self._stamp: tuple[float, int] | None = None
         self._by_fp: dict[str, Trusted] = {}
-        self._by_party: dict[str, x509.Certificate] = {}
         self.reload_if_changed(force=True)
 
     def _dir_stamp(self) -> tuple[float, int]:
@@ -65,7 +64,6 @@ class TrustStore:
             return
         with self._lock:
             by_fp: dict[str, Trusted] = {}
-            by_party: dict[str, x509.Certificate] = {}
             for path in sorted(self.partners_dir.glob("*.pem")):
                 party = path.stem
                 if not PARTY_RE.match(party):
@@ -77,9 +75,9 @@ class TrustStore:
                     log.warning("partner file %s ignored: %s", path.name, exc)
                     continue
                 by_fp[fingerprint(cert)] = Trusted(party, cert, "directory")
-                by_party[party] = cert
-            self._by_fp, self._by_party, self._stamp = by_fp, by_party, stamp
-            log.info("trust store loaded: %d partners", len(by_party))
+            self._by_fp, self._stamp = by_fp, stamp
+            log.info("trust store loaded: %d partners",
+                     len({t.party for t in by_fp.values()}))
 
     def resolve(self, cert: x509.Certificate, now: dt.datetime | None = None) -> Trusted:
         """The party ``cert`` speaks for, or a GatewayError. Checks validity at ``now``."""

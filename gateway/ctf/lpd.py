@@ -13,6 +13,7 @@ import datetime as dt
 import re
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from ..errors import GatewayError
 from ..matching import MATCH, POSSIBLE, Matcher, Record
@@ -114,8 +115,6 @@ async def prepare_claim(gw: Gateway, sender: str, claim: m.LpdClaim
         raise GatewayError("lpd-already-claimed", f"claimed by LA {entry['claimed_by']}")
     t = await gw.store.ctf.transfer(claim.transfer_id)
     assert t is not None
-    from pathlib import Path
-
     delivery: OutboundRow = prepare_transfer(gw, sender, m.Purpose.CLAIMED, Path(t["path"]),
                                              t["digest"], int(t["size_bytes"]),
                                              for_school=claim.for_school)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from lxml import etree
 
 from .. import xmlsafe
 from ..ctf import relay
@@ -93,9 +92,7 @@ def add_routes(app: web.Application, key: web.AppKey[Gateway]) -> None:
         if row is None:
             raise GatewayError("not-found", f"no inbound message {mid}")
         await g.store.audit("api", "read-inbound", mid)
-        root = etree.fromstring(row.body, etree.XMLParser(resolve_entities=False,
-                                                          no_network=True))
-        message = mx.parse(root)
+        message = mx.parse_stored(row.body)
         body = {"message_id": mid, "sender": row.sender, "type": row.message_type,
                 "replied_by": row.replied_by, "message": dataclasses.asdict(message),
                 "matches": await g.store.records.results(mid)}
