@@ -4,8 +4,9 @@ Every record is filed under several keys; a query looks up its own keys (plus va
 transposed dates and swapped names) and only the records found are scored. The keys are
 chosen so that each survives the errors that break the others:
 
-* date of birth + forename sound, + surname sound, or + postcode district: survive a
-  changed surname, a move, a typo in one name, a swap of forename and surname;
+* date of birth + forename sound, + surname sound, + postcode district, or + both
+  initials: survive a changed surname, a move, a typo in one name or in both (initials),
+  a swap of forename and surname;
 * surname sound + forename sound + birth year: survives a wrong day/month, a partial date
   of birth and a move;
 * surname sound + forename sound + day and month: survives a slip in the birth year;
@@ -52,13 +53,20 @@ def surname_tokens(parts: tuple[str, ...]) -> frozenset[str]:
 
 
 def _dob_keys(d: PartialDate, fn_toks: frozenset[str], sn_toks: frozenset[str],
-              district: str) -> list[Key]:
+              district: str, initials: str) -> list[Key]:
     ymd = (d.year, d.month, d.day)
     keys: list[Key] = [("df", *ymd, t) for t in fn_toks]
     keys.extend(("ds", *ymd, t) for t in sn_toks)
     if district:
         keys.append(("dp", *ymd, district))
+    if initials:
+        keys.append(("di", *ymd, initials))
     return keys
+
+
+def _initials(fn: str, sn: str) -> str:
+    """Forename and surname initials: survive typos in both names together with a move."""
+    return fn[:1] + sn[:1] if fn and sn else ""
 
 
 def record_keys(p: Prepared) -> list[Key]:
@@ -69,7 +77,7 @@ def record_keys(p: Prepared) -> list[Key]:
     d = p.dob
     if d is not None:
         if d.is_full:
-            keys.extend(_dob_keys(d, fn_toks, sn_toks, p.district))
+            keys.extend(_dob_keys(d, fn_toks, sn_toks, p.district, _initials(p.fn, p.sn)))
         keys.extend(("n", s, f, d.year) for s in sn_toks for f in fn_toks)
         if d.is_full:  # names + birthday: survives a slip in the year
             keys.extend(("b", s, f, d.month, d.day) for s in sn_toks for f in fn_toks)
@@ -99,7 +107,10 @@ def query_keys(q: Prepared) -> list[Key]:
             dates.append(PartialDate(d.year, d.day, d.month))  # day and month transposed
         if d.is_full:
             for dd in dates:
-                keys.extend(_dob_keys(dd, fn_toks | sw_fn, sn_toks | sw_sn, q.district))
+                keys.extend(_dob_keys(dd, fn_toks | sw_fn, sn_toks | sw_sn, q.district,
+                                      _initials(q.fn, q.sn)))
+                if q.fn and q.sn:
+                    keys.append(("di", dd.year, dd.month, dd.day, q.sn[:1] + q.fn[:1]))
         keys.extend(("n", s, f, d.year) for s in sn_toks for f in fn_toks)
         keys.extend(("n", s, f, d.year) for s in sw_sn for f in sw_fn)
         if d.is_full:

@@ -19,7 +19,7 @@ from pathlib import Path
 from gateway.matching.config import MatchConfig
 from gateway.matching.crosscheck import MAX_CANDIDATES, crosscheck
 from gateway.matching.errors import MatchInputError
-from gateway.matching.matcher import MATCH, Matcher
+from gateway.matching.matcher import MATCH, Matcher, default_workers
 from gateway.matching.records import read_csv
 
 log = logging.getLogger(__name__)
@@ -27,12 +27,13 @@ log = logging.getLogger(__name__)
 
 def match_files(
     records_csv: str | Path, queries_csv: str | Path, out_csv: str | Path,
-    config: MatchConfig | None = None,
+    config: MatchConfig | None = None, workers: int | None = None,
 ) -> int:
     """Match every query against the records; write ``query_id,predicted_record_id,score``.
 
     ``predicted_record_id`` is empty unless the best candidate is in the ``match`` band
     (``score`` is then the best candidate's score, or empty if there was none).
+    ``workers`` processes share a large batch (default: one per available CPU).
     Returns the number of queries matched.
     """
     config = config or MatchConfig()
@@ -41,8 +42,9 @@ def match_files(
     matcher = Matcher.from_records(records, config)
     matched = 0
     rows = []
-    for query, cands in zip(queries, matcher.match_many(queries, limit=2, explain=False),
-                            strict=True):
+    results = matcher.match_many(queries, limit=2, explain=False,
+                                 workers=workers or default_workers())
+    for query, cands in zip(queries, results, strict=True):
         best = cands[0] if cands else None
         pred = best.record_id if best is not None and best.band == MATCH else ""
         matched += bool(pred)
@@ -98,6 +100,16 @@ def _config(args: argparse.Namespace) -> MatchConfig:
     return MatchConfig.from_toml(path) if path else MatchConfig()
 
 
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be a whole number of at least 1")
+    return n
+
+
 def _as_of(text: str | None) -> dt.date:
     if not text:
         return dt.date.today()
@@ -109,7 +121,7 @@ def _as_of(text: str | None) -> dt.date:
 
 def cmd_match(args: argparse.Namespace) -> int:
     try:
-        n = match_files(args.records, args.queries, args.out, _config(args))
+        n = match_files(args.records, args.queries, args.out, _config(args), args.workers)
     except MatchInputError as exc:
         print(f"REJECTED {exc.code}: {exc.sentence}", file=sys.stderr)
         return 1
@@ -135,6 +147,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--queries", required=True, help="queries CSV (query_id, upn, ...)")
     p.add_argument("--out", required=True, help="output CSV")
     p.add_argument("--config", help="gateway TOML file with a [matching] table")
+    p.add_argument("--workers", type=_positive, default=None,
+                   help="processes sharing a large batch (default: one per CPU)")
     p.set_defaults(func=cmd_match)
     c = subparsers.add_parser(
         "crosscheck", help="list health-registered children of school age on no roll")

@@ -7,13 +7,19 @@ phonetic keys from jellyfish (metaphone); nothing here measures strings itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from rapidfuzz.fuzz import token_sort_ratio
 from rapidfuzz.process import extractOne
 
 from gateway.matching import normalise as nz
-from gateway.matching.names import nickname_forms, nickname_keys, phonetic
+from gateway.matching.names import (
+    nickname_forms,
+    nickname_keys,
+    phonetic,
+    transliteration_key,
+)
 from gateway.matching.normalise import PartialDate
 from gateway.matching.records import Record
 
@@ -24,6 +30,10 @@ SIMILAR_JW = 0.80
 # A single edit counts as "close" only in names long enough that one edit rarely turns one
 # real name into another (Ava/Eva, Leo/Lea are different children).
 MIN_LEN_FOR_ONE_EDIT = 5
+# A transliteration key of one consonant (Aisha/Ayesha give "X") is only trusted in names
+# at least this long: short names with one consonant are too often different names that
+# differ in their vowels (Evie/Ivy, Leo/Lea, Ali/Eli).
+MIN_LEN_FOR_ONE_CONSONANT_KEY = 5
 
 
 @dataclass(slots=True)
@@ -32,14 +42,11 @@ class Prepared:
 
     record_id: str
     fn: str
-    fn_keys: frozenset[str]
-    fn_meta: str
-    fn_forms: tuple[str, ...]
     mids: tuple[str, ...]
     sn: str
     sn_parts: tuple[str, ...]
-    sn_meta: str
     dob: PartialDate | None
+    dob_code: int  # see dob_code(); 0 if no date of birth
     sex: str
     pc: str
     sector: str
@@ -69,14 +76,11 @@ class Prepared:
         return cls(
             record_id=rec.record_id,
             fn=fn,
-            fn_keys=nickname_keys(fn),
-            fn_meta=phonetic(fn),
-            fn_forms=nickname_forms(fn),
             mids=mids,
             sn=sn,
             sn_parts=sn_parts,
-            sn_meta=phonetic(sn),
             dob=rec.dob,
+            dob_code=dob_code(rec.dob),
             sex=nz.sex(rec.sex),
             pc=pc,
             sector=nz.postcode_sector(pc),
@@ -92,9 +96,8 @@ class Prepared:
         fn = self.sn_parts[0] if self.sn_parts else ""
         sn_parts = (self.fn,) if self.fn else ()
         return Prepared(
-            record_id=self.record_id, fn=fn, fn_keys=nickname_keys(fn), fn_meta=phonetic(fn),
-            fn_forms=nickname_forms(fn), mids=self.mids, sn=self.fn, sn_parts=sn_parts,
-            sn_meta=self.fn_meta, dob=self.dob,
+            record_id=self.record_id, fn=fn, mids=self.mids, sn=self.fn, sn_parts=sn_parts,
+            dob=self.dob, dob_code=self.dob_code,
             sex=self.sex, pc=self.pc, sector=self.sector, district=self.district,
             addr=self.addr, house=self.house, upns=self.upns, upn=self.upn,
         )
@@ -104,6 +107,7 @@ class Prepared:
 _OCR_FOLDS = (("RN", "M"), ("CL", "D"), ("VV", "W"), ("LI", "H"))
 
 
+@lru_cache(maxsize=65536)
 def _ocr_fold(s: str) -> str:
     for a, b in _OCR_FOLDS:
         s = s.replace(a, b)
@@ -118,39 +122,78 @@ def _close(a: str, b: str, jw: float) -> bool:
     return min(len(a), len(b)) >= MIN_LEN_FOR_ONE_EDIT and DamerauLevenshtein.distance(a, b) <= 1
 
 
+def _sounds_alike(a: str, b: str, meta_a: str, meta_b: str, key_a: str, key_b: str,
+                  jw: float) -> bool:
+    """Same metaphone key, or a transliteration variant (Omar/Umar, Aisha/Ayesha).
+
+    The transliteration key ignores vowels, so it is only trusted together with a similar
+    spelling overall: Omar and Amir share the key ``MR`` but not the spelling (JW 0.67).
+    """
+    if meta_a == meta_b:
+        return True
+    if key_a != key_b or not key_a or jw < SIMILAR_JW:
+        return False
+    return len(key_a) >= 2 or min(len(a), len(b)) >= MIN_LEN_FOR_ONE_CONSONANT_KEY
+
+
+# Pairs of names recur constantly (every Oliver is compared with every Olivia born the same
+# day), so the level of a pair of spellings is computed once. The caches are bounded; a
+# pair's level depends only on the two spellings (and whether each is a known spelling).
+_PAIR_CACHE = 1 << 18
+
+
 def forename(q: Prepared, r: Prepared) -> str:
     a, b = q.fn, r.fn
     if not a or not b:
         return MISSING
     if a == b:
         return "exact"
-    if not q.fn_keys.isdisjoint(r.fn_keys):
-        return "nickname"
+    level, weak = _forename_pair(a, b, q.fn_known, r.fn_known)
+    # The middle-name check outranks only the weak levels.
+    if weak and (a in r.mids or b in q.mids):
+        return "middle"
+    return level
+
+
+@lru_cache(maxsize=_PAIR_CACHE)
+def _forename_pair(a: str, b: str, a_known: bool, b_known: bool) -> tuple[str, bool]:
+    """The level of two different forename spellings, and whether it is a weak level
+    (one that a forename equal to the other side's middle name outranks)."""
+    if not nickname_keys(a).isdisjoint(nickname_keys(b)):
+        return "nickname", False
     if len(a) == 1 or len(b) == 1:
-        return "initial" if a[0] == b[0] else "disagree"
+        return ("initial" if a[0] == b[0] else "disagree"), False
     jw = JaroWinkler.similarity(a, b)
     if _close(a, b, jw):
-        return "close"
-    if q.fn_meta == r.fn_meta:
-        return "phonetic"
+        return "close", False
+    if _sounds_alike(a, b, phonetic(a), phonetic(b), transliteration_key(a),
+                     transliteration_key(b), jw):
+        return "phonetic", False
     # A nickname with a typo ("Abbby" for Abby, i.e. Abigail).
-    if _near_form(a, r.fn_forms) or _near_form(b, q.fn_forms):
-        return "nickname"
-    if a in r.mids or b in q.mids:
-        return "middle"
+    if _near_form(a, nickname_forms(b), a_known) or _near_form(b, nickname_forms(a), b_known):
+        return "nickname", False
     # Short names with one slip are only "similar" when both spellings are real names:
     # too many real short names are one edit apart (Ava/Eva, Leo/Lea) for this to count
     # as strong evidence. A spelling no held record has ("Mla", "Aav" for Mia, Ava) is a
     # slip in the record's name, which is as strong as any other typo.
     if jw >= SIMILAR_JW or DamerauLevenshtein.distance(a, b) <= 1:
-        return "similar" if q.fn_known and r.fn_known else "close"
-    return "disagree"
+        return ("similar" if a_known and b_known else "close"), True
+    return "disagree", True
 
 
-def _near_form(name: str, forms: tuple[str, ...]) -> bool:
+def _near_form(name: str, forms: tuple[str, ...], known: bool = True) -> bool:
+    """Is ``name`` a typo of one of ``forms`` (the other forename's nicknames)?
+
+    A spelling no held record has ("Ollic") may also be one slip from a form (Ollie, for
+    Olivia), as for ``forename``'s own unseen-spelling rule.
+    """
     if not forms or len(name) < 3:
         return False
-    return extractOne(name, forms, scorer=JaroWinkler.similarity, score_cutoff=CLOSE_JW) is not None
+    if extractOne(name, forms, scorer=JaroWinkler.similarity, score_cutoff=CLOSE_JW):
+        return True
+    return not known and extractOne(
+        name, forms, scorer=DamerauLevenshtein.distance, score_cutoff=1
+    ) is not None
 
 
 def surname(q: Prepared, r: Prepared) -> str:
@@ -163,33 +206,57 @@ def surname(q: Prepared, r: Prepared) -> str:
         r.sn_parts
     ):
         return "part"
+    return _surname_pair(a, b)
+
+
+@lru_cache(maxsize=_PAIR_CACHE)
+def _surname_pair(a: str, b: str) -> str:
     jw = JaroWinkler.similarity(a, b)
     if _close(a, b, jw):
         return "close"
-    if q.sn_meta == r.sn_meta:
+    if _sounds_alike(a, b, phonetic(a), phonetic(b), transliteration_key(a),
+                     transliteration_key(b), jw):
         return "phonetic"
     if jw >= SIMILAR_JW:
         return "similar"
     return "disagree"
 
 
+def dob_code(d: PartialDate | None) -> int:
+    """A date of birth as the integer YYYYMMDD (00 for a missing month or day); 0 if none."""
+    return 0 if d is None else d.year * 10000 + (d.month or 0) * 100 + (d.day or 0)
+
+
 def dob(a: PartialDate | None, b: PartialDate | None) -> str:
-    if a is None or b is None:
+    return dob_level(dob_code(a), dob_code(b))
+
+
+@lru_cache(maxsize=_PAIR_CACHE)
+def dob_level(a: int, b: int) -> str:
+    """The level of two dates of birth given as ``dob_code`` integers."""
+    if not a or not b:
         return MISSING
-    if a.is_full and b.is_full:
+    ay, am, ad = a // 10000, a // 100 % 100, a % 100
+    by, bm, bd = b // 10000, b // 100 % 100, b % 100
+    if am and ad and bm and bd:
         if a == b:
             return "exact"
-        if a.year == b.year and a.month == b.day and a.day == b.month:
+        if ay == by and am == bd and ad == bm:
             return "transposed"
-        diffs = (a.year != b.year) + (a.month != b.month) + (a.day != b.day)
+        # One keying slip in the written date: a digit mistyped (2016 for 2017, 08 for 18)
+        # or two neighbouring digits swapped. Much rarer between different children than
+        # "one part differs" in general (siblings seldom share a birthday a year apart).
+        if DamerauLevenshtein.distance(f"{a:08d}", f"{b:08d}") <= 1:
+            return "slip"
+        diffs = (ay != by) + (am != bm) + (ad != bd)
         if diffs == 1:
             return "one_part"
-        return "year" if a.year == b.year else "disagree"
-    if a.year != b.year:
+        return "year" if ay == by else "disagree"
+    if ay != by:
         return "disagree"
-    if a.month is None or b.month is None:
+    if not am or not bm:
         return "partial_year"
-    if a.month == b.month:
+    if am == bm:
         return "partial"
     return "year"
 

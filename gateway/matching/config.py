@@ -31,7 +31,7 @@ DEFAULT_WEIGHTS: Mapping[str, Mapping[str, tuple[float, float]]] = MappingProxyT
                 "exact": (0.80, 0.0114),
                 "nickname": (0.034, 0.0023),
                 "close": (0.084, 0.00055),
-                "phonetic": (0.0124, 0.0011),
+                "phonetic": (0.0148, 0.0011),
                 "middle": (0.009, 0.0115),
                 "similar": (0.0106, 0.0083),
                 "initial": (0.0095, 0.06),  # u set: chance of a shared initial
@@ -63,7 +63,8 @@ DEFAULT_WEIGHTS: Mapping[str, Mapping[str, tuple[float, float]]] = MappingProxyT
                 "partial": (0.99, 0.0068),
                 "partial_year": (0.99, 0.080),
                 "transposed": (0.0167, 0.0000725),
-                "one_part": (0.029, 0.011),
+                "slip": (0.028, 0.0060),
+                "one_part": (0.0023, 0.0058),
                 "year": (0.0005, 0.070),  # m set
                 "disagree": (0.0005, 0.92),  # m set
             }

@@ -31,6 +31,7 @@ DESCRIBE: dict[str, dict[str, str]] = {
         "partial": "partial date of birth fits (year and month)",
         "partial_year": "partial date of birth fits (year only)",
         "transposed": "day and month swapped",
+        "slip": "dates of birth differ by one keying slip (a digit, or two swapped)",
         "one_part": "date of birth differs in one part (day, month or year)",
         "year": "same birth year only",
         "disagree": "different dates of birth",

@@ -5,8 +5,11 @@ Pure Python, no I/O. Only record ids and counts are ever logged.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
+import multiprocessing
+import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -79,7 +82,7 @@ def levels_of(q: Prepared, r: Prepared) -> Levels:
         "exact" if q.fn and q.fn == r.fn else compare.forename(q, r),
         "exact" if q.sn and q.sn == r.sn else compare.surname(q, r),
         compare.middle_names(q, r),
-        compare.dob(q.dob, r.dob),
+        compare.dob_level(q.dob_code, r.dob_code),
         compare.sex(q, r),
         compare.location(q, r),
         compare.upn(q, r),
@@ -100,6 +103,10 @@ def _guard(levels: Levels, twin: str) -> str:
         return "different forenames: at most a possible match"
     if dob in ("disagree", "year"):
         return "different dates of birth: at most a possible match (could be a sibling)"
+    if levels[6] == "disagree":
+        return "both have valid UPNs and they differ: at most a possible match"
+    if levels[4] == "disagree" and fn not in ("exact", "nickname"):
+        return "different sex and no forename agreement: at most a possible match"
     if twin and (
         (fn not in STRONG_FORENAME and not (twin == "apart" and fn in TWIN_APART_FORENAME))
         or levels[4] == "disagree"
@@ -108,6 +115,27 @@ def _guard(levels: Levels, twin: str) -> str:
     if fn == "similar" and dob == "exact" and levels[5] in ("address", "postcode"):
         return "same home and date of birth but only a loosely similar forename: could be a twin"
     return ""
+
+
+# The matcher a forked batch worker inherits (see ``Matcher.match_many``).
+_FORKED: Matcher | None = None
+# Fewest queries worth sending to a worker process.
+_MIN_CHUNK = 250
+
+
+def _match_chunk(args: tuple[list[Record], int, bool]) -> list[list[Candidate]]:
+    queries, limit, explain = args
+    if _FORKED is None:  # pragma: no cover - only if a pool were started without fork
+        raise RuntimeError("batch worker started without a matcher")
+    return [_FORKED.match(q, limit, explain) for q in queries]
+
+
+def default_workers() -> int:
+    """Processes a batch run uses by default: the CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 class Matcher:
@@ -126,6 +154,7 @@ class Matcher:
         self._fn_count: Counter[str] = Counter()
         self._sn_count: Counter[str] = Counter()
         self._fn_m, self._fn_u = self.config.weights["forename"]["exact"]
+        self._prior_n, self._prior_w = -1, 0.0
         self._sn_m, self._sn_u = self.config.weights["surname"]["exact"]
 
     @classmethod
@@ -197,9 +226,38 @@ class Matcher:
         return [self._candidate(s, b, explain) for s, b in zip(top, bands, strict=True)][:limit]
 
     def match_many(
-        self, queries: Iterable[Record], limit: int = 5, explain: bool = True
+        self, queries: Iterable[Record], limit: int = 5, explain: bool = True,
+        workers: int = 1,
     ) -> list[list[Candidate]]:
-        return [self.match(q, limit, explain) for q in queries]
+        """``match`` for every query, in order.
+
+        ``workers`` > 1 splits a large batch over that many forked processes, each with a
+        copy-on-write view of this matcher; the results are exactly those of one process.
+        Only for batch tools (the ``match`` command, the benchmark): never fork from a
+        process that runs other threads, such as the gateway service.
+        """
+        qs = list(queries)
+        workers = max(1, min(workers, len(qs) // _MIN_CHUNK))
+        if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
+            return [self.match(q, limit, explain) for q in qs]
+        global _FORKED
+        _FORKED = self
+        # Move every existing object out of the collector's reach, so that the workers'
+        # collections do not write to (and so copy) the matcher's pages (see gc.freeze).
+        gc.freeze()
+        try:
+            # Chunks of a few hundred queries keep every worker busy to the end without
+            # paying the pickling cost per query.
+            size = max(_MIN_CHUNK, len(qs) // (workers * 8))
+            chunks = [(qs[i:i + size], limit, explain) for i in range(0, len(qs), size)]
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                out: list[list[Candidate]] = []
+                for part in pool.imap(_match_chunk, chunks):
+                    out.extend(part)
+            return out
+        finally:
+            _FORKED = None
+            gc.unfreeze()
 
     def compare(self, query: Record, record_id: str) -> Candidate:
         """Score one query against one named record (no blocking), e.g. for a review screen."""
@@ -285,7 +343,11 @@ class Matcher:
 
     def _prior(self) -> float:
         """log2 prior odds that a given record is the child: one record among N."""
-        return -math.log2(max(len(self._records), self.config.prior_records_floor))
+        n = len(self._records)
+        if self._prior_n != n:
+            self._prior_n = n
+            self._prior_w = -math.log2(max(n, self.config.prior_records_floor))
+        return self._prior_w
 
     def _score(self, q: Prepared, qs: Prepared | None, r: Prepared) -> _Scored:
         lv = levels_of(q, r)
