@@ -34,6 +34,9 @@ MIN_LEN_FOR_ONE_EDIT = 5
 # at least this long: short names with one consonant are too often different names that
 # differ in their vowels (Evie/Ivy, Leo/Lea, Ali/Eli).
 MIN_LEN_FOR_ONE_CONSONANT_KEY = 5
+# Spelling similarity a transliteration variant needs besides an equal key: Aishah/Ayesha
+# are 0.80, Ebrahim/Ibraheem 0.78, while Omar/Amir (0.67) and Amelia/Emily (0.66) stay out.
+TRANSLITERATION_JW = 0.75
 
 
 @dataclass(slots=True)
@@ -131,7 +134,7 @@ def _sounds_alike(a: str, b: str, meta_a: str, meta_b: str, key_a: str, key_b: s
     """
     if meta_a == meta_b:
         return True
-    if key_a != key_b or not key_a or jw < SIMILAR_JW:
+    if key_a != key_b or not key_a or jw < TRANSLITERATION_JW:
         return False
     return len(key_a) >= 2 or min(len(a), len(b)) >= MIN_LEN_FOR_ONE_CONSONANT_KEY
 
@@ -176,8 +179,10 @@ def _forename_pair(a: str, b: str, a_known: bool, b_known: bool) -> tuple[str, b
     # too many real short names are one edit apart (Ava/Eva, Leo/Lea) for this to count
     # as strong evidence. A spelling no held record has ("Mla", "Aav" for Mia, Ava) is a
     # slip in the record's name, which is as strong as any other typo.
+    # Two-letter names (Li, Jo) are too short for a slip to be told from another name.
     if jw >= SIMILAR_JW or DamerauLevenshtein.distance(a, b) <= 1:
-        return ("similar" if a_known and b_known else "close"), True
+        typo = not (a_known and b_known) and min(len(a), len(b)) >= 3
+        return ("close" if typo else "similar"), True
     return "disagree", True
 
 

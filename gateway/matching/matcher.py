@@ -20,6 +20,7 @@ from gateway.matching.blocking import Key, fallback_keys, query_keys, record_key
 from gateway.matching.compare import MISSING, Prepared
 from gateway.matching.config import MatchConfig
 from gateway.matching.explain import describe
+from gateway.matching.names import nickname_keys
 from gateway.matching.records import Record
 
 log = logging.getLogger(__name__)
@@ -273,16 +274,19 @@ class Matcher:
     # -- internals -------------------------------------------------------------------
 
     def _swapped(self, q: Prepared) -> Prepared | None:
-        if not (q.fn and q.sn):
+        # With only one name given it may still be in the wrong box (a surname given as
+        # the forename), so a single name is tried the other way round too.
+        if not (q.fn or q.sn):
             return None
         qs = q.swapped()
         self._mark_spelling(qs)
         return qs
 
     def _mark_spelling(self, q: Prepared) -> None:
-        """Note whether the query's forename is a spelling any held record has."""
+        """Note whether the query's forename is a known spelling: one that a held record
+        has, or a name the nickname lists know (Dan is a name, not a slip for Jan)."""
         if q.fn and len(self._records) >= self.config.unseen_forename_records:
-            q.fn_known = q.fn in self._fn_count
+            q.fn_known = q.fn in self._fn_count or len(nickname_keys(q.fn)) > 1
 
     def _decisive(self, q: Prepared) -> Candidate | None:
         if not q.upn:
