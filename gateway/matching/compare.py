@@ -179,9 +179,10 @@ def _forename_pair(a: str, b: str, a_known: bool, b_known: bool) -> tuple[str, b
     # too many real short names are one edit apart (Ava/Eva, Leo/Lea) for this to count
     # as strong evidence. A spelling no held record has ("Mla", "Aav" for Mia, Ava) is a
     # slip in the record's name, which is as strong as any other typo.
-    # Two-letter names (Li, Jo) are too short for a slip to be told from another name.
-    if jw >= SIMILAR_JW or DamerauLevenshtein.distance(a, b) <= 1:
-        typo = not (a_known and b_known) and min(len(a), len(b)) >= 3
+    # In a two-letter spelling only a single slip counts (Ai for Ali, not Li for Ling).
+    one_slip = DamerauLevenshtein.distance(a, b) <= 1
+    if jw >= SIMILAR_JW or one_slip:
+        typo = not (a_known and b_known) and (one_slip or min(len(a), len(b)) >= 3)
         return ("close" if typo else "similar"), True
     return "disagree", True
 

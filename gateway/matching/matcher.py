@@ -106,8 +106,10 @@ def _guard(levels: Levels, twin: str) -> str:
         return "different dates of birth: at most a possible match (could be a sibling)"
     if levels[6] == "disagree":
         return "both have valid UPNs and they differ: at most a possible match"
-    if levels[4] == "disagree" and fn not in ("exact", "nickname"):
+    if levels[4] == "disagree" and fn not in STRONG_FORENAME:
         return "different sex and no forename agreement: at most a possible match"
+    if levels[2] == "disagree" and fn not in STRONG_FORENAME:
+        return "different middle names and no forename agreement: at most a possible match"
     if twin and (
         (fn not in STRONG_FORENAME and not (twin == "apart" and fn in TWIN_APART_FORENAME))
         or levels[4] == "disagree"
