@@ -97,7 +97,13 @@ def record_keys(p: Prepared) -> list[Key]:
 
 
 def query_keys(q: Prepared) -> list[Key]:
-    """The keys to look up for a query (never the UPN: that is handled first)."""
+    """The keys to look up first for a query (never the UPN: that is handled first).
+
+    For a query with a full date of birth the names + birth year and postcode + surname
+    keys wait for the second look-up (``fallback_keys``): they mostly find other children
+    (same-named children born that year, brothers and sisters at home), and only the
+    children the other keys miss need them.
+    """
     fn_toks = forename_tokens(q.fn)
     sn_toks = surname_tokens(q.sn_parts)
     # Forename and surname the other way round.
@@ -115,12 +121,35 @@ def query_keys(q: Prepared) -> list[Key]:
                                       _initials(q.fn, q.sn)))
                 if q.fn and q.sn:
                     keys.append(("di", dd.year, dd.month, dd.day, q.sn[:1] + q.fn[:1]))
-        keys.extend(("n", s, f, d.year) for s in sn_toks for f in fn_toks)
-        keys.extend(("n", s, f, d.year) for s in sw_sn for f in sw_fn)
         if d.is_full:
             keys.extend(("b", s, f, d.month, d.day) for s in sn_toks for f in fn_toks)
+        else:
+            keys.extend(_name_year_keys(d.year, fn_toks, sn_toks, sw_fn, sw_sn))
     if q.pc:
         keys.extend(("pf", q.pc, t) for t in fn_toks | sw_fn)
+        if d is None or not d.is_full:
+            keys.extend(("ps", q.pc, t) for t in sn_toks | sw_sn)
+    return keys
+
+
+def _name_year_keys(year: int, fn_toks: frozenset[str], sn_toks: frozenset[str],
+                    sw_fn: frozenset[str], sw_sn: frozenset[str]) -> list[Key]:
+    keys: list[Key] = [("n", s, f, year) for s in sn_toks for f in fn_toks]
+    keys.extend(("n", s, f, year) for s in sw_sn for f in sw_fn)
+    return keys
+
+
+def deferred_keys(q: Prepared) -> list[Key]:
+    """The keys ``query_keys`` leaves to the second look-up for a full date of birth."""
+    d = q.dob
+    if d is None or not d.is_full:
+        return []
+    fn_toks = forename_tokens(q.fn)
+    sn_toks = surname_tokens(q.sn_parts)
+    sw_fn = forename_tokens(q.sn_parts[0]) if q.sn_parts else frozenset()
+    sw_sn = surname_tokens((q.fn,)) if q.fn else frozenset()
+    keys = _name_year_keys(d.year, fn_toks, sn_toks, sw_fn, sw_sn)
+    if q.pc:
         keys.extend(("ps", q.pc, t) for t in sn_toks | sw_sn)
     return keys
 

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.matching import compare
-from gateway.matching.blocking import Key, fallback_keys, query_keys, record_keys
+from gateway.matching.blocking import (
+    Key,
+    deferred_keys,
+    fallback_keys,
+    query_keys,
+    record_keys,
+)
 from gateway.matching.compare import MISSING, Prepared
 from gateway.matching.config import MatchConfig
 from gateway.matching.explain import describe
@@ -78,15 +84,17 @@ class _Scored:
 
 def levels_of(q: Prepared, r: Prepared) -> Levels:
     """The comparison level of every field, in ``FIELDS`` order."""
-    # Exact agreement is by far the commonest case: test it inline before calling out.
+    # The commonest outcomes (exact agreement, a side not given) are decided inline before
+    # calling out: this runs for every candidate of every query.
     return (
         "exact" if q.fn and q.fn == r.fn else compare.forename(q, r),
         "exact" if q.sn and q.sn == r.sn else compare.surname(q, r),
-        compare.middle_names(q, r),
-        compare.dob_level(q.dob_code, r.dob_code),
-        compare.sex(q, r),
+        MISSING if not q.mids or not r.mids else compare.middle_names(q, r),
+        "exact" if q.dob_full and q.dob_code == r.dob_code
+        else compare.dob_level(q.dob_code, r.dob_code),
+        MISSING if not q.sex or not r.sex else "agree" if q.sex == r.sex else "disagree",
         compare.location(q, r),
-        compare.upn(q, r),
+        MISSING if not q.upn or not r.upns else compare.upn(q, r),
     )
 
 
@@ -158,6 +166,9 @@ class Matcher:
         self._sn_count: Counter[str] = Counter()
         self._fn_m, self._fn_u = self.config.weights["forename"]["exact"]
         self._prior_n, self._prior_w = -1, 0.0
+        # Memoised term-frequency weights; emptied whenever a record is added or removed.
+        self._fn_tf_memo: dict[str, float] = {}
+        self._sn_tf_memo: dict[str, float] = {}
         self._sn_m, self._sn_u = self.config.weights["surname"]["exact"]
 
     @classmethod
@@ -180,6 +191,7 @@ class Matcher:
             self.remove(record.record_id)
         p = Prepared.from_record(record)
         self._records[p.record_id] = p
+        self._forget_weights()
         for key in record_keys(p):
             self._index[key].add(p.record_id)
         self._fn_count[p.fn] += 1
@@ -190,6 +202,7 @@ class Matcher:
         p = self._records.pop(record_id, None)
         if p is None:
             return False
+        self._forget_weights()
         for counter, value in ((self._fn_count, p.fn), (self._sn_count, p.sn)):
             counter[value] -= 1
             if counter[value] <= 0:
@@ -216,13 +229,15 @@ class Matcher:
         records = self._records
         seen = self._candidate_ids(q)
         scored = [self._score(q, qs, records[rid]) for rid in seen]
-        if (q.dob is None or not q.dob.is_full or not q.pc) and not any(
-            s.total >= self.config.match_threshold for s in scored
-        ):
-            # The first keys lean on date of birth and postcode; without one of them and
-            # with nothing placed, look wider.
-            more = self._candidate_ids(q, fallback_keys(q), set(seen))
-            scored.extend(self._score(q, qs, records[rid]) for rid in more)
+        if not any(s.total >= self.config.match_threshold for s in scored):
+            # Nothing placed: look up the keys left for later and, without a full date of
+            # birth or a postcode (on which the first keys lean), look wider still.
+            keys = deferred_keys(q)
+            if not q.dob_full or not q.pc:
+                keys += fallback_keys(q)
+            if keys:
+                more = self._candidate_ids(q, keys, set(seen))
+                scored.extend(self._score(q, qs, records[rid]) for rid in more)
         scored.sort(key=lambda s: (-s.total, s.record_id))
         top = scored[: max(limit, 2)]
         bands = self._bands(top, q, qs)
@@ -324,21 +339,36 @@ class Matcher:
         ranked = sorted(hits.items(), key=lambda kv: (-kv[1], kv[0]))
         return [rid for rid, _ in ranked[: self.config.max_candidates]]
 
+    def _forget_weights(self) -> None:
+        if self._fn_tf_memo:
+            self._fn_tf_memo.clear()
+        if self._sn_tf_memo:
+            self._sn_tf_memo.clear()
+
     def _tf_weight(self, count: int, m: float, u: float) -> float:
         k = self.config.tf_prior_records
         return math.log2(m * (len(self._records) + k) / (count + k * u))
 
+    def _fn_tf(self, fn: str) -> float:
+        """Term-frequency weight of exact forename agreement (memoised until records change)."""
+        w = self._fn_tf_memo.get(fn)
+        if w is None:
+            w = self._fn_tf_memo[fn] = self._tf_weight(self._fn_count[fn], self._fn_m,
+                                                       self._fn_u)
+        return w
+
+    def _sn_tf(self, sn: str) -> float:
+        w = self._sn_tf_memo.get(sn)
+        if w is None:
+            w = self._sn_tf_memo[sn] = self._tf_weight(self._sn_count[sn], self._sn_m,
+                                                       self._sn_u)
+        return w
+
     def _total(self, lv: Levels, r: Prepared) -> tuple[float, float]:
         w = self._w
         tf = self.config.tf_adjust
-        if tf and lv[0] == "exact":
-            fn_w = self._tf_weight(self._fn_count[r.fn], self._fn_m, self._fn_u)
-        else:
-            fn_w = w[0][lv[0]]
-        if tf and lv[1] == "exact":
-            sn_w = self._tf_weight(self._sn_count[r.sn], self._sn_m, self._sn_u)
-        else:
-            sn_w = w[1][lv[1]]
+        fn_w = self._fn_tf(r.fn) if tf and lv[0] == "exact" else w[0][lv[0]]
+        sn_w = self._sn_tf(r.sn) if tf and lv[1] == "exact" else w[1][lv[1]]
         person = fn_w + w[2][lv[2]] + w[3][lv[3]] + w[4][lv[4]] + w[6][lv[6]]
         household = sn_w + w[5][lv[5]]
         # Surname, postcode and address are shared by the whole household: their agreement
@@ -418,9 +448,9 @@ class Matcher:
         weights = [self._w[i][lv] for i, lv in enumerate(s.levels)]
         r = self._records[s.record_id]
         if self.config.tf_adjust and s.levels[0] == "exact":
-            weights[0] = self._tf_weight(self._fn_count[r.fn], self._fn_m, self._fn_u)
+            weights[0] = self._fn_tf(r.fn)
         if self.config.tf_adjust and s.levels[1] == "exact":
-            weights[1] = self._tf_weight(self._sn_count[r.sn], self._sn_m, self._sn_u)
+            weights[1] = self._sn_tf(r.sn)
         expl = {f: describe(f, lv, wt) for f, lv, wt in zip(FIELDS, s.levels, weights,
                                                             strict=True)}
         cap = self.config.household_cap
