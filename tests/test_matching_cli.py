@@ -232,3 +232,33 @@ def test_crosscheck_handler(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     args = parse(["crosscheck", "--health", str(health), "--rolls", str(rolls),
                   "--out", str(out), "--as-of", "15/01/2025"])
     assert "REJECTED bad-as-of:" in reject(args, capsys)
+
+
+def test_match_with_worker_processes_gives_the_same_file(tmp_path: Path) -> None:
+    from gateway.matching.synth import generate
+
+    data = generate(3000, 1000, seed=21)
+    cols = ["upn", "surname", "forename", "middle_names", "dob", "sex", "postcode", "address"]
+
+    def dump(path: Path, id_col: str, recs: list) -> Path:  # type: ignore[type-arg]
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow([id_col, *cols])
+            for r in recs:
+                dob = "" if r.dob is None else "-".join(
+                    f"{v:02d}" for v in (r.dob.year, r.dob.month, r.dob.day) if v)
+                w.writerow([r.record_id, r.upn, r.surname, r.forename, r.middle_names, dob,
+                            r.sex, r.postcode, r.address])
+        return path
+
+    records = dump(tmp_path / "r.csv", "record_id", data.records)
+    queries = dump(tmp_path / "q.csv", "query_id", data.queries)
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    n1 = match_files(records, queries, one, MatchConfig(), workers=1)
+    args = parse(["match", "--records", str(records), "--queries", str(queries),
+                  "--out", str(two), "--workers", "2"])
+    assert args.func(args) == 0
+    assert one.read_bytes() == two.read_bytes()
+    assert n1 > 500
+    with pytest.raises(SystemExit):
+        parse(["match", "--records", "r", "--queries", "q", "--out", "o", "--workers", "0"])

@@ -149,6 +149,7 @@ def deferred_keys(q: Prepared) -> list[Key]:
     sw_fn = forename_tokens(q.sn_parts[0]) if q.sn_parts else frozenset()
     sw_sn = surname_tokens((q.fn,)) if q.fn else frozenset()
     keys = _name_year_keys(d.year, fn_toks, sn_toks, sw_fn, sw_sn)
+    keys.extend(_year_keys(d.year, q.fn, q.sn, fn_toks, sn_toks))
     if q.pc:
         keys.extend(("ps", q.pc, t) for t in sn_toks | sw_sn)
     return keys
