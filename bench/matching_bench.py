@@ -151,7 +151,8 @@ def speed(matcher: Matcher, data: SynthData, n_single: int) -> dict[str, float]:
         matcher.match(q, limit=5)
         lat.append((time.perf_counter() - t) * 1000)
     lat.sort()
-    return {"batch_qps": batch, "workers": workers, "batch_one_qps": batch_one, "p50_ms": statistics.median(lat),
+    return {"batch_qps": batch, "workers": workers, "batch_one_qps": batch_one,
+            "p50_ms": statistics.median(lat),
             "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))]}
 
 
