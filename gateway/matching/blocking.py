@@ -99,8 +99,8 @@ def record_keys(p: Prepared) -> list[Key]:
 def query_keys(q: Prepared) -> list[Key]:
     """The keys to look up first for a query (never the UPN: that is handled first).
 
-    For a query with a full date of birth the names + birth year and postcode + surname
-    keys wait for the second look-up (``fallback_keys``): they mostly find other children
+    For a query with a full date of birth the names + birth year and postcode + name keys
+    wait for the second look-up (``deferred_keys``): they mostly find other children
     (same-named children born that year, brothers and sisters at home), and only the
     children the other keys miss need them.
     """
@@ -125,10 +125,9 @@ def query_keys(q: Prepared) -> list[Key]:
             keys.extend(("b", s, f, d.month, d.day) for s in sn_toks for f in fn_toks)
         else:
             keys.extend(_name_year_keys(d.year, fn_toks, sn_toks, sw_fn, sw_sn))
-    if q.pc:
+    if q.pc and (d is None or not d.is_full):
         keys.extend(("pf", q.pc, t) for t in fn_toks | sw_fn)
-        if d is None or not d.is_full:
-            keys.extend(("ps", q.pc, t) for t in sn_toks | sw_sn)
+        keys.extend(("ps", q.pc, t) for t in sn_toks | sw_sn)
     return keys
 
 
@@ -151,6 +150,7 @@ def deferred_keys(q: Prepared) -> list[Key]:
     keys = _name_year_keys(d.year, fn_toks, sn_toks, sw_fn, sw_sn)
     keys.extend(_year_keys(d.year, q.fn, q.sn, fn_toks, sn_toks))
     if q.pc:
+        keys.extend(("pf", q.pc, t) for t in fn_toks | sw_fn)
         keys.extend(("ps", q.pc, t) for t in sn_toks | sw_sn)
     return keys
 
