@@ -263,3 +263,116 @@ def test_parallel_batch_equals_one_process() -> None:
     two = m.match_many(data.queries, limit=2, explain=False, workers=2)
     assert two == one
     assert sum(bool(c) and c[0].band == MATCH for c in one) > 500  # a real batch
+
+
+# -- review findings: each a twin, sibling or namesake trap ------------------------------------
+
+HOME2 = {"surname": "Harrow", "postcode": "LS6 2AB", "address": "12 Park Road",
+         "dob": "2015-03-04"}
+
+
+def _held(**fields: object) -> Matcher:
+    return Matcher.from_records([*generate(3000, 0, seed=13).records,
+                                 Record("H1", **{**HOME2, **fields})])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("held", "query"), [("Rohan", "Ryan"), ("Maria", "Omar"),
+                                             ("Naomi", "Niamh"), ("Mina", "Minh"),
+                                             ("Amara", "Umar")])
+def test_different_names_with_alike_consonants_are_not_variants(held: str, query: str) -> None:
+    # At the same home with the same date of birth these could be twins: never a match.
+    m = _held(forename=held)
+    c = m.match(Record("Q", **{**HOME2, "forename": query}))[0]
+    assert c.record_id == "H1" and c.band != MATCH
+
+
+def test_different_sex_with_a_nearly_equal_forename_is_not_a_match() -> None:
+    # Ellie and Ollie are one letter apart; with a different sex they could be twins.
+    m = _held(forename="Ellie", sex="F")
+    c = m.match(Record("Q", **{**HOME2, "forename": "Ollie", "sex": "M"}))[0]
+    assert c.band != MATCH
+    assert "different sex" in c.explanation["band_rule"]
+
+
+def test_a_single_forename_is_not_read_as_a_longer_surname() -> None:
+    # A twin brother "Jack" (surname not given) is not Harry Jackson read the other way round.
+    m = Matcher.from_records([*generate(3000, 0, seed=13).records,
+                              Record("H1", forename="Harry", **{**HOME2, "surname": "Jackson"},
+                                     sex="M")])
+    c = m.match(Record("Q", forename="Jack", sex="M", **{k: v for k, v in HOME2.items()
+                                                         if k != "surname"}))[0]
+    assert c.band != MATCH
+    assert "different forenames" in c.explanation["band_rule"]
+
+
+@pytest.mark.parametrize(("forename", "middle"), [("James", "Oliver"), ("James Oliver", "")])
+def test_forename_and_middle_name_the_other_way_round(forename: str, middle: str) -> None:
+    m = _held(forename="Oliver", middle_names="James")
+    c = m.match(Record("Q", **{**HOME2, "forename": forename, "middle_names": middle}))[0]
+    assert (c.record_id, c.band) == ("H1", MATCH)
+
+
+def test_a_temporary_upn_does_not_veto_the_permanent_one() -> None:
+    from stdnum.gb import upn as stdnum_upn
+    body = "801200007001"
+    permanent = stdnum_upn.calc_check_digit(body) + body
+    temp_body = "80120000700A"
+    temporary = stdnum_upn.calc_check_digit(temp_body) + temp_body
+    m = _held(forename="Oliver", upn=temporary)
+    c = m.match(Record("Q", **{**HOME2, "forename": "Oliver", "upn": permanent}))[0]
+    assert (c.record_id, c.band) == ("H1", MATCH)
+
+
+def test_a_slip_in_the_day_still_finds_the_child_beside_a_namesake() -> None:
+    # The child's day of birth is mistyped as another Oliver Smith's birthday. Only the
+    # names + birth year key finds the child; it must be looked up although the namesake
+    # already scores in the match band, and the two are too close to call.
+    true = Record("TRUE", forename="Oliver", surname="Smith", dob="2015-03-04", sex="M",
+                  postcode="LS6 2AB", address="12 Park Road")
+    other = Record("OTHER", forename="Oliver", surname="Smith", dob="2015-03-14", sex="M",
+                   postcode="M1 1AA", address="3 Mill Lane")
+    m = Matcher.from_records([*generate(3000, 0, seed=13).records, true, other])
+    cands = m.match(replace(true, record_id="Q", dob="2015-03-14"))
+    assert {c.record_id for c in cands[:2]} == {"TRUE", "OTHER"}
+    assert all(c.band != MATCH for c in cands)
+
+
+def test_a_worker_that_dies_fails_the_batch_instead_of_hanging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+    from concurrent.futures.process import BrokenProcessPool
+
+    data = generate(1500, 600, seed=3)
+    m = Matcher.from_records(data.records)
+    parent, victim = os.getpid(), data.queries[400].record_id
+    real = Matcher.match
+
+    def dying(self: Matcher, q: Record, limit: int = 5, explain: bool = True) -> list:  # type: ignore[type-arg]
+        if os.getpid() != parent and q.record_id == victim:
+            os._exit(1)
+        return real(self, q, limit, explain)
+
+    monkeypatch.setattr(Matcher, "match", dying)
+    with pytest.raises(BrokenProcessPool):
+        m.match_many(data.queries, limit=2, explain=False, workers=2)
+
+
+def test_parallel_batches_from_two_threads_keep_their_own_matchers() -> None:
+    import threading
+
+    a, b = generate(2000, 600, seed=31), generate(2000, 600, seed=32)
+    ma, mb = Matcher.from_records(a.records), Matcher.from_records(b.records)
+    want = {"a": ma.match_many(a.queries, 2, False), "b": mb.match_many(b.queries, 2, False)}
+    got: dict[str, list] = {}  # type: ignore[type-arg]
+
+    def run(name: str, m: Matcher, queries: list[Record]) -> None:
+        got[name] = m.match_many(queries, 2, False, workers=2)
+
+    threads = [threading.Thread(target=run, args=("a", ma, a.queries)),
+               threading.Thread(target=run, args=("b", mb, b.queries))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == want

@@ -27,13 +27,14 @@ log = logging.getLogger(__name__)
 
 def match_files(
     records_csv: str | Path, queries_csv: str | Path, out_csv: str | Path,
-    config: MatchConfig | None = None, workers: int | None = None,
+    config: MatchConfig | None = None, workers: int = 1,
 ) -> int:
     """Match every query against the records; write ``query_id,predicted_record_id,score``.
 
     ``predicted_record_id`` is empty unless the best candidate is in the ``match`` band
     (``score`` is then the best candidate's score, or empty if there was none).
-    ``workers`` processes share a large batch (default: one per available CPU).
+    ``workers`` forked processes share a large batch (the ``match`` command uses one per
+    CPU; a library caller running other threads must keep the default of 1).
     Returns the number of queries matched.
     """
     config = config or MatchConfig()
@@ -42,8 +43,7 @@ def match_files(
     matcher = Matcher.from_records(records, config)
     matched = 0
     rows = []
-    results = matcher.match_many(queries, limit=2, explain=False,
-                                 workers=workers or default_workers())
+    results = matcher.match_many(queries, limit=2, explain=False, workers=workers)
     for query, cands in zip(queries, results, strict=True):
         best = cands[0] if cands else None
         pred = best.record_id if best is not None and best.band == MATCH else ""
@@ -121,7 +121,8 @@ def _as_of(text: str | None) -> dt.date:
 
 def cmd_match(args: argparse.Namespace) -> int:
     try:
-        n = match_files(args.records, args.queries, args.out, _config(args), args.workers)
+        n = match_files(args.records, args.queries, args.out, _config(args),
+                        args.workers or default_workers())
     except MatchInputError as exc:
         print(f"REJECTED {exc.code}: {exc.sentence}", file=sys.stderr)
         return 1

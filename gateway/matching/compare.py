@@ -15,6 +15,7 @@ from rapidfuzz.process import extractOne
 
 from gateway.matching import normalise as nz
 from gateway.matching.names import (
+    VOWELS,
     nickname_forms,
     nickname_keys,
     phonetic,
@@ -34,9 +35,10 @@ MIN_LEN_FOR_ONE_EDIT = 5
 # at least this long: short names with one consonant are too often different names that
 # differ in their vowels (Evie/Ivy, Leo/Lea, Ali/Eli).
 MIN_LEN_FOR_ONE_CONSONANT_KEY = 5
-# Spelling similarity a transliteration variant needs besides an equal key: Aishah/Ayesha
-# are 0.80, Ebrahim/Ibraheem 0.78, while Omar/Amir (0.67) and Amelia/Emily (0.66) stay out.
-TRANSLITERATION_JW = 0.75
+# Spelling similarity a transliteration variant needs besides an equal key: Aisha/Ayesha
+# are 0.84, Aishah/Ayesha 0.80; Amara/Umar (0.78), Emilia/Amelia (0.76) and Omar/Amir
+# (0.67), different names, stay out (so, at this cut, does Ebrahim/Ibraheem at 0.78).
+TRANSLITERATION_JW = 0.79
 
 
 @dataclass(slots=True)
@@ -131,12 +133,18 @@ def _sounds_alike(a: str, b: str, meta_a: str, meta_b: str, key_a: str, key_b: s
                   jw: float) -> bool:
     """Same metaphone key, or a transliteration variant (Omar/Umar, Aisha/Ayesha).
 
-    The transliteration key ignores vowels, so it is only trusted together with a similar
-    spelling overall: Omar and Amir share the key ``MR`` but not the spelling (JW 0.67).
+    The transliteration keys (``names.transliteration_key``) are compared without their
+    leading vowel only when both start with one (Omar/Umar, not Maria/Omar), and only
+    together with a similar spelling overall: Omar and Amir share ``MR`` but not the
+    spelling (JW 0.67).
     """
     if meta_a == meta_b:
         return True
-    if key_a != key_b or not key_a or jw < TRANSLITERATION_JW:
+    if jw < TRANSLITERATION_JW or not key_a or not key_b:
+        return False
+    if key_a[0] in VOWELS and key_b[0] in VOWELS:
+        key_a, key_b = key_a[1:], key_b[1:]
+    if key_a != key_b or not key_a:
         return False
     return len(key_a) >= 2 or min(len(a), len(b)) >= MIN_LEN_FOR_ONE_CONSONANT_KEY
 
@@ -144,7 +152,7 @@ def _sounds_alike(a: str, b: str, meta_a: str, meta_b: str, key_a: str, key_b: s
 # Pairs of names recur constantly (every Oliver is compared with every Olivia born the same
 # day), so the level of a pair of spellings is computed once. The caches are bounded; a
 # pair's level depends only on the two spellings (and whether each is a known spelling).
-_PAIR_CACHE = 1 << 18
+_PAIR_CACHE = 1 << 16
 
 
 def forename(q: Prepared, r: Prepared) -> str:
@@ -162,7 +170,7 @@ def forename(q: Prepared, r: Prepared) -> str:
 
 def clear_pair_caches() -> None:
     """Forget every cached pair level (benchmarks use this to time a cold start)."""
-    for cached in (_forename_pair, _surname_pair, dob_level, _ocr_fold):
+    for cached in (_forename_pair, _surname_pair, _ocr_fold):
         cached.cache_clear()
 
 
@@ -245,7 +253,6 @@ def dob(a: PartialDate | None, b: PartialDate | None) -> str:
     return dob_level(dob_code(a), dob_code(b))
 
 
-@lru_cache(maxsize=_PAIR_CACHE)
 def dob_level(a: int, b: int) -> str:
     """The level of two dates of birth given as ``dob_code`` integers."""
     if not a or not b:
@@ -293,9 +300,10 @@ def location(q: Prepared, r: Prepared) -> str:
             if same_addr is None:
                 return "postcode"
             return "address" if same_addr else "neighbour"
+        if q.sector == r.sector and _same_address(q, r):
+            return "address"  # a slip in the postcode's last letters
         if q.sector and q.sector == r.sector:
-            # The same address in the same sector is a slip in the postcode's last letters.
-            return "address" if _same_address(q, r) else "sector"
+            return "sector"
         if q.district and q.district == r.district:
             return "district"
         return "disagree"
@@ -327,7 +335,17 @@ def middle_names(q: Prepared, r: Prepared) -> str:
 
 
 def upn(q: Prepared, r: Prepared) -> str:
-    """Only disagreement is informative here: agreement is decisive and handled earlier."""
+    """Only disagreement is informative here: agreement is decisive and handled earlier.
+
+    A temporary UPN (final character a letter) is issued until the permanent one is known,
+    so a temporary UPN that differs from a permanent one says nothing either way.
+    """
     if not q.upn or not r.upns or q.upn in r.upns or r.upn in q.upns:
         return MISSING
+    if _temporary(q.upn) or not r.upn or _temporary(r.upn):
+        return MISSING
     return "disagree"
+
+
+def _temporary(upn: str) -> bool:
+    return upn[-1:].isalpha()

@@ -10,8 +10,11 @@ import logging
 import math
 import multiprocessing
 import os
+import sys
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +44,8 @@ TWIN_APART_FORENAME = frozenset({"middle", "initial"})
 # Name levels weak enough that reading the names the other way round is worth a try.
 _SWAP_FN = frozenset({"disagree", "similar", MISSING})
 _SWAP_SN = frozenset({"disagree", "similar", "phonetic", MISSING})
+# Surname levels that make a single given name worth reading as the surname.
+_SINGLE_NAME_SWAP_SN = frozenset({"exact", "part", "close"})
 
 Levels = tuple[str, str, str, str, str, str, str]  # in FIELDS order
 
@@ -114,9 +119,13 @@ def _guard(levels: Levels, twin: str) -> str:
         return "different dates of birth: at most a possible match (could be a sibling)"
     if levels[6] == "disagree":
         return "both have valid UPNs and they differ: at most a possible match"
-    if levels[4] == "disagree" and fn not in STRONG_FORENAME:
+    # A forename that only nearly agrees does not outweigh a different sex: Ellie and
+    # Ollie are one letter apart and could be twins.
+    if levels[4] == "disagree" and fn not in ("exact", "nickname"):
         return "different sex and no forename agreement: at most a possible match"
-    if levels[2] == "disagree" and fn not in STRONG_FORENAME:
+    # (A forename given as the record's middle name, "middle", has its names crossed, so
+    # its middle names cannot be expected to agree.)
+    if levels[2] == "disagree" and fn not in STRONG_FORENAME and fn != "middle":
         return "different middle names and no forename agreement: at most a possible match"
     if twin and (
         (fn not in STRONG_FORENAME and not (twin == "apart" and fn in TWIN_APART_FORENAME))
@@ -128,17 +137,25 @@ def _guard(levels: Levels, twin: str) -> str:
     return ""
 
 
-# The matcher a forked batch worker inherits (see ``Matcher.match_many``).
-_FORKED: Matcher | None = None
+# Fork is used only on Linux: elsewhere it is unavailable or (macOS) unsafe.
+_CAN_FORK = sys.platform.startswith("linux")
+_BATCH_LOCK = threading.Lock()
+# The matcher of a batch worker process (set by ``_adopt`` when the worker starts).
+_WORKER_MATCHER: Matcher | None = None
 # Fewest queries worth sending to a worker process.
 _MIN_CHUNK = 250
 
 
+def _adopt(matcher: Matcher) -> None:
+    global _WORKER_MATCHER
+    _WORKER_MATCHER = matcher
+
+
 def _match_chunk(args: tuple[list[Record], int, bool]) -> list[list[Candidate]]:
     queries, limit, explain = args
-    if _FORKED is None:  # pragma: no cover - only if a pool were started without fork
+    if _WORKER_MATCHER is None:  # pragma: no cover - the initializer always runs first
         raise RuntimeError("batch worker started without a matcher")
-    return [_FORKED.match(q, limit, explain) for q in queries]
+    return [_WORKER_MATCHER.match(q, limit, explain) for q in queries]
 
 
 def default_workers() -> int:
@@ -164,6 +181,7 @@ class Matcher:
         # Value counts for term-frequency adjustment (see MatchConfig.tf_adjust).
         self._fn_count: Counter[str] = Counter()
         self._sn_count: Counter[str] = Counter()
+        self._partial_dobs = 0  # records held with only a year, or a year and month
         self._fn_m, self._fn_u = self.config.weights["forename"]["exact"]
         self._prior_n, self._prior_w = -1, 0.0
         # Memoised term-frequency weights; emptied whenever a record is added or removed.
@@ -196,6 +214,7 @@ class Matcher:
             self._index[key].add(p.record_id)
         self._fn_count[p.fn] += 1
         self._sn_count[p.sn] += 1
+        self._partial_dobs += p.dob is not None and not p.dob_full
 
     def remove(self, record_id: str) -> bool:
         """Remove a record; returns False if there was none with that id."""
@@ -203,6 +222,7 @@ class Matcher:
         if p is None:
             return False
         self._forget_weights()
+        self._partial_dobs -= p.dob is not None and not p.dob_full
         for counter, value in ((self._fn_count, p.fn), (self._sn_count, p.sn)):
             counter[value] -= 1
             if counter[value] <= 0:
@@ -229,15 +249,22 @@ class Matcher:
         records = self._records
         seen = self._candidate_ids(q)
         scored = [self._score(q, qs, records[rid]) for rid in seen]
-        if not any(s.total >= self.config.match_threshold for s in scored):
+        best = max((s.total for s in scored), default=-math.inf)
+        keys: list[Key] = []
+        if best < self.config.match_threshold:
             # Nothing placed: look up the keys left for later and, without a full date of
             # birth or a postcode (on which the first keys lean), look wider still.
             keys = deferred_keys(q)
             if not q.dob_full or not q.pc:
                 keys += fallback_keys(q)
-            if keys:
-                more = self._candidate_ids(q, keys, set(seen))
-                scored.extend(self._score(q, qs, records[rid]) for rid in more)
+        elif q.dob_full and best < self._deferred_bound(q, qs) + self.config.ambiguity_margin:
+            # Something is placed, but a record only the later keys find (say the child,
+            # with a slip in the day of birth) could still beat it or come close enough
+            # to make it ambiguous: look.
+            keys = deferred_keys(q)
+        if keys:
+            more = self._candidate_ids(q, keys, set(seen))
+            scored.extend(self._score(q, qs, records[rid]) for rid in more)
         scored.sort(key=lambda s: (-s.total, s.record_id))
         top = scored[: max(limit, 2)]
         bands = self._bands(top, q, qs)
@@ -256,26 +283,33 @@ class Matcher:
         """
         qs = list(queries)
         workers = max(1, min(workers, len(qs) // _MIN_CHUNK))
-        if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        if workers == 1 or not _CAN_FORK:
             return [self.match(q, limit, explain) for q in qs]
-        global _FORKED
-        _FORKED = self
-        # Move every existing object out of the collector's reach, so that the workers'
-        # collections do not write to (and so copy) the matcher's pages (see gc.freeze).
-        gc.freeze()
-        try:
-            # Chunks of a few hundred queries keep every worker busy to the end without
-            # paying the pickling cost per query.
-            size = max(_MIN_CHUNK, len(qs) // (workers * 8))
-            chunks = [(qs[i:i + size], limit, explain) for i in range(0, len(qs), size)]
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                out: list[list[Candidate]] = []
-                for part in pool.imap(_match_chunk, chunks):
-                    out.extend(part)
-            return out
-        finally:
-            _FORKED = None
-            gc.unfreeze()
+        # One parallel batch at a time per process: gc.freeze is process-wide.
+        with _BATCH_LOCK:
+            # Move every existing object out of the collector's reach, so that the workers'
+            # collections do not write to (and so copy) the matcher's pages. A caller's own
+            # freeze is left alone.
+            froze = gc.get_freeze_count() == 0
+            if froze:
+                gc.freeze()
+            try:
+                # Chunks of a few hundred queries keep every worker busy to the end
+                # without paying the pickling cost per query.
+                size = max(_MIN_CHUNK, len(qs) // (workers * 8))
+                chunks = [(qs[i:i + size], limit, explain) for i in range(0, len(qs), size)]
+                # The matcher reaches each worker through fork (the initializer's
+                # argument is not pickled under fork). A worker that dies (e.g. killed for
+                # memory) raises BrokenProcessPool here instead of hanging the batch.
+                with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                         initializer=_adopt, initargs=(self,)) as pool:
+                    out: list[list[Candidate]] = []
+                    for part in pool.map(_match_chunk, chunks):
+                        out.extend(part)
+                return out
+            finally:
+                if froze:
+                    gc.unfreeze()
 
     def compare(self, query: Record, record_id: str) -> Candidate:
         """Score one query against one named record (no blocking), e.g. for a review screen."""
@@ -290,6 +324,26 @@ class Matcher:
 
     # -- internals -------------------------------------------------------------------
 
+    def _deferred_bound(self, q: Prepared, qs: Prepared | None) -> float:
+        """The highest score a record found only by ``deferred_keys`` could reach.
+
+        For a query with a full date of birth such a record's date is neither the same nor
+        transposed (those records share a first key), so its date of birth counts at most
+        as a keying slip, or as a fitting partial date if any held record has one; every
+        other field is taken at its best.
+        """
+        w = self._w
+        names = [n for n in (q.fn, q.sn, qs.fn if qs else "", qs.sn if qs else "") if n]
+        fn_best = max([w[0]["close"], w[0]["nickname"], w[0]["phonetic"]]
+                      + [self._fn_tf(n) for n in names if n in self._fn_count])
+        sn_best = max([w[1]["close"], w[1]["part"], w[1]["phonetic"]]
+                      + [self._sn_tf(n) for n in names if n in self._sn_count])
+        dob_best = max(w[3]["slip"], w[3]["partial"] if self._partial_dobs else 0.0)
+        person = (fn_best + dob_best + (w[2]["agree"] if q.mids else 0.0)
+                  + (w[4]["agree"] if q.sex else 0.0))
+        household = min(sn_best + w[5]["address"], self.config.household_cap)
+        return person + household + self._prior()
+
     def _swapped(self, q: Prepared) -> Prepared | None:
         # With only one name given it may still be in the wrong box (a surname given as
         # the forename), so a single name is tried the other way round too.
@@ -301,7 +355,8 @@ class Matcher:
 
     def _mark_spelling(self, q: Prepared) -> None:
         """Note whether the query's forename is a known spelling: one that a held record
-        has, or a name the nickname lists know (Dan is a name, not a slip for Jan)."""
+        has, or a nickname the nickname lists know (Dan, for Daniel, is a name, not a slip
+        for Jan). Formal names the lists know but no record has still count as unseen."""
         if q.fn and len(self._records) >= self.config.unseen_forename_records:
             q.fn_known = q.fn in self._fn_count or len(nickname_keys(q.fn)) > 1
 
@@ -392,6 +447,10 @@ class Matcher:
         if (qs is not None and lv[0] in _SWAP_FN and lv[1] in _SWAP_SN and r.fn and r.sn
                 and (qs.fn[:1] == r.fn[:1] or qs.sn[:1] == r.sn[:1])):
             slv = levels_of(qs, r)
+            if not (q.fn and q.sn) and slv[1] not in _SINGLE_NAME_SWAP_SN:
+                # One name only, read as a surname: it must really be the surname (Jack
+                # is not read as Jackson), or a twin's forename would escape its veto.
+                return _Scored(r.record_id, total, lv, household, False)
             stotal, shousehold = self._total(slv, r)
             stotal -= self.config.swap_penalty
             if stotal > total:

@@ -73,28 +73,27 @@ def phonetic(name: str) -> str:
     return jellyfish.metaphone(name) if name else ""
 
 
-# Letters that romanisations of the same name disagree on most: vowels (Omar/Umar,
-# Ebrahim/Ibraheem) and the semi-vowels and breath letters Y, W and H (Aisha/Ayesha/Aishah).
-_SOFT = frozenset("AEIOUYWH")
+# Semi-vowels that romanisations of the same name disagree on (Aisha/Ayesha, Maryam/Mariam).
+_SEMI_VOWELS = frozenset("YW")
+VOWELS = frozenset("AEIOU")
 
 
 @lru_cache(maxsize=65536)
 def transliteration_key(name: str) -> str:
-    """The metaphone key with its leading vowel and its Y, W and H removed.
+    """The metaphone key without Y and W after its first letter.
 
     Metaphone already folds most spelling variants (Mohammed/Muhammad give ``MHMT``) but it
-    keeps a leading vowel and the semi-vowels, which is exactly where transliterations of
-    Arabic, Urdu and Bengali names differ: Omar/Umar give ``OMR``/``UMR`` and Aisha/Ayesha
-    ``X``/``AYX``. Dropping them gives ``MR`` and ``X``. The key alone is too loose (Omar
-    and Amir share ``MR``), so ``compare`` also asks for Jaro-Winkler similarity; see
-    ``compare.transliterated``. No maintained Python library offers a transliteration-
-    aware key for these names (Beider-Morse is only in unmaintained packages), hence
-    this small derivation of jellyfish's metaphone.
+    keeps the semi-vowels and a leading vowel, which is exactly where transliterations of
+    Arabic, Urdu and Bengali names differ: Aisha/Ayesha give ``AX``/``AYX``, Omar/Umar
+    ``OMR``/``UMR``. This key drops Y and W (``AX``/``AX``); ``compare`` also ignores the
+    leading vowel when *both* keys start with one (Omar/Umar), and asks for Jaro-Winkler
+    similarity, since the key alone is too loose (Omar and Amir share ``MR``). No
+    maintained Python library offers a transliteration-aware key for these names
+    (Beider-Morse is only in unmaintained packages), hence this small derivation of
+    jellyfish's metaphone.
     """
     key = phonetic(name)
-    if key[:1] in _SOFT:
-        key = key[1:]
-    return "".join(c for c in key if c not in _SOFT)
+    return key[:1] + "".join(c for c in key[1:] if c not in _SEMI_VOWELS)
 
 
 @lru_cache(maxsize=65536)
