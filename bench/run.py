@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             f"xmlsec1 {s['ctf']['xmlsec_rss']:.0f} MB; Python importing the gateway "
             f"{s['ctf']['py_import_rss']:.0f} MB |", ""]
     print("matching ...", flush=True)
-    match_args = ["--quick"] if q else ["--records", "100000", "--queries", "5000"]
+    match_args = ["--quick"] if q else ["--records", "100000", "--queries", "20000"]
     res = subprocess.run([sys.executable, "-m", "bench.matching_bench", *match_args],
                          capture_output=True, text=True, cwd=ROOT, timeout=900)
     out += ["## Matching (pure library; the same on both backends)", "",
