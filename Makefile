@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench bench-splink clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,5 +26,13 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
+# Splink head to head (a separate virtualenv: Splink is not a gateway dependency).
+COMPARE ?= .venv-compare
+bench-splink:
+	$(PY) -m venv $(COMPARE)
+	$(COMPARE)/bin/pip install --quiet --upgrade pip
+	$(COMPARE)/bin/pip install --quiet -e '.[compare]'
+	$(COMPARE)/bin/python -m bench.splink_compare
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(COMPARE) .pytest_cache build *.egg-info
