@@ -376,3 +376,21 @@ def test_parallel_batches_from_two_threads_keep_their_own_matchers() -> None:
     for t in threads:
         t.join()
     assert got == want
+
+
+def test_an_unseen_name_that_starts_differently_is_not_a_typo() -> None:
+    # No record has "Mariam"; it is loosely like Amira (JW 0.81) but starts differently:
+    # another real name (a twin sister's), not a slip, so no match at Amira's home.
+    m = _held(forename="Amira", surname="Khan")
+    c = m.match(Record("Q", **{**HOME2, "forename": "Mariam", "surname": "Khan"}))[0]
+    assert c.band != MATCH
+    assert "loosely similar" in c.explanation["forename"]
+
+
+def test_the_same_birthday_years_apart_is_a_different_child() -> None:
+    m = _held(forename="Lena", middle_names="Zuzanna", sex="F")
+    c = m.compare(Record("Q", **{**HOME2, "forename": "Lena", "middle_names": "Zuzanna",
+                                 "sex": "F", "dob": "2009-03-04", "postcode": "",
+                                 "address": ""}), "H1")
+    assert c.band != MATCH
+    assert "different dates of birth" in c.explanation["dob"]

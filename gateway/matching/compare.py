@@ -195,10 +195,14 @@ def _forename_pair(a: str, b: str, a_known: bool, b_known: bool) -> tuple[str, b
     # too many real short names are one edit apart (Ava/Eva, Leo/Lea) for this to count
     # as strong evidence. A spelling no held record has ("Mla", "Aav" for Mia, Ava) is a
     # slip in the record's name, which is as strong as any other typo.
-    # In a two-letter spelling only a single slip counts (Ai for Ali, not Li for Ling).
+    # An unseen spelling is a typo if it is a single slip away, or a looser likeness with
+    # the same first letter (slips seldom hit the first letter). A looser likeness that
+    # starts differently may be another real name no record happens to have (Mariam
+    # beside Amira, JW 0.81); in a two-letter spelling only a single slip counts.
     one_slip = DamerauLevenshtein.distance(a, b) <= 1
     if jw >= SIMILAR_JW or one_slip:
-        typo = not (a_known and b_known) and (one_slip or min(len(a), len(b)) >= 3)
+        typo = not (a_known and b_known) and (
+            one_slip or (a[0] == b[0] and min(len(a), len(b)) >= 3))
         return ("close" if typo else "similar"), True
     return "disagree", True
 
@@ -270,7 +274,9 @@ def dob_level(a: int, b: int) -> str:
         if DamerauLevenshtein.distance(f"{a:08d}", f"{b:08d}") <= 1:
             return "slip"
         diffs = (ay != by) + (am != bm) + (ad != bd)
-        if diffs == 1:
+        # The same birthday two or more years apart (and not a slip of one digit) is
+        # another child, such as a brother or sister born on the same day of the year.
+        if diffs == 1 and abs(ay - by) < 2:
             return "one_part"
         return "year" if ay == by else "disagree"
     if ay != by:
