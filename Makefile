@@ -28,10 +28,13 @@ bench: $(STAMP)
 
 # Splink head to head (a separate virtualenv: Splink is not a gateway dependency).
 COMPARE ?= .venv-compare
-bench-splink:
+$(COMPARE)/.installed: pyproject.toml
 	$(PY) -m venv $(COMPARE)
 	$(COMPARE)/bin/pip install --quiet --upgrade pip
 	$(COMPARE)/bin/pip install --quiet -e '.[compare]'
+	touch $(COMPARE)/.installed
+
+bench-splink: $(COMPARE)/.installed
 	$(COMPARE)/bin/python -m bench.splink_compare
 
 clean:

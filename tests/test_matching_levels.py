@@ -394,3 +394,50 @@ def test_the_same_birthday_years_apart_is_a_different_child() -> None:
                                  "address": ""}), "H1")
     assert c.band != MATCH
     assert "different dates of birth" in c.explanation["dob"]
+
+
+def test_the_same_birthday_two_years_apart_is_not_a_slip() -> None:
+    # 2015 and 2017 differ in one digit, but the same birthday two years apart is a
+    # brother or sister, not a typo: an initial that fits does not make it a match.
+    m = _held(forename="Jack", sex="M", dob="2015-03-14")
+    c = m.match(Record("Q", **{**HOME2, "forename": "J", "sex": "M", "dob": "2017-03-14"}))[0]
+    assert c.band != MATCH
+    assert "different dates of birth" in c.explanation["dob"]
+
+
+@pytest.mark.parametrize(("held", "query"), [("Amelia", "Amira"), ("Isabella", "Isla")])
+def test_an_unseen_real_name_with_the_same_initial_is_not_a_typo(held: str, query: str) -> None:
+    # A small authority holds neither Amira nor Isla; they are real names, not slips of
+    # Amelia or Isabella, so at the same home and date of birth they could be twins.
+    background = [r for r in generate(1200, 0, seed=41).records
+                  if (r.forename or "").upper() != query.upper()]
+    m = Matcher.from_records([*background,
+                              Record("H1", **{**HOME2, "forename": held, "sex": "F"})])
+    assert len(m) >= 1000 and query.upper() not in m._fn_count
+    c = m.match(Record("Q", **{**HOME2, "forename": query, "sex": "F"}))[0]
+    assert c.band != MATCH
+
+
+def test_a_nickname_with_a_slip_does_not_outweigh_a_different_sex() -> None:
+    # Albie is one slip from Allie, a form of Elsie (Elizabeth); a boy Albie at Elsie's
+    # home with her date of birth could be her twin brother.
+    m = _held(forename="Elsie", sex="F")
+    c = m.match(Record("Q", **{**HOME2, "forename": "Albie", "sex": "M"}))[0]
+    assert c.band != MATCH
+
+
+def test_the_second_look_up_bound_holds_under_configured_weights() -> None:
+    # With term frequencies off and a strong exact-forename weight, the child (a slip in
+    # the month, found only by the later keys) scores above a same-birthday Zarah: it must
+    # be found, and the two are too close to call.
+    def rec(rid: str, fn: str, dob: str) -> Record:
+        return Record(rid, forename=fn, surname="Smith", dob=dob, sex="F",
+                      postcode="AB1 2CD", address="1 High Street")
+
+    cfg = MatchConfig.from_dict({"tf_adjust": False,
+                                 "weights": {"forename": {"exact": [0.99, 0.000001]}}})
+    m = Matcher.from_records([rec("R1", "Zara", "2015-04-14"), rec("R2", "Zarah", "2015-03-14")],
+                             cfg)
+    cands = m.match(rec("Q", "Zara", "2015-03-14"), limit=3)
+    assert [c.record_id for c in cands[:2]] == ["R1", "R2"]
+    assert all(c.band != MATCH for c in cands)

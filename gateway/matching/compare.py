@@ -195,14 +195,14 @@ def _forename_pair(a: str, b: str, a_known: bool, b_known: bool) -> tuple[str, b
     # too many real short names are one edit apart (Ava/Eva, Leo/Lea) for this to count
     # as strong evidence. A spelling no held record has ("Mla", "Aav" for Mia, Ava) is a
     # slip in the record's name, which is as strong as any other typo.
-    # An unseen spelling is a typo if it is a single slip away, or a looser likeness with
-    # the same first letter (slips seldom hit the first letter). A looser likeness that
-    # starts differently may be another real name no record happens to have (Mariam
-    # beside Amira, JW 0.81); in a two-letter spelling only a single slip counts.
-    one_slip = DamerauLevenshtein.distance(a, b) <= 1
-    if jw >= SIMILAR_JW or one_slip:
+    # An unseen spelling is a typo if it is a single slip away, or two slips away in a
+    # name of five letters or more with the same first letter (slips seldom hit the first
+    # letter). Anything looser may be another real name that no record happens to have:
+    # Mariam beside Amira (JW 0.81), Amira beside Amelia, Isla beside Isabella.
+    edits = DamerauLevenshtein.distance(a, b, score_cutoff=2)
+    if jw >= SIMILAR_JW or edits <= 1:
         typo = not (a_known and b_known) and (
-            one_slip or (a[0] == b[0] and min(len(a), len(b)) >= 3))
+            edits <= 1 or (edits == 2 and a[0] == b[0] and min(len(a), len(b)) >= 5))
         return ("close" if typo else "similar"), True
     return "disagree", True
 
@@ -268,15 +268,17 @@ def dob_level(a: int, b: int) -> str:
             return "exact"
         if ay == by and am == bd and ad == bm:
             return "transposed"
+        # The same birthday two or more years apart is another child (brothers and sisters
+        # can share a birthday), even when the years differ in one digit (2015/2017).
+        if am == bm and ad == bd and abs(ay - by) >= 2:
+            return "disagree"
         # One keying slip in the written date: a digit mistyped (2016 for 2017, 08 for 18)
         # or two neighbouring digits swapped. Much rarer between different children than
         # "one part differs" in general (siblings seldom share a birthday a year apart).
         if DamerauLevenshtein.distance(f"{a:08d}", f"{b:08d}") <= 1:
             return "slip"
         diffs = (ay != by) + (am != bm) + (ad != bd)
-        # The same birthday two or more years apart (and not a slip of one digit) is
-        # another child, such as a brother or sister born on the same day of the year.
-        if diffs == 1 and abs(ay - by) < 2:
+        if diffs == 1:
             return "one_part"
         return "year" if ay == by else "disagree"
     if ay != by:

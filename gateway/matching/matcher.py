@@ -29,7 +29,7 @@ from gateway.matching.blocking import (
 from gateway.matching.compare import MISSING, Prepared
 from gateway.matching.config import MatchConfig
 from gateway.matching.explain import describe
-from gateway.matching.names import nickname_keys
+from gateway.matching.names import nickname_equivalent, nickname_keys
 from gateway.matching.records import Record
 
 log = logging.getLogger(__name__)
@@ -103,14 +103,16 @@ def levels_of(q: Prepared, r: Prepared) -> Levels:
     )
 
 
-def _guard(levels: Levels, twin: str) -> str:
+def _guard(levels: Levels, twin: str, same_name: bool = False) -> str:
     """Why the person fields forbid the ``match`` band whatever the score ("" if they don't).
 
     These rules keep a sibling or twin from being taken for the child: the household fields
     (surname, postcode, address) cannot tell them apart, only the person fields can, so the
     person fields get a veto. ``twin`` is "" when the record has no twin on file, "apart"
     when it has and the query's weaker forename evidence (its middle name, or an initial)
-    fits this child and none of the twins, "same" otherwise.
+    fits this child and none of the twins, "same" otherwise. ``same_name`` is True when
+    the forenames are the same or nicknames in the lists (not a nickname with a slip):
+    only that outweighs a different sex.
     """
     fn, dob = levels[0], levels[3]
     if fn == "disagree":
@@ -121,7 +123,7 @@ def _guard(levels: Levels, twin: str) -> str:
         return "both have valid UPNs and they differ: at most a possible match"
     # A forename that only nearly agrees does not outweigh a different sex: Ellie and
     # Ollie are one letter apart and could be twins.
-    if levels[4] == "disagree" and fn not in ("exact", "nickname"):
+    if levels[4] == "disagree" and not same_name:
         return "different sex and no forename agreement: at most a possible match"
     # (A forename given as the record's middle name, "middle", has its names crossed, so
     # its middle names cannot be expected to agree.)
@@ -257,7 +259,8 @@ class Matcher:
             keys = deferred_keys(q)
             if not q.dob_full or not q.pc:
                 keys += fallback_keys(q)
-        elif q.dob_full and best < self._deferred_bound(q, qs) + self.config.ambiguity_margin:
+        elif q.dob_full and (len(seen) >= self.config.max_candidates  # first look-up cut short
+                             or best < self._deferred_bound(q, qs) + self.config.ambiguity_margin):
             # Something is placed, but a record only the later keys find (say the child,
             # with a slip in the day of birth) could still beat it or come close enough
             # to make it ambiguous: look.
@@ -334,14 +337,21 @@ class Matcher:
         """
         w = self._w
         names = [n for n in (q.fn, q.sn, qs.fn if qs else "", qs.sn if qs else "") if n]
-        fn_best = max([w[0]["close"], w[0]["nickname"], w[0]["phonetic"]]
-                      + [self._fn_tf(n) for n in names if n in self._fn_count])
-        sn_best = max([w[1]["close"], w[1]["part"], w[1]["phonetic"]]
-                      + [self._sn_tf(n) for n in names if n in self._sn_count])
-        dob_best = max(w[3]["slip"], w[3]["partial"] if self._partial_dobs else 0.0)
-        person = (fn_best + dob_best + (w[2]["agree"] if q.mids else 0.0)
-                  + (w[4]["agree"] if q.sex else 0.0))
-        household = min(sn_best + w[5]["address"], self.config.household_cap)
+        # Every level of every field counts, so that any configured weights keep this a
+        # bound; a field either side may lack counts 0 (w[...] includes "missing": 0.0),
+        # and a field the query lacks counts only 0.
+        fn_best = max([*w[0].values()] + [self._fn_tf(n) for n in names if n in self._fn_count])
+        sn_best = max([*w[1].values()] + [self._sn_tf(n) for n in names if n in self._sn_count])
+        dob_levels = {lv: wt for lv, wt in w[3].items() if lv not in ("exact", "transposed")}
+        if not self._partial_dobs:
+            dob_levels.pop("partial", None)
+            dob_levels.pop("partial_year", None)
+        person = (fn_best + max(dob_levels.values())
+                  + (max(w[2].values()) if q.mids else 0.0)
+                  + (max(w[4].values()) if q.sex else 0.0)
+                  + max(w[6].values()))
+        loc_best = max(w[5].values()) if q.pc or q.addr else 0.0
+        household = min(sn_best + loc_best, self.config.household_cap)
         return person + household + self._prior()
 
     def _swapped(self, q: Prepared) -> Prepared | None:
@@ -484,11 +494,13 @@ class Matcher:
         cfg = self.config
         bands = []
         for s in top:
+            qq = qs if s.swapped and qs is not None else q
+            same_name = nickname_equivalent(qq.fn, self._records[s.record_id].fn)
             if s.total >= cfg.match_threshold:
-                s.rule = _guard(s.levels, self._twin(s, q, qs))
+                s.rule = _guard(s.levels, self._twin(s, q, qs), same_name)
                 bands.append(POSSIBLE if s.rule else MATCH)
             else:
-                s.rule = _guard(s.levels, "")
+                s.rule = _guard(s.levels, "", same_name)
                 bands.append(POSSIBLE if s.total >= cfg.possible_threshold else NO_MATCH)
         # Two candidates in the match band too close to call (e.g. twins with a forename
         # missing from the query): the matcher does not guess, both become "possible".
