@@ -103,11 +103,7 @@ def query_keys(q: Prepared) -> list[Key]:
     (same-named children born that year, brothers and sisters at home), and only the
     children the other keys miss need them.
     """
-    fn_toks = forename_tokens(q.fn)
-    sn_toks = surname_tokens(q.sn_parts)
-    # Forename and surname the other way round.
-    sw_fn = forename_tokens(q.sn_parts[0]) if q.sn_parts else frozenset()
-    sw_sn = surname_tokens((q.fn,)) if q.fn else frozenset()
+    fn_toks, sn_toks, sw_fn, sw_sn = _query_tokens(q)
     keys: list[Key] = []
     d = q.dob
     if d is not None:
@@ -118,8 +114,8 @@ def query_keys(q: Prepared) -> list[Key]:
             for dd in dates:
                 keys.extend(_dob_keys(dd, fn_toks | sw_fn, sn_toks | sw_sn, q.district,
                                       _initials(q.fn, q.sn)))
-                if q.fn and q.sn:
-                    keys.append(("di", dd.year, dd.month, dd.day, q.sn[:1] + q.fn[:1]))
+                if q.fn and q.sn:  # initials the other way round
+                    keys.append(("di", dd.year, dd.month, dd.day, _initials(q.sn, q.fn)))
         if d.is_full:
             keys.extend(("b", s, f, d.month, d.day) for s in sn_toks for f in fn_toks)
         else:
@@ -128,6 +124,15 @@ def query_keys(q: Prepared) -> list[Key]:
         keys.extend(("pf", q.pc, t) for t in fn_toks | sw_fn)
         keys.extend(("ps", q.pc, t) for t in sn_toks | sw_sn)
     return keys
+
+
+def _query_tokens(
+    q: Prepared,
+) -> tuple[frozenset[str], frozenset[str], frozenset[str], frozenset[str]]:
+    """Forename and surname tokens, and the same read the other way round."""
+    sw_fn = forename_tokens(q.sn_parts[0]) if q.sn_parts else frozenset()
+    sw_sn = surname_tokens((q.fn,)) if q.fn else frozenset()
+    return forename_tokens(q.fn), surname_tokens(q.sn_parts), sw_fn, sw_sn
 
 
 def _name_year_keys(year: int, fn_toks: frozenset[str], sn_toks: frozenset[str],
@@ -142,10 +147,7 @@ def deferred_keys(q: Prepared) -> list[Key]:
     d = q.dob
     if d is None or not d.is_full:
         return []
-    fn_toks = forename_tokens(q.fn)
-    sn_toks = surname_tokens(q.sn_parts)
-    sw_fn = forename_tokens(q.sn_parts[0]) if q.sn_parts else frozenset()
-    sw_sn = surname_tokens((q.fn,)) if q.fn else frozenset()
+    fn_toks, sn_toks, sw_fn, sw_sn = _query_tokens(q)
     keys = _name_year_keys(d.year, fn_toks, sn_toks, sw_fn, sw_sn)
     if q.pc:
         keys.extend(("pf", q.pc, t) for t in fn_toks | sw_fn)

@@ -129,8 +129,7 @@ def _close(a: str, b: str, jw: float) -> bool:
     return min(len(a), len(b)) >= MIN_LEN_FOR_ONE_EDIT and DamerauLevenshtein.distance(a, b) <= 1
 
 
-def _sounds_alike(a: str, b: str, meta_a: str, meta_b: str, key_a: str, key_b: str,
-                  jw: float) -> bool:
+def _sounds_alike(a: str, b: str, jw: float) -> bool:
     """Same metaphone key, or a transliteration variant (Omar/Umar, Aisha/Ayesha).
 
     The transliteration keys (``names.transliteration_key``) are compared without their
@@ -138,8 +137,9 @@ def _sounds_alike(a: str, b: str, meta_a: str, meta_b: str, key_a: str, key_b: s
     together with a similar spelling overall: Omar and Amir share ``MR`` but not the
     spelling (JW 0.67).
     """
-    if meta_a == meta_b:
+    if phonetic(a) == phonetic(b):
         return True
+    key_a, key_b = transliteration_key(a), transliteration_key(b)
     if jw < TRANSLITERATION_JW or not key_a or not key_b:
         return False
     if key_a[0] in VOWELS and key_b[0] in VOWELS:
@@ -185,20 +185,17 @@ def _forename_pair(a: str, b: str, a_known: bool, b_known: bool) -> tuple[str, b
     jw = JaroWinkler.similarity(a, b)
     if _close(a, b, jw):
         return "close", False
-    if _sounds_alike(a, b, phonetic(a), phonetic(b), transliteration_key(a),
-                     transliteration_key(b), jw):
+    if _sounds_alike(a, b, jw):
         return "phonetic", False
     # A nickname with a typo ("Abbby" for Abby, i.e. Abigail).
     if _near_form(a, nickname_forms(b), a_known) or _near_form(b, nickname_forms(a), b_known):
         return "nickname", False
-    # Short names with one slip are only "similar" when both spellings are real names:
-    # too many real short names are one edit apart (Ava/Eva, Leo/Lea) for this to count
-    # as strong evidence. A spelling no held record has ("Mla", "Aav" for Mia, Ava) is a
-    # slip in the record's name, which is as strong as any other typo.
-    # An unseen spelling is a typo if it is a single slip away, or two slips away in a
+    # Two known spellings this alike are only "similar": too many real names are one edit
+    # apart (Ava/Eva, Leo/Lea) for that to be strong evidence. A spelling no held record
+    # has is a typo ("Mla", "Aav" for Mia, Ava) if it is one slip away, or two slips in a
     # name of five letters or more with the same first letter (slips seldom hit the first
-    # letter). Anything looser may be another real name that no record happens to have:
-    # Mariam beside Amira (JW 0.81), Amira beside Amelia, Isla beside Isabella.
+    # letter). Anything looser may be a real name no record happens to have: Mariam
+    # beside Amira (JW 0.81), Amira beside Amelia, Isla beside Isabella.
     edits = DamerauLevenshtein.distance(a, b, score_cutoff=2)
     if jw >= SIMILAR_JW or edits <= 1:
         typo = not (a_known and b_known) and (
@@ -240,8 +237,7 @@ def _surname_pair(a: str, b: str) -> str:
     jw = JaroWinkler.similarity(a, b)
     if _close(a, b, jw):
         return "close"
-    if _sounds_alike(a, b, phonetic(a), phonetic(b), transliteration_key(a),
-                     transliteration_key(b), jw):
+    if _sounds_alike(a, b, jw):
         return "phonetic"
     if jw >= SIMILAR_JW:
         return "similar"
@@ -251,10 +247,6 @@ def _surname_pair(a: str, b: str) -> str:
 def dob_code(d: PartialDate | None) -> int:
     """A date of birth as the integer YYYYMMDD (00 for a missing month or day); 0 if none."""
     return 0 if d is None else d.year * 10000 + (d.month or 0) * 100 + (d.day or 0)
-
-
-def dob(a: PartialDate | None, b: PartialDate | None) -> str:
-    return dob_level(dob_code(a), dob_code(b))
 
 
 def dob_level(a: int, b: int) -> str:
@@ -288,12 +280,6 @@ def dob_level(a: int, b: int) -> str:
     if am == bm:
         return "partial"
     return "year"
-
-
-def sex(q: Prepared, r: Prepared) -> str:
-    if not q.sex or not r.sex:
-        return MISSING
-    return "agree" if q.sex == r.sex else "disagree"
 
 
 def location(q: Prepared, r: Prepared) -> str:

@@ -178,6 +178,15 @@ class Matcher:
              MISSING: 0.0}
             for f in FIELDS
         )
+        # Best weight of each field (0 at least: either side may lack it), for the
+        # second look-up's bound (``_deferred_bound``). A record only the later keys find
+        # has neither the same nor a transposed date; partial dates count only while some
+        # held record has one.
+        self._best = tuple(max(levels.values()) for levels in self._w)
+        later_dob = {lv: wt for lv, wt in self._w[3].items() if lv not in ("exact", "transposed")}
+        self._best_later_dob = max(later_dob.values())
+        self._best_later_full_dob = max(
+            wt for lv, wt in later_dob.items() if lv not in ("partial", "partial_year"))
         self._records: dict[str, Prepared] = {}
         self._index: dict[Key, set[str]] = defaultdict(set)
         # Value counts for term-frequency adjustment (see MatchConfig.tf_adjust).
@@ -335,23 +344,17 @@ class Matcher:
         as a keying slip, or as a fitting partial date if any held record has one; every
         other field is taken at its best.
         """
-        w = self._w
+        best = self._best
         names = [n for n in (q.fn, q.sn, qs.fn if qs else "", qs.sn if qs else "") if n]
         # Every level of every field counts, so that any configured weights keep this a
-        # bound; a field either side may lack counts 0 (w[...] includes "missing": 0.0),
-        # and a field the query lacks counts only 0.
-        fn_best = max([*w[0].values()] + [self._fn_tf(n) for n in names if n in self._fn_count])
-        sn_best = max([*w[1].values()] + [self._sn_tf(n) for n in names if n in self._sn_count])
-        dob_levels = {lv: wt for lv, wt in w[3].items() if lv not in ("exact", "transposed")}
-        if not self._partial_dobs:
-            dob_levels.pop("partial", None)
-            dob_levels.pop("partial_year", None)
-        person = (fn_best + max(dob_levels.values())
-                  + (max(w[2].values()) if q.mids else 0.0)
-                  + (max(w[4].values()) if q.sex else 0.0)
-                  + max(w[6].values()))
-        loc_best = max(w[5].values()) if q.pc or q.addr else 0.0
-        household = min(sn_best + loc_best, self.config.household_cap)
+        # bound; a field the query lacks counts 0.
+        fn_best = max([best[0]] + [self._fn_tf(n) for n in names if n in self._fn_count])
+        sn_best = max([best[1]] + [self._sn_tf(n) for n in names if n in self._sn_count])
+        dob_best = self._best_later_dob if self._partial_dobs else self._best_later_full_dob
+        person = (fn_best + dob_best + (best[2] if q.mids else 0.0)
+                  + (best[4] if q.sex else 0.0) + best[6])
+        household = min(sn_best + (best[5] if q.pc or q.addr else 0.0),
+                        self.config.household_cap)
         return person + household + self._prior()
 
     def _swapped(self, q: Prepared) -> Prepared | None:
