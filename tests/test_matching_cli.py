@@ -101,8 +101,56 @@ def test_unreadable_date_is_rejected_without_echoing_it(
     records, _, out = files
     bad = write(tmp_path / "q.csv", "query_id,dob\nQ1,2015-03-04\nQ2,31/02/2015\n")
     err = reject(parse(["match", "--records", str(records), "--queries", str(bad),
-                        "--out", str(out)]), capsys)
+                        "--out", str(out), "--strict-dates"]), capsys)
     assert "queries-bad-date:" in err and "row 3" in err and "31/02" not in err
+    assert not out.exists()
+
+
+def test_unreadable_date_of_birth_is_read_as_missing_and_listed(
+        files: tuple[Path, Path, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    records, _, out = files
+    bad = write(tmp_path / "q.csv", "query_id,forename,surname,dob,postcode\n"
+                "Q1,Alfred,Smith-Jones,31/02/2015,LS6 1AB\n"
+                "Q2,Jack,Brown,10/05/2016,M1 2AB\n"
+                "Q3,Jack,Brown,05/10/16,M1 2AB\n")
+    args = parse(["match", "--records", str(records), "--queries", str(bad),
+                  "--out", str(out)])
+    assert args.func(args) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("WARNING queries-bad-date:")
+    assert "2 row(s)" in err and "rows 2, 4" in err and "31/02" not in err
+    rows = {r["query_id"]: r for r in read_rows(out)}
+    assert list(rows) == ["Q1", "Q2", "Q3"]  # every query has its row
+    assert rows["Q2"]["predicted_record_id"] == "R3"
+    assert rows["Q1"]["score"]  # scored on the other fields
+
+
+def test_a_bad_roll_date_still_rejects_the_file(tmp_path: Path) -> None:
+    # Read as missing, a leaving date would put a child who left back on the roll.
+    rolls = write(tmp_path / "r.csv", "record_id,dob,on_roll_to\nR1,2015-03-04,31/06/2024\n")
+    with pytest.raises(MatchInputError) as exc:
+        read_csv(rolls, "record_id", MatchConfig(), bad_dates="blank")
+    assert exc.value.code == "records-bad-date" and "on_roll_to" in exc.value.sentence
+
+
+def test_headings_are_read_case_insensitively_with_common_aliases(tmp_path: Path) -> None:
+    path = write(tmp_path / "q.csv", "Query_ID,First_Name,Last_Name,Date_of_Birth,Gender,"
+                 "Post_Code,Forename\nQ1,Ignored,Smith,04/03/2015,2,ls6 1ab,Amy\n")
+    (rec,) = read_csv(path, "query_id", MatchConfig(), kind="queries")
+    # "Forename" is present, so the First_Name alias is not used in its place.
+    assert (rec.record_id, rec.forename, rec.surname, rec.sex, rec.postcode) == (
+        "Q1", "Amy", "Smith", "2", "ls6 1ab")
+    assert rec.dob == PartialDate(2015, 3, 4)
+
+
+def test_a_trailing_comma_is_not_an_extra_cell(tmp_path: Path) -> None:
+    path = write(tmp_path / "r.csv", "record_id,forename\nR1,Amy,\nR2,Ben, \n")
+    assert [r.forename for r in read_csv(path, "record_id", MatchConfig())] == ["Amy", "Ben"]
+    bad = write(tmp_path / "b.csv", "record_id,forename\nR1,Amy,Smith\n")
+    with pytest.raises(MatchInputError) as exc:
+        read_csv(bad, "record_id", MatchConfig())
+    assert exc.value.code == "records-bad-row"
 
 
 def test_too_many_rows_and_too_big(files: tuple[Path, Path, Path], tmp_path: Path) -> None:

@@ -20,14 +20,15 @@ from gateway.matching.config import MatchConfig
 from gateway.matching.crosscheck import MAX_CANDIDATES, crosscheck
 from gateway.matching.errors import MatchInputError
 from gateway.matching.matcher import MATCH, Matcher, default_workers
-from gateway.matching.records import read_csv
+from gateway.matching.records import Record, read_csv
 
 log = logging.getLogger(__name__)
 
 
 def match_files(
     records_csv: str | Path, queries_csv: str | Path, out_csv: str | Path,
-    config: MatchConfig | None = None, workers: int = 1,
+    config: MatchConfig | None = None, workers: int = 1, bad_dates: str = "reject",
+    warnings: list[str] | None = None,
 ) -> int:
     """Match every query against the records; write ``query_id,predicted_record_id,score``.
 
@@ -35,11 +36,13 @@ def match_files(
     (``score`` is then the best candidate's score, or empty if there was none).
     ``workers`` forked processes share a large batch (the ``match`` command uses one per
     CPU; a library caller running other threads must keep the default of 1).
+    ``bad_dates="blank"`` reads a row with an unreadable date of birth as if it were missing
+    (the ``match`` command's default) and appends a sentence about it to ``warnings``.
     Returns the number of queries matched.
     """
     config = config or MatchConfig()
-    records = read_csv(records_csv, "record_id", config, kind="records")
-    queries = read_csv(queries_csv, "query_id", config, kind="queries")
+    records = _read(records_csv, "record_id", config, "records", bad_dates, warnings)
+    queries = _read(queries_csv, "query_id", config, "queries", bad_dates, warnings)
     matcher = Matcher.from_records(records, config)
     matched = 0
     rows = []
@@ -56,12 +59,16 @@ def match_files(
 
 def crosscheck_files(
     health_csv: str | Path, rolls_csv: str | Path, out_csv: str | Path,
-    as_of: dt.date, config: MatchConfig | None = None,
+    as_of: dt.date, config: MatchConfig | None = None, bad_dates: str = "reject",
+    warnings: list[str] | None = None,
 ) -> int:
-    """Write the cross-check CSV; returns the number of children listed."""
+    """Write the cross-check CSV; returns the number of children listed.
+
+    ``bad_dates`` and ``warnings`` work as in ``match_files``.
+    """
     config = config or MatchConfig()
-    health = read_csv(health_csv, "record_id", config, kind="health")
-    rolls = read_csv(rolls_csv, "record_id", config, kind="rolls")
+    health = _read(health_csv, "record_id", config, "health", bad_dates, warnings)
+    rolls = _read(rolls_csv, "record_id", config, "rolls", bad_dates, warnings)
     result = crosscheck(health, rolls, as_of, config)
     header = ["health_record_id", "reason"]
     for i in range(1, MAX_CANDIDATES + 1):
@@ -78,6 +85,22 @@ def crosscheck_files(
         rows.append(cells)
     _write_csv(out_csv, header, rows)
     return len(rows)
+
+
+def _read(path: str | Path, id_field: str, config: MatchConfig, kind: str, bad_dates: str,
+          warnings: list[str] | None) -> list[Record]:
+    blanked: list[tuple[int, str]] = []
+    records = read_csv(path, id_field, config, kind, bad_dates, blanked)
+    if blanked:
+        rows = sorted({r for r, _ in blanked})
+        shown = ", ".join(str(r) for r in rows[:20]) + (" ..." if len(rows) > 20 else "")
+        sentence = (f"{kind}-bad-date: {os.path.basename(str(path))} has {len(rows)} row(s) "
+                    f"with an unreadable date of birth, read as missing (rows {shown}); "
+                    "correct them and run again, or use --strict-dates to reject such a file.")
+        log.warning("%s", sentence)
+        if warnings is not None:
+            warnings.append(sentence)
+    return records
 
 
 def _write_csv(path: str | Path, header: list[str], rows: Sequence[Sequence[str]]) -> None:
@@ -119,24 +142,37 @@ def _as_of(text: str | None) -> dt.date:
         raise MatchInputError("bad-as-of", "--as-of must be a date written YYYY-MM-DD.") from exc
 
 
+def _bad_dates(args: argparse.Namespace) -> str:
+    return "reject" if args.strict_dates else "blank"
+
+
+def _warn(warnings: list[str]) -> None:
+    for sentence in warnings:
+        print(f"WARNING {sentence}", file=sys.stderr)
+
+
 def cmd_match(args: argparse.Namespace) -> int:
+    warnings: list[str] = []
     try:
         n = match_files(args.records, args.queries, args.out, _config(args),
-                        args.workers or default_workers())
+                        args.workers or default_workers(), _bad_dates(args), warnings)
     except MatchInputError as exc:
         print(f"REJECTED {exc.code}: {exc.sentence}", file=sys.stderr)
         return 1
+    _warn(warnings)
     print(f"matched {n} queries; results in {args.out}")
     return 0
 
 
 def cmd_crosscheck(args: argparse.Namespace) -> int:
+    warnings: list[str] = []
     try:
         n = crosscheck_files(args.health, args.rolls, args.out, _as_of(args.as_of),
-                             _config(args))
+                             _config(args), _bad_dates(args), warnings)
     except MatchInputError as exc:
         print(f"REJECTED {exc.code}: {exc.sentence}", file=sys.stderr)
         return 1
+    _warn(warnings)
     print(f"{n} children of compulsory school age match no current roll; see {args.out}")
     return 0
 
@@ -150,6 +186,9 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--config", help="gateway TOML file with a [matching] table")
     p.add_argument("--workers", type=_positive, default=None,
                    help="processes sharing a large batch (default: one per CPU)")
+    p.add_argument("--strict-dates", action="store_true",
+                   help="reject a file with an unreadable date of birth (default: read it as "
+                        "missing and list the rows)")
     p.set_defaults(func=cmd_match)
     c = subparsers.add_parser(
         "crosscheck", help="list health-registered children of school age on no roll")
@@ -158,6 +197,9 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[typ
     c.add_argument("--out", required=True, help="output CSV")
     c.add_argument("--as-of", help="date to assess school age on (default today)")
     c.add_argument("--config", help="gateway TOML file with a [matching] table")
+    c.add_argument("--strict-dates", action="store_true",
+                   help="reject a file with an unreadable date of birth (default: read it as "
+                        "missing and list the rows)")
     c.set_defaults(func=cmd_crosscheck)
 
 

@@ -108,31 +108,59 @@ class PartialDate:
         return f"{self.year:04d}-{self.month:02d}-{self.day:02d}"
 
 
-_ISO = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
+_ISO = re.compile(r"^(\d{4})(?:[-/.](\d{1,2})(?:[-/.](\d{1,2}))?)?$")
 _UK = re.compile(r"^(?:(\d{1,2})[/.\-])?(\d{1,2})[/.\-](\d{4})$")
+_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_WORDS = re.compile(
+    r"^(?:(\d{1,2})(?:st|nd|rd|th)?[\s\-/.]+)?([A-Za-z]{3,9})\.?,?[\s\-/.]+(\d{4})$")
+# A midnight time as spreadsheets and databases append it ("2015-03-04 00:00:00",
+# "2015-03-04T00:00:00Z", "04/03/2015 00:00"): only the date part is read.
+_TIME = re.compile(r"^(\S+)[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?$")
+_MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+_MONTH_WORDS = ("january", "february", "march", "april", "may", "june", "july", "august",
+                "september", "october", "november", "december", "sept")
 
 
 @lru_cache(maxsize=65536)
 def parse_date(text: str | None) -> PartialDate | None:
-    """Parse ISO (``2015-03-04``, ``2015-03``, ``2015``) or UK (``04/03/2015``, ``03/2015``).
+    """Read a full or partial date written in the ways English records write them.
+
+    ISO (``2015-03-04``, ``2015/03/04``, ``2015-03``, ``2015``), UK day first
+    (``04/03/2015``, ``4.3.2015``, ``03/2015``), compact (``20150304``), with the month
+    in words (``4 March 2015``, ``04-Mar-2015``, ``March 2015``), and any of these with a
+    time of day after them. A date whose month is over 12 but whose day could be a month
+    (``2015-25-03``, or US-style ``03/25/2015``) has them the wrong way round, and is read
+    with them swapped. Two-digit years are not read: the century is a guess.
 
     Returns ``None`` for an empty value and raises ``ValueError`` for anything else that is
-    not a real (partial) date, so the caller can reject the file with a row number.
+    not a real (partial) date, so the caller can reject the row or blank it.
     """
     if text is None:
         return None
     text = text.strip()
     if not text:
         return None
-    m = _ISO.match(text)
-    if m:
+    t = _TIME.match(text)
+    if t:
+        text = t.group(1)
+    day: int | None
+    month: int | None
+    if m := _ISO.match(text) or _COMPACT.match(text):
         year, month, day = (int(g) if g else None for g in m.groups())
-    else:
-        m = _UK.match(text)
-        if not m:
-            raise ValueError("not a date")
+    elif m := _UK.match(text):
         day, month, year = (int(g) if g else None for g in m.groups())
-    assert year is not None  # both patterns require a year
+    elif m := _WORDS.match(text):
+        word = m.group(2).lower()
+        if word not in _MONTH_WORDS and not (len(word) == 3 and word in _MONTHS):
+            raise ValueError("not a month")
+        month = _MONTHS[word[:3]]
+        day, year = (int(m.group(1)) if m.group(1) else None), int(m.group(3))
+    else:
+        raise ValueError("not a date")
+    assert year is not None  # every pattern requires a year
+    if month is not None and month > 12 and day is not None and 1 <= day <= 12:
+        day, month = month, day
     if month is not None and not 1 <= month <= 12:
         raise ValueError("month out of range")
     if day is not None:
@@ -140,6 +168,7 @@ def parse_date(text: str | None) -> PartialDate | None:
     if not 1900 <= year <= 2100:
         raise ValueError("year out of range")
     return PartialDate(year, month, day)
+
 
 
 def coerce_date(value: object) -> PartialDate | None:
@@ -178,9 +207,19 @@ def upn(text: str | None) -> str:
     return number
 
 
+_SEX_CODES = {"1": "M", "2": "F", "BOY": "M", "GIRL": "F"}
+
+
 def sex(text: str | None) -> str:
-    """``M``, ``F`` or ``""`` (unknown/other values are treated as missing, not disagreement)."""
+    """``M``, ``F`` or ``""`` (unknown/other values are treated as missing, not disagreement).
+
+    Reads ``M``/``F``/``Male``/``Female`` (CTF and most MIS exports), ``Boy``/``Girl``,
+    and the NHS Data Dictionary's person gender codes ``1`` (male) and ``2`` (female),
+    which health registration extracts use; its ``0``/``9``/``X`` are "not known".
+    """
     if not text:
         return ""
-    s = text.strip().upper()[:1]
-    return s if s in ("M", "F") else ""
+    s = text.strip().upper()
+    if s in _SEX_CODES:
+        return _SEX_CODES[s]
+    return s[:1] if s[:1] in ("M", "F") else ""

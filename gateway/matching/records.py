@@ -10,7 +10,7 @@ import csv
 import dataclasses
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,16 @@ FIELDS = (
     "postcode", "address", "laestab", "on_roll_from", "on_roll_to",
 )
 DATE_FIELDS = ("dob", "on_roll_from", "on_roll_to")
+# Other names that extracts give the known columns. A heading is read case-insensitively,
+# and an alias is used only when the file has no column under the documented name.
+ALIASES = {
+    "date_of_birth": "dob", "dateofbirth": "dob", "birth_date": "dob", "birthdate": "dob",
+    "gender": "sex", "first_name": "forename", "firstname": "forename",
+    "given_name": "forename", "last_name": "surname", "lastname": "surname",
+    "family_name": "surname", "middle_name": "middle_names", "middlenames": "middle_names",
+    "post_code": "postcode", "former_upns": "former_upn",
+}
+BAD_DATE_POLICIES = ("reject", "blank")
 
 
 @dataclass(frozen=True)
@@ -72,18 +82,31 @@ class Record:
 
 
 def read_csv(
-    path: str | Path, id_field: str, config: MatchConfig, kind: str = "records"
+    path: str | Path, id_field: str, config: MatchConfig, kind: str = "records",
+    bad_dates: str = "reject", blanked: list[tuple[int, str]] | None = None,
 ) -> list[Record]:
     """Read a records or queries CSV, rejecting it with a ``MatchInputError`` if it is bad.
 
     ``kind`` prefixes the error codes (``records-missing-column``, ``queries-bad-date`` ...).
+    With ``bad_dates="blank"`` an unreadable date of birth does not reject the file: the row
+    is read with it missing, and ``(row number, "dob")`` is appended to ``blanked``. An
+    unreadable roll date still rejects the file: read as missing it would mean "on roll".
     """
-    return list(iter_csv(path, id_field, config, kind))
+    return list(iter_csv(path, id_field, config, kind, bad_dates, blanked))
+
+
+def _header(fieldnames: Sequence[str] | None) -> list[str]:
+    header = [(h or "").strip().lower() for h in (fieldnames or [])]
+    present = set(header)
+    return [ALIASES[h] if h in ALIASES and ALIASES[h] not in present else h for h in header]
 
 
 def iter_csv(
-    path: str | Path, id_field: str, config: MatchConfig, kind: str = "records"
+    path: str | Path, id_field: str, config: MatchConfig, kind: str = "records",
+    bad_dates: str = "reject", blanked: list[tuple[int, str]] | None = None,
 ) -> Iterator[Record]:
+    if bad_dates not in BAD_DATE_POLICIES:
+        raise ValueError(f"bad_dates must be one of {BAD_DATE_POLICIES}")
     name = os.path.basename(str(path))
     try:
         size = os.path.getsize(path)
@@ -100,7 +123,7 @@ def iter_csv(
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            header = [h.strip() for h in (reader.fieldnames or [])]
+            header = _header(reader.fieldnames)
             reader.fieldnames = header
             if id_field not in header:
                 raise MatchInputError(
@@ -113,7 +136,8 @@ def iter_csv(
                         f"{kind}-too-many-rows",
                         f"{name} has more than {config.max_rows} rows.",
                     )
-                yield _row_to_record(row, id_field, kind, name, rowno, seen)
+                yield _row_to_record(row, id_field, kind, name, rowno, seen, bad_dates,
+                                     blanked)
     except UnicodeDecodeError as exc:
         raise MatchInputError(f"{kind}-not-utf8", f"{name} is not UTF-8 text.") from exc
     except csv.Error as exc:
@@ -122,9 +146,12 @@ def iter_csv(
 
 
 def _row_to_record(
-    row: dict[str, Any], id_field: str, kind: str, name: str, rowno: int, seen: set[str]
+    row: dict[str, Any], id_field: str, kind: str, name: str, rowno: int, seen: set[str],
+    bad_dates: str = "reject", blanked: list[tuple[int, str]] | None = None,
 ) -> Record:
-    if None in row:  # csv puts surplus cells under the None key
+    # csv puts surplus cells under the None key; empty ones (a trailing comma) are harmless.
+    surplus: list[str] = row.pop(None, None) or []  # type: ignore[call-overload]
+    if any((cell or "").strip() for cell in surplus):
         raise MatchInputError(f"{kind}-bad-row", f"{name} row {rowno} has more cells than headers.")
     rid = (row.get(id_field) or "").strip()
     if not rid:
@@ -139,6 +166,12 @@ def _row_to_record(
         try:
             coerce_date(clean.get(field_name) or None)
         except ValueError as exc:
+            # Only a date of birth is blanked: a blank roll date would read as "on roll".
+            if bad_dates == "blank" and field_name == "dob":
+                clean[field_name] = ""
+                if blanked is not None:
+                    blanked.append((rowno, field_name))
+                continue
             # The sentence names the row and column only: never the value (it is personal).
             raise MatchInputError(
                 f"{kind}-bad-date",

@@ -1,0 +1,52 @@
+"""Reading the dates and codes that real extracts contain."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.matching.normalise import PartialDate, parse_date, sex
+
+
+@pytest.mark.parametrize("text", [
+    "2015-03-04", "2015/03/04", "2015.3.4", "04/03/2015", "4.3.2015", "4-3-2015",
+    "20150304", "4 March 2015", "04-Mar-2015", "4th March 2015", "4 mar. 2015",
+    "2015-03-04 00:00:00", "2015-03-04T00:00:00Z", "2015-03-04T00:00:00+01:00",
+    "04/03/2015 00:00", " 2015-03-04 ",
+])
+def test_full_dates_in_the_forms_extracts_use(text: str) -> None:
+    assert parse_date(text) == PartialDate(2015, 3, 4)
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("2015-03", PartialDate(2015, 3)), ("03/2015", PartialDate(2015, 3)),
+    ("March 2015", PartialDate(2015, 3)), ("Sept 2015", PartialDate(2015, 9)),
+    ("2015", PartialDate(2015)),
+])
+def test_partial_dates(text: str, want: PartialDate) -> None:
+    assert parse_date(text) == want
+
+
+@pytest.mark.parametrize("text", ["2015-25-03", "03/25/2015"])
+def test_a_month_over_twelve_is_read_with_day_and_month_swapped(text: str) -> None:
+    assert parse_date(text) == PartialDate(2015, 3, 25)
+
+
+@pytest.mark.parametrize("text", [
+    "31/02/2015", "2015-13-13", "04/03/15", "1 Marchy 2015", "12345678", "yesterday",
+    "2015-03-04 noon", "1850-01-01",
+])
+def test_what_is_not_a_date_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_date(text)
+
+
+def test_empty_is_missing() -> None:
+    assert parse_date("") is None and parse_date("  ") is None and parse_date(None) is None
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("M", "M"), ("f", "F"), ("Male", "M"), ("FEMALE", "F"), ("Boy", "M"), ("girl", "F"),
+    ("1", "M"), ("2", "F"), ("9", ""), ("0", ""), ("X", ""), ("U", ""), ("", ""), (None, ""),
+])
+def test_sex_codes(text: str | None, want: str) -> None:
+    assert sex(text) == want
