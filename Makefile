@@ -35,7 +35,8 @@ $(COMPARE)/.installed: pyproject.toml
 	touch $(COMPARE)/.installed
 
 bench-splink: $(COMPARE)/.installed
-	$(COMPARE)/bin/python -m bench.splink_compare
+	$(COMPARE)/bin/python -m bench.splink_compare --population england
+	$(COMPARE)/bin/python -m bench.splink_compare --population concentrated
 
 clean:
 	rm -rf $(VENV) $(COMPARE) .pytest_cache build *.egg-info
