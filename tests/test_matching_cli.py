@@ -135,8 +135,8 @@ def test_a_bad_roll_date_still_rejects_the_file(tmp_path: Path) -> None:
 
 
 def test_headings_are_read_case_insensitively_with_common_aliases(tmp_path: Path) -> None:
-    path = write(tmp_path / "q.csv", "Query_ID,First_Name,Last_Name,Date_of_Birth,Gender,"
-                 "Post_Code,Forename\nQ1,Ignored,Smith,04/03/2015,2,ls6 1ab,Amy\n")
+    path = write(tmp_path / "q.csv", "Query ID,First_Name,Last Name,Date of Birth,Gender,"
+                 "Post-Code,Forename\nQ1,Ignored,Smith,04/03/2015,2,ls6 1ab,Amy\n")
     (rec,) = read_csv(path, "query_id", MatchConfig(), kind="queries")
     # "Forename" is present, so the First_Name alias is not used in its place.
     assert (rec.record_id, rec.forename, rec.surname, rec.sex, rec.postcode) == (
@@ -144,13 +144,38 @@ def test_headings_are_read_case_insensitively_with_common_aliases(tmp_path: Path
     assert rec.dob == PartialDate(2015, 3, 4)
 
 
-def test_a_trailing_comma_is_not_an_extra_cell(tmp_path: Path) -> None:
-    path = write(tmp_path / "r.csv", "record_id,forename\nR1,Amy,\nR2,Ben, \n")
-    assert [r.forename for r in read_csv(path, "record_id", MatchConfig())] == ["Amy", "Ben"]
-    bad = write(tmp_path / "b.csv", "record_id,forename\nR1,Amy,Smith\n")
+@pytest.mark.parametrize("header", [
+    "record_id,first_name,given_name", "record_id,date_of_birth,birth_date",
+    "record_id,surname,SURNAME", "record_id,Record ID",
+])
+def test_two_columns_for_one_field_are_refused(tmp_path: Path, header: str) -> None:
+    path = write(tmp_path / "r.csv", f"{header}\nR1,a,b\n")
     with pytest.raises(MatchInputError) as exc:
-        read_csv(bad, "record_id", MatchConfig())
-    assert exc.value.code == "records-bad-row"
+        read_csv(path, "record_id", MatchConfig())
+    assert exc.value.code == "records-duplicate-column"
+
+
+def test_an_extra_cell_is_refused_even_when_empty(tmp_path: Path) -> None:
+    # With one cell too many, the values after it may have slid into the wrong columns.
+    for text in ("record_id,forename\nR1,Amy,\n", "record_id,forename\nR1,Amy,Smith\n"):
+        path = write(tmp_path / "r.csv", text)
+        with pytest.raises(MatchInputError) as exc:
+            read_csv(path, "record_id", MatchConfig())
+        assert exc.value.code == "records-bad-row"
+
+
+def test_a_missing_date_of_birth_column_is_warned_about(
+        files: tuple[Path, Path, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    records, _, out = files
+    queries = write(tmp_path / "q.csv", "query_id,forename,surname,birthday\n"
+                    "Q1,Jack,Brown,10/05/2016\n")
+    args = parse(["match", "--records", str(records), "--queries", str(queries),
+                  "--out", str(out)])
+    assert args.func(args) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("WARNING queries-column-missing: q.csv has no dob column")
+    assert [r["query_id"] for r in read_rows(out)] == ["Q1"]
 
 
 def test_too_many_rows_and_too_big(files: tuple[Path, Path, Path], tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from gateway.matching.config import MatchConfig
 from gateway.matching.crosscheck import MAX_CANDIDATES, crosscheck
 from gateway.matching.errors import MatchInputError
 from gateway.matching.matcher import MATCH, Matcher, default_workers
-from gateway.matching.records import Record, read_csv
+from gateway.matching.records import ReadReport, Record, read_csv
 
 log = logging.getLogger(__name__)
 
@@ -89,17 +89,25 @@ def crosscheck_files(
 
 def _read(path: str | Path, id_field: str, config: MatchConfig, kind: str, bad_dates: str,
           warnings: list[str] | None) -> list[Record]:
-    blanked: list[tuple[int, str]] = []
-    records = read_csv(path, id_field, config, kind, bad_dates, blanked)
-    if blanked:
-        rows = sorted({r for r, _ in blanked})
+    report = ReadReport()
+    records = read_csv(path, id_field, config, kind, bad_dates, report)
+    name = os.path.basename(str(path))
+    said: list[str] = []
+    missing = [c for c in ("dob", "forename", "surname") if c not in report.columns]
+    if missing:
+        said.append(f"{kind}-column-missing: {name} has no {' or '.join(missing)} column, so "
+                    "its rows are matched without them; if the file has them under another "
+                    "heading, rename it to the documented one.")
+    if report.blanked:
+        rows = sorted({r for r, _ in report.blanked})
         shown = ", ".join(str(r) for r in rows[:20]) + (" ..." if len(rows) > 20 else "")
-        sentence = (f"{kind}-bad-date: {os.path.basename(str(path))} has {len(rows)} row(s) "
-                    f"with an unreadable date of birth, read as missing (rows {shown}); "
-                    "correct them and run again, or use --strict-dates to reject such a file.")
+        said.append(f"{kind}-bad-date: {name} has {len(rows)} row(s) with an unreadable "
+                    f"date of birth, read as missing (rows {shown}); correct them and run "
+                    "again, or use --strict-dates to reject such a file.")
+    for sentence in said:
         log.warning("%s", sentence)
-        if warnings is not None:
-            warnings.append(sentence)
+    if warnings is not None:
+        warnings.extend(said)
     return records
 
 

@@ -113,9 +113,11 @@ _UK = re.compile(r"^(?:(\d{1,2})[/.\-])?(\d{1,2})[/.\-](\d{4})$")
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _WORDS = re.compile(
     r"^(?:(\d{1,2})(?:st|nd|rd|th)?[\s\-/.]+)?([A-Za-z]{3,9})\.?,?[\s\-/.]+(\d{4})$")
-# A midnight time as spreadsheets and databases append it ("2015-03-04 00:00:00",
-# "2015-03-04T00:00:00Z", "04/03/2015 00:00"): only the date part is read.
-_TIME = re.compile(r"^(\S+)[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?$")
+# A midnight time as spreadsheets and databases append it to a date ("2015-03-04 00:00:00",
+# "2015-03-04T00:00:00Z", "04/03/2015 00:00"): only the date part is read. Any other time
+# is refused: "2015-06-03T23:00:00Z" is most likely 4 June at midnight in summer time,
+# stored in UTC, and reading it as 3 June would be silently wrong.
+_TIME = re.compile(r"^(.*?\d)(?:T| +)00:00(?::00(?:\.0+)?)?(?: ?(?:Z|[+-]\d{2}:?\d{2}))?$")
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
 _MONTH_WORDS = ("january", "february", "march", "april", "may", "june", "july", "august",
@@ -129,9 +131,10 @@ def parse_date(text: str | None) -> PartialDate | None:
     ISO (``2015-03-04``, ``2015/03/04``, ``2015-03``, ``2015``), UK day first
     (``04/03/2015``, ``4.3.2015``, ``03/2015``), compact (``20150304``), with the month
     in words (``4 March 2015``, ``04-Mar-2015``, ``March 2015``), and any of these with a
-    time of day after them. A date whose month is over 12 but whose day could be a month
-    (``2015-25-03``, or US-style ``03/25/2015``) has them the wrong way round, and is read
-    with them swapped. Two-digit years are not read: the century is a guess.
+    midnight time after them (``2015-03-04 00:00:00``). Nothing is guessed: a month over
+    12 (``2015-25-03``, US-style ``03/25/2015``) is refused rather than read swapped,
+    because the same file's ``03/04/2015`` could not be told apart; two-digit years are
+    refused because the century is a guess.
 
     Returns ``None`` for an empty value and raises ``ValueError`` for anything else that is
     not a real (partial) date, so the caller can reject the row or blank it.
@@ -146,7 +149,7 @@ def parse_date(text: str | None) -> PartialDate | None:
         text = t.group(1)
     day: int | None
     month: int | None
-    if m := _ISO.match(text) or _COMPACT.match(text):
+    if m := _ISO.match(text) or _COMPACT.match(text):  # year first
         year, month, day = (int(g) if g else None for g in m.groups())
     elif m := _UK.match(text):
         day, month, year = (int(g) if g else None for g in m.groups())
@@ -159,8 +162,6 @@ def parse_date(text: str | None) -> PartialDate | None:
     else:
         raise ValueError("not a date")
     assert year is not None  # every pattern requires a year
-    if month is not None and month > 12 and day is not None and 1 <= day <= 12:
-        day, month = month, day
     if month is not None and not 1 <= month <= 12:
         raise ValueError("month out of range")
     if day is not None:
@@ -168,7 +169,6 @@ def parse_date(text: str | None) -> PartialDate | None:
     if not 1900 <= year <= 2100:
         raise ValueError("year out of range")
     return PartialDate(year, month, day)
-
 
 
 def coerce_date(value: object) -> PartialDate | None:
@@ -207,7 +207,8 @@ def upn(text: str | None) -> str:
     return number
 
 
-_SEX_CODES = {"1": "M", "2": "F", "BOY": "M", "GIRL": "F"}
+_SEX_CODES = {"M": "M", "F": "F", "MALE": "M", "FEMALE": "F", "BOY": "M", "GIRL": "F",
+              "1": "M", "2": "F", "01": "M", "02": "F"}
 
 
 def sex(text: str | None) -> str:
@@ -215,11 +216,9 @@ def sex(text: str | None) -> str:
 
     Reads ``M``/``F``/``Male``/``Female`` (CTF and most MIS exports), ``Boy``/``Girl``,
     and the NHS Data Dictionary's person gender codes ``1`` (male) and ``2`` (female),
-    which health registration extracts use; its ``0``/``9``/``X`` are "not known".
+    which health registration extracts use; anything else (``0``/``9``/``X``/``U``, "not
+    known", or a value such as "Mixed") is missing rather than a guess.
     """
     if not text:
         return ""
-    s = text.strip().upper()
-    if s in _SEX_CODES:
-        return _SEX_CODES[s]
-    return s[:1] if s[:1] in ("M", "F") else ""
+    return _SEX_CODES.get(text.strip(" .").upper(), "")

@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import logging
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,8 @@ ALIASES = {
     "gender": "sex", "first_name": "forename", "firstname": "forename",
     "given_name": "forename", "last_name": "surname", "lastname": "surname",
     "family_name": "surname", "middle_name": "middle_names", "middlenames": "middle_names",
-    "post_code": "postcode", "former_upns": "former_upn",
+    "post_code": "postcode", "former_upns": "former_upn", "d_o_b": "dob", "gender_code": "sex",
+    "legal_surname": "surname", "legal_forename": "forename",
 }
 BAD_DATE_POLICIES = ("reject", "blank")
 
@@ -81,29 +83,52 @@ class Record:
         return out
 
 
+@dataclass
+class ReadReport:
+    """What reading a file noticed without rejecting it."""
+
+    columns: list[str] = dataclasses.field(default_factory=list)  # headings as understood
+    blanked: list[tuple[int, str]] = dataclasses.field(default_factory=list)  # (row, column)
+
+
 def read_csv(
     path: str | Path, id_field: str, config: MatchConfig, kind: str = "records",
-    bad_dates: str = "reject", blanked: list[tuple[int, str]] | None = None,
+    bad_dates: str = "reject", report: ReadReport | None = None,
 ) -> list[Record]:
     """Read a records or queries CSV, rejecting it with a ``MatchInputError`` if it is bad.
 
     ``kind`` prefixes the error codes (``records-missing-column``, ``queries-bad-date`` ...).
     With ``bad_dates="blank"`` an unreadable date of birth does not reject the file: the row
-    is read with it missing, and ``(row number, "dob")`` is appended to ``blanked``. An
+    is read with it missing, and ``(row number, "dob")`` goes into ``report.blanked``. An
     unreadable roll date still rejects the file: read as missing it would mean "on roll".
     """
-    return list(iter_csv(path, id_field, config, kind, bad_dates, blanked))
+    return list(iter_csv(path, id_field, config, kind, bad_dates, report))
 
 
-def _header(fieldnames: Sequence[str] | None) -> list[str]:
-    header = [(h or "").strip().lower() for h in (fieldnames or [])]
+_HEADING_SEPARATORS = re.compile(r"[\s\-.]+")
+
+
+def _header(fieldnames: Sequence[str] | None, kind: str, name: str) -> list[str]:
+    """Headings in lower case with spaces and hyphens as ``_`` ("Date of Birth" is
+    ``date_of_birth``), aliases read as their field when the field's own heading is absent.
+    Two headings for one field are refused: which one to believe would be a guess."""
+    header = [_HEADING_SEPARATORS.sub("_", (h or "").strip(" .").lower())
+              for h in fieldnames or []]
     present = set(header)
-    return [ALIASES[h] if h in ALIASES and ALIASES[h] not in present else h for h in header]
+    header = [ALIASES[h] if h in ALIASES and ALIASES[h] not in present else h for h in header]
+    seen: set[str] = set()
+    for h in header:
+        if h and h in seen:
+            raise MatchInputError(
+                f"{kind}-duplicate-column",
+                f"{name} has more than one column for {h}; keep one and remove the others.")
+        seen.add(h)
+    return header
 
 
 def iter_csv(
     path: str | Path, id_field: str, config: MatchConfig, kind: str = "records",
-    bad_dates: str = "reject", blanked: list[tuple[int, str]] | None = None,
+    bad_dates: str = "reject", report: ReadReport | None = None,
 ) -> Iterator[Record]:
     if bad_dates not in BAD_DATE_POLICIES:
         raise ValueError(f"bad_dates must be one of {BAD_DATE_POLICIES}")
@@ -123,8 +148,10 @@ def iter_csv(
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            header = _header(reader.fieldnames)
+            header = _header(reader.fieldnames, kind, name)
             reader.fieldnames = header
+            if report is not None:
+                report.columns = header
             if id_field not in header:
                 raise MatchInputError(
                     f"{kind}-missing-column",
@@ -137,7 +164,7 @@ def iter_csv(
                         f"{name} has more than {config.max_rows} rows.",
                     )
                 yield _row_to_record(row, id_field, kind, name, rowno, seen, bad_dates,
-                                     blanked)
+                                     report)
     except UnicodeDecodeError as exc:
         raise MatchInputError(f"{kind}-not-utf8", f"{name} is not UTF-8 text.") from exc
     except csv.Error as exc:
@@ -147,11 +174,11 @@ def iter_csv(
 
 def _row_to_record(
     row: dict[str, Any], id_field: str, kind: str, name: str, rowno: int, seen: set[str],
-    bad_dates: str = "reject", blanked: list[tuple[int, str]] | None = None,
+    bad_dates: str = "reject", report: ReadReport | None = None,
 ) -> Record:
-    # csv puts surplus cells under the None key; empty ones (a trailing comma) are harmless.
-    surplus: list[str] = row.pop(None, None) or []  # type: ignore[call-overload]
-    if any((cell or "").strip() for cell in surplus):
+    # csv puts surplus cells under the None key. Even an empty one is refused: with a cell
+    # too many, every value after the extra one may have slid into the wrong column.
+    if None in row:
         raise MatchInputError(f"{kind}-bad-row", f"{name} row {rowno} has more cells than headers.")
     rid = (row.get(id_field) or "").strip()
     if not rid:
@@ -169,8 +196,8 @@ def _row_to_record(
             # Only a date of birth is blanked: a blank roll date would read as "on roll".
             if bad_dates == "blank" and field_name == "dob":
                 clean[field_name] = ""
-                if blanked is not None:
-                    blanked.append((rowno, field_name))
+                if report is not None:
+                    report.blanked.append((rowno, field_name))
                 continue
             # The sentence names the row and column only: never the value (it is personal).
             raise MatchInputError(
