@@ -99,7 +99,7 @@ def _read(path: str | Path, id_field: str, config: MatchConfig, kind: str, bad_d
                     "its rows are matched without them; if the file has them under another "
                     "heading, rename it to the documented one.")
     if report.blanked:
-        rows = sorted({r for r, _ in report.blanked})
+        rows = report.blanked  # ascending, one per row
         shown = ", ".join(str(r) for r in rows[:20]) + (" ..." if len(rows) > 20 else "")
         said.append(f"{kind}-bad-date: {name} has {len(rows)} row(s) with an unreadable "
                     f"date of birth, read as missing (rows {shown}); correct them and run "
@@ -194,9 +194,6 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--config", help="gateway TOML file with a [matching] table")
     p.add_argument("--workers", type=_positive, default=None,
                    help="processes sharing a large batch (default: one per CPU)")
-    p.add_argument("--strict-dates", action="store_true",
-                   help="reject a file with an unreadable date of birth (default: read it as "
-                        "missing and list the rows)")
     p.set_defaults(func=cmd_match)
     c = subparsers.add_parser(
         "crosscheck", help="list health-registered children of school age on no roll")
@@ -205,10 +202,11 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[typ
     c.add_argument("--out", required=True, help="output CSV")
     c.add_argument("--as-of", help="date to assess school age on (default today)")
     c.add_argument("--config", help="gateway TOML file with a [matching] table")
-    c.add_argument("--strict-dates", action="store_true",
-                   help="reject a file with an unreadable date of birth (default: read it as "
-                        "missing and list the rows)")
     c.set_defaults(func=cmd_crosscheck)
+    for sub in (p, c):
+        sub.add_argument("--strict-dates", action="store_true",
+                         help="reject a file with an unreadable date of birth (default: read "
+                              "it as missing and list the rows)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

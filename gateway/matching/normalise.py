@@ -118,10 +118,9 @@ _WORDS = re.compile(
 # is refused: "2015-06-03T23:00:00Z" is most likely 4 June at midnight in summer time,
 # stored in UTC, and reading it as 3 June would be silently wrong.
 _TIME = re.compile(r"^(.*?\d)(?:T| +)00:00(?::00(?:\.0+)?)?(?: ?(?:Z|[+-]\d{2}:?\d{2}))?$")
-_MONTHS = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
 _MONTH_WORDS = ("january", "february", "march", "april", "may", "june", "july", "august",
                 "september", "october", "november", "december", "sept")
+_MONTHS = {w[:3]: i for i, w in enumerate(_MONTH_WORDS[:12], 1)}  # "jan" -> 1
 
 
 @lru_cache(maxsize=65536)

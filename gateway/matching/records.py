@@ -88,7 +88,7 @@ class ReadReport:
     """What reading a file noticed without rejecting it."""
 
     columns: list[str] = dataclasses.field(default_factory=list)  # headings as understood
-    blanked: list[tuple[int, str]] = dataclasses.field(default_factory=list)  # (row, column)
+    blanked: list[int] = dataclasses.field(default_factory=list)  # rows whose dob was blanked
 
 
 def read_csv(
@@ -99,7 +99,7 @@ def read_csv(
 
     ``kind`` prefixes the error codes (``records-missing-column``, ``queries-bad-date`` ...).
     With ``bad_dates="blank"`` an unreadable date of birth does not reject the file: the row
-    is read with it missing, and ``(row number, "dob")`` goes into ``report.blanked``. An
+    is read with it missing, and its row number goes into ``report.blanked``. An
     unreadable roll date still rejects the file: read as missing it would mean "on roll".
     """
     return list(iter_csv(path, id_field, config, kind, bad_dates, report))
@@ -197,7 +197,7 @@ def _row_to_record(
             if bad_dates == "blank" and field_name == "dob":
                 clean[field_name] = ""
                 if report is not None:
-                    report.blanked.append((rowno, field_name))
+                    report.blanked.append(rowno)
                 continue
             # The sentence names the row and column only: never the value (it is personal).
             raise MatchInputError(

@@ -101,7 +101,7 @@ POPULATIONS: dict[str, Population] = {
 }
 
 
-def _names(group: str, which: int, more: bool = False) -> tuple[str, ...]:
+def _names(group: str, which: int, more: bool) -> tuple[str, ...]:
     """Boys' (1), girls' (2) forenames or surnames (3) of a group."""
     _, boys, girls, surnames = GROUPS[group]
     names = (boys, girls, surnames)[which - 1]
@@ -110,7 +110,7 @@ def _names(group: str, which: int, more: bool = False) -> tuple[str, ...]:
     return names
 
 
-def _zipf(n: int, exponent: float = 0.8) -> list[float]:
+def _zipf(n: int, exponent: float) -> list[float]:
     return list(accumulate(1.0 / (i + 1) ** exponent for i in range(n)))
 
 
