@@ -155,6 +155,11 @@ def test_two_columns_for_one_field_are_refused(tmp_path: Path, header: str) -> N
     assert exc.value.code == "records-duplicate-column"
 
 
+def test_repeated_unknown_columns_are_ignored(tmp_path: Path) -> None:
+    path = write(tmp_path / "r.csv", "record_id,notes,forename,Notes,\nR1,a,Amy,b,\n")
+    assert [r.forename for r in read_csv(path, "record_id", MatchConfig())] == ["Amy"]
+
+
 def test_an_extra_cell_is_refused_even_when_empty(tmp_path: Path) -> None:
     # With one cell too many, the values after it may have slid into the wrong columns.
     for text in ("record_id,forename\nR1,Amy,\n", "record_id,forename\nR1,Amy,Smith\n"):

@@ -108,17 +108,19 @@ def read_csv(
 _HEADING_SEPARATORS = re.compile(r"[\s\-.]+")
 
 
-def _header(fieldnames: Sequence[str] | None, kind: str, name: str) -> list[str]:
+def _header(fieldnames: Sequence[str] | None, id_field: str, kind: str,
+            name: str) -> list[str]:
     """Headings in lower case with spaces and hyphens as ``_`` ("Date of Birth" is
     ``date_of_birth``), aliases read as their field when the field's own heading is absent.
-    Two headings for one field are refused: which one to believe would be a guess."""
+    Two headings for one known field (or the id) are refused: which one to believe would be
+    a guess. Repeated unknown headings are ignored like any unknown column."""
     header = [_HEADING_SEPARATORS.sub("_", (h or "").strip(" .").lower())
               for h in fieldnames or []]
     present = set(header)
     header = [ALIASES[h] if h in ALIASES and ALIASES[h] not in present else h for h in header]
     seen: set[str] = set()
     for h in header:
-        if h and h in seen:
+        if h in seen and (h in FIELDS or h == id_field):
             raise MatchInputError(
                 f"{kind}-duplicate-column",
                 f"{name} has more than one column for {h}; keep one and remove the others.")
@@ -148,7 +150,7 @@ def iter_csv(
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            header = _header(reader.fieldnames, kind, name)
+            header = _header(reader.fieldnames, id_field, kind, name)
             reader.fieldnames = header
             if report is not None:
                 report.columns = header
