@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from gateway.config import load_settings
-from gateway.service import Gateway
-from gateway.transfers import check_envelope, file_digest, receive_transfer
+from gateway.core.config import load_settings
+from gateway.exchange.gateway import Gateway
+from gateway.hub.transfers import check_envelope, file_digest, receive_transfer
 
 
 async def main(config: str, envelope: str, payload: str) -> dict[str, float]:

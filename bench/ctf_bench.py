@@ -22,14 +22,13 @@ from pathlib import Path
 
 from lxml import etree
 
+from bench.common import ROOT, machine
 from gateway.crypto import keys as k
 from gateway.crypto.dsig import Signer
-from gateway.ctf.generate import write_ctf
+from gateway.hub.transfers import file_digest
 from gateway.messages import model as m
 from gateway.messages import xml as mx
-from gateway.transfers import file_digest
-
-from .common import ROOT, machine
+from gateway.testing.ctf import write_ctf
 
 TEMPLATE = """<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>
 <ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>
@@ -109,7 +108,7 @@ def run(pupils: int, database: str | None = None) -> dict[str, float]:
                                 str(envelope), str(ctf)], cwd=ROOT)
     inner = json.loads(out.strip().splitlines()[-1])
     baseline_wall, baseline_rss, _ = timed([sys.executable, "-c",
-                                            "import gateway.transfers, gateway.service"],
+                                            "import gateway.hub.transfers, gateway.exchange.gateway"],
                                            cwd=ROOT)
     shutil.rmtree(tmp, ignore_errors=True)
     return {"pupils": inner["pupils"], "mb": size / 1e6, "xmlsec_s": x_s, "xmlsec_rss": x_rss,

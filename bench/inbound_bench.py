@@ -21,11 +21,10 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.common import machine, pct, start, wait_http
 from gateway.crypto import keys as k
 from gateway.crypto.dsig import Signer
 from gateway.messages import xml as mx
-
-from .common import machine, pct, start, wait_http
 
 
 def _setup(tmp: Path, database: str | None = None) -> tuple[object, object, Signer]:
@@ -85,7 +84,7 @@ async def open_loop(url: str, bodies: list[bytes], rate: float) -> tuple[list[fl
 
 
 def primitives(signer: Signer, body: bytes, trust) -> tuple[float, float]:
-    from gateway import xmlsafe
+    from gateway.core import xmlsafe
     from gateway.crypto import dsig
 
     el = mx.build(__import__("tests.conftest").conftest.enquiry())
@@ -102,8 +101,8 @@ def primitives(signer: Signer, body: bytes, trust) -> tuple[float, float]:
 
 
 def profile(b, bodies: list[bytes]) -> str:
-    from gateway.pipeline import receive
-    from gateway.service import Gateway
+    from gateway.exchange.gateway import Gateway
+    from gateway.exchange.inbound import receive
 
     async def go() -> None:
         gw = await Gateway.open(b.settings(database=str(b.path / "profile.db")))

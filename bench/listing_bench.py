@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import machine, pct
+from bench.common import machine, pct
 
 STATES = ("queued", "sending", "delivered", "answered", "failed", "expired")
 

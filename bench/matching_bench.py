@@ -5,7 +5,7 @@
 
 * accuracy: precision, recall, F1 and the wrong-child rate on the held-out split (seed 2),
   for each population of names (``england``, near national name frequencies, and
-  ``concentrated``, where a few names dominate; see ``gateway/matching/synth.py``); the
+  ``concentrated``, where a few names dominate; see ``gateway/testing/synth.py``); the
   development split (seed 1) is what the MatchConfig defaults were tuned on.
 * speed: queries per second in batch and p50/p99 latency of single enquiries.
 * ``--fit`` prints m/u probabilities estimated on the development split (m from true pairs,
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from gateway.matching.compare import Prepared, clear_pair_caches
 from gateway.matching.config import MatchConfig
 from gateway.matching.matcher import FIELDS, MATCH, Matcher, default_workers, levels_of
-from gateway.matching.synth import POPULATIONS, SynthData, generate
+from gateway.testing.synth import POPULATIONS, SynthData, generate
 
 DEV_SEED, HELDOUT_SEED = 1, 2
 

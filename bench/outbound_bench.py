@@ -16,12 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import machine, start, wait_http
+from bench.common import machine, start, wait_http
 
 
 async def _queue(settings, n: int) -> None:  # type: ignore[no-untyped-def]
+    from gateway.exchange.gateway import Gateway
     from gateway.messages import model as m
-    from gateway.service import Gateway
     from tests.conftest import enquiry
 
     gw = await Gateway.open(settings)

@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import ctf_bench, inbound_bench, listing_bench, outbound_bench, primitives
-from .common import ROOT, machine
+from bench import ctf_bench, inbound_bench, listing_bench, outbound_bench, primitives
+from bench.common import ROOT, machine
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,7 @@ from bench.matching_bench import HELDOUT_SEED, machine, predict, score
 from gateway.matching import normalise as nz
 from gateway.matching.matcher import Matcher
 from gateway.matching.records import Record
-from gateway.matching.synth import POPULATIONS, generate
+from gateway.testing.synth import POPULATIONS, generate
 
 
 def _clean_name(text: str | None) -> str | None:

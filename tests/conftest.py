@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import make_keys, write_config
-from gateway.config import Settings, load_settings
+from gateway.cli.main import make_keys, write_config
+from gateway.core.config import Settings, load_settings
 from gateway.crypto import keys as k
 from gateway.crypto.dsig import Signer
 from gateway.crypto.trust import TrustStore

@@ -13,7 +13,7 @@ path must stay under ~107 bytes, and the root-only pytest temp folders are not r
 
 Usage in a test module::
 
-    from .pgserver import pg_dsn  # noqa: F401  (the session fixture)
+    from tests.pgserver import pg_dsn  # noqa: F401  (the session fixture)
 
     def test_x(pg_dsn): dsn = fresh_database(pg_dsn)  # a new empty database per test
 """

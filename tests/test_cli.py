@@ -8,8 +8,7 @@ from pathlib import Path
 
 from gateway.crypto import keys as k
 from gateway.messages import xml as mx
-
-from .conftest import ROOT, Pki, enquiry
+from tests.conftest import ROOT, Pki, enquiry
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -99,7 +98,7 @@ def test_python_dash_m_and_console_script_agree(tmp_path: Path) -> None:
 
 
 def test_demo_runs_the_sample_exchange(tmp_path: Path) -> None:
-    from .conftest import free_port
+    from tests.conftest import free_port
 
     port = free_port()
     while port < 2000:

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.ctf.generate import Pupil, make_upn, write_ctf
-
-from .conftest import ROOT, Home, free_port, make_home
-from .test_e2e import api, wait_for
+from gateway.testing.ctf import Pupil, make_upn, write_ctf
+from tests.conftest import ROOT, Home, free_port, make_home
+from tests.test_e2e import api, wait_for
 
 SCHOOL_A, SCHOOL_B = "3552001", "3524001"
 

@@ -7,9 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.ctf.generate import write_ctf
-
-from .conftest import ROOT
+from gateway.testing.ctf import write_ctf
+from tests.conftest import ROOT
 
 # VmHWM is this process image's own peak (ru_maxrss can carry the forking parent's over exec)
 PROBE = """

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.ctf.generate import write_ctf
+from gateway.core.errors import GatewayError
 from gateway.ctf.reader import read_ctf
-from gateway.errors import GatewayError
+from gateway.testing.ctf import write_ctf
 
 HEADER = ("<Header><DocumentName>Common Transfer File</DocumentName><CTFversion>25.0"
           "</CTFversion><DateTime>2026-11-27T10:00:00</DateTime><DocumentQualifier>full"

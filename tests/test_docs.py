@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from gateway.config import Settings
-from gateway.errors import ERRORS
+from gateway.core.config import Settings
+from gateway.core.errors import ERRORS
 
 ROOT = Path(__file__).resolve().parent.parent
 

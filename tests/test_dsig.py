@@ -8,16 +8,15 @@ import datetime as dt
 import pytest
 from lxml import etree
 
-from gateway import xmlsafe
-from gateway.config import Settings
+from gateway.core import xmlsafe
+from gateway.core.config import Settings
+from gateway.core.errors import GatewayError
 from gateway.crypto import dsig
 from gateway.crypto import keys as k
 from gateway.crypto.trust import TrustStore
-from gateway.errors import GatewayError
+from gateway.exchange.inbound import verify_and_parse
 from gateway.messages import xml as mx
-from gateway.pipeline import verify_and_parse
-
-from .conftest import Pki, enquiry
+from tests.conftest import Pki, enquiry
 
 DS = dsig.DS
 SETTINGS = Settings(party="352")

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from gateway.messages import model as m
 from gateway.messages import xml as mx
-
-from .conftest import ROOT, Home, enquiry, pair
+from tests.conftest import ROOT, Home, enquiry, pair
 
 TOKEN = "test-token"
 

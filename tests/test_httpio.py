@@ -8,8 +8,7 @@ from gateway.crypto import keys as k
 from gateway.crypto.dsig import Signer
 from gateway.messages import xml as mx
 from gateway.web.app import create_app
-
-from .conftest import enquiry, pair
+from tests.conftest import enquiry, pair
 
 
 async def test_message_sent_in_slow_pieces_is_read_whole(aiohttp_server, tmp_path) -> None:

@@ -11,12 +11,11 @@ from lxml import etree
 
 from gateway.crypto import keys as k
 from gateway.crypto.dsig import Signer
+from gateway.exchange.inbound import verify_and_parse
 from gateway.messages import model as m
 from gateway.messages import xml as mx
-from gateway.pipeline import verify_and_parse
 from gateway.web.app import create_app
-
-from .conftest import Home, enquiry, pair
+from tests.conftest import Home, enquiry, pair
 
 
 def signer_of(home: Home) -> Signer:
@@ -151,7 +150,7 @@ async def test_untrusted_sender_is_refused(client, homes, pki) -> None:
 async def test_reply_marks_the_enquiry_answered(aiohttp_client, homes) -> None:
     """355 sent an enquiry (in its outbox); 352's reply arrives and links to it."""
     a, b = homes
-    from gateway.service import Gateway
+    from gateway.exchange.gateway import Gateway
 
     gw = await Gateway.open(a.settings())
     try:

@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from gateway.logsafe import failure
+from gateway.core.logsafe import failure
 
 
 def test_failure_names_type_and_place_but_not_the_value() -> None:

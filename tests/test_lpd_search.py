@@ -9,16 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from gateway.ctf.lpd import search
+from gateway.core.errors import GatewayError
 from gateway.ctf.reader import PupilInfo
-from gateway.errors import GatewayError
+from gateway.exchange.gateway import Gateway
+from gateway.hub.lpd import search
 from gateway.messages import model as m
 from gateway.messages import xml as mx
 from gateway.messages.schemas import validate
-from gateway.service import Gateway
 from gateway.store import ctf_ops as ops
-
-from .conftest import make_home
+from tests.conftest import make_home
 
 
 def query(**kw: object) -> m.LpdSearch:

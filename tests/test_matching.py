@@ -10,7 +10,7 @@ import pytest
 from stdnum.gb import upn as stdnum_upn
 
 from gateway.matching import MATCH, NO_MATCH, POSSIBLE, Candidate, MatchConfig, Matcher, Record
-from gateway.matching.synth import generate
+from gateway.testing.synth import generate
 
 
 def make_upn(body: str) -> str:

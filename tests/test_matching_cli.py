@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.cli.matching import add_cli, crosscheck_files, match_files
 from gateway.matching import MatchConfig, MatchInputError
-from gateway.matching.cli import add_cli, crosscheck_files, match_files
 from gateway.matching.normalise import PartialDate
 from gateway.matching.records import read_csv
 from gateway.matching.school_age import csa_end, csa_start, csa_status, is_compulsory_school_age
@@ -209,13 +209,13 @@ def test_duplicate_ids_and_bad_config(files: tuple[Path, Path, Path], tmp_path: 
 def test_module_entry_point(files: tuple[Path, Path, Path]) -> None:
     records, queries, out = files
     proc = subprocess.run(
-        [sys.executable, "-m", "gateway.matching.cli", "match", "--records", str(records),
+        [sys.executable, "-m", "gateway.cli.matching", "match", "--records", str(records),
          "--queries", str(queries), "--out", str(out)],
         capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert len(read_rows(out)) == 5
     proc = subprocess.run(
-        [sys.executable, "-m", "gateway.matching.cli", "match", "--records", "/nonexistent.csv",
+        [sys.executable, "-m", "gateway.cli.matching", "match", "--records", "/nonexistent.csv",
          "--queries", str(queries), "--out", str(out)],
         capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
     assert proc.returncode == 1
@@ -313,7 +313,7 @@ def test_crosscheck_handler(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_match_with_worker_processes_gives_the_same_file(tmp_path: Path) -> None:
-    from gateway.matching.synth import generate
+    from gateway.testing.synth import generate
 
     data = generate(3000, 1000, seed=21)
     cols = ["upn", "surname", "forename", "middle_names", "dob", "sex", "postcode", "address"]

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from gateway.matching import MATCH, MatchConfig, Matcher, Record
-from gateway.matching.synth import generate
+from gateway.testing.synth import generate
 
 HOME = {"surname": "Clarke", "postcode": "LS6 2QD", "address": "14 Orchard Grove"}
 KIDS = [

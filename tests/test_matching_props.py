@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.matching import MATCH, Matcher, Record
-from gateway.matching.synth import generate
-from gateway.matching.synth_names import GROUPS
+from gateway.testing.synth import generate
+from gateway.testing.synth_names import GROUPS
 
 FORENAMES = sorted({n for g in GROUPS.values() for n in g[1] + g[2]})
 SURNAMES = sorted({n for g in GROUPS.values() for n in g[3]})

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from gateway.matching.synth import generate
+from gateway.testing.synth import generate
 
 
 def _share(values: list[str]) -> tuple[str, float]:

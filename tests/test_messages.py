@@ -10,14 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from gateway.config import Settings
-from gateway.errors import GatewayError
+from gateway.core.config import Settings
+from gateway.core.errors import GatewayError
+from gateway.exchange.inbound import verify_and_parse
 from gateway.messages import model as m
 from gateway.messages import schemas
 from gateway.messages import xml as mx
-from gateway.pipeline import verify_and_parse
-
-from .conftest import Pki, enquiry, header
+from tests.conftest import Pki, enquiry, header
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -23,12 +23,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from gateway.config import Settings
+from gateway.core.config import Settings
+from gateway.exchange.gateway import Gateway
 from gateway.messages import model as m
-from gateway.service import Gateway
-
-from .conftest import Home, enquiry, free_port, make_home
-from .pgserver import fresh_database, pg_dsn  # noqa: F401
+from tests.conftest import Home, enquiry, free_port, make_home
+from tests.pgserver import fresh_database, pg_dsn  # noqa: F401
 
 N = 2000
 LEASE = 4.0

@@ -11,12 +11,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from gateway.exchange.gateway import Gateway
+from gateway.exchange.sender import Sender, backoff
 from gateway.messages import model as m
-from gateway.outbound import Sender, backoff
-from gateway.service import Gateway
 from gateway.web.app import create_app
-
-from .conftest import enquiry, free_port, make_home, pair
+from tests.conftest import enquiry, free_port, make_home, pair
 
 
 async def start_receiver(home, **kw) -> TestServer:

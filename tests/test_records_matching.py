@@ -9,13 +9,12 @@ from pathlib import Path
 
 from gateway.crypto import keys as k
 from gateway.crypto.dsig import Signer
-from gateway.matchwork import MatchWorker
+from gateway.exchange.gateway import Gateway
+from gateway.exchange.inbound import receive
 from gateway.messages import model as m
 from gateway.messages import xml as mx
-from gateway.pipeline import receive
-from gateway.service import Gateway
-
-from .conftest import ROOT, pair
+from gateway.workflow.matching import MatchWorker
+from tests.conftest import ROOT, pair
 
 RECORDS = """record_id,upn,surname,forename,dob,sex,postcode,address,laestab,extra
 r1,,Kowalski,Amelia,2015-03-14,F,M1 5QA,40 Oxford Road,3524001,ignored

@@ -10,12 +10,11 @@ import time
 import asyncpg
 import pytest
 
-from gateway.errors import GatewayError
+from gateway.core.errors import GatewayError
 from gateway.store import InboundRow, OutboundRow, Store, open_store
 from gateway.store.migrations import MIGRATIONS
 from gateway.store.postgres import PostgresBackend, numbered, rowcount
-
-from .pgserver import fresh_database, pg_dsn  # noqa: F401
+from tests.pgserver import fresh_database, pg_dsn  # noqa: F401
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

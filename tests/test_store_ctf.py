@@ -8,13 +8,12 @@ import time
 
 import pytest
 
+from gateway.core.errors import GatewayError
 from gateway.ctf.reader import PupilInfo
-from gateway.errors import GatewayError
 from gateway.store import Store
 from gateway.store import ctf_ops as ops
-
-from .pgserver import pg_dsn  # noqa: F401
-from .test_store import database, store  # noqa: F401  (the two-backend fixtures)
+from tests.pgserver import pg_dsn  # noqa: F401
+from tests.test_store import database, store  # noqa: F401  (the two-backend fixtures)
 
 
 def transfer(tid: str, state: str = "lpd", for_school: str | None = None) -> ops.TransferRow:

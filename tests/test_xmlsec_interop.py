@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from gateway.config import Settings
+from gateway.core.config import Settings
+from gateway.core.errors import GatewayError
 from gateway.crypto import dsig
 from gateway.crypto import keys as k
-from gateway.errors import GatewayError
+from gateway.exchange.inbound import verify_and_parse
 from gateway.messages import xml as mx
-from gateway.pipeline import verify_and_parse
-
-from .conftest import Pki, enquiry
+from tests.conftest import Pki, enquiry
 
 XMLSEC = shutil.which("xmlsec1")
 if XMLSEC is None:  # never skip silently: the suite needs the real peer

@@ -37,9 +37,9 @@ from signxml.exceptions import (
     SignXMLException,
 )
 
-from ..errors import GatewayError
-from .keys import PrivateKey
-from .trust import Trusted, TrustStore
+from gateway.core.errors import GatewayError
+from gateway.crypto.keys import PrivateKey
+from gateway.crypto.trust import Trusted, TrustStore
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"

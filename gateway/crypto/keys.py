@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from ..fileio import atomic_write
+from gateway.core.files import atomic_write
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from ..config import PARTY_RE
-from ..errors import GatewayError
-from .keys import fingerprint, load_certificate, party_of
+from gateway.core.config import PARTY_RE
+from gateway.core.errors import GatewayError
+from gateway.crypto.keys import fingerprint, load_certificate, party_of
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from typing import BinaryIO
 
 from lxml import etree
 
-from ..errors import GatewayError
-from ..messages.schemas import SCHEMA_DIR, _redact
-from ..messages.xml import leaf_text
-from .identifiers import destination_kind, upn_flags
+from gateway.core.errors import GatewayError
+from gateway.ctf.identifiers import destination_kind, upn_flags
+from gateway.messages.schemas import SCHEMA_DIR, _redact
+from gateway.messages.xml import leaf_text
 
 HEAD_BYTES = 4096
 

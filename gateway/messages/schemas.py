@@ -8,14 +8,31 @@ from __future__ import annotations
 
 import functools
 import re
+from importlib import resources
 from pathlib import Path
 
 from lxml import etree
 
-from ..errors import GatewayError
-from .model import NS, MessageType
+from gateway.core.errors import GatewayError
+from gateway.messages.model import NS, MessageType
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "schemas"
+
+
+def _package_folder(name: str) -> Path:
+    """A folder shipped inside the package (``pip install .`` puts it in site-packages).
+    The XSDs include each other by relative path, so they are read from the file system;
+    an install that keeps the package in a zip file is not supported."""
+    folder = resources.files("gateway.messages").joinpath(name)
+    if not isinstance(folder, Path):
+        raise RuntimeError(f"gateway.messages/{name} is not on the file system; install the "
+                           f"package unzipped")
+    return folder
+
+
+# The XSDs are package data; schemas/ at the top of the repository is the published copy
+# (tests/test_packaging.py checks the two are identical).
+SCHEMA_DIR = _package_folder("xsd")
+EXAMPLES_DIR = _package_folder("examples")
 SCHEMA_FILE = {t: f"{t.value.lower()}.xsd" for t in MessageType}
 SCHEMA_FILE[MessageType.CTF_NOTICE] = "ctf-notice.xsd"
 SCHEMA_FILE[MessageType.LPD_SEARCH] = "lpd-search.xsd"

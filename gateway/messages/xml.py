@@ -19,8 +19,8 @@ from typing import Any
 
 from lxml import etree
 
-from ..errors import GatewayError
-from .model import MODEL_OF, NS, Header, Message, MessageType
+from gateway.core.errors import GatewayError
+from gateway.messages.model import MODEL_OF, NS, Header, Message, MessageType
 
 _ACRONYMS = {"upn": "UPN", "dob": "DOB", "gp": "GP", "sen": "SEN", "laestab": "LAESTAB",
              "sha256": "SHA256", "id": "Id", "lea": "LEA"}

@@ -6,8 +6,8 @@ transaction interface (``Tx``). A backend supplies durable transactions and the 
 dialect-specific statements (see ``Dialect``).
 """
 
-from .base import Backend, Dialect, Tx
-from .store import AcceptResult, InboundRow, OutboundRow, Store, open_store
+from gateway.store.base import Backend, Dialect, Tx
+from gateway.store.store import AcceptResult, InboundRow, OutboundRow, Store, open_store
 
 __all__ = ["AcceptResult", "Backend", "Dialect", "InboundRow", "OutboundRow", "Store", "Tx",
            "open_store"]

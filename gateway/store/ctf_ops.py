@@ -11,8 +11,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import GatewayError
-from .base import Backend, Row, Tx
+from gateway.core.errors import GatewayError
+from gateway.store.base import Backend, Row, Tx
 
 
 @dataclass(frozen=True)

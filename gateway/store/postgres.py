@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from ..errors import GatewayError
-from .base import Dialect, Row
+from gateway.core.errors import GatewayError
+from gateway.store.base import Dialect, Row
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

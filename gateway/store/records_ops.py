@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .base import Backend, Row, Tx
+from gateway.store.base import Backend, Row, Tx
 
 COLUMNS = ("record_id", "upn", "former_upn", "surname", "forename", "middle_names", "dob",
            "sex", "postcode", "address", "laestab", "on_roll_from", "on_roll_to")

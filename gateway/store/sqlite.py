@@ -27,8 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import GatewayError
-from .base import Dialect, Row
+from gateway.core.errors import GatewayError
+from gateway.store.base import Dialect, Row
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import GatewayError
-from .base import Backend, Row, Tx
-from .ctf_ops import CtfStore
-from .migrations import MIGRATIONS
-from .records_ops import RecordStore
+from gateway.core.errors import GatewayError
+from gateway.store.base import Backend, Row, Tx
+from gateway.store.ctf_ops import CtfStore
+from gateway.store.migrations import MIGRATIONS
+from gateway.store.records_ops import RecordStore
 
 FORWARD: dict[str, tuple[str, ...]] = {
     "sending": ("queued", "sending"),
@@ -436,10 +436,10 @@ class Store:
 async def open_store(database: str, home: Path | None = None) -> Store:
     """Open the store named by the ``database`` setting (a SQLite path or a DSN)."""
     if database.startswith(("postgresql://", "postgres://")):
-        from .postgres import PostgresBackend
+        from gateway.store.postgres import PostgresBackend
 
         return await Store(PostgresBackend(database)).open()
-    from .sqlite import SqliteBackend
+    from gateway.store.sqlite import SqliteBackend
 
     path = Path(database)
     if home is not None and not path.is_absolute():

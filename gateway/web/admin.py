@@ -15,15 +15,15 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import xmlsafe
-from ..ctf import relay
-from ..errors import GatewayError
-from ..httpio import read_limited
-from ..messages import model as m
-from ..messages import schemas
-from ..messages import xml as mx
-from ..service import Gateway
-from ..store.store import STATES
+from gateway.core import xmlsafe
+from gateway.core.errors import GatewayError
+from gateway.core.httpio import read_limited
+from gateway.exchange.gateway import Gateway
+from gateway.hub import relay
+from gateway.messages import model as m
+from gateway.messages import schemas
+from gateway.messages import xml as mx
+from gateway.store.store import STATES
 
 MAX_JSON = 256 * 1024
 

@@ -23,17 +23,17 @@ from prometheus_client import (
     generate_latest,
 )
 
-from .. import pipeline
-from ..config import Settings
-from ..errors import GatewayError
-from ..httpio import read_limited
-from ..logsafe import failure
-from ..matchwork import MatchWorker
-from ..outbound import Sender
-from ..service import Gateway
-from ..spool import Spool
-from ..store.store import STATES
-from . import admin, transfers_view
+from gateway.core.config import Settings
+from gateway.core.errors import GatewayError
+from gateway.core.httpio import read_limited
+from gateway.core.logsafe import failure
+from gateway.exchange import inbound as pipeline
+from gateway.exchange.gateway import Gateway
+from gateway.exchange.sender import Sender
+from gateway.exchange.spool import Spool
+from gateway.store.store import STATES
+from gateway.web import admin, transfers_view
+from gateway.workflow.matching import MatchWorker
 
 log = logging.getLogger(__name__)
 

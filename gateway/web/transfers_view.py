@@ -15,11 +15,11 @@ from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 
-from .. import pipeline
-from ..errors import GatewayError
-from ..logsafe import failure
-from ..service import Gateway
-from ..transfers import check_envelope, receive_transfer
+from gateway.core.errors import GatewayError
+from gateway.core.logsafe import failure
+from gateway.exchange import inbound as pipeline
+from gateway.exchange.gateway import Gateway
+from gateway.hub.transfers import check_envelope, receive_transfer
 
 log = logging.getLogger(__name__)
 MAX_ENVELOPE = 256 * 1024

@@ -1,0 +1,1 @@
+"""The ``cme-gateway`` command line: one module per command group, one settings loader."""

@@ -1,0 +1,147 @@
+"""``make demo``: two LA gateways, 355 (Salford) and 352 (Manchester), on loopback.
+
+Makes keys that trust each other, starts both gateways as real processes, sends the sample
+enquiry from ``examples/enquiry.xml`` from 355 to 352, has 352 reply "not known but
+monitoring", and shows 355's outbox with the enquiry answered. Then it keeps both running
+until Ctrl-C (or stops at once with ``--exit-after``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from gateway.cli.main import make_keys, write_config
+from gateway.crypto.keys import cert_pem, load_certificate
+from gateway.messages.schemas import EXAMPLES_DIR
+
+PARTIES = {"355": "Salford", "352": "Manchester"}
+
+
+def _call(url: str, token: str, data: bytes | None = None, ctype: str = "application/xml",
+          ) -> Any:
+    req = urllib.request.Request(url, data=data,  # noqa: S310 - a loopback URL we built
+                                 method="POST" if data is not None else "GET")
+    req.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        req.add_header("Content-Type", ctype)
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback URL we built
+        return json.loads(resp.read())
+
+
+def _wait(what: str, check: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except OSError:
+            result = None
+        if result:
+            return result
+        time.sleep(0.2)
+    raise RuntimeError(f"demo: timed out waiting for {what}")
+
+
+def run_demo(root: Path, *, exit_after: bool = False, base_port: int = 8355) -> int:
+    ports = {"355": base_port, "352": base_port - 3}
+    if root.exists():
+        shutil.rmtree(root)
+    for party in PARTIES:
+        folder = root / party
+        endpoints = {p: f"http://127.0.0.1:{ports[p]}/v1/messages" for p in PARTIES if p != party}
+        write_config(folder, party, ports[party], endpoints=endpoints)
+        make_keys(folder / "keys/gateway.key", folder / "keys/gateway.pem", party)
+    for party in PARTIES:
+        for other in PARTIES:
+            if other != party:
+                cert = load_certificate(root / other / "keys/gateway.pem")
+                (root / party / "keys/partners" / f"{other}.pem").write_bytes(cert_pem(cert))
+
+    tokens = {p: secrets.token_urlsafe(24) for p in PARTIES}
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the gateways too, as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, stop)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for party in PARTIES:
+            env = {**os.environ, "CME_GATEWAY_API_TOKEN": tokens[party],
+                   "CME_GATEWAY_OFFICER_NAME": f"CME Officer, {PARTIES[party]}"}
+            with open(root / party / "gateway.log", "ab") as log:  # the child keeps a copy
+                procs[party] = subprocess.Popen(
+                    [sys.executable, "-m", "gateway", "--config",
+                     str(root / party / "gateway.toml"), "serve"],
+                    env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = {p: f"http://127.0.0.1:{ports[p]}" for p in PARTIES}
+        for party in PARTIES:
+            _wait(f"gateway {party}", lambda p=party: urllib.request.urlopen(  # noqa: S310
+                base[p] + "/healthz", timeout=2).status == 200)
+        print(f"gateways up: 355 Salford at {base['355']}, 352 Manchester at {base['352']}")
+
+        sample = (EXAMPLES_DIR / "enquiry.xml").read_bytes()
+        queued = _call(f"{base['355']}/v1/admin/messages?to=352", tokens["355"], sample)
+        mid = queued["message_id"]
+        print(f"355 queued the sample enquiry {mid} to 352")
+
+        def outbox_state() -> str | None:
+            item = _call(f"{base['355']}/v1/admin/outbox/{mid}", tokens["355"])
+            return item["state"] if item["state"] in ("delivered", "answered") else None
+
+        print(f"  ... {_wait('delivery', outbox_state)} (352 signed a receipt)")
+        inbox = _wait("352 to list the enquiry", lambda: _call(
+            f"{base['352']}/v1/admin/inbox?type=Enquiry", tokens["352"])["items"])
+        enquiry = _call(f"{base['352']}/v1/admin/inbox/{inbox[0]['message_id']}",
+                        tokens["352"])["message"]
+        outcomes = [{"child_ref": c["child_ref"], "outcome": "not-known-monitoring",
+                     "comments": "Not known to Manchester; flagged for monitoring."}
+                    for c in enquiry["children"]]
+        reply = _call(f"{base['352']}/v1/admin/inbox/{inbox[0]['message_id']}/reply",
+                      tokens["352"], json.dumps({"outcomes": outcomes}).encode(),
+                      "application/json")
+        print(f"352 replied {reply['message_id']}: not known but monitoring")
+
+        def answered() -> Any:
+            item = _call(f"{base['355']}/v1/admin/outbox/{mid}", tokens["355"])
+            return item if item["state"] == "answered" else None
+
+        item = _wait("the reply to reach 355", answered)
+        for o in item["outcomes"]:
+            print(f"  355 outbox: enquiry {mid} answered, child {o['child_ref']}: {o['outcome']}")
+        print()
+        for party in PARTIES:
+            print(f"{party} {PARTIES[party]:10} {base[party]}  (pid {procs[party].pid})")
+            print(f"    partner endpoint  POST {base[party]}/v1/messages")
+            print(f"    operator API      {base[party]}/v1/admin/outbox  "
+                  f"(Authorization: Bearer {tokens[party]})")
+            print(f"    metrics           {base[party]}/metrics")
+            print(f"    outbox in the terminal: .venv/bin/cme-gateway --config "
+                  f"{root / party / 'gateway.toml'} status")
+        if exit_after:
+            return 0
+        print(f"\nBoth gateways keep running. Stop them with Ctrl-C, or: kill "
+              f"{procs['355'].pid} {procs['352'].pid}")
+        while all(p.poll() is None for p in procs.values()):
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        print("gateways stopped")

@@ -1,0 +1,221 @@
+"""Gateway settings: one frozen dataclass, read from one TOML file with environment overrides.
+
+Every setting is declared once here, with its documentation in the field metadata. That one
+declaration feeds ``cme-gateway config --docs``, the README table and a test that fails when a
+setting is undocumented. There are no default secrets: ``api_token`` is empty unless set, and
+the operator API is then switched off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from gateway.core.errors import GatewayError
+
+ENV_PREFIX = "CME_GATEWAY_"
+PARTY_RE = re.compile(r"^(?:[0-9]{3}|[0-9]{7}|S2S)$")
+
+
+def _doc(text: str, **kw: Any) -> Any:
+    return field(metadata={"doc": text}, **kw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    party: str = _doc("This gateway's party id: a 3-digit LA code, a 7-digit LAESTAB, or S2S.")
+    role: str = _doc("`la` (a local authority or school gateway) or `hub` (the S2S hub).",
+                     default="la")
+    home: Path = _doc("Folder that relative paths below are resolved against (default: the "
+                      "config file's folder).", default=Path("."))
+    database: str = _doc("Store location: a SQLite file path, or a `postgresql://` DSN.",
+                         default="gateway.db")
+    listen_host: str = _doc("Address the HTTP server binds.", default="127.0.0.1")
+    listen_port: int = _doc("Port the HTTP server binds.", default=8000)
+    key_file: Path = _doc("This gateway's private signing key (PEM).",
+                          default=Path("keys/gateway.key"))
+    cert_file: Path = _doc("This gateway's certificate (PEM).", default=Path("keys/gateway.pem"))
+    partners_dir: Path = _doc("Partner directory: one `<party>.pem` certificate per party.",
+                              default=Path("keys/partners"))
+    ca_file: Path | None = _doc("Optional CA certificate (PEM); certificates it issued directly "
+                                "whose subject CN is a party id are trusted for that party.",
+                                default=None)
+    inbox_dir: Path = _doc("Spool folder where accepted inbound messages are written.",
+                           default=Path("inbox"))
+    outbox_dir: Path = _doc("Spool folder watched for unsigned messages to sign and send.",
+                            default=Path("outbox"))
+    endpoints: Mapping[str, str] = _doc(
+        "Table `[endpoints]` of party id = URL of that partner's `/v1/messages`.",
+        default_factory=lambda: MappingProxyType({}))
+    max_body_bytes: int = _doc("Largest message body accepted, in bytes.", default=1_048_576)
+    max_depth: int = _doc("Deepest element nesting accepted in a message.", default=48)
+    max_elements: int = _doc("Most elements accepted in one message.", default=20_000)
+    replay_window_seconds: int = _doc(
+        "Oldest message accepted, by its created-at. Keep it above `outbound_expiry_seconds` "
+        "so a partner's last retry is still accepted.", default=6 * 86400)
+    clock_skew_seconds: int = _doc("How far in the future a created-at may be.", default=300)
+    outbound_expiry_seconds: int = _doc("How long the sender retries before a message expires.",
+                                        default=5 * 86400)
+    retry_base_seconds: float = _doc("First retry delay; doubles each attempt (full jitter).",
+                                     default=1.0)
+    retry_max_seconds: float = _doc("Largest retry delay.", default=300.0)
+    send_timeout_seconds: float = _doc("Timeout for one delivery attempt.", default=30.0)
+    lease_seconds: float = _doc("How long a claimed outbox message is held by one sender before "
+                                "another may take it over (crash recovery).", default=60.0)
+    breaker_threshold: int = _doc("Consecutive failures that open a partner's circuit.",
+                                  default=5)
+    breaker_cooldown_seconds: float = _doc("How long an open circuit waits before one trial.",
+                                           default=30.0)
+    sender_poll_seconds: float = _doc("How often the sender looks for due messages when idle.",
+                                      default=0.5)
+    sender_concurrency: int = _doc("Most deliveries in flight at once.", default=16)
+    spool_poll_seconds: float = _doc("How often the outbox spool folder is scanned.",
+                                     default=1.0)
+    ctf_dir: Path = _doc("Where received CTFs are kept, byte for byte (one file per transfer).",
+                         default=Path("ctf"))
+    max_ctf_bytes: int = _doc("Largest CTF accepted, in bytes (at least 50 MB by default).",
+                              default=64 * 1024 * 1024)
+    max_ctf_pupils: int = _doc("Most pupils accepted in one CTF.", default=5000)
+    max_ctf_pupil_elements: int = _doc("Most elements in one pupil of a CTF (a real pupil has "
+                                       "about a thousand).", default=20_000)
+    ctf_versions: str = _doc("CTF versions accepted, comma-separated: the current and the "
+                             "previous one. Add the new version when DfE publishes it.",
+                             default="25.0,24.0")
+    matching: Mapping[str, Any] = _doc(
+        "Table `[matching]`: the matcher's thresholds and weights (see docs/matching.md). "
+        "Empty = the defaults chosen on the development set.",
+        default_factory=lambda: MappingProxyType({}))
+    match_interval_seconds: float = _doc("How often new enquiries and referrals are matched "
+                                         "against local records.", default=1.0)
+    api_token: str = _doc("Bearer token for the operator API (`/v1/admin/...`). Empty = API off. "
+                          "Set it from the environment, not the file.", default="")
+    officer_name: str = _doc("CME officer named on replies this gateway creates.", default="")
+    officer_designation: str = _doc("That officer's designation.",
+                                    default="Children Missing Education Officer")
+    officer_telephone: str = _doc("That officer's telephone.", default="")
+    officer_email: str = _doc("That officer's email.", default="")
+    legal_basis: str = _doc("Legal basis stated in messages this gateway creates.",
+                            default="Education Act 1996 s.436A; Children Act 2004 s.10 and s.11")
+    log_level: str = _doc("Python logging level.", default="INFO")
+
+    def path(self, p: Path) -> Path:
+        return p if p.is_absolute() else self.home / p
+
+    @property
+    def accepted_ctf_versions(self) -> list[str]:
+        return [v.strip() for v in self.ctf_versions.split(",") if v.strip()]
+
+    def transfers_endpoint(self, party: str) -> str:
+        """The partner's ``/v1/transfers`` URL, next to its ``/v1/messages``."""
+        url = self.endpoint(party)
+        if not url.endswith("/messages"):
+            raise GatewayError("config-invalid",
+                               f"endpoint for {party} must end in /v1/messages")
+        return url[: -len("messages")] + "transfers"
+
+    def match_config(self) -> Any:
+        from gateway.matching import MatchConfig
+
+        try:
+            return MatchConfig.from_dict(dict(self.matching))
+        except (ValueError, TypeError) as exc:
+            raise GatewayError("config-invalid", f"[matching]: {exc}") from None
+
+    def endpoint(self, party: str) -> str:
+        try:
+            return self.endpoints[party]
+        except KeyError:
+            raise GatewayError("unknown-partner", f"party {party}") from None
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    f = FIELDS[name]
+    kind = str(f.type)
+    try:
+        if name == "matching":
+            if not isinstance(value, Mapping):
+                raise TypeError("expected a table")
+            return MappingProxyType(dict(value))
+        if "Mapping" in kind:
+            if not isinstance(value, Mapping):
+                raise TypeError("expected a table")
+            return MappingProxyType({str(k): str(v) for k, v in value.items()})
+        if value is None or value == "":
+            return None if "None" in kind else ("" if kind == "str" else value)
+        if kind.startswith("Path"):
+            return Path(value)
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise GatewayError("config-invalid", f"setting {name}: {exc}") from None
+
+
+def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None = None,
+                  **overrides: Any) -> Settings:
+    """Read settings: defaults < TOML file < ``CME_GATEWAY_*`` environment < ``overrides``."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise GatewayError("config-invalid", f"{path}: {exc}") from None
+        unknown = sorted(set(data) - set(FIELDS))
+        if unknown:
+            raise GatewayError("config-invalid", f"unknown settings {', '.join(unknown)}")
+        values.update(data)
+        values.setdefault("home", str(path.resolve().parent))
+    for name in FIELDS:
+        key = ENV_PREFIX + name.upper()
+        if key in env and name not in ("endpoints", "matching"):
+            values[name] = env[key]
+    values.update(overrides)
+    if "party" not in values:
+        raise GatewayError("config-invalid", "setting party is required")
+    kwargs = {name: _coerce(name, v) for name, v in values.items()}
+    settings = Settings(**kwargs)
+    _check(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    if not PARTY_RE.match(s.party):
+        raise GatewayError("config-invalid", f"party {s.party!r} is not an LA code, LAESTAB or S2S")
+    if s.role not in ("la", "hub"):
+        raise GatewayError("config-invalid", "role must be la or hub")
+    for party in s.endpoints:
+        if not PARTY_RE.match(party):
+            raise GatewayError("config-invalid", f"endpoint party {party!r} is not a party id")
+    if s.max_body_bytes <= 0 or s.max_depth <= 0 or s.sender_concurrency <= 0:
+        raise GatewayError("config-invalid", "limits must be positive")
+    if s.matching:
+        s.match_config()  # a misspelt threshold fails at start-up, not at the first match
+
+
+def settings_docs() -> str:
+    """A Markdown table of every setting: the single source for the README's table."""
+    rows = ["| setting | environment | default | meaning |", "|---|---|---|---|"]
+    for f in dataclasses.fields(Settings):
+        if f.default is not dataclasses.MISSING:
+            default = f"`{f.default}`" if f.default not in (None, "") else "(none)"
+        elif f.default_factory is not dataclasses.MISSING:
+            default = "(empty)"
+        else:
+            default = "**required**"
+        rows.append(f"| `{f.name}` | `{ENV_PREFIX}{f.name.upper()}` | {default} | "
+                    f"{f.metadata['doc']} |")
+    return "\n".join(rows)

@@ -1,0 +1,150 @@
+"""Spool folders: the way in and out for back-office systems with no API (as MESH and
+eDelivery's file-system plugin work).
+
+- ``outbox/``: drop an unsigned, schema-valid message (``*.xml``). It is validated, signed and
+  queued, and moved to ``outbox/queued/``; when its delivery ends it moves to ``outbox/sent/``
+  or ``outbox/failed/`` with a ``<name>.reason`` file. A file that cannot be queued goes
+  straight to ``failed/`` with its reason.
+- ``inbox/``: every accepted inbound message is written as ``<message-id>.xml`` (the exact
+  bytes received, signature included).
+
+The database is the source of truth; files are written atomically (temporary file, fsync,
+rename) and both directions are re-driven from the database after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+from gateway.core import xmlsafe
+from gateway.core.errors import GatewayError
+from gateway.core.files import atomic_copy, atomic_write, every
+from gateway.core.logsafe import failure
+from gateway.exchange.gateway import Gateway
+from gateway.messages import schemas
+from gateway.messages import xml as mx
+
+log = logging.getLogger(__name__)
+FINAL_OK = ("delivered", "answered", "closed")
+
+
+def _free_name(folder: Path, name: str, suffix: str) -> Path:
+    target = folder / name
+    return target if not target.exists() else folder / f"{name}.{suffix}"
+
+
+def _move(src: Path, folder: Path, name: str, suffix: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    target = _free_name(folder, name, suffix)
+    os.replace(src, target)
+    return target
+
+
+class Spool:
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self.inbox = gw.settings.path(gw.settings.inbox_dir)
+        self.outbox = gw.settings.path(gw.settings.outbox_dir)
+
+    async def run(self) -> None:
+        await every(lambda: self.gw.settings.spool_poll_seconds, self.tick, "spool")
+
+    async def tick(self) -> None:
+        # Each step on its own: one failing (a full disk, a missing file) must not stop the
+        # others.
+        for step in (self.write_inbox, self.write_held, self.pick_up, self.finish):
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("spool step %s failed; retrying next tick: %s", step.__name__,
+                          failure(exc))
+
+    async def write_inbox(self) -> int:
+        rows = await self.gw.store.unspooled()
+        for row in rows:
+            await asyncio.to_thread(atomic_write, self.inbox / f"{row.message_id}.xml", row.body)
+        if rows:
+            await self.gw.store.mark_spooled([r.message_id for r in rows])
+        return len(rows)
+
+    async def write_held(self) -> int:
+        """CTFs held for a school: ``inbox/<LAESTAB>/<transfer id>.xml``, byte for byte."""
+        rows = await self.gw.store.ctf.unspooled_held()
+        for row in rows:
+            target = self.inbox / str(row["for_school"]) / f"{row['transfer_id']}.xml"
+            try:
+                await asyncio.to_thread(atomic_copy, Path(row["path"]), target)
+            except FileNotFoundError:
+                log.error("held CTF transfer=%s: its stored file is missing", row["transfer_id"])
+                continue
+            await self.gw.store.ctf.mark(row["transfer_id"], "spooled_at")
+        return len(rows)
+
+    def _candidates(self) -> list[Path]:
+        if not self.outbox.is_dir():
+            return []
+        return sorted(p for p in self.outbox.iterdir()
+                      if p.is_file() and p.suffix == ".xml" and not p.name.startswith("."))
+
+    async def pick_up(self) -> int:
+        n = 0
+        for path in await asyncio.to_thread(self._candidates):
+            n += 1
+            try:
+                await self._queue_file(path)
+            except GatewayError as exc:
+                # not the file's name: a back office may name files after the child
+                log.warning("an outbox file was rejected (%s); moved to failed/", exc.code)
+                await asyncio.to_thread(self._fail_file, path, exc.line())
+        return n
+
+    async def _queue_file(self, path: Path) -> None:
+        s = self.gw.settings
+        size = (await asyncio.to_thread(path.stat)).st_size
+        if size > s.max_body_bytes:
+            raise GatewayError("body-too-large", f"{size} bytes")
+        data = await asyncio.to_thread(path.read_bytes)
+        root = xmlsafe.parse(data, max_depth=s.max_depth, max_elements=s.max_elements)
+        if root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is not None:
+            raise GatewayError("bad-request", "spool files must be unsigned; the gateway signs")
+        schemas.validate(root)
+        message = mx.parse(root)
+        mid = message.header.message_id
+        existing = await self.gw.store.get_outbound(mid)
+        if existing is None or existing.spool_name != path.name:
+            # (existing with this spool name = queued before a crash, but not yet moved)
+            await self.gw.queue(message, spool_name=path.name)
+        await asyncio.to_thread(_move, path, self.outbox / "queued", f"{mid}__{path.name}", mid)
+
+    def _fail_file(self, path: Path, reason: str) -> None:
+        target = _move(path, self.outbox / "failed", path.name, "dup")
+        atomic_write(target.with_name(target.name + ".reason"), (reason + "\n").encode())
+
+    async def finish(self) -> int:
+        rows = await self.gw.store.spool_pending()
+        for row in rows:
+            assert row.spool_name is not None
+            src = self.outbox / "queued" / f"{row.message_id}__{row.spool_name}"
+            ok = row.state in FINAL_OK
+            reason = (f"{row.state} {row.message_id}" if ok else
+                      f"{row.state} {row.message_id}: {row.error_code}: {row.last_error}")
+            await asyncio.to_thread(self._finish_file, src, row.spool_name, row.message_id, ok,
+                                    reason)
+            await self.gw.store.mark_spool_done(row.message_id)
+        return len(rows)
+
+    def _finish_file(self, src: Path, name: str, mid: str, ok: bool, reason: str) -> None:
+        folder = self.outbox / ("sent" if ok else "failed")
+        if src.exists():
+            target = _move(src, folder, name, mid)
+        else:  # moved before a crash; only the reason file may be missing
+            target = _free_name(folder, name, mid)
+        if not ok:
+            atomic_write(target.with_name(target.name + ".reason"), (reason + "\n").encode())
+
+
