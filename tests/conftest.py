@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli.main import make_keys, write_config
+from gateway.cli.setup import make_keys, write_config
 from gateway.core.config import Settings, load_settings
 from gateway.crypto import keys as k
 from gateway.crypto.dsig import Signer

@@ -60,7 +60,8 @@ def test_keys_init_without_config(tmp_path: Path) -> None:
     cert = k.load_certificate(tmp_path / "keys/gateway.pem")
     assert k.party_of(cert) == "355"
     out = run("keys", "init", "--party", "35", "--force", cwd=tmp_path)
-    assert out.returncode == 1 and "REJECTED config-invalid" in out.stderr
+    assert out.returncode == 1 and "REJECTED bad-party" in out.stderr
+    assert "3-digit LA code" in out.stderr  # the expected form
 
 
 def test_send_status_and_unknown_partner(tmp_path: Path) -> None:

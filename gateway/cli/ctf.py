@@ -1,30 +1,45 @@
-"""``cme-gateway ctf ...``, ``lpd ...`` and ``cases``: the CTF commands."""
+"""``cme-gateway ctf check|post|generate``: Common Transfer Files."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import json
-import sys
-from pathlib import Path
+import re
 from typing import Any
 
+from gateway.cli import checks
+from gateway.cli.settings import gateway_settings
+from gateway.core.config import Settings
 from gateway.core.errors import GatewayError
+from gateway.ctf.identifiers import destination_kind
+from gateway.ctf.reader import read_ctf
+from gateway.exchange.gateway import Gateway
+from gateway.hub.transfers import file_digest, prepare_transfer
+from gateway.messages import model as m
+from gateway.testing.ctf import write_ctf
+
+_VERSION = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}")
+_LEA_ESTAB = re.compile(r"([0-9A-Z]{3})/?([0-9A-Z]{4})")
+DEST_FORMS = ("a LAESTAB (3524001 or 352/4001), the LA itself (352/LLLL), lost (XXX/XXXX) "
+              "or out of the maintained sector (MMM/MMMM)")
+
+
+def _versions(text: str | None, default: list[str]) -> list[str]:
+    if text is None:
+        return default
+    versions = [v.strip() for v in text.split(",") if v.strip()]
+    if not versions or not all(_VERSION.fullmatch(v) for v in versions):
+        raise GatewayError("bad-request", f"--versions {text[:40]!r}: use CTF versions "
+                           "separated by commas, e.g. 25.0,24.0")
+    return versions
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Check a CTF as a school's system wrote it. Needs no config: defaults apply."""
-    from gateway.core.config import Settings
-    from gateway.ctf.reader import read_ctf
-
+    """Check a CTF as a school's system wrote it. Needs no config: the defaults apply."""
     s = Settings(party="S2S")
-    versions = args.versions.split(",") if args.versions else s.accepted_ctf_versions
-    path = Path(args.file)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise GatewayError("bad-request", f"cannot read {args.file}: {exc.strerror}") from None
+    versions = _versions(args.versions, s.accepted_ctf_versions)
+    path = checks.readable_file(args.file, "CTF")
+    size = path.stat().st_size
     if size > s.max_ctf_bytes:
         raise GatewayError("ctf-too-large", f"{size} bytes; limit {s.max_ctf_bytes}")
     info = read_ctf(path, versions=versions, max_pupils=s.max_ctf_pupils,
@@ -37,121 +52,62 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def destination(text: str, what: str = "--dest") -> tuple[str, str]:
+    """A CTF destination as (LA code, establishment): a school, or a stand-in code."""
+    found = _LEA_ESTAB.fullmatch(text.strip().upper())
+    if found:
+        lea, estab = found.groups()
+        try:
+            destination_kind(lea, estab)
+            return lea, estab
+        except ValueError:
+            pass
+    raise GatewayError("bad-party", f"{what} {text[:40]!r}: use {DEST_FORMS}")
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
-    from gateway.testing.ctf import main
-
-    argv = [args.out, "--pupils", str(args.pupils), "--source", args.source, "--dest",
-            args.dest, "--version", args.version, "--seed", str(args.seed)]
-    return main(argv)
-
-
-def _gateway(args: argparse.Namespace) -> Any:
-    from gateway.cli.main import _settings
-    from gateway.exchange.gateway import Gateway
-
-    return Gateway.open(_settings(args))
+    laestab = checks.laestab(args.source, "--source")
+    dest = destination(args.dest)
+    if not _VERSION.fullmatch(args.version):
+        raise GatewayError("bad-request", f"--version {args.version[:20]!r}: use a CTF version "
+                           "such as 25.0")
+    out = checks.writable_file(args.out, "output file")
+    write_ctf(out, source=(laestab[:3], laestab[3:]), dest=dest, pupils=args.pupils,
+              version=args.version, seed=args.seed)
+    print(f"wrote {out}")
+    return 0
 
 
 def cmd_post(args: argparse.Namespace) -> int:
     """Sign and POST a CTF now (a school's MIS, or an LA by hand); print the receipt id."""
+    # The HTTP client takes a quarter of a second to import: only post needs it here.
     import aiohttp
 
     from gateway.exchange.sender import PartnerRejected, Retry, exchange
-    from gateway.hub.transfers import file_digest, prepare_transfer
-    from gateway.messages import model as m
 
-    path = Path(args.file).resolve()
+    path = checks.readable_file(args.file, "CTF").resolve()
+    to = checks.party(args.to, "--to")
+    s = gateway_settings(args)
+    s.transfers_endpoint(to)  # unknown-partner, or an endpoint that cannot take a CTF
 
     async def go() -> str:
-        gw = await _gateway(args)
+        gw = await Gateway.open(s)
         try:
             digest, size = await asyncio.to_thread(file_digest, path)
-            row = prepare_transfer(gw, args.to, m.Purpose(args.purpose), path, digest, size)
+            row = prepare_transfer(gw, to, m.Purpose(args.purpose), path, digest, size)
             async with aiohttp.ClientSession() as session:
                 _, answer, _ = await exchange(gw, session, row)
             return f"delivered transfer {row.message_id} (receipt {answer.header.message_id})"
         except PartnerRejected as exc:
-            print(f"REJECTED {exc.code}: {exc.text}")
-            raise SystemExit(1) from None
+            return f"REJECTED {exc.code}: {exc.text}"
         except Retry as exc:
-            raise GatewayError("store-unavailable", f"not delivered: {exc}") from None
+            raise GatewayError("partner-unreachable", f"{to}: {exc}") from None
         finally:
             await gw.close()
 
-    print(asyncio.run(go()))
-    return 0
-
-
-def cmd_lpd_search(args: argparse.Namespace) -> int:
-    from gateway.hub import relay
-
-    async def go() -> list[dict[str, Any]]:
-        gw = await _gateway(args)
-        try:
-            return await relay.search(
-                gw, args.reason, upn=args.upn, surname=args.surname, forename=args.forename,
-                dob=dt.date.fromisoformat(args.dob) if args.dob else None, sex=args.sex,
-                actor="cli")
-        finally:
-            await gw.close()
-
-    try:
-        found = asyncio.run(go())
-    except relay.HubRefused as exc:
-        print(f"REJECTED {exc.code}: {exc.text}", file=sys.stderr)
-        return 1
-    for c in found:
-        p, src = c["pupil"], c["source_school"]
-        print(f"{c['transfer_id']}  {c['band']:8} score={c['score']:7.2f}  {c['state']:8} "
-              f"{c['kind']:13} from {src['lea']}{src['estab']}  {p['surname']}, {p['forename']} "
-              f"{p['dob']}  ({c['reason'][:120]})")
-    if not found:
-        print("no candidates")
-    return 0
-
-
-def cmd_lpd_claim(args: argparse.Namespace) -> int:
-    from gateway.hub import relay
-
-    async def go() -> str:
-        gw = await _gateway(args)
-        try:
-            return await relay.claim(gw, args.transfer_id, args.for_school, args.reason,
-                                     actor="cli")
-        finally:
-            await gw.close()
-
-    try:
-        claim_id = asyncio.run(go())
-    except relay.HubRefused as exc:
-        print(f"REJECTED {exc.code}: {exc.text}", file=sys.stderr)
-        return 1
-    print(f"claimed {args.transfer_id} for {args.for_school} (claim {claim_id}); the hub is "
-          f"sending the CTF")
-    return 0
-
-
-def cmd_cases(args: argparse.Namespace) -> int:
-    async def go() -> list[dict[str, Any]]:
-        gw = await _gateway(args)
-        try:
-            rows = await gw.store.ctf.cases(args.limit)
-            await gw.store.audit("cli", "read-cases", None, f"{len(rows)} cases")
-            return rows
-        finally:
-            await gw.close()
-
-    rows = asyncio.run(go())
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    for r in rows:
-        opened = dt.datetime.fromtimestamp(r["opened_at"], dt.UTC).strftime("%Y-%m-%d")
-        print(f"{r['case_id']}  {opened}  cat {r['category']}  {r['status']:6} "
-              f"{r['surname']}, {r['forename']}  {r['source']}")
-    if not rows:
-        print("(no cases)")
-    return 0
+    answer = asyncio.run(go())
+    print(answer)
+    return 1 if answer.startswith("REJECTED ") else 0
 
 
 def add_cli(sub: Any) -> None:
@@ -160,35 +116,18 @@ def add_cli(sub: Any) -> None:
     sp = ctf.add_parser("check", help="check a CTF file before posting it")
     sp.add_argument("file")
     sp.add_argument("--versions", help="accepted versions, comma-separated (default 25.0,24.0)")
-    sp.set_defaults(func=cmd_check)
+    sp.set_defaults(func=cmd_check, results_on_stdout=True)
     sp = ctf.add_parser("post", help="sign and send a CTF now")
     sp.add_argument("file")
     sp.add_argument("--to", default="S2S", help="the hub (S2S, default) or your LA")
     sp.add_argument("--purpose", default="deliver", choices=["deliver", "lpd"])
-    sp.set_defaults(func=cmd_post)
+    sp.set_defaults(func=cmd_post, results_on_stdout=True)
     sp = ctf.add_parser("generate", help="write a synthetic CTF (tests, benchmarks)")
     sp.add_argument("out")
-    sp.add_argument("--pupils", type=int, default=1)
-    sp.add_argument("--source", default="355/2001")
-    sp.add_argument("--dest", default="352/4001")
+    sp.add_argument("--pupils", type=checks.whole_number(1, 1_000_000), default=1)
+    sp.add_argument("--source", default="355/2001",
+                    help="the source school's LAESTAB (3552001 or 355/2001)")
+    sp.add_argument("--dest", default="352/4001", help=DEST_FORMS)
     sp.add_argument("--version", default="25.0")
-    sp.add_argument("--seed", type=int, default=0)
-    sp.set_defaults(func=cmd_generate)
-
-    lpd = sub.add_parser("lpd", help="the Lost Pupils Database at the hub").add_subparsers(
-        dest="lpd_cmd", required=True)
-    sp = lpd.add_parser("search", help="search by UPN, or surname with forename/DOB")
-    for name in ("upn", "surname", "forename", "dob", "sex"):
-        sp.add_argument(f"--{name}")
-    sp.add_argument("--reason", required=True, help="why (audited at the hub)")
-    sp.set_defaults(func=cmd_lpd_search)
-    sp = lpd.add_parser("claim", help="claim a lost CTF for a school in your area")
-    sp.add_argument("transfer_id")
-    sp.add_argument("--for-school", required=True)
-    sp.add_argument("--reason", required=True)
-    sp.set_defaults(func=cmd_lpd_claim)
-
-    sp = sub.add_parser("cases", help="CME cases opened by this gateway")
-    sp.add_argument("--limit", type=int, default=50)
-    sp.add_argument("--json", action="store_true")
-    sp.set_defaults(func=cmd_cases)
+    sp.add_argument("--seed", type=checks.whole_number(0, 2**63 - 1), default=0)
+    sp.set_defaults(func=cmd_generate, results_on_stdout=True)

@@ -8,6 +8,7 @@ until Ctrl-C (or stops at once with ``--exit-after``).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import secrets
@@ -20,7 +21,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from gateway.cli.main import make_keys, write_config
+from gateway.cli import checks
+from gateway.cli.serve import check_listen
+from gateway.cli.setup import make_keys, write_config
+from gateway.core.errors import GatewayError
 from gateway.crypto.keys import cert_pem, load_certificate
 from gateway.messages.schemas import EXAMPLES_DIR
 
@@ -48,7 +52,8 @@ def _wait(what: str, check: Any, timeout: float = 30.0) -> Any:
         if result:
             return result
         time.sleep(0.2)
-    raise RuntimeError(f"demo: timed out waiting for {what}")
+    raise GatewayError("internal-error", f"demo: timed out waiting for {what}; see the "
+                       "gateway.log files in the demo folder")
 
 
 def run_demo(root: Path, *, exit_after: bool = False, base_port: int = 8355) -> int:
@@ -145,3 +150,37 @@ def run_demo(root: Path, *, exit_after: bool = False, base_port: int = 8355) -> 
             except subprocess.TimeoutExpired:
                 proc.kill()
         print("gateways stopped")
+
+
+def check_demo_folder(root: Path) -> None:
+    """The demo deletes and remakes its folder: only a new, empty or earlier demo folder."""
+    if not root.exists():
+        checks.writable_folder(str(root), "--dir")
+        return
+    if not root.is_dir():
+        raise GatewayError("file-error", f"--dir {root} is a file, not a folder")
+    entries = {p.name: p for p in root.iterdir()}
+    earlier = set(entries) <= set(PARTIES) and all(
+        p.is_dir() and (p / "gateway.toml").is_file() for p in entries.values())
+    if not earlier:
+        raise GatewayError("file-error", f"--dir {root} holds files that are not an earlier "
+                           "demo's, and the demo deletes its folder: give a new or empty one")
+    checks.writable_folder(str(root), "--dir")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    root = Path(args.dir)
+    check_demo_folder(root)
+    for port in (args.port, args.port - 3):
+        check_listen("127.0.0.1", port)
+    return run_demo(root, exit_after=args.exit_after, base_port=args.port)
+
+
+def add_cli(sub: Any) -> None:
+    sp = sub.add_parser("demo", help="run two LA gateways (355, 352) and send an enquiry")
+    sp.add_argument("--dir", default="demo")
+    sp.add_argument("--port", type=checks.whole_number(4, 65535), default=8355,
+                    help="355's port; 352 listens 3 below it")
+    sp.add_argument("--exit-after", action="store_true",
+                    help="stop once the sample exchange is done (for tests)")
+    sp.set_defaults(func=cmd_demo)

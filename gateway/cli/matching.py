@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.cli import checks
+from gateway.core.errors import GatewayError
 from gateway.matching.config import MatchConfig
 from gateway.matching.crosscheck import MAX_CANDIDATES, crosscheck
 from gateway.matching.errors import MatchInputError
@@ -131,16 +133,6 @@ def _config(args: argparse.Namespace) -> MatchConfig:
     return MatchConfig.from_toml(path) if path else MatchConfig()
 
 
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be a whole number of at least 1")
-    return n
-
-
 def _as_of(text: str | None) -> dt.date:
     if not text:
         return dt.date.today()
@@ -161,6 +153,7 @@ def _warn(warnings: list[str]) -> None:
 
 def cmd_match(args: argparse.Namespace) -> int:
     warnings: list[str] = []
+    checks.writable_file(args.out, "--out")
     try:
         n = match_files(args.records, args.queries, args.out, _config(args),
                         args.workers or default_workers(), _bad_dates(args), warnings)
@@ -174,6 +167,7 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 def cmd_crosscheck(args: argparse.Namespace) -> int:
     warnings: list[str] = []
+    checks.writable_file(args.out, "--out")
     try:
         n = crosscheck_files(args.health, args.rolls, args.out, _as_of(args.as_of),
                              _config(args), _bad_dates(args), warnings)
@@ -191,8 +185,10 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--records", required=True, help="records CSV (record_id, upn, ...)")
     p.add_argument("--queries", required=True, help="queries CSV (query_id, upn, ...)")
     p.add_argument("--out", required=True, help="output CSV")
-    p.add_argument("--config", help="gateway TOML file with a [matching] table")
-    p.add_argument("--workers", type=_positive, default=None,
+    # default=SUPPRESS: "cme-gateway --config F match ..." keeps the main parser's F
+    p.add_argument("--config", default=argparse.SUPPRESS,
+                   help="gateway TOML file with a [matching] table")
+    p.add_argument("--workers", type=checks.whole_number(1, 1024), default=None,
                    help="processes sharing a large batch (default: one per CPU)")
     p.set_defaults(func=cmd_match)
     c = subparsers.add_parser(
@@ -201,7 +197,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[typ
     c.add_argument("--rolls", required=True, help="school rolls CSV (record_id, ...)")
     c.add_argument("--out", required=True, help="output CSV")
     c.add_argument("--as-of", help="date to assess school age on (default today)")
-    c.add_argument("--config", help="gateway TOML file with a [matching] table")
+    c.add_argument("--config", default=argparse.SUPPRESS,
+                   help="gateway TOML file with a [matching] table")
     c.set_defaults(func=cmd_crosscheck)
     for sub in (p, c):
         sub.add_argument("--strict-dates", action="store_true",
@@ -214,7 +211,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     add_cli(sub)
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except GatewayError as exc:
+        print(exc.line(), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

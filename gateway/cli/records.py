@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from typing import Any
+
+from gateway.cli import checks
+from gateway.cli.settings import gateway_settings
+from gateway.matching.records import iter_csv
+from gateway.store import open_store
+from gateway.store.records_ops import COLUMNS
 
 BATCH = 1000
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from gateway.cli.main import _settings
-    from gateway.matching import MatchInputError
-    from gateway.matching.records import iter_csv
-    from gateway.store import open_store
-    from gateway.store.records_ops import COLUMNS
-
-    s = _settings(args)
+    """A rejected file raises ``MatchInputError``, which ``main`` prints."""
+    path = checks.readable_file(args.file, "records file")
+    s = gateway_settings(args)
     config = s.match_config()
 
     async def go() -> int:
@@ -25,7 +26,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         total = 0
         try:
             batch: list[dict[str, Any]] = []
-            for record in iter_csv(args.file, "record_id", config, "records"):
+            for record in iter_csv(path, "record_id", config, "records"):
                 d = record.to_dict()
                 batch.append({c: d.get(c) or None for c in COLUMNS})
                 if len(batch) >= BATCH:
@@ -38,11 +39,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             await store.close()
         return total
 
-    try:
-        n = asyncio.run(go())
-    except MatchInputError as exc:
-        print(f"REJECTED {exc.code}: {exc.sentence}", file=sys.stderr)
-        return 1
+    n = asyncio.run(go())
     print(f"imported {n} records (new ones added, existing record_ids updated)")
     return 0
 

@@ -85,10 +85,20 @@ ERRORS: dict[str, tuple[int, str]] = {
     "admin-api-disabled": (503, "The operator API is off because no api_token is configured."),
     "not-found": (404, "There is no such resource."),
     "bad-request": (400, "The request is not valid."),
+    "bad-party": (400, "A party id or LAESTAB is malformed."),
     "unknown-partner": (400, "There is no endpoint configured for that party."),
     "invalid-state": (409, "The message is not in a state that allows this action."),
     "receipt-invalid": (502, "The partner's receipt did not verify or did not match the message."),
     "config-invalid": (500, "The gateway configuration is not valid."),
+    "config-missing": (500, "This command acts on a gateway and needs its config file: give "
+                       "--config PATH, set $CME_GATEWAY_CONFIG, or run it inside the "
+                       "gateway's folder (where gateway.toml is)."),
+    "file-error": (400, "A file or folder cannot be used (missing, of the wrong kind, or not "
+                   "permitted)."),
+    "listen-failed": (500, "The gateway cannot listen on its address and port."),
+    "partner-unreachable": (502, "The partner's gateway (or the hub) could not be reached or "
+                            "gave no usable answer; nothing was delivered. Check its endpoint "
+                            "and try again later."),
     "store-unavailable": (503, "The message store is unavailable; try again shortly."),
     "internal-error": (500, "The gateway failed unexpectedly; the message was not accepted."),
 }

@@ -39,7 +39,7 @@ async def _ask(gw: Gateway, message: m.Message) -> m.Message:
 
         raise HubRefused(exc.code, exc.text, ERRORS.get(exc.code, (400, ""))[0]) from None
     except Retry as exc:
-        raise GatewayError("store-unavailable", f"the hub could not be reached: {exc}") from None
+        raise GatewayError("partner-unreachable", f"the hub: {exc}") from None
     return answer
 
 

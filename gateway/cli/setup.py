@@ -1,0 +1,310 @@
+"""``cme-gateway init``, ``keys init|ca``, ``partners add|list`` and ``config``: setting up a
+gateway. ``write_config`` and ``make_keys`` are used by the demo and the tests too."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from gateway.cli import checks
+from gateway.cli.settings import DEFAULT_CONFIG, gateway_settings, optional_settings
+from gateway.core.config import ENV_PREFIX, load_settings, settings_docs
+from gateway.core.errors import GatewayError
+from gateway.crypto import keys as k
+
+CONFIG_TEMPLATE = """# CME Gateway configuration. Every setting is documented in README.md
+# ("Configuration"); environment variables CME_GATEWAY_<NAME> override this file.
+party = "{party}"
+role = "{role}"
+database = "gateway.db"
+listen_host = "127.0.0.1"
+listen_port = {port}
+key_file = "keys/gateway.key"
+cert_file = "keys/gateway.pem"
+partners_dir = "keys/partners"
+inbox_dir = "inbox"
+outbox_dir = "outbox"
+# api_token: set CME_GATEWAY_API_TOKEN in the environment to switch the operator API on.
+
+[endpoints]
+# "352" = "http://127.0.0.1:8352/v1/messages"
+{endpoints}
+"""
+FOLDERS = ("keys/partners", "inbox", "outbox")
+
+
+def render_config(party: str, port: int, role: str = "la",
+                  endpoints: dict[str, str] | None = None) -> str:
+    lines = "\n".join(f'"{p}" = "{u}"' for p, u in (endpoints or {}).items())
+    return CONFIG_TEMPLATE.format(party=party, port=port, role=role, endpoints=lines)
+
+
+def write_config(folder: Path, party: str, port: int, role: str = "la",
+                 endpoints: dict[str, str] | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / DEFAULT_CONFIG
+    path.write_text(render_config(party, port, role, endpoints), encoding="utf-8")
+    for sub in FOLDERS:
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def new_keys(party: str, kind: str = "ec", ca_key: Path | None = None,
+             ca_cert: Path | None = None) -> tuple[bytes, bytes]:
+    """A new private key and certificate for ``party``, as PEM (nothing is written)."""
+    key = k.generate_key(kind)
+    if ca_key and ca_cert:
+        cert = k.make_certificate(party, key, issuer_key=k.load_private_key(ca_key),
+                                  issuer_cert=k.load_certificate(ca_cert))
+    else:
+        cert = k.make_certificate(party, key)
+    return k.key_pem(key), k.cert_pem(cert)
+
+
+def make_keys(key_file: Path, cert_file: Path, party: str, kind: str = "ec",
+              ca_key: Path | None = None, ca_cert: Path | None = None) -> None:
+    key, cert = new_keys(party, kind, ca_key, ca_cert)
+    k.write_private(key_file, key)
+    k.write_public(cert_file, cert)
+
+
+def _certificate(path: Path, what: str) -> x509.Certificate:
+    checks.readable_file(str(path), what)
+    try:
+        return k.load_certificate(path)
+    except ValueError:
+        raise GatewayError("bad-request", f"{what} {path} is not a PEM certificate") from None
+
+
+def _check_ca(args: argparse.Namespace) -> tuple[Path, Path] | None:
+    """The CA key and certificate to issue from (both or neither), checked."""
+    if bool(args.ca_key) != bool(args.ca_cert):
+        raise GatewayError("bad-request", "give both --ca-key and --ca-cert, or neither")
+    if not args.ca_key:
+        return None
+    ca_key = checks.readable_file(args.ca_key, "--ca-key")
+    cert = _certificate(Path(args.ca_cert), "--ca-cert")
+    try:
+        key = k.load_private_key(ca_key)
+    except (ValueError, TypeError):  # TypeError: an encrypted key
+        raise GatewayError("bad-request", f"--ca-key {args.ca_key} is not an unencrypted PEM "
+                           "EC or RSA private key") from None
+    ext = cert.extensions
+    try:
+        is_ca = ext.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        raise GatewayError("bad-request", f"--ca-cert {args.ca_cert} is not a CA certificate "
+                           "(make one with 'cme-gateway keys ca')")
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if cert.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
+        raise GatewayError("bad-request", "--ca-key is not the key of --ca-cert")
+    return ca_key, Path(args.ca_cert)
+
+
+# ---- init ---------------------------------------------------------------------------------
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Check everything first, then write: a refused ``init`` leaves nothing behind."""
+    party = checks.party(args.party, "--party")
+    if args.role == "hub" and party != "S2S":
+        raise GatewayError("config-invalid", "the hub role runs as party S2S: use --party S2S")
+    folder = checks.writable_folder(args.dir, "--dir")
+    path = folder / DEFAULT_CONFIG
+    if path.is_dir():
+        raise GatewayError("file-error", f"{path} is a folder, not a file")
+    if path.exists() and not args.force:
+        raise GatewayError("config-invalid", f"{path} exists; use --force to overwrite it")
+    for sub in FOLDERS:
+        if (folder / sub).exists() and not (folder / sub).is_dir():
+            raise GatewayError("file-error", f"{folder / sub} is a file, not a folder")
+    # The settings the config we are about to write will give (the template's key and
+    # certificate paths are the defaults; the environment may override them, as it will
+    # when the gateway runs).
+    text = render_config(party, args.port, args.role)
+    overrides: dict[str, Any] = {"party": party, "role": args.role}
+    if ENV_PREFIX + "HOME" not in os.environ:
+        overrides["home"] = folder.resolve()
+    s = load_settings(None, **overrides)
+    key_file, cert_file = s.path(s.key_file), s.path(s.cert_file)
+    keys: tuple[bytes, bytes] | None = None
+    if key_file.exists():  # kept (re-running init must not change a gateway's identity)
+        cert = _certificate(cert_file, "this gateway's certificate")
+        if k.party_of(cert) != party:
+            raise GatewayError("config-invalid", f"{cert_file} is the certificate of party "
+                               f"{k.party_of(cert)}, not {party}; use another --dir, or "
+                               f"remove {key_file.parent} first")
+    else:
+        keys = new_keys(party, args.key_type)
+
+    created: list[Path] = []  # undone if a write fails after all (a full disk, say)
+    try:
+        for sub in ("", *FOLDERS):
+            for p in reversed([folder / sub, *(folder / sub).parents]):
+                if not p.exists():
+                    p.mkdir()
+                    created.append(p)
+        tmp = path.with_name(f".{path.name}.tmp")
+        created.append(tmp)
+        tmp.write_text(text, encoding="utf-8")
+        existed = path.exists()
+        os.replace(tmp, path)
+        created.remove(tmp)
+        if not existed:
+            created.append(path)
+        if keys is not None:
+            created.append(key_file)
+            k.write_private(key_file, keys[0])
+            created.append(cert_file)
+            k.write_public(cert_file, keys[1])
+    except BaseException:
+        for p in reversed(created):
+            if p.is_dir():
+                p.rmdir()
+            else:
+                p.unlink(missing_ok=True)
+        raise
+    print(f"initialised party {party} in {folder.resolve()}")
+    print(f"  config:      {path}")
+    print(f"  certificate: {cert_file}  (give this to your partners)")
+    print("  next: cme-gateway partners add <party> <cert.pem>; add [endpoints]; "
+          "cme-gateway serve")
+    return 0
+
+
+# ---- keys -----------------------------------------------------------------------------------
+
+def cmd_keys_init(args: argparse.Namespace) -> int:
+    found = optional_settings(args)
+    if found is not None:
+        s, _ = found
+        key_file, cert_file = s.path(s.key_file), s.path(s.cert_file)
+        party = checks.party(args.party, "--party") if args.party else s.party
+        if party != s.party:
+            raise GatewayError("config-invalid", f"--party {party} is not this gateway's party "
+                               f"({s.party}); leave --party out")
+    else:
+        if not args.party:
+            raise GatewayError("bad-party", "--party is needed when there is no config: use "
+                               "a 3-digit LA code (e.g. 352), a 7-digit LAESTAB (e.g. "
+                               "3524001) or S2S")
+        party = checks.party(args.party, "--party")
+        key_file, cert_file = Path("keys/gateway.key"), Path("keys/gateway.pem")
+    ca = _check_ca(args)
+    for f in (key_file, cert_file):
+        if f.is_dir():
+            raise GatewayError("file-error", f"{f} is a folder, not a file")
+    if key_file.exists() and not args.force:
+        raise GatewayError("config-invalid", f"{key_file} exists; use --force to replace it")
+    checks.writable_folder(str(key_file.parent), "the key's folder")
+    checks.writable_folder(str(cert_file.parent), "the certificate's folder")
+    make_keys(key_file, cert_file, party, args.type, *(ca or (None, None)))
+    print(f"key {key_file} and certificate {cert_file} made for party {party}")
+    return 0
+
+
+def cmd_keys_ca(args: argparse.Namespace) -> int:
+    name = args.name.strip()
+    if not 1 <= len(name) <= 64:
+        raise GatewayError("bad-request", "--name must be 1 to 64 characters")
+    out = checks.writable_folder(args.out, "--out")
+    for f in ("ca.key", "ca.pem"):
+        if (out / f).is_dir():
+            raise GatewayError("file-error", f"{out / f} is a folder, not a file")
+    if (out / "ca.key").exists() and not args.force:
+        raise GatewayError("config-invalid", f"{out / 'ca.key'} exists; use --force to replace "
+                           "it (every certificate it issued would then have to be re-issued)")
+    key = k.generate_key(args.type)
+    cert = k.make_certificate(name, key, is_ca=True, days=args.days)
+    k.write_private(out / "ca.key", k.key_pem(key))
+    k.write_public(out / "ca.pem", k.cert_pem(cert))
+    print(f"CA made: {out / 'ca.pem'} (key {out / 'ca.key'}); set ca_file to trust it")
+    return 0
+
+
+# ---- partners -------------------------------------------------------------------------------
+
+def cmd_partners_add(args: argparse.Namespace) -> int:
+    party = checks.party(args.party, "party")
+    s = gateway_settings(args)  # never a ./keys/partners of whatever folder this is
+    cert = _certificate(Path(args.cert), "certificate")
+    partners = s.path(s.partners_dir)
+    if partners.exists() and not partners.is_dir():
+        raise GatewayError("file-error", f"partners_dir {partners} is a file, not a folder")
+    named = k.party_of(cert)
+    if named not in (None, party):
+        print(f"warning: the certificate's CN is {named}, not {party}", file=sys.stderr)
+    k.write_public(partners / f"{party}.pem", k.cert_pem(cert))
+    print(f"partner {party} added ({k.fingerprint(cert)[:16]}...) in {partners}")
+    return 0
+
+
+def cmd_partners_list(args: argparse.Namespace) -> int:
+    s = gateway_settings(args)
+    folder = s.path(s.partners_dir)
+    pems = sorted(folder.glob("*.pem")) if folder.is_dir() else []
+    for pem in pems:
+        endpoint = s.endpoints.get(pem.stem, "(no endpoint)")
+        try:
+            cert = k.load_certificate(pem)
+        except (OSError, ValueError):
+            print(f"{pem.stem:8} (not a readable PEM certificate: {pem})  {endpoint}")
+            continue
+        print(f"{pem.stem:8} {k.fingerprint(cert)[:16]}  until "
+              f"{cert.not_valid_after_utc:%Y-%m-%d}  {endpoint}")
+    if not pems:
+        print(f"(no partners in {folder})")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    print(settings_docs())
+    return 0
+
+
+def add_cli(sub: Any) -> None:
+    sp = sub.add_parser("init", help="create a config, folders and keys for a party")
+    sp.add_argument("--party", required=True,
+                    help="3-digit LA code, 7-digit LAESTAB (3524001 or 352/4001) or S2S")
+    sp.add_argument("--dir", default=".")
+    sp.add_argument("--port", type=checks.port, default=8000)
+    sp.add_argument("--role", choices=["la", "hub"], default="la")
+    sp.add_argument("--key-type", choices=["ec", "rsa"], default="ec")
+    sp.add_argument("--force", action="store_true", help="overwrite an existing config")
+    sp.set_defaults(func=cmd_init)
+
+    keys = sub.add_parser("keys", help="signing keys").add_subparsers(dest="keys_cmd",
+                                                                     required=True)
+    sp = keys.add_parser("init", help="make this gateway's key and certificate")
+    sp.add_argument("--party")
+    sp.add_argument("--type", choices=["ec", "rsa"], default="ec")
+    sp.add_argument("--ca-key")
+    sp.add_argument("--ca-cert")
+    sp.add_argument("--force", action="store_true")
+    sp.set_defaults(func=cmd_keys_init)
+    sp = keys.add_parser("ca", help="make a CA that can issue party certificates")
+    sp.add_argument("--name", default="CME Gateway CA")
+    sp.add_argument("--out", default="keys/ca")
+    sp.add_argument("--type", choices=["ec", "rsa"], default="ec")
+    sp.add_argument("--days", type=checks.whole_number(1, 36500), default=3650)
+    sp.add_argument("--force", action="store_true", help="replace an existing CA key")
+    sp.set_defaults(func=cmd_keys_ca)
+
+    partners = sub.add_parser("partners", help="the partner directory").add_subparsers(
+        dest="partners_cmd", required=True)
+    sp = partners.add_parser("add", help="trust a partner's certificate")
+    sp.add_argument("party")
+    sp.add_argument("cert")
+    sp.set_defaults(func=cmd_partners_add)
+    sp = partners.add_parser("list", help="list trusted partners")
+    sp.set_defaults(func=cmd_partners_list)
+
+    sp = sub.add_parser("config", help="print the table of every setting")
+    sp.set_defaults(func=cmd_config)
