@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from gateway.cli import checks
 from gateway.cli.settings import DEFAULT_CONFIG, gateway_settings, optional_settings
 from gateway.core.config import ENV_PREFIX, load_settings, settings_docs
 from gateway.core.errors import GatewayError
+from gateway.core.parties import PARTY_FORMS
 from gateway.crypto import keys as k
 
 CONFIG_TEMPLATE = """# CME Gateway configuration. Every setting is documented in README.md
@@ -166,8 +168,8 @@ def cmd_init(args: argparse.Namespace) -> int:
             k.write_public(cert_file, keys[1])
     except BaseException:
         for p in reversed(created):
-            if p.is_dir():
-                p.rmdir()
+            if p.is_dir():  # a folder this init made: everything in it is its own
+                shutil.rmtree(p, ignore_errors=True)
             else:
                 p.unlink(missing_ok=True)
         raise
@@ -192,9 +194,8 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
                                f"({s.party}); leave --party out")
     else:
         if not args.party:
-            raise GatewayError("bad-party", "--party is needed when there is no config: use "
-                               "a 3-digit LA code (e.g. 352), a 7-digit LAESTAB (e.g. "
-                               "3524001) or S2S")
+            raise GatewayError("bad-party", f"--party is needed when there is no config: "
+                               f"use {PARTY_FORMS}")
         party = checks.party(args.party, "--party")
         key_file, cert_file = Path("keys/gateway.key"), Path("keys/gateway.pem")
     ca = _check_ca(args)

@@ -16,7 +16,8 @@ from gateway.core.errors import GatewayError
 HUB = "S2S"
 PARTY_RE = re.compile(r"^(?:[0-9]{3}|[0-9]{7}|S2S)$")
 _LAESTAB_RE = re.compile(r"^([0-9]{3})/?([0-9]{4})$")
-PARTY_FORMS = "a 3-digit LA code (e.g. 352), a 7-digit LAESTAB (e.g. 3524001) or S2S"
+PARTY_FORMS = ("a 3-digit LA code (e.g. 352), a 7-digit LAESTAB (e.g. 3524001 or 352/4001) "
+               "or S2S")
 
 
 class PartyKind(enum.StrEnum):
@@ -59,7 +60,7 @@ def la_of(party: str) -> str | None:
 
 
 def check_party(text: str, what: str = "party") -> str:
-    """``text`` as a party id (a LAESTAB may be written ``381/2001``), or ``bad-request``."""
+    """``text`` as a party id (a LAESTAB may be written ``381/2001``), or ``bad-party``."""
     value = text.strip()
     school = _LAESTAB_RE.fullmatch(value)
     if school:
