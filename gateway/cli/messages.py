@@ -80,9 +80,11 @@ async def send(s: Settings, path: Path, to: str, new_id: bool = False) -> Sent:
         if stored is None:
             try:
                 row = await gw.queue(message)
-            except GatewayError as exc:  # queued by another process since we looked
-                stored = await gw.store.get_outbound(mid, with_body=True)
-                if exc.code != "duplicate-conflict" or stored is None:
+            except GatewayError as exc:
+                if exc.code != "duplicate-conflict":
+                    raise
+                stored = await gw.store.get_outbound(mid, with_body=True)  # queued since
+                if stored is None:
                     raise
             else:
                 await gw.store.audit("cli", "send", row.message_id)
