@@ -12,6 +12,7 @@ from lxml import etree
 from gateway.crypto import keys as k
 from gateway.crypto.dsig import Signer
 from gateway.exchange.inbound import verify_and_parse
+from gateway.exchange.outgoing import queue
 from gateway.messages import model as m
 from gateway.messages import xml as mx
 from gateway.web.app import create_app
@@ -156,7 +157,7 @@ async def test_reply_marks_the_enquiry_answered(aiohttp_client, homes) -> None:
     try:
         enq = enquiry(n=2)
         enq = m.Enquiry(**{**enq.__dict__, "header": gw.header(m.MessageType.ENQUIRY, "352")})
-        await gw.queue(enq)
+        await queue(gw, enq)
     finally:
         await gw.close()
     client = await aiohttp_client(create_app(a.settings(), background=False))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -56,8 +57,9 @@ def cmd_post(args: argparse.Namespace) -> int:
     """Sign and POST a CTF now (a school's MIS, or an LA by hand); print the receipt id."""
     import aiohttp
 
-    from gateway.exchange.sender import PartnerRejected, Retry, exchange
-    from gateway.hub.transfers import file_digest, prepare_transfer
+    from gateway.core.files import file_digest
+    from gateway.exchange.client import PartnerRejected, Retry, post
+    from gateway.hub.routing import transfer_row
     from gateway.messages import model as m
 
     path = Path(args.file).resolve()
@@ -66,9 +68,9 @@ def cmd_post(args: argparse.Namespace) -> int:
         gw = await _gateway(args)
         try:
             digest, size = await asyncio.to_thread(file_digest, path)
-            row = prepare_transfer(gw, args.to, m.Purpose(args.purpose), path, digest, size)
+            row = transfer_row(gw, args.to, m.Purpose(args.purpose), path, digest, size)
             async with aiohttp.ClientSession() as session:
-                _, answer, _ = await exchange(gw, session, row)
+                _, answer, _ = await post(gw, session, row)
             return f"delivered transfer {row.message_id} (receipt {answer.header.message_id})"
         except PartnerRejected as exc:
             print(f"REJECTED {exc.code}: {exc.text}")
@@ -135,8 +137,8 @@ def cmd_cases(args: argparse.Namespace) -> int:
     async def go() -> list[dict[str, Any]]:
         gw = await _gateway(args)
         try:
-            rows = await gw.store.ctf.cases(args.limit)
-            await gw.store.audit("cli", "read-cases", None, f"{len(rows)} cases")
+            rows = [dataclasses.asdict(r) for r in await gw.store.cases.recent(args.limit)]
+            await gw.store.audit.add("cli", "read-cases", None, f"{len(rows)} cases")
             return rows
         finally:
             await gw.close()

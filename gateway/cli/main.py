@@ -206,29 +206,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _load_message_file(path: Path, s: Settings) -> Any:
-    from gateway.core import xmlsafe
-    from gateway.messages import schemas
-    from gateway.messages import xml as mx
+    from gateway.messages.load import Limits, load_unsigned
 
-    data = path.read_bytes()
-    if len(data) > s.max_body_bytes:
-        raise GatewayError("body-too-large", f"{len(data)} bytes")
-    root = xmlsafe.parse(data, max_depth=s.max_depth, max_elements=s.max_elements)
-    schemas.validate(root)
-    return mx.parse(root)
+    return load_unsigned(path.read_bytes(), Limits.of(s))
 
 
 def cmd_send(args: argparse.Namespace) -> int:
     from gateway.exchange.gateway import Gateway
+    from gateway.exchange.outgoing import queue, readdress
 
     s = _settings(args)
 
     async def go() -> str:
         gw = await Gateway.open(s)
         try:
-            message = gw.readdress(_load_message_file(Path(args.file), s), args.to)
-            row = await gw.queue(message)
-            await gw.store.audit("cli", "send", row.message_id)
+            message = readdress(gw, _load_message_file(Path(args.file), s), args.to)
+            row = await queue(gw, message, validate=False)
+            await gw.store.audit.add("cli", "send", row.message_id)
             return row.message_id
         finally:
             await gw.close()
@@ -251,7 +245,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     async def go() -> list[Any]:
         store = await open_store(s.database, s.home)
         try:
-            return await store.list_outbound(state=args.state, limit=args.limit)
+            return await store.outbox.recent(state=args.state, limit=args.limit)
         finally:
             await store.close()
 
@@ -317,6 +311,7 @@ def _parse_outcome(text: str) -> Any:
 
 def cmd_reply(args: argparse.Namespace) -> int:
     from gateway.exchange.gateway import Gateway
+    from gateway.exchange.replies import reply
 
     s = _settings(args)
     outcomes = [_parse_outcome(o) for o in args.outcome]
@@ -324,7 +319,7 @@ def cmd_reply(args: argparse.Namespace) -> int:
     async def go() -> str:
         gw = await Gateway.open(s)
         try:
-            row = await gw.reply(args.message_id, outcomes, args.comments)
+            row = await reply(gw, args.message_id, outcomes, args.comments)
             return row.message_id
         finally:
             await gw.close()

@@ -15,7 +15,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from gateway.matching import MatchInputError
     from gateway.matching.records import iter_csv
     from gateway.store import open_store
-    from gateway.store.records_ops import COLUMNS
+    from gateway.store.records import COLUMNS
 
     s = _settings(args)
     config = s.match_config()
@@ -33,7 +33,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                     batch = []
             if batch:
                 total += await store.records.upsert(batch)
-            await store.audit("cli", "records-import", None, f"{total} records")
+            await store.audit.add("cli", "records-import", None, f"{total} records")
         finally:
             await store.close()
         return total

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,9 +18,11 @@ from types import MappingProxyType
 from typing import Any
 
 from gateway.core.errors import GatewayError
+from gateway.core.parties import PARTY_RE
+from gateway.matching import MatchConfig
 
 ENV_PREFIX = "CME_GATEWAY_"
-PARTY_RE = re.compile(r"^(?:[0-9]{3}|[0-9]{7}|S2S)$")
+
 
 
 def _doc(text: str, **kw: Any) -> Any:
@@ -120,9 +121,7 @@ class Settings:
                                f"endpoint for {party} must end in /v1/messages")
         return url[: -len("messages")] + "transfers"
 
-    def match_config(self) -> Any:
-        from gateway.matching import MatchConfig
-
+    def match_config(self) -> MatchConfig:
         try:
             return MatchConfig.from_dict(dict(self.matching))
         except (ValueError, TypeError) as exc:

@@ -17,7 +17,6 @@ from gateway.core.errors import GatewayError
 from gateway.messages.model import NS, MessageType
 
 
-
 def _package_folder(name: str) -> Path:
     """A folder shipped inside the package (``pip install .`` puts it in site-packages).
     The XSDs include each other by relative path, so they are read from the file system;

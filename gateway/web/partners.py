@@ -1,0 +1,110 @@
+"""The partner endpoints: ``POST /v1/messages`` (signed XML in, signed Receipt out) and
+``POST /v1/transfers`` (a signed Transfer envelope and the CTF beside it, multipart).
+
+Refusals are raised as GatewayError; the error middleware (``errors.py``) answers them with
+a signed Error.
+
+For ``/v1/transfers`` part ``envelope`` (the signed XML, at most 256 KiB) must come first,
+then part ``payload`` (the CTF, streamed to a temporary file while it is hashed and counted,
+never held in memory; at most ``max_ctf_bytes``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from pathlib import Path
+
+from aiohttp import BodyPartReader, web
+
+from gateway.core.errors import GatewayError
+from gateway.core.httpio import read_limited
+from gateway.hub.transfers import check_envelope, receive_transfer
+from gateway.web.keys import GATEWAY, INBOUND, METRICS, SENDER
+
+routes = web.RouteTableDef()
+XML = "application/xml"
+MAX_ENVELOPE = 256 * 1024
+CHUNK = 1 << 16
+# Where a partner endpoint keeps the bytes it read, so that the error middleware can address
+# its signed Error.
+BODY = web.RequestKey("body", bytes)
+
+
+def xml(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type=XML, charset="utf-8")
+
+
+@routes.post("/v1/messages")
+async def post_message(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    metrics = request.app[METRICS]
+    limit = gw.settings.max_body_bytes
+    with metrics.latency.time():
+        if request.content_length is not None and request.content_length > limit:
+            raise GatewayError("body-too-large", f"{request.content_length} bytes")
+        body = request[BODY] = await read_limited(request.content, limit)
+        accepted = await request.app[INBOUND].receive(body)
+    metrics.accepted.labels(accepted.message.header.message_type.value).inc()
+    sender = request.app.get(SENDER)
+    if sender is not None and not accepted.duplicate:
+        sender.wake.set()
+    return xml(accepted.receipt)
+
+
+async def _part(reader: object, name: str) -> BodyPartReader:
+    part = await reader.next()  # type: ignore[attr-defined]
+    if not isinstance(part, BodyPartReader) or part.name != name:
+        raise GatewayError("payload-missing", f"expected the part named {name!r}")
+    return part
+
+
+async def _read_envelope(part: BodyPartReader) -> bytes:
+    data = bytearray()
+    while chunk := await part.read_chunk(CHUNK):
+        data += chunk
+        if len(data) > MAX_ENVELOPE:
+            raise GatewayError("body-too-large", f"envelope over {MAX_ENVELOPE} bytes")
+    return bytes(data)
+
+
+async def _spool_payload(part: BodyPartReader, tmp: Path, limit: int) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    fh = await asyncio.to_thread(open, tmp, "wb")
+    try:
+        while chunk := await part.read_chunk(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise GatewayError("ctf-too-large", f"limit {limit} bytes")
+            h.update(chunk)
+            await asyncio.to_thread(fh.write, chunk)
+    finally:
+        await asyncio.to_thread(fh.close)
+    return h.hexdigest(), size
+
+
+@routes.post("/v1/transfers")
+async def post_transfer(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    s = gw.settings
+    incoming = s.path(s.ctf_dir) / ".incoming"
+    tmp = incoming / f"{uuid.uuid4()}.part"
+    try:
+        if not request.content_type.startswith("multipart/"):
+            raise GatewayError("payload-missing", "send multipart/form-data")
+        reader = await request.multipart()
+        # The envelope first, even for a body that is too large: the signed Error is
+        # addressed from it, so the sender can verify the refusal.
+        envelope = request[BODY] = await _read_envelope(await _part(reader, "envelope"))
+        if request.content_length and request.content_length > s.max_ctf_bytes + MAX_ENVELOPE:
+            raise GatewayError("ctf-too-large", f"{request.content_length} bytes")
+        transfer = check_envelope(gw, envelope)  # before anything is written to disk
+        await asyncio.to_thread(incoming.mkdir, parents=True, exist_ok=True)
+        digest, size = await _spool_payload(await _part(reader, "payload"), tmp,
+                                            s.max_ctf_bytes)
+        receipt = await receive_transfer(gw, envelope, transfer, tmp, digest, size)
+    finally:
+        await asyncio.to_thread(tmp.unlink, missing_ok=True)
+    return xml(receipt)
