@@ -78,12 +78,33 @@ async def test_delivery_with_a_verified_receipt(world) -> None:
 
 async def test_signed_error_fails_the_message_without_retry(world) -> None:
     a, b, gw, sender, clock = world
+    server = await start_receiver(b, replay_window_seconds=3600)
+    try:
+        now = clock.time()
+        clock.set(now - 7200)  # the enquiry is made two hours ago: too old for 352
+        mid = await queue_enquiry(gw)
+        clock.set(now)
+        row = await run_until(sender, gw, clock, mid, ("failed",))
+        assert row.error_code == "message-too-old" and row.attempts == 1
+    finally:
+        await server.close()
+
+
+async def test_an_unsigned_error_is_retried_and_shown_not_trusted(world) -> None:
+    a, b, gw, sender, clock = world
     (b.path / "keys/partners/355.pem").unlink()  # 352 no longer trusts 355
     server = await start_receiver(b)
     try:
         mid = await queue_enquiry(gw)
-        row = await run_until(sender, gw, clock, mid, ("failed",))
-        assert row.error_code == "certificate-untrusted" and row.attempts == 1
+        for _ in range(2):
+            await sender.tick()
+            await sender.drain()
+            clock.advance(0.06)
+        row = await gw.store.outbox.get(mid)
+        # Nobody can be held to an unsigned Error, so it fails nothing: the message is
+        # retried (until the partner trusts us again, or it expires) and the code is shown.
+        assert row.state == "sending" and row.attempts == 2
+        assert "unsigned Error certificate-untrusted" in row.last_error
     finally:
         await server.close()
 

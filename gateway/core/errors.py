@@ -8,6 +8,8 @@ these; only the web middleware turns them into HTTP responses.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 # code -> (HTTP status, sentence a person can act on)
 ERRORS: dict[str, tuple[int, str]] = {
     "body-too-large": (413, "The message is larger than this gateway accepts."),
@@ -81,6 +83,14 @@ ERRORS: dict[str, tuple[int, str]] = {
     "lpd-not-found": (404, "There is no such CTF in the Lost Pupils Database."),
     "lpd-already-claimed": (409, "This CTF has already been claimed from the Lost Pupils "
                             "Database."),
+    "answer-not-accepted": (400, "Receipts, Errors and LpdResults are answers: they come back "
+                            "on the request that caused them and are not accepted as "
+                            "messages."),
+    "ctf-notice-failed": (503, "The lost-pupil notice to the school's LA could not be made, so "
+                          "the CTF was not accepted; the hub's operator has been alerted. "
+                          "Send it again later."),
+    "partner-unreachable": (502, "The partner or hub could not be reached, or its answer did "
+                            "not verify; nothing was done there. Try again later."),
     "unauthorized": (401, "This API needs the operator's bearer token."),
     "admin-api-disabled": (503, "The operator API is off because no api_token is configured."),
     "not-found": (404, "There is no such resource."),
@@ -94,8 +104,20 @@ ERRORS: dict[str, tuple[int, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class Peer:
+    """Who a refusal answers, once their message's signature has verified: the only case in
+    which the answer is signed (a signed answer never carries addressing taken from an
+    unverified request)."""
+
+    party: str
+    message_id: str | None = None
+    conversation_id: str | None = None
+
+
 class GatewayError(Exception):
-    """A rejection with a stable code. ``detail`` adds specifics (never personal data)."""
+    """A rejection with a stable code. ``detail`` adds specifics (never personal data); it is
+    logged and shown to local users, never put in a signed answer."""
 
     def __init__(self, code: str, detail: str | None = None) -> None:
         if code not in ERRORS:
@@ -103,7 +125,14 @@ class GatewayError(Exception):
         self.code = code
         self.status, self.sentence = ERRORS[code]
         self.detail = detail
+        self.answer_to: Peer | None = None
         super().__init__(self.text)
+
+    def answering(self, peer: Peer) -> GatewayError:
+        """Mark this refusal as answering ``peer`` (authenticated), unless already marked."""
+        if self.answer_to is None:
+            self.answer_to = peer
+        return self
 
     @property
     def text(self) -> str:

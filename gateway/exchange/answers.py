@@ -1,20 +1,25 @@
-"""The signed answers a gateway gives a partner: a Receipt for an accepted message, an
-Error for a refused one. The one place that builds them."""
+"""The answers a gateway gives a partner: a signed Receipt for an accepted message, an Error
+for a refused one. The one place that builds them.
+
+A signed Error never carries text or addressing taken from a request this gateway could not
+authenticate (otherwise anyone could make the gateway sign text of their choosing, addressed
+to anybody, "in reply to" any id):
+- when the request's signature verified, the Error is signed, addressed to the verified
+  sender, about the verified message id, with the code's fixed sentence and no detail;
+- otherwise it is unsigned and addressed to ``unknown``: the sender learns the code, and
+  nobody can present it as this gateway's word.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-
-from lxml import etree
 
 from gateway.core.errors import GatewayError
-from gateway.core.parties import is_party
 from gateway.exchange.gateway import Gateway
 from gateway.messages import model as m
+from gateway.messages import xml as mx
 
-_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                      r"[0-9a-fA-F]{12}$")
+UNKNOWN = "unknown"  # RecipientId of an Error whose request was not authenticated
 
 
 def receipt(gw: Gateway, header: m.Header, digest: str, now: dt.datetime) -> bytes:
@@ -26,22 +31,15 @@ def receipt(gw: Gateway, header: m.Header, digest: str, now: dt.datetime) -> byt
     return gw.sign(answer, validate=False)
 
 
-def error(gw: Gateway, refusal: GatewayError, body: bytes | None) -> bytes:
-    """A signed Error answering ``body``. Addressing is read from the unverified header when it
-    can be (it is only used to address the answer, never trusted)."""
-    recipient, about = "unknown", None
-    if body:
-        try:
-            root = etree.fromstring(body, etree.XMLParser(resolve_entities=False,
-                                                          no_network=True, load_dtd=False))
-            sender = root.findtext(f"{{{m.NS}}}Header/{{{m.NS}}}Sender") or ""
-            mid = root.findtext(f"{{{m.NS}}}Header/{{{m.NS}}}MessageId") or ""
-            if is_party(sender):
-                recipient = sender
-            if _UUID_RE.match(mid):
-                about = mid
-        except etree.XMLSyntaxError:
-            pass
-    err = m.Error(header=gw.header(m.MessageType.ERROR, recipient, in_reply_to=about),
-                  code=refusal.code, text=refusal.text[:4000], about_message_id=about)
+def error(gw: Gateway, refusal: GatewayError) -> bytes:
+    """The Error answering ``refusal``: signed only for an authenticated peer."""
+    peer = refusal.answer_to
+    if peer is None:
+        err = m.Error(header=gw.header(m.MessageType.ERROR, UNKNOWN), code=refusal.code,
+                      text=refusal.sentence)
+        return mx.to_bytes(mx.build(err))
+    err = m.Error(header=gw.header(m.MessageType.ERROR, peer.party,
+                                   conversation_id=peer.conversation_id,
+                                   in_reply_to=peer.message_id),
+                  code=refusal.code, text=refusal.sentence, about_message_id=peer.message_id)
     return gw.sign(err, validate=False)

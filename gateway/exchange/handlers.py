@@ -101,8 +101,6 @@ EXCHANGE: dict[m.MessageType, Handler] = {
     T.ENQUIRY: Store(),
     T.REFERRAL: Store(),
     T.REPLY: ReplyArrived(),
-    T.RECEIPT: Store(),
-    T.ERROR: Store(),
-    T.LPD_RESULT: Store(),
+    # Receipt, Error and LpdResult have no handler: they are answers, never accepted here.
     T.TRANSFER: Refuse("payload-missing", "send Transfers to /v1/transfers"),
 }

@@ -14,11 +14,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
+
+from lxml import etree
 
 from gateway.core import xmlsafe
 from gateway.core.config import Settings
-from gateway.core.errors import GatewayError
+from gateway.core.errors import GatewayError, Peer
 from gateway.crypto import dsig
 from gateway.crypto.trust import TrustStore
 from gateway.exchange import answers
@@ -30,6 +33,11 @@ from gateway.messages import xml as mx
 from gateway.store import AcceptResult, InboundRow, Step
 
 log = logging.getLogger(__name__)
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                     r"[0-9a-fA-F]{12}")
+# Answers come back on the request that caused them; they are never messages in their own
+# right (a harvested Error or Receipt must not be accepted, stored and shown as genuine).
+ANSWERS = frozenset({m.MessageType.RECEIPT, m.MessageType.ERROR, m.MessageType.LPD_RESULT})
 
 
 @dataclass(frozen=True)
@@ -59,18 +67,34 @@ def check_fresh(created_at: dt.datetime, now: dt.datetime, window_s: int, skew_s
 def verify_and_parse(body: bytes, trust: TrustStore, s: Settings,
                      now: dt.datetime | None = None) -> m.Message:
     """Everything that needs no store: parse, verify, validate, bind sender. Used by the
-    inbound path and by ``cme-gateway verify``."""
+    inbound path and by ``cme-gateway verify``.
+
+    A refusal after the signature verified is marked as answering the certificate's party
+    (``GatewayError.answer_to``), so that only then is the Error signed."""
     check_size(body, s.max_body_bytes)
     root = xmlsafe.parse(body, max_depth=s.max_depth, max_elements=s.max_elements)
     verified = dsig.verify(root, body, trust, now)
     signed = verified.signed  # from here on, only what the signature covers
-    schemas.validate(signed)
-    message = mx.parse(signed)
-    if message.header.sender != verified.party:
-        raise GatewayError("sender-mismatch",
-                           f"header names {message.header.sender}; certificate is "
-                           f"{verified.party}")
+    try:
+        schemas.validate(signed)
+        message = mx.parse(signed)
+    except GatewayError as exc:
+        raise exc.answering(Peer(verified.party, _signed_id(signed))) from None
+    h = message.header
+    if h.sender != verified.party:
+        raise GatewayError("sender-mismatch", f"header names {h.sender}; certificate is "
+                           f"{verified.party}").answering(Peer(verified.party, h.message_id))
     return message
+
+
+def _signed_id(signed: etree._Element) -> str | None:
+    """The message id in signed XML that failed validation, if it is a well-formed id."""
+    mid = signed.findtext(f"{{{m.NS}}}Header/{{{m.NS}}}MessageId")
+    return mid if mid and UUID_RE.fullmatch(mid) else None
+
+
+def peer_of(header: m.Header) -> Peer:
+    return Peer(header.sender, header.message_id, header.conversation_id)
 
 
 def check_addressed(gw: Gateway, header: m.Header, now: dt.datetime) -> None:
@@ -96,16 +120,24 @@ class Inbound:
         self.handlers = handlers
 
     def handler_for(self, message: m.Message) -> Handler:
-        handler = self.handlers.get(message.header.message_type)
+        mtype = message.header.message_type
+        handler = self.handlers.get(mtype)
         if handler is None:
-            raise GatewayError("unknown-message-type",
-                               f"{message.header.message_type.value} is not taken here")
+            code = "answer-not-accepted" if mtype in ANSWERS else "unknown-message-type"
+            raise GatewayError(code, f"{mtype.value} is not taken here")
         return handler
 
     async def receive(self, body: bytes) -> Accepted:
         gw = self.gw
         arrival = Arrival(hashlib.sha256(body).hexdigest(), gw.clock.now())
         message = verify_and_parse(body, gw.trust, gw.settings, arrival.now)
+        try:
+            return await self.accept(message, body, arrival)
+        except GatewayError as exc:  # the message verified: the refusal answers its sender
+            raise exc.answering(peer_of(message.header)) from None
+
+    async def accept(self, message: m.Message, body: bytes, arrival: Arrival) -> Accepted:
+        gw = self.gw
         header = message.header
         check_addressed(gw, header, arrival.now)
         handler = self.handler_for(message)

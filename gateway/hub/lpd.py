@@ -23,7 +23,7 @@ from gateway.store import OutboundRow, Step, Tx
 from gateway.store.transfers import LpdPupil
 
 MAX_RESULTS = 10
-SHORT = 200  # the longest text a PupilSummary or SchoolRef field carries (common.xsd Short)
+SHORT = 500  # the longest text a PupilSummary or SchoolRef field carries (common.xsd CtfText)
 
 
 def require_hub_and_la(gw: Gateway, sender: str) -> None:
@@ -40,7 +40,8 @@ def criteria(search: m.LpdSearch) -> str:
 
 
 def _short(value: str | None) -> str | None:
-    # CTF text may be up to 500 characters; the result's fields hold 200 (schemas/common.xsd)
+    # CTF text is at most 500 characters (ctf.xsd) and so is a result's (common.xsd): this
+    # only guards against the two drifting apart.
     return value[:SHORT] if value else None
 
 

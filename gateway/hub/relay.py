@@ -37,7 +37,9 @@ async def _ask(gw: Gateway, message: m.Message) -> m.Message:
     except PartnerRejected as exc:
         raise HubRefused(exc.code, exc.text, ERRORS.get(exc.code, (400, ""))[0]) from None
     except Retry as exc:
-        raise GatewayError("store-unavailable", f"the hub could not be reached: {exc}") from None
+        if exc.code is not None:  # the hub's own signed refusal, asking to try later
+            raise HubRefused(exc.code, str(exc), ERRORS.get(exc.code, (503, ""))[0]) from None
+        raise GatewayError("partner-unreachable", f"the hub: {exc}") from None
     return answer
 
 

@@ -100,7 +100,7 @@ def route(gw: Gateway, sender: str, transfer: m.Transfer, info: CtfInfo, path: P
 
 def _at_hub(gw: Gateway, sender: str, transfer: m.Transfer, info: CtfInfo, path: Path,
             digest: str, size: int) -> Routed:
-    me, tid, kind, src = gw.party, transfer.header.message_id, info.destination, info.source
+    tid, kind, src = transfer.header.message_id, info.destination, info.source
     now = gw.clock.time()
     if kind not in LOST_KINDS:
         return Routed("forwarded", None, [transfer_row(gw, info.dest.lea, m.Purpose.DELIVER,
@@ -113,16 +113,15 @@ def _at_hub(gw: Gateway, sender: str, transfer: m.Transfer, info: CtfInfo, path:
     steps: list[Step] = [store_lost]
     outbound: list[OutboundRow] = []
     if kind_of(sender) is PartyKind.SCHOOL:  # a school's own upload: tell its LA
+        # A child whose whereabouts are unknown must never be dropped silently: if the
+        # notice cannot be made, the CTF is refused (the school's system sends it again)
+        # and the hub's operator sees why.
         try:
             outbound.append(prepare(gw, _notice(gw, tid, kind, info)))
         except GatewayError as exc:
-            note = f"no notice to LA {src.lea}: {exc.code}"
-
-            async def skipped(tx: Tx) -> None:
-                await gw.store.transfers.history(tx, tid, me, "notice-skipped", note, now)
-
-            steps.append(skipped)
-            log.warning("transfer=%s %s", tid, note)
+            log.error("transfer=%s refused: no notice to LA %s could be made (%s: %s)", tid,
+                      src.lea, exc.code, exc.detail)
+            raise GatewayError("ctf-notice-failed", f"to LA {src.lea}: {exc.code}") from None
     return Routed("lpd", None, outbound, steps)
 
 

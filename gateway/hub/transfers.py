@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import uuid
 from pathlib import Path
 
 from gateway.core.errors import GatewayError
@@ -21,7 +22,7 @@ from gateway.ctf.reader import read_ctf
 from gateway.exchange import answers
 from gateway.exchange.gateway import Gateway
 from gateway.exchange.handlers import Arrival
-from gateway.exchange.inbound import check_addressed, inbound_row, verify_and_parse
+from gateway.exchange.inbound import check_addressed, inbound_row, peer_of, verify_and_parse
 from gateway.hub.routing import check_source, route
 from gateway.messages import model as m
 from gateway.store import Tx
@@ -37,11 +38,14 @@ def check_envelope(gw: Gateway, envelope: bytes) -> m.Transfer:
     s = gw.settings
     now = gw.clock.now()
     message = verify_and_parse(envelope, gw.trust, s, now)
-    if not isinstance(message, m.Transfer):
-        raise GatewayError("bad-request", "POST /v1/transfers takes a Transfer envelope")
-    check_addressed(gw, message.header, now)
-    if message.payload.size_bytes > s.max_ctf_bytes:
-        raise GatewayError("ctf-too-large", f"{message.payload.size_bytes} bytes declared")
+    try:
+        if not isinstance(message, m.Transfer):
+            raise GatewayError("bad-request", "POST /v1/transfers takes a Transfer envelope")
+        check_addressed(gw, message.header, now)
+        if message.payload.size_bytes > s.max_ctf_bytes:
+            raise GatewayError("ctf-too-large", f"{message.payload.size_bytes} bytes declared")
+    except GatewayError as exc:  # the envelope verified: the refusal answers its sender
+        raise exc.answering(peer_of(message.header)) from None
     return message
 
 
@@ -64,9 +68,9 @@ async def receive_transfer(gw: Gateway, envelope: bytes, message: m.Transfer, tm
                                    max_pupils=s.max_ctf_pupils,
                                    max_elements=s.max_ctf_pupil_elements)
     check_source(h.sender, info)
-    # Named by id and content: a conflicting resend under the same id can never overwrite
-    # the stored file.
-    final = s.path(s.ctf_dir) / f"{h.message_id}-{digest[:16]}.xml"
+    # Each request writes its own file (id, content and a token of its own): two resends of
+    # one transfer racing each other never share a file, so neither can remove the other's.
+    final = s.path(s.ctf_dir) / f"{h.message_id}-{digest[:16]}-{uuid.uuid4().hex[:12]}.xml"
     routed = route(gw, h.sender, message, info, final, digest, size)
     receipt = answers.receipt(gw, h, env_digest, arrival.now)
     row = inbound_row(h, envelope, arrival, receipt)
@@ -85,8 +89,9 @@ async def receive_transfer(gw: Gateway, envelope: bytes, message: m.Transfer, tm
         for out in routed.outbound:
             await gw.store.outbox.insert(tx, out)
 
-    # The file is in place before the rows that point to it commit; if the commit fails the
-    # file is removed again, so nothing partial is left. The commit is shielded: once
+    # The file is in place before the rows that point to it commit. If the commit fails, or
+    # another request for the same transfer committed first (a duplicate), this request's
+    # own file is removed again: no committed row names it. The commit is shielded: once
     # queued it completes even if this request is cancelled (a client gone, a shutdown), and
     # then the file must stay; the client's resend gets the stored receipt.
     await asyncio.to_thread(store_file, tmp, final)
@@ -95,11 +100,18 @@ async def receive_transfer(gw: Gateway, envelope: bytes, message: m.Transfer, tm
     except asyncio.CancelledError:
         raise
     except Exception:
-        stored = await gw.store.inbox.get(h.message_id)
-        if stored is None or stored.digest != env_digest:
-            final.unlink(missing_ok=True)
+        await _remove_unless_stored(gw, h.message_id, final)
         raise
+    if result.duplicate:
+        await _remove_unless_stored(gw, h.message_id, final)
     log.info("accepted transfer=%s from=%s pupils=%d flagged=%d destination=%s state=%s",
              h.message_id, h.sender, len(info.pupils), len(info.flagged), info.destination,
              routed.state)
     return result.receipt
+
+
+async def _remove_unless_stored(gw: Gateway, transfer_id: str, path: Path) -> None:
+    """Remove ``path`` (this request's own file) unless the committed transfer names it."""
+    stored = await gw.store.transfers.get(transfer_id)
+    if stored is None or stored.path != str(path):
+        await asyncio.to_thread(path.unlink, missing_ok=True)

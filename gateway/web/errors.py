@@ -1,7 +1,8 @@
 """The one place that turns a failure into an HTTP answer.
 
-- On the partner endpoints (``/v1/messages``, ``/v1/transfers``) a refusal is a signed
-  Error (``exchange.answers.error``) with the code's HTTP status, and is counted.
+- On the partner endpoints (``/v1/messages``, ``/v1/transfers``) a refusal is an Error
+  (``exchange.answers.error``: signed only when the request's signature verified) with the
+  code's HTTP status, and is counted.
 - Everywhere else (the operator API, health) it is JSON ``{"code", "error"}``.
 - A failure we did not expect is logged by type and place (never its message, which may
   quote a child's details) and answered as ``internal-error``.
@@ -19,7 +20,7 @@ from gateway.core.logsafe import failure
 from gateway.exchange import answers
 from gateway.hub.relay import HubRefused
 from gateway.web.keys import GATEWAY, METRICS
-from gateway.web.partners import BODY, xml
+from gateway.web.partners import xml
 
 log = logging.getLogger(__name__)
 PARTNER_PATHS = ("/v1/messages", "/v1/transfers")
@@ -28,8 +29,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def _partner_refusal(request: web.Request, error: GatewayError) -> web.Response:
     request.app[METRICS].rejected.labels(error.code).inc()
-    body = request.get(BODY) or b""
-    return xml(answers.error(request.app[GATEWAY], error, body), error.status)
+    return xml(answers.error(request.app[GATEWAY], error), error.status)
 
 
 @web.middleware

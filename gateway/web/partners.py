@@ -20,6 +20,7 @@ from aiohttp import BodyPartReader, web
 
 from gateway.core.errors import GatewayError
 from gateway.core.httpio import read_limited
+from gateway.exchange.inbound import peer_of
 from gateway.hub.transfers import check_envelope, receive_transfer
 from gateway.web.keys import GATEWAY, INBOUND, METRICS, SENDER
 
@@ -27,9 +28,6 @@ routes = web.RouteTableDef()
 XML = "application/xml"
 MAX_ENVELOPE = 256 * 1024
 CHUNK = 1 << 16
-# Where a partner endpoint keeps the bytes it read, so that the error middleware can address
-# its signed Error.
-BODY = web.RequestKey("body", bytes)
 
 
 def xml(body: bytes, status: int = 200) -> web.Response:
@@ -44,7 +42,7 @@ async def post_message(request: web.Request) -> web.Response:
     with metrics.latency.time():
         if request.content_length is not None and request.content_length > limit:
             raise GatewayError("body-too-large", f"{request.content_length} bytes")
-        body = request[BODY] = await read_limited(request.content, limit)
+        body = await read_limited(request.content, limit)
         accepted = await request.app[INBOUND].receive(body)
     metrics.accepted.labels(accepted.message.header.message_type.value).inc()
     sender = request.app.get(SENDER)
@@ -95,16 +93,20 @@ async def post_transfer(request: web.Request) -> web.Response:
         if not request.content_type.startswith("multipart/"):
             raise GatewayError("payload-missing", "send multipart/form-data")
         reader = await request.multipart()
-        # The envelope first, even for a body that is too large: the signed Error is
-        # addressed from it, so the sender can verify the refusal.
-        envelope = request[BODY] = await _read_envelope(await _part(reader, "envelope"))
-        if request.content_length and request.content_length > s.max_ctf_bytes + MAX_ENVELOPE:
-            raise GatewayError("ctf-too-large", f"{request.content_length} bytes")
+        # The envelope first, even for a body that is too large: once it verifies, the
+        # refusal is a signed Error the sender can rely on.
+        envelope = await _read_envelope(await _part(reader, "envelope"))
         transfer = check_envelope(gw, envelope)  # before anything is written to disk
-        await asyncio.to_thread(incoming.mkdir, parents=True, exist_ok=True)
-        digest, size = await _spool_payload(await _part(reader, "payload"), tmp,
-                                            s.max_ctf_bytes)
-        receipt = await receive_transfer(gw, envelope, transfer, tmp, digest, size)
+        try:
+            if request.content_length and \
+                    request.content_length > s.max_ctf_bytes + MAX_ENVELOPE:
+                raise GatewayError("ctf-too-large", f"{request.content_length} bytes")
+            await asyncio.to_thread(incoming.mkdir, parents=True, exist_ok=True)
+            digest, size = await _spool_payload(await _part(reader, "payload"), tmp,
+                                                s.max_ctf_bytes)
+            receipt = await receive_transfer(gw, envelope, transfer, tmp, digest, size)
+        except GatewayError as exc:
+            raise exc.answering(peer_of(transfer.header)) from None
     finally:
         await asyncio.to_thread(tmp.unlink, missing_ok=True)
     return xml(receipt)
