@@ -180,3 +180,36 @@ def test_backoff_is_full_jitter_and_capped() -> None:
     assert all(0 <= s <= 60 for s in samples)
     late = [backoff(10, 1.0, 60.0, rng) for _ in range(200)]
     assert max(late) > 40 and min(late) < 20  # spread over the whole window
+
+
+async def test_a_redirect_is_never_followed(world) -> None:
+    """Security review item 11: a 307 would re-POST a child's data to another host."""
+    a, b, gw, sender, clock = world
+    elsewhere: list[str] = []
+
+    async def other_host(request: web.Request) -> web.Response:
+        elsewhere.append(request.path)
+        return web.Response(status=200)
+
+    other = web.Application()
+    other.router.add_post("/steal", other_host)
+    thief = TestServer(other, port=free_port())
+    await thief.start_server()
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(str(thief.make_url("/steal")))
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", redirect)
+    server = TestServer(app, port=b.port)
+    await server.start_server()
+    try:
+        mid = await queue_enquiry(gw)
+        await sender.tick()
+        await sender.drain()
+        row = await gw.store.outbox.get(mid)
+        assert elsewhere == []
+        assert row.state == "sending" and "redirect" in row.last_error
+    finally:
+        await server.close()
+        await thief.close()

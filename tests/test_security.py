@@ -170,3 +170,107 @@ async def test_a_stale_answer_settles_nothing(sent) -> None:
     harvested = answers.error(about=mid)  # a genuine answer, kept ...
     clock.advance(7 * 86400)  # ... and played back a week later, outside the replay window
     assert "stale" in refused(answers, harvested)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("DOB", "2015-01-01' is fine 'O'Brien-Secret"),
+    ("Surname", "O'Brien' 'Secret " * 20),  # too long for its type
+])
+def test_schema_error_details_never_quote_values(field: str, value: str) -> None:
+    """Item 9: redaction of libxml2's message text was beaten by an apostrophe; details are
+    now built from the structured error (line, rule, element), never from that text."""
+    from gateway.messages import schemas
+
+    el = mx.build(enquiry())
+    el.find(f".//{NS}{field}").text = value
+    with pytest.raises(GatewayError) as info:
+        schemas.validate(el)
+    detail = info.value.detail or ""
+    assert info.value.code == "schema-invalid" and field in detail
+    assert "Secret" not in detail and "Brien" not in detail
+
+
+async def test_every_rejected_spool_file_keeps_its_own_copy_and_reason(homes) -> None:
+    """Item 8: a second rejected file of the same name overwrote the first's ``.dup``."""
+    from gateway.exchange.spool import Spool
+
+    a, _ = homes
+    gw = await Gateway.open(a.settings())
+    try:
+        spool = Spool(gw)
+        spool.outbox.mkdir(parents=True, exist_ok=True)
+        bodies = [b"<not-xml", b"<Enquiry xmlns='urn:cme-gateway:message:1'/>", b""]
+        for body in bodies:
+            (spool.outbox / "child.xml").write_bytes(body)
+            await spool.pick_up()
+        failed = spool.outbox / "failed"
+        kept = sorted(p.name for p in failed.iterdir() if not p.name.endswith(".reason"))
+        assert kept == ["child.xml", "child.xml.1", "child.xml.2"]
+        assert sorted((failed / k).read_bytes() for k in kept) == sorted(bodies)
+        reasons = [(failed / f"{k}.reason").read_text() for k in kept]
+        assert all(r.startswith("REJECTED ") for r in reasons) and len(set(reasons)) == 3
+    finally:
+        await gw.close()
+
+
+BAD_JSON = [b"[" * 100_000, b'{"outcomes": 5}', b'{"outcomes": [5]}',
+            b'{"outcomes": [{"child_ref": 1, "outcome": "not-known", "school": [1]}]}',
+            b'{"outcomes": [{"child_ref": 1, "outcome": "not-known"}], "comments": {}}',
+            b"\xff\xfe", b'{"reason": "x", "upn": {"a": 1}, "surname": ["x"]}',
+            b'{"reason": "x", "surname": "X", "dob": 5}',
+            b'{"reason": 5, "transfer_id": [], "for_school": {}}']
+
+
+@pytest.mark.parametrize("path", ["/v1/admin/inbox/{id}/reply", "/v1/admin/lpd/search",
+                                  "/v1/admin/lpd/claim"])
+@pytest.mark.parametrize("body", BAD_JSON)
+async def test_malformed_json_on_the_operator_api_is_a_400(aiohttp_client, homes, path,
+                                                           body) -> None:
+    """Item 14: deep nesting and wrong types gave 500s."""
+    _, b = homes
+    client = await aiohttp_client(create_app(b.settings(api_token="t"), background=False))
+    resp = await client.post(path.format(id=m.new_id()), data=body,
+                             headers={"Authorization": "Bearer t",
+                                      "Content-Type": "application/json"})
+    assert resp.status == 400, await resp.text()  # (bad-request, or a later check's 400)
+    assert (await resp.json())["code"] != "internal-error"
+
+
+@pytest.mark.parametrize("ctype,body", [
+    ("multipart/form-data", b"--x\r\n"),
+    ("multipart/form-data; boundary=zz", b"\x00\x01garbage"),
+    ("multipart/form-data; boundary=zz", b"--zz\r\nContent-Disposition: form-data; "
+     b"name=\"envelope\"\r\n\r\nabc"),
+])
+async def test_malformed_multipart_on_transfers_is_a_400(client, ctype, body) -> None:
+    resp = await client.post("/v1/transfers", data=body, headers={"Content-Type": ctype})
+    assert resp.status == 400
+    assert etree.fromstring(await resp.read()).findtext(f"{NS}Code") != "internal-error"
+
+
+async def test_healthz_reads_the_outbox_counts_at_most_every_few_seconds(aiohttp_client,
+                                                                         homes) -> None:
+    """Item 13: the unauthenticated /healthz ran a GROUP BY over the outbox every time."""
+    from gateway.web.health import HEALTH_CACHE_SECONDS
+    from gateway.web.keys import GATEWAY
+
+    _, b = homes
+    clock = ManualClock(time.time())
+    app = create_app(b.settings(), background=False, clock=clock)
+    client = await aiohttp_client(app)
+    store = app[GATEWAY].store.outbox
+    reads = 0
+    real = store.counts
+
+    async def counted():  # type: ignore[no-untyped-def]
+        nonlocal reads
+        reads += 1
+        return await real()
+
+    store.counts = counted  # type: ignore[method-assign]
+    for _ in range(20):
+        assert (await client.get("/healthz")).status == 200
+    assert reads == 1
+    clock.advance(HEALTH_CACHE_SECONDS)
+    assert (await (await client.get("/healthz")).json())["outbox"] == {}
+    assert reads == 2

@@ -119,3 +119,60 @@ async def test_a_lost_ctf_always_reaches_its_la_or_is_refused(tmp_path: Path,
             assert await gw.store.inbox.recent() == []
     finally:
         await gw.close()
+
+
+class Seen:
+    def __init__(self) -> None:
+        self.searched: list[str] = []
+        self.limited: list[str] = []
+
+    def lpd_searched(self, la: str) -> None:
+        self.searched.append(la)
+
+    def lpd_limited(self, la: str) -> None:
+        self.limited.append(la)
+
+
+async def test_the_hub_wants_a_reason_and_limits_each_las_searches(tmp_path: Path,
+                                                                  caplog) -> None:
+    """Item 6: only the client asked for a reason, and an LA could sweep UPNs unchecked."""
+    from gateway.core.clock import ManualClock
+    from gateway.web.app import inbound_for
+
+    hub = make_home(tmp_path, "S2S", role="hub", extra="lpd_searches_per_minute = 3\n")
+    la = make_home(tmp_path, "352")
+    hub.trust(la)
+    signer = signer_of(la)
+    clock = ManualClock(m.utcnow())
+
+    def search(reason: str, kind: type = m.LpdSearch) -> bytes:
+        h = m.Header(m.new_id(), m.new_id(), clock.now(), "352", "S2S",
+                     m.MessageType.LPD_SEARCH if kind is m.LpdSearch else
+                     m.MessageType.LPD_CLAIM)
+        if kind is m.LpdSearch:
+            msg: m.Message = m.LpdSearch(header=h, reason=reason, upn="V355200116042")
+        else:
+            msg = m.LpdClaim(header=h, transfer_id=m.new_id(), for_school="3524001",
+                             reason=reason)
+        return signer.sign(mx.build(msg))
+
+    gw = await Gateway.open(hub.settings(), clock)
+    seen = Seen()
+    inbound = inbound_for(gw, seen)
+    try:
+        for kind in (m.LpdSearch, m.LpdClaim):
+            with pytest.raises(GatewayError) as info:
+                await inbound.receive(search("   ", kind))
+            assert info.value.code == "lpd-reason-required"
+        for _ in range(3):
+            await inbound.receive(search("new arrival at Oak School"))
+        for _ in range(5):  # a sweep: refused, and the operator is told once
+            with pytest.raises(GatewayError) as info:
+                await inbound.receive(search("sweep"))
+            assert info.value.code == "lpd-rate-limited" and info.value.status == 429
+        assert seen.searched == ["352"] * 3 and seen.limited == ["352"] * 5
+        assert sum("lpd search burst la=352" in r.message for r in caplog.records) == 1
+        clock.advance(61)  # a minute later the LA may search again
+        await inbound.receive(search("new arrival at Elm School"))
+    finally:
+        await gw.close()

@@ -80,6 +80,10 @@ ERRORS: dict[str, tuple[int, str]] = {
     "lpd-forbidden": (403, "Only local authorities may search or claim the Lost Pupils "
                       "Database, and only for schools in their own area."),
     "lpd-search-too-vague": (400, "Search by UPN, or by surname with forename or date of birth."),
+    "lpd-reason-required": (400, "Say why you are searching or claiming: every search and "
+                            "claim of the Lost Pupils Database is audited with its reason."),
+    "lpd-rate-limited": (429, "This LA has made more Lost Pupils Database searches in the last "
+                         "minute than the hub allows; wait a minute and search again."),
     "lpd-not-found": (404, "There is no such CTF in the Lost Pupils Database."),
     "lpd-already-claimed": (409, "This CTF has already been claimed from the Lost Pupils "
                             "Database."),
@@ -91,6 +95,8 @@ ERRORS: dict[str, tuple[int, str]] = {
                           "Send it again later."),
     "partner-unreachable": (502, "The partner or hub could not be reached, or its answer did "
                             "not verify; nothing was done there. Try again later."),
+    "request-timeout": (408, "The request was not sent in time; send it again."),
+    "client-disconnected": (400, "The client went away before its request was read in full."),
     "unauthorized": (401, "This API needs the operator's bearer token."),
     "admin-api-disabled": (503, "The operator API is off because no api_token is configured."),
     "not-found": (404, "There is no such resource."),

@@ -118,7 +118,17 @@ class Spool:
         await asyncio.to_thread(_move, path, self.outbox / "queued", f"{mid}__{path.name}", mid)
 
     def _fail_file(self, path: Path, reason: str) -> None:
-        target = _move(path, self.outbox / "failed", path.name, "dup")
+        """Move a file that could not be queued to ``failed/`` beside its reason. Each
+        rejected file keeps its own copy and reason: a name already there (an earlier
+        rejected file of the same name) gets the next free ``.N`` suffix."""
+        folder = self.outbox / "failed"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / path.name
+        n = 0
+        while target.exists() or target.with_name(target.name + ".reason").exists():
+            n += 1
+            target = folder / f"{path.name}.{n}"
+        os.replace(path, target)
         atomic_write(target.with_name(target.name + ".reason"), (reason + "\n").encode())
 
     async def finish(self) -> int:

@@ -24,7 +24,7 @@ from gateway.exchange.handlers import EXCHANGE, Handler
 from gateway.exchange.inbound import Inbound
 from gateway.exchange.sender import Sender
 from gateway.exchange.spool import Spool
-from gateway.hub.handlers import hub_handlers
+from gateway.hub.handlers import HubEvents, hub_handlers
 from gateway.messages import model as m
 from gateway.store import OutboxState
 from gateway.web import health, operator, partners
@@ -34,14 +34,14 @@ from gateway.web.keys import GATEWAY, INBOUND, METRICS, SENDER, Metrics
 from gateway.workflow.matching import MatchWorker
 
 
-def handlers() -> dict[m.MessageType, Handler]:
+def handlers(events: HubEvents | None = None) -> dict[m.MessageType, Handler]:
     """One handler per message type, for one gateway."""
-    return {**EXCHANGE, **hub_handlers()}
+    return {**EXCHANGE, **hub_handlers(events)}
 
 
-def inbound_for(gw: Gateway) -> Inbound:
+def inbound_for(gw: Gateway, events: HubEvents | None = None) -> Inbound:
     """The inbound pipeline of ``gw`` with every message type's handler."""
-    return Inbound(gw, handlers())
+    return Inbound(gw, handlers(events))
 
 
 @web.middleware
@@ -65,11 +65,12 @@ def create_app(settings: Settings, *, background: bool = True, spool: bool = Tru
                           client_max_size=settings.max_body_bytes + 1024)
     # (/v1/transfers streams its multipart body and applies max_ctf_bytes itself)
     app[METRICS] = Metrics.create()
+    app[health.COUNTS] = health.CachedCounts()
 
     async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
         gw = await Gateway.open(settings, clock)
         app[GATEWAY] = gw
-        app[INBOUND] = inbound_for(gw)
+        app[INBOUND] = inbound_for(gw, app[METRICS])
         yield
         await gw.close()
 

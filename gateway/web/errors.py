@@ -47,6 +47,10 @@ async def error_answers(request: web.Request, handler: Handler) -> web.StreamRes
         return web.json_response({"code": exc.code, "error": exc.text}, status=exc.status)
     except HubRefused as exc:  # the hub's own signed refusal, passed on to the officer
         return web.json_response({"code": exc.code, "error": exc.text}, status=exc.status)
+    except ConnectionResetError:  # the client went away mid-request: nobody to answer
+        request.app[METRICS].rejected.labels("client-disconnected").inc()
+        log.info("client disconnected path=%s peer=%s", request.path, request.remote)
+        return web.Response(status=400)
     except Exception as failed:
         log.error("request failed unexpectedly path=%s peer=%s: %s", request.path,
                   request.remote, failure(failed))

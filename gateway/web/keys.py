@@ -21,6 +21,8 @@ class Metrics:
     latency: Histogram
     outbound: Counter
     outbox: Gauge
+    lpd_searches: Counter
+    lpd_refused: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -36,7 +38,18 @@ class Metrics:
             outbound=Counter("cme_outbound_attempts_total", "Delivery attempts by outcome",
                              ["outcome"], registry=registry),
             outbox=Gauge("cme_outbox_messages", "Outbox messages by state", ["state"],
-                         registry=registry))
+                         registry=registry),
+            lpd_searches=Counter("cme_lpd_searches_total", "LPD searches at the hub, by LA",
+                                 ["la"], registry=registry),
+            lpd_refused=Counter("cme_lpd_searches_refused_total",
+                                "LPD searches refused by the rate limit, by LA (alert on "
+                                "any)", ["la"], registry=registry))
+
+    def lpd_searched(self, la: str) -> None:
+        self.lpd_searches.labels(la).inc()
+
+    def lpd_limited(self, la: str) -> None:
+        self.lpd_refused.labels(la).inc()
 
 
 GATEWAY = web.AppKey("gateway", Gateway)

@@ -17,7 +17,6 @@ from typing import Any
 from aiohttp import web
 
 from gateway.core.errors import GatewayError
-from gateway.core.httpio import read_limited
 from gateway.exchange.gateway import Gateway
 from gateway.exchange.outgoing import queue, readdress
 from gateway.exchange.replies import reply as make_reply
@@ -27,6 +26,7 @@ from gateway.messages import xml as mx
 from gateway.messages.load import Limits, load_unsigned
 from gateway.store import OutboxState
 from gateway.web.keys import GATEWAY
+from gateway.web.partners import read_body
 
 routes = web.RouteTableDef()
 MAX_JSON = 256 * 1024
@@ -56,16 +56,25 @@ def _int_param(request: web.Request, name: str, default: int, top: int) -> int:
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
-    raw = await read_limited(request.content, MAX_JSON)
+    raw = await read_body(request, MAX_JSON, _gw(request).settings.body_timeout_seconds)
     if len(raw) > MAX_JSON:
         raise GatewayError("body-too-large")
     try:
         data = json.loads(raw)
-    except ValueError:
-        raise GatewayError("bad-request", "the body must be JSON") from None
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's
+        raise GatewayError("bad-request", "the body must be JSON, nested at most a few "
+                           "levels") from None
     if not isinstance(data, dict):
         raise GatewayError("bad-request", "the body must be a JSON object")
     return data
+
+
+def _text(data: dict[str, Any], name: str) -> str | None:
+    """A string field of a JSON body, or None when absent; anything else is bad-request."""
+    value = data.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise GatewayError("bad-request", f"{name} must be a string")
 
 
 # ---- outbox and inbox ----------------------------------------------------------------------
@@ -128,7 +137,8 @@ async def inbox_item(request: web.Request) -> web.Response:
 async def send(request: web.Request) -> web.Response:
     gw = _gw(request)
     limits = Limits.of(gw.settings)
-    message = load_unsigned(await read_limited(request.content, limits.max_bytes), limits)
+    message = load_unsigned(await read_body(request, limits.max_bytes,
+                                            gw.settings.body_timeout_seconds), limits)
     to = request.query.get("to")
     if to:
         message = readdress(gw, message, to)
@@ -139,10 +149,22 @@ async def send(request: web.Request) -> web.Response:
 
 def _outcomes(data: dict[str, Any]) -> list[m.ChildOutcome]:
     try:
-        return [m.ChildOutcome(child_ref=str(o["child_ref"]), outcome=m.Outcome(o["outcome"]),
-                               school=m.School(**o["school"]) if o.get("school") else None,
-                               comments=o.get("comments"))
-                for o in data["outcomes"]]
+        items = data["outcomes"]
+        if not isinstance(items, list) or not all(isinstance(o, dict) for o in items):
+            raise TypeError("outcomes")
+        out = []
+        for o in items:
+            school = o.get("school")
+            if school is not None and not (isinstance(school, dict) and all(
+                    isinstance(v, str) for v in school.values())):
+                raise TypeError("school")
+            out.append(m.ChildOutcome(child_ref=str(o["child_ref"]),
+                                      outcome=m.Outcome(o["outcome"]),
+                                      school=m.School(**school) if school else None,
+                                      comments=_text(o, "comments")))
+        return out
+    except GatewayError:
+        raise
     except (ValueError, KeyError, TypeError) as exc:
         raise GatewayError("bad-request",
                            f"expected {{outcomes: [{{child_ref, outcome, school?, comments?}}], "
@@ -153,7 +175,7 @@ def _outcomes(data: dict[str, Any]) -> list[m.ChildOutcome]:
 async def reply(request: web.Request) -> web.Response:
     data = await _json_body(request)
     row = await make_reply(_gw(request), request.match_info["id"], _outcomes(data),
-                           data.get("comments"), actor="api")
+                           _text(data, "comments"), actor="api")
     return web.json_response(row.to_json(), status=202)
 
 
@@ -214,20 +236,21 @@ async def transfer(request: web.Request) -> web.Response:
 @routes.post("/v1/admin/lpd/search")
 async def lpd_search(request: web.Request) -> web.Response:
     data = await _json_body(request)
+    given = _text(data, "dob")
     try:
-        dob = date.fromisoformat(data["dob"]) if data.get("dob") else None
-    except (ValueError, TypeError):
+        dob = date.fromisoformat(given) if given else None
+    except ValueError:
         raise GatewayError("bad-request", "dob must be YYYY-MM-DD") from None
-    found = await relay.search(_gw(request), str(data.get("reason") or ""),
-                               upn=data.get("upn"), surname=data.get("surname"),
-                               forename=data.get("forename"), dob=dob, sex=data.get("sex"))
+    found = await relay.search(_gw(request), _text(data, "reason") or "",
+                               upn=_text(data, "upn"), surname=_text(data, "surname"),
+                               forename=_text(data, "forename"), dob=dob,
+                               sex=_text(data, "sex"))
     return _json({"candidates": found})
 
 
 @routes.post("/v1/admin/lpd/claim")
 async def lpd_claim(request: web.Request) -> web.Response:
     data = await _json_body(request)
-    claim_id = await relay.claim(_gw(request), str(data.get("transfer_id") or ""),
-                                 str(data.get("for_school") or ""),
-                                 str(data.get("reason") or ""))
+    claim_id = await relay.claim(_gw(request), _text(data, "transfer_id") or "",
+                                 _text(data, "for_school") or "", _text(data, "reason") or "")
     return web.json_response({"claim_id": claim_id, "state": "claimed"})

@@ -30,6 +30,15 @@ MAX_ENVELOPE = 256 * 1024
 CHUNK = 1 << 16
 
 
+async def read_body(request: web.Request, limit: int, seconds: float) -> bytes:
+    """The body (or ``limit + 1`` bytes of it), if it arrives within ``seconds``."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await read_limited(request.content, limit)
+    except TimeoutError:
+        raise GatewayError("request-timeout", f"body not received in {seconds:g} s") from None
+
+
 def xml(body: bytes, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, content_type=XML, charset="utf-8")
 
@@ -42,7 +51,7 @@ async def post_message(request: web.Request) -> web.Response:
     with metrics.latency.time():
         if request.content_length is not None and request.content_length > limit:
             raise GatewayError("body-too-large", f"{request.content_length} bytes")
-        body = await read_limited(request.content, limit)
+        body = await read_body(request, limit, gw.settings.body_timeout_seconds)
         accepted = await request.app[INBOUND].receive(body)
     metrics.accepted.labels(accepted.message.header.message_type.value).inc()
     sender = request.app.get(SENDER)
@@ -52,15 +61,25 @@ async def post_message(request: web.Request) -> web.Response:
 
 
 async def _part(reader: object, name: str) -> BodyPartReader:
-    part = await reader.next()  # type: ignore[attr-defined]
+    try:
+        part = await reader.next()  # type: ignore[attr-defined]
+    except ValueError:  # aiohttp's word for a body that is not multipart as declared
+        raise GatewayError("bad-request", "the multipart body is malformed") from None
     if not isinstance(part, BodyPartReader) or part.name != name:
         raise GatewayError("payload-missing", f"expected the part named {name!r}")
     return part
 
 
+async def _chunk(part: BodyPartReader) -> bytes:
+    try:
+        return await part.read_chunk(CHUNK)
+    except ValueError:
+        raise GatewayError("bad-request", "the multipart body is malformed") from None
+
+
 async def _read_envelope(part: BodyPartReader) -> bytes:
     data = bytearray()
-    while chunk := await part.read_chunk(CHUNK):
+    while chunk := await _chunk(part):
         data += chunk
         if len(data) > MAX_ENVELOPE:
             raise GatewayError("body-too-large", f"envelope over {MAX_ENVELOPE} bytes")
@@ -72,7 +91,7 @@ async def _spool_payload(part: BodyPartReader, tmp: Path, limit: int) -> tuple[s
     size = 0
     fh = await asyncio.to_thread(open, tmp, "wb")
     try:
-        while chunk := await part.read_chunk(CHUNK):
+        while chunk := await _chunk(part):
             size += len(chunk)
             if size > limit:
                 raise GatewayError("ctf-too-large", f"limit {limit} bytes")
@@ -85,6 +104,16 @@ async def _spool_payload(part: BodyPartReader, tmp: Path, limit: int) -> tuple[s
 
 @routes.post("/v1/transfers")
 async def post_transfer(request: web.Request) -> web.Response:
+    seconds = request.app[GATEWAY].settings.transfer_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            return await _transfer(request)
+    except TimeoutError:
+        raise GatewayError("request-timeout", f"upload not received in {seconds:g} s") \
+            from None
+
+
+async def _transfer(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     s = gw.settings
     incoming = s.path(s.ctf_dir) / ".incoming"
@@ -92,7 +121,11 @@ async def post_transfer(request: web.Request) -> web.Response:
     try:
         if not request.content_type.startswith("multipart/"):
             raise GatewayError("payload-missing", "send multipart/form-data")
-        reader = await request.multipart()
+        try:
+            reader = await request.multipart()
+        except ValueError:  # no boundary, or one aiohttp cannot use
+            raise GatewayError("bad-request", "the multipart body has no usable boundary") \
+                from None
         # The envelope first, even for a body that is too large: once it verifies, the
         # refusal is a signed Error the sender can rely on.
         envelope = await _read_envelope(await _part(reader, "envelope"))
