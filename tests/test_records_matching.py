@@ -81,3 +81,26 @@ async def test_received_enquiry_is_matched_and_results_stored_with_it(tmp_path: 
         assert await MatchWorker(gw).tick() == 0  # matched once
     finally:
         await gw.close()
+
+
+def test_a_rejected_import_changes_nothing(tmp_path: Path) -> None:
+    """Security review item 5: a file refused at row 1,400 had already committed the first
+    1,000 rows (batches were committed as read), with no audit entry."""
+    import sqlite3
+
+    _, b = pair(tmp_path)
+    f = tmp_path / "roll.csv"
+    f.write_text(RECORDS)
+    assert run(b.config, "records", "import", str(f)).returncode == 0
+    lines = ["record_id,surname,forename,dob"] + [
+        f"n{i},Surname{i},Forename{i},2015-01-01" for i in range(1500)]
+    lines[1400] = "n1399,Surname,Forename,2015-13-45"  # an unreadable date, late in the file
+    big = tmp_path / "big.csv"
+    big.write_text("\n".join(lines) + "\n")
+    out = run(b.config, "records", "import", str(big))
+    assert out.returncode == 1 and out.stderr.startswith("REJECTED records-bad-date")
+    assert "2015-13-45" not in out.stderr  # the row is named, never the value
+    db = sqlite3.connect(b.path / "gateway.db")
+    assert db.execute("SELECT COUNT(*) FROM records").fetchone() == (3,)
+    assert db.execute("SELECT detail FROM audit WHERE action = 'records-import'"
+                      ).fetchall() == [("3 records from roll.csv",)]

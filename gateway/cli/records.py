@@ -7,36 +7,24 @@ import asyncio
 import sys
 from typing import Any
 
-BATCH = 1000
-
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from gateway.cli.main import _settings
     from gateway.matching import MatchInputError
-    from gateway.matching.records import iter_csv
     from gateway.store import open_store
-    from gateway.store.records import COLUMNS
+    from gateway.workflow.records import import_records
 
     s = _settings(args)
     config = s.match_config()
 
     async def go() -> int:
         store = await open_store(s.database, s.home)
-        total = 0
         try:
-            batch: list[dict[str, Any]] = []
-            for record in iter_csv(args.file, "record_id", config, "records"):
-                d = record.to_dict()
-                batch.append({c: d.get(c) or None for c in COLUMNS})
-                if len(batch) >= BATCH:
-                    total += await store.records.upsert(batch)
-                    batch = []
-            if batch:
-                total += await store.records.upsert(batch)
-            await store.audit.add("cli", "records-import", None, f"{total} records")
+            return await import_records(store, Path(args.file), config)
         finally:
             await store.close()
-        return total
 
     try:
         n = asyncio.run(go())

@@ -4,12 +4,12 @@ messages they explain. Portable SQL, like the rest of the store."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.core.clock import SYSTEM, Clock
-from gateway.store.base import Backend, Tx
+from gateway.store.base import Backend, Step, Tx
 
 COLUMNS = ("record_id", "upn", "former_upn", "surname", "forename", "middle_names", "dob",
            "sex", "postcode", "address", "laestab", "on_roll_from", "on_roll_to")
@@ -52,8 +52,10 @@ class Records:
         self.backend = backend
         self.clock = clock
 
-    async def upsert(self, rows: Sequence[dict[str, str]]) -> int:
-        """Insert or update records by ``record_id``: a re-import never duplicates."""
+    async def upsert(self, rows: Sequence[Mapping[str, str | None]],
+                     step: Step | None = None) -> int:
+        """Insert or update records by ``record_id`` (a re-import never duplicates), all in
+        one transaction with ``step(tx)``."""
         now = self.clock.time()
         cols = ", ".join(COLUMNS)
         marks = ", ".join("?" * (len(COLUMNS) + 1))
@@ -66,6 +68,8 @@ class Records:
                     f"ON CONFLICT (record_id) DO UPDATE SET {updates}, "
                     f"imported_at = excluded.imported_at",
                     *(r.get(c) or None for c in COLUMNS), now)
+            if step is not None:
+                await step(tx)
             return len(rows)
         return await self.backend.write(op)
 
