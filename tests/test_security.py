@@ -274,3 +274,36 @@ async def test_healthz_reads_the_outbox_counts_at_most_every_few_seconds(aiohttp
     clock.advance(HEALTH_CACHE_SECONDS)
     assert (await (await client.get("/healthz")).json())["outbox"] == {}
     assert reads == 2
+
+
+async def test_each_api_client_has_its_own_scoped_revocable_audited_credential(
+        aiohttp_client, homes) -> None:
+    """Item 7: one operator token did everything; a school's MIS could read the inbox."""
+    from gateway.web.access import add_client
+    from gateway.web.keys import GATEWAY
+
+    _, b = homes
+    app = create_app(b.settings(), background=False)  # no operator api_token at all
+    client = await aiohttp_client(app)
+    store = app[GATEWAY].store
+    school, school_token = await add_client(store, "Oak School MIS", "school:352/4001")
+    assert school.scope == "school:3524001"
+    officer, officer_token = await add_client(store, "CME team", "operator")
+    assert school_token not in repr(await store.clients.all())  # only a hash is kept
+
+    def get(path: str, token: str):  # type: ignore[no-untyped-def]
+        return client.get(path, headers={"Authorization": f"Bearer {token}"})
+
+    assert (await get("/v1/admin/schools/3524001/ctf", school_token)).status == 200
+    for path in ("/v1/admin/schools/3524002/ctf", "/v1/admin/inbox", "/v1/admin/outbox",
+                 "/v1/admin/cases"):
+        resp = await get(path, school_token)
+        assert resp.status == 403 and (await resp.json())["code"] == "scope-forbidden"
+    assert (await get("/v1/admin/inbox", officer_token)).status == 200
+    wrong = officer_token[:-4] + ("AAAA" if not officer_token.endswith("AAAA") else "BBBB")
+    assert (await get("/v1/admin/inbox", wrong)).status == 401
+    used = [e for e in await store.audit.entries("api-call")]
+    assert {e.actor for e in used} == {"client:Oak School MIS", "client:CME team"}
+    assert await store.clients.revoke(officer.client_id)
+    assert (await get("/v1/admin/inbox", officer_token)).status == 401
+    assert (await client.get("/v1/admin/inbox")).status == 503  # no operator token set

@@ -97,6 +97,7 @@ ERRORS: dict[str, tuple[int, str]] = {
                             "not verify; nothing was done there. Try again later."),
     "request-timeout": (408, "The request was not sent in time; send it again."),
     "client-disconnected": (400, "The client went away before its request was read in full."),
+    "scope-forbidden": (403, "This API client's scope does not allow this request."),
     "unauthorized": (401, "This API needs the operator's bearer token."),
     "admin-api-disabled": (503, "The operator API is off because no api_token is configured."),
     "not-found": (404, "There is no such resource."),

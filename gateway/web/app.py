@@ -4,13 +4,13 @@ background matcher.
 
 Partner endpoints: ``POST /v1/messages`` and ``POST /v1/transfers`` (``partners.py``).
 Operator API under ``/v1/admin/`` (``operator.py``) needs ``Authorization: Bearer
-<api_token>``. Health at ``/healthz``, Prometheus metrics at ``/metrics`` (``health.py``).
+<api_token>`` or an API client's token (``access.py``). Health at ``/healthz``, Prometheus
+metrics at ``/metrics`` (``health.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -18,7 +18,6 @@ from aiohttp import web
 
 from gateway.core.clock import SYSTEM, Clock
 from gateway.core.config import Settings
-from gateway.core.errors import GatewayError
 from gateway.exchange.gateway import Gateway
 from gateway.exchange.handlers import EXCHANGE, Handler
 from gateway.exchange.inbound import Inbound
@@ -28,7 +27,7 @@ from gateway.hub.handlers import HubEvents, hub_handlers
 from gateway.messages import model as m
 from gateway.store import OutboxState
 from gateway.web import health, operator, partners
-from gateway.web.errors import Handler as RequestHandler
+from gateway.web.access import require_access
 from gateway.web.errors import error_answers
 from gateway.web.keys import GATEWAY, INBOUND, METRICS, SENDER, Metrics
 from gateway.workflow.matching import MatchWorker
@@ -44,24 +43,11 @@ def inbound_for(gw: Gateway, events: HubEvents | None = None) -> Inbound:
     return Inbound(gw, handlers(events))
 
 
-@web.middleware
-async def require_token(request: web.Request, handler: RequestHandler) -> web.StreamResponse:
-    if request.path.startswith("/v1/admin/"):
-        token = request.app[GATEWAY].settings.api_token
-        if not token:
-            raise GatewayError("admin-api-disabled")
-        given = request.headers.get("Authorization", "")
-        expected = f"Bearer {token}"
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            raise GatewayError("unauthorized")
-    return await handler(request)
-
-
 def create_app(settings: Settings, *, background: bool = True, spool: bool = True,
                clock: Clock = SYSTEM) -> web.Application:
     """The gateway app. ``background`` runs the sender (safe in every process: leases);
     ``spool`` the spool-folder task and the matcher (one process per gateway home only)."""
-    app = web.Application(middlewares=[error_answers, require_token],
+    app = web.Application(middlewares=[error_answers, require_access],
                           client_max_size=settings.max_body_bytes + 1024)
     # (/v1/transfers streams its multipart body and applies max_ctf_bytes itself)
     app[METRICS] = Metrics.create()

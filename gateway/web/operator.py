@@ -25,6 +25,7 @@ from gateway.messages import model as m
 from gateway.messages import xml as mx
 from gateway.messages.load import Limits, load_unsigned
 from gateway.store import OutboxState
+from gateway.web.access import actor
 from gateway.web.keys import GATEWAY
 from gateway.web.partners import read_body
 
@@ -125,7 +126,7 @@ async def inbox_item(request: web.Request) -> web.Response:
     row = await store.inbox.get(mid)
     if row is None:
         raise GatewayError("not-found", f"no inbound message {mid}")
-    await store.audit.add("api", "read-inbound", mid)
+    await store.audit.add(actor(request), "read-inbound", mid)
     message = mx.parse_stored(row.body)
     return _json({"message_id": mid, "sender": row.sender, "type": row.message_type,
                   "replied_by": row.replied_by, "message": dataclasses.asdict(message),
@@ -143,7 +144,7 @@ async def send(request: web.Request) -> web.Response:
     if to:
         message = readdress(gw, message, to)
     row = await queue(gw, message, validate=False)
-    await gw.store.audit.add("api", "send", row.message_id)
+    await gw.store.audit.add(actor(request), "send", row.message_id)
     return web.json_response(row.to_json(), status=202)
 
 
@@ -175,7 +176,7 @@ def _outcomes(data: dict[str, Any]) -> list[m.ChildOutcome]:
 async def reply(request: web.Request) -> web.Response:
     data = await _json_body(request)
     row = await make_reply(_gw(request), request.match_info["id"], _outcomes(data),
-                           _text(data, "comments"), actor="api")
+                           _text(data, "comments"), actor=actor(request))
     return web.json_response(row.to_json(), status=202)
 
 
@@ -185,7 +186,7 @@ async def reply(request: web.Request) -> web.Response:
 async def cases(request: web.Request) -> web.Response:
     store = _gw(request).store
     rows = await store.cases.recent(_int_param(request, "limit", 100, 1000))
-    await store.audit.add("api", "read-cases", None, f"{len(rows)} cases")
+    await store.audit.add(actor(request), "read-cases", None, f"{len(rows)} cases")
     return web.json_response({"items": [dataclasses.asdict(r) for r in rows]})
 
 
@@ -210,7 +211,7 @@ async def collect(request: web.Request) -> web.Response:
         raise GatewayError("not-found", f"no CTF {tid} held for school {school}")
     data = await asyncio.to_thread(Path(row.path).read_bytes)
     await store.transfers.mark_collected(tid)
-    await store.audit.add("api", "collect-ctf", tid, f"for school {school}")
+    await store.audit.add(actor(request), "collect-ctf", tid, f"for school {school}")
     return web.Response(body=data, content_type="application/xml")
 
 
@@ -225,7 +226,7 @@ async def transfer(request: web.Request) -> web.Response:
               for p in await store.transfers.pupils(tid)]
     lpd = await store.transfers.lpd_entry(tid)
     history = await store.transfers.lpd_history(tid) if lpd else []
-    await store.audit.add("api", "read-transfer", tid)
+    await store.audit.add(actor(request), "read-transfer", tid)
     return web.json_response({**row.public(), "pupils": pupils,
                               "lpd": dataclasses.asdict(lpd) if lpd else None,
                               "history": [dataclasses.asdict(h) for h in history]})
@@ -244,7 +245,7 @@ async def lpd_search(request: web.Request) -> web.Response:
     found = await relay.search(_gw(request), _text(data, "reason") or "",
                                upn=_text(data, "upn"), surname=_text(data, "surname"),
                                forename=_text(data, "forename"), dob=dob,
-                               sex=_text(data, "sex"))
+                               sex=_text(data, "sex"), actor=actor(request))
     return _json({"candidates": found})
 
 
@@ -252,5 +253,6 @@ async def lpd_search(request: web.Request) -> web.Response:
 async def lpd_claim(request: web.Request) -> web.Response:
     data = await _json_body(request)
     claim_id = await relay.claim(_gw(request), _text(data, "transfer_id") or "",
-                                 _text(data, "for_school") or "", _text(data, "reason") or "")
+                                 _text(data, "for_school") or "", _text(data, "reason") or "",
+                                 actor=actor(request))
     return web.json_response({"claim_id": claim_id, "state": "claimed"})
