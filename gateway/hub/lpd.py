@@ -13,7 +13,7 @@ import datetime as dt
 from pathlib import Path
 
 from gateway.core.errors import GatewayError
-from gateway.core.parties import is_la
+from gateway.core.parties import is_la, is_school, la_of
 from gateway.exchange.gateway import Gateway
 from gateway.hub.routing import transfer_row
 from gateway.matching import MATCH, POSSIBLE, Matcher, Record
@@ -101,7 +101,7 @@ class LpdIndex:
 async def prepare_claim(gw: Gateway, sender: str, claim: m.LpdClaim) -> Step:
     """Check a claim and return the transaction step that makes it (claim + delivery)."""
     require_hub_and_la(gw, sender)
-    if claim.for_school[:3] != sender:
+    if not is_school(claim.for_school) or la_of(claim.for_school) != sender:
         raise GatewayError("lpd-forbidden",
                            f"school {claim.for_school} is not in LA {sender}'s area")
     entry = await gw.store.transfers.lpd_entry(claim.transfer_id)

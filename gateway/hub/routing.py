@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.core.errors import GatewayError
-from gateway.core.parties import HUB, PartyKind, kind_of
+from gateway.core.parties import HUB, PartyKind, kind_of, la_of
 from gateway.ctf.reader import CtfInfo
 from gateway.exchange.gateway import Gateway
 from gateway.exchange.outgoing import prepare
@@ -133,7 +133,7 @@ def _at_la(gw: Gateway, sender: str, transfer: m.Transfer, info: CtfInfo, path: 
             school = transfer.for_school or ""
         else:
             school = info.dest.laestab
-        if school[:3] != me:
+        if la_of(school) != me:
             raise GatewayError("ctf-destination-mismatch",
                                f"for school {school}; this gateway is LA {me}")
         return Routed("held", school, [], [])
