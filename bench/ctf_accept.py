@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 from gateway.core.config import load_settings
+from gateway.core.files import file_digest
 from gateway.exchange.gateway import Gateway
-from gateway.hub.transfers import check_envelope, file_digest, receive_transfer
+from gateway.hub.transfers import check_envelope, receive_transfer
 
 
 async def main(config: str, envelope: str, payload: str) -> dict[str, float]:
@@ -29,7 +30,7 @@ async def main(config: str, envelope: str, payload: str) -> dict[str, float]:
         env = Path(envelope).read_bytes()
         await receive_transfer(gw, env, check_envelope(gw, env), tmp, digest, size)
         seconds = time.perf_counter() - t
-        pupils = len(await gw.store.ctf.pupils(Path(envelope).stem))
+        pupils = len(await gw.store.transfers.pupils(Path(envelope).stem))
     finally:
         await gw.close()
     return {"seconds": seconds, "pupils": pupils,

@@ -23,9 +23,9 @@ from pathlib import Path
 from lxml import etree
 
 from bench.common import ROOT, machine
+from gateway.core.files import file_digest
 from gateway.crypto import keys as k
 from gateway.crypto.dsig import Signer
-from gateway.hub.transfers import file_digest
 from gateway.messages import model as m
 from gateway.messages import xml as mx
 from gateway.testing.ctf import write_ctf
@@ -107,9 +107,9 @@ def run(pupils: int, database: str | None = None) -> dict[str, float]:
     g_wall, g_rss, out = timed([sys.executable, "-m", "bench.ctf_accept", str(hub.config),
                                 str(envelope), str(ctf)], cwd=ROOT)
     inner = json.loads(out.strip().splitlines()[-1])
-    baseline_wall, baseline_rss, _ = timed([sys.executable, "-c",
-                                            "import gateway.hub.transfers, gateway.exchange.gateway"],
-                                           cwd=ROOT)
+    baseline_wall, baseline_rss, _ = timed(
+        [sys.executable, "-c", "import gateway.hub.transfers, gateway.exchange.gateway"],
+        cwd=ROOT)
     shutil.rmtree(tmp, ignore_errors=True)
     return {"pupils": inner["pupils"], "mb": size / 1e6, "xmlsec_s": x_s, "xmlsec_rss": x_rss,
             "gw_accept_s": inner["seconds"], "gw_wall_s": g_wall, "gw_rss": g_rss,

@@ -102,12 +102,13 @@ def primitives(signer: Signer, body: bytes, trust) -> tuple[float, float]:
 
 def profile(b, bodies: list[bytes]) -> str:
     from gateway.exchange.gateway import Gateway
-    from gateway.exchange.inbound import receive
+    from gateway.web.app import inbound_for
 
     async def go() -> None:
         gw = await Gateway.open(b.settings(database=str(b.path / "profile.db")))
+        inbound = inbound_for(gw)
         try:
-            await asyncio.gather(*(receive(gw, body) for body in bodies))
+            await asyncio.gather(*(inbound.receive(body) for body in bodies))
         finally:
             await gw.close()
 

@@ -40,7 +40,7 @@ async def run_async(n: int, database: str | None) -> dict[str, float]:
 
         async def op(tx) -> None:  # type: ignore[no-untyped-def]
             for r in rows:
-                await store.insert_outbound(tx, r)
+                await store.outbox.insert(tx, r)
                 state = rng.choice(STATES)
                 if state != "queued":
                     await tx.execute("UPDATE outbound SET state = ? WHERE message_id = ?",
@@ -55,16 +55,16 @@ async def run_async(n: int, database: str | None) -> dict[str, float]:
         kind = i % 4
         t = time.perf_counter()
         if kind == 0:
-            await store.list_outbound(limit=50)
+            await store.outbox.recent(limit=50)
         elif kind == 1:
-            await store.list_outbound(state=rng.choice(STATES), limit=50)
+            await store.outbox.recent(state=rng.choice(STATES), limit=50)
         elif kind == 2:
-            await store.list_outbound(recipient=rng.choice(partners), limit=50)
+            await store.outbox.recent(recipient=rng.choice(partners), limit=50)
         else:
-            page = await store.list_outbound(state="delivered", limit=50)
+            page = await store.outbox.recent(state="delivered", limit=50)
             for _ in range(rng.randint(1, 4)):
                 last = page[-1]
-                page = await store.list_outbound(state="delivered", limit=50,
+                page = await store.outbox.recent(state="delivered", limit=50,
                                                  before=(last.created_at, last.message_id))
         lat.append(time.perf_counter() - t)
     await store.close()

@@ -21,6 +21,7 @@ from bench.common import machine, start, wait_http
 
 async def _queue(settings, n: int) -> None:  # type: ignore[no-untyped-def]
     from gateway.exchange.gateway import Gateway
+    from gateway.exchange.outgoing import prepare
     from gateway.messages import model as m
     from tests.conftest import enquiry
 
@@ -29,9 +30,9 @@ async def _queue(settings, n: int) -> None:  # type: ignore[no-untyped-def]
         rows = []
         for _ in range(n):
             e = enquiry()
-            rows.append(gw.prepare(m.Enquiry(**{**e.__dict__, "header": gw.header(
+            rows.append(prepare(gw, m.Enquiry(**{**e.__dict__, "header": gw.header(
                 m.MessageType.ENQUIRY, "352")})))
-        await asyncio.gather(*(gw.store.enqueue(r) for r in rows))
+        await asyncio.gather(*(gw.store.outbox.enqueue(r) for r in rows))
     finally:
         await gw.close()
 
@@ -41,7 +42,7 @@ async def _delivered(settings) -> int:  # type: ignore[no-untyped-def]
 
     store = await open_store(settings.database, settings.home)
     try:
-        return (await store.counts()).get("delivered", 0)
+        return (await store.outbox.counts()).get("delivered", 0)
     finally:
         await store.close()
 

@@ -21,7 +21,6 @@ from gateway.crypto import keys as k
 from gateway.messages import model as m
 from gateway.messages import xml as mx
 from gateway.store import open_store
-from gateway.store.store import STATES
 from tests.conftest import ROOT, Home, enquiry, free_port, make_home
 
 
@@ -68,8 +67,8 @@ def outbox(h: Home) -> list[m.Message]:
         s = h.settings()
         store = await open_store(s.database, s.home)
         try:
-            rows = await store.list_outbound(limit=100)
-            full = [await store.get_outbound(r.message_id, with_body=True) for r in rows]
+            rows = await store.outbox.recent(limit=100)
+            full = [await store.outbox.get(r.message_id, with_body=True) for r in rows]
             return [mx.parse_stored(r.body) for r in full if r is not None]
         finally:
             await store.close()
@@ -252,9 +251,9 @@ def test_status_unknown_state_lists_the_states(home: Home,
     cfg = ["--config", str(home.config)]
     rc, out, err = cli(capsys, *cfg, "status", "--state", "faild")
     assert rc == 2 and out == "" and "invalid choice: 'faild'" in err
-    assert all(state in err for state in STATES)
-    assert STATES == ("queued", "sending", "delivered", "answered", "closed", "failed",
-                      "expired")
+    assert all(state in err for state in messages.STATES)
+    assert messages.STATES == ["queued", "sending", "delivered", "answered", "closed", "failed",
+                               "expired"]
     rc, out, _ = cli(capsys, *cfg, "status", "--state", "failed")
     assert rc == 0 and "(no failed messages in the outbox)" in out
 

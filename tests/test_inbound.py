@@ -12,6 +12,7 @@ from lxml import etree
 from gateway.crypto import keys as k
 from gateway.crypto.dsig import Signer
 from gateway.exchange.inbound import verify_and_parse
+from gateway.exchange.outgoing import queue
 from gateway.messages import model as m
 from gateway.messages import xml as mx
 from gateway.web.app import create_app
@@ -32,6 +33,15 @@ def homes(tmp_path):
 async def client(aiohttp_client, homes):
     _, b = homes
     return await aiohttp_client(create_app(b.settings(), background=False))
+
+
+def unsigned_code(body: bytes) -> str | None:
+    """The code of an unsigned Error addressed to nobody (and check it is one)."""
+    root = etree.fromstring(body)
+    assert root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is None
+    assert root.findtext("{urn:cme-gateway:message:1}Header/"
+                         "{urn:cme-gateway:message:1}Recipient") == "unknown"
+    return root.findtext("{urn:cme-gateway:message:1}Code")
 
 
 def answer_of(homes, body: bytes) -> m.Message:
@@ -115,7 +125,8 @@ async def test_oversize_body_is_refused_without_reading_it(aiohttp_client, homes
     assert len(data) > 2000
     resp = await client.post("/v1/messages", data=data)
     assert resp.status == 413
-    assert answer_of(homes, await resp.read()).code == "body-too-large"  # type: ignore
+    # refused before the signature was read: an unsigned Error
+    assert unsigned_code(await resp.read()) == "body-too-large"
 
 
 @pytest.mark.parametrize("data,code", [
@@ -126,15 +137,13 @@ async def test_oversize_body_is_refused_without_reading_it(aiohttp_client, homes
     (b"<a>" * 100 + b"</a>" * 100, "xml-too-deep"),
     (b"<Enquiry xmlns='urn:cme-gateway:message:1'/>", "signature-missing"),
 ])
-async def test_bad_input_gets_a_signed_error_and_stores_nothing(client, homes, data,
-                                                                 code) -> None:
+async def test_bad_input_gets_an_unsigned_error_and_stores_nothing(client, homes, data,
+                                                                   code) -> None:
     _, b = homes
     resp = await client.post("/v1/messages", data=data)
     assert 400 <= resp.status < 500
-    # The sender is unknown, so the signed Error is addressed to "unknown"; check its code.
-    root = etree.fromstring(await resp.read())
-    assert root.findtext("{urn:cme-gateway:message:1}Code") == code
-    assert root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is not None
+    # Nothing was authenticated, so the Error is unsigned and addressed to "unknown".
+    assert unsigned_code(await resp.read()) == code
     db = sqlite3.connect(b.path / "gateway.db")
     assert db.execute("SELECT COUNT(*) FROM inbound").fetchone() == (0,)
 
@@ -143,8 +152,7 @@ async def test_untrusted_sender_is_refused(client, homes, pki) -> None:
     data = pki.parties["999"].signer.sign(mx.build(enquiry(sender="999")))
     resp = await client.post("/v1/messages", data=data)
     assert resp.status == 403
-    assert etree.fromstring(await resp.read()).findtext(
-        "{urn:cme-gateway:message:1}Code") == "certificate-untrusted"
+    assert unsigned_code(await resp.read()) == "certificate-untrusted"
 
 
 async def test_reply_marks_the_enquiry_answered(aiohttp_client, homes) -> None:
@@ -156,7 +164,7 @@ async def test_reply_marks_the_enquiry_answered(aiohttp_client, homes) -> None:
     try:
         enq = enquiry(n=2)
         enq = m.Enquiry(**{**enq.__dict__, "header": gw.header(m.MessageType.ENQUIRY, "352")})
-        await gw.queue(enq)
+        await queue(gw, enq)
     finally:
         await gw.close()
     client = await aiohttp_client(create_app(a.settings(), background=False))

@@ -25,6 +25,7 @@ import pytest
 
 from gateway.core.config import Settings
 from gateway.exchange.gateway import Gateway
+from gateway.exchange.outgoing import queue
 from gateway.messages import model as m
 from tests.conftest import Home, enquiry, free_port, make_home
 from tests.pgserver import fresh_database, pg_dsn  # noqa: F401
@@ -56,7 +57,7 @@ def queue_messages(settings: Settings, n: int) -> list[str]:
             ids: list[str] = []
             for start in range(0, n, 50):
                 msgs: list[m.Message] = [enquiry() for _ in range(start, min(n, start + 50))]
-                rows = await asyncio.gather(*(gw.queue(msg) for msg in msgs))
+                rows = await asyncio.gather(*(queue(gw, msg) for msg in msgs))
                 ids += [r.message_id for r in rows]
             return ids
         finally:

@@ -1,8 +1,10 @@
-"""The sender against real receivers (in-process aiohttp servers, real crypto, real SQLite)."""
+"""The sender against real receivers (in-process aiohttp servers, real crypto, real SQLite).
+
+The sender's clock is a ``ManualClock``: retries, the circuit breaker's cooldown and expiry
+are reached by moving it, never by sleeping."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 
@@ -11,7 +13,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from gateway.core.clock import ManualClock
 from gateway.exchange.gateway import Gateway
+from gateway.exchange.outgoing import queue
 from gateway.exchange.sender import Sender, backoff
 from gateway.messages import model as m
 from gateway.web.app import create_app
@@ -27,7 +31,7 @@ async def start_receiver(home, **kw) -> TestServer:
 async def queue_enquiry(gw: Gateway, to: str = "352") -> str:
     msg = enquiry()
     msg = m.Enquiry(**{**msg.__dict__, "header": gw.header(m.MessageType.ENQUIRY, to)})
-    await gw.queue(msg)
+    await queue(gw, msg)
     return msg.header.message_id
 
 
@@ -35,74 +39,95 @@ async def queue_enquiry(gw: Gateway, to: str = "352") -> str:
 async def world(tmp_path):
     a, b = pair(tmp_path, extra="retry_base_seconds = 0.01\nretry_max_seconds = 0.05\n"
                                "breaker_threshold = 3\nbreaker_cooldown_seconds = 1.0\n")
-    gw = await Gateway.open(a.settings())
+    clock = ManualClock(time.time())  # the receiver checks freshness against real time
+    gw = await Gateway.open(a.settings(), clock)
     session = aiohttp.ClientSession()
     sender = Sender(gw, session, rng=random.Random(1))
-    yield a, b, gw, sender
+    yield a, b, gw, sender, clock
     await sender.drain()
     await session.close()
     await gw.close()
 
 
-async def run_until(sender: Sender, gw: Gateway, mid: str, states: tuple[str, ...],
-                    timeout: float = 10) -> m.Message:
-    sem = asyncio.Semaphore(4)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await sender.tick(sem)
+async def run_until(sender: Sender, gw: Gateway, clock: ManualClock, mid: str,
+                    states: tuple[str, ...], sweeps: int = 20) -> m.Message:
+    """Sweep until the message reaches one of ``states``, moving the clock a second (past
+    any retry delay these tests configure) between sweeps."""
+    for _ in range(sweeps):
+        await sender.tick()
         await sender.drain()
-        row = await gw.store.get_outbound(mid)
+        row = await gw.store.outbox.get(mid)
         if row.state in states:
             return row
-        await asyncio.sleep(0.02)
+        clock.advance(1.0)
     raise AssertionError(f"{mid} stuck in {row.state}: {row.last_error}")
 
 
 async def test_delivery_with_a_verified_receipt(world) -> None:
-    a, b, gw, sender = world
+    a, b, gw, sender, clock = world
     server = await start_receiver(b)
     try:
         mid = await queue_enquiry(gw)
-        row = await run_until(sender, gw, mid, ("delivered",))
+        row = await run_until(sender, gw, clock, mid, ("delivered",))
         assert row.attempts == 1
-        full = await gw.store.get_outbound(mid, with_body=True)
+        full = await gw.store.outbox.get(mid, with_body=True)
         assert b"<Receipt" in full.receipt and mid.encode() in full.receipt
     finally:
         await server.close()
 
 
 async def test_signed_error_fails_the_message_without_retry(world) -> None:
-    a, b, gw, sender = world
+    a, b, gw, sender, clock = world
+    server = await start_receiver(b, replay_window_seconds=3600)
+    try:
+        now = clock.time()
+        clock.set(now - 7200)  # the enquiry is made two hours ago: too old for 352
+        mid = await queue_enquiry(gw)
+        clock.set(now)
+        row = await run_until(sender, gw, clock, mid, ("failed",))
+        assert row.error_code == "message-too-old" and row.attempts == 1
+    finally:
+        await server.close()
+
+
+async def test_an_unsigned_error_is_retried_and_shown_not_trusted(world) -> None:
+    a, b, gw, sender, clock = world
     (b.path / "keys/partners/355.pem").unlink()  # 352 no longer trusts 355
     server = await start_receiver(b)
     try:
         mid = await queue_enquiry(gw)
-        row = await run_until(sender, gw, mid, ("failed",))
-        assert row.error_code == "certificate-untrusted" and row.attempts == 1
+        for _ in range(2):
+            await sender.tick()
+            await sender.drain()
+            clock.advance(0.06)
+        row = await gw.store.outbox.get(mid)
+        # Nobody can be held to an unsigned Error, so it fails nothing: the message is
+        # retried (until the partner trusts us again, or it expires) and the code is shown.
+        assert row.state == "sending" and row.attempts == 2
+        assert "unsigned Error certificate-untrusted" in row.last_error
     finally:
         await server.close()
 
 
 async def test_partner_down_is_retried_then_delivered(world) -> None:
-    a, b, gw, sender = world
+    a, b, gw, sender, clock = world
     mid = await queue_enquiry(gw)
-    sem = asyncio.Semaphore(4)
     for _ in range(2):
-        await sender.tick(sem)
+        await sender.tick()
         await sender.drain()
-        await asyncio.sleep(0.06)
-    row = await gw.store.get_outbound(mid)
+        clock.advance(0.06)  # past the largest retry delay (0.05 s)
+    row = await gw.store.outbox.get(mid)
     assert row.state == "sending" and row.attempts >= 2 and "connection" in row.last_error
     server = await start_receiver(b)
     try:
-        row = await run_until(sender, gw, mid, ("delivered",))
+        row = await run_until(sender, gw, clock, mid, ("delivered",))
         assert row.message_id == mid  # same id on every attempt
     finally:
         await server.close()
 
 
 async def test_5xx_and_bad_receipts_are_retried_and_open_the_circuit(world) -> None:
-    a, b, gw, sender = world
+    a, b, gw, sender, clock = world
     hits = []
 
     async def broken(request: web.Request) -> web.Response:
@@ -117,18 +142,17 @@ async def test_5xx_and_bad_receipts_are_retried_and_open_the_circuit(world) -> N
     await server.start_server()
     try:
         mid = await queue_enquiry(gw)
-        sem = asyncio.Semaphore(4)
         for _ in range(10):
-            await sender.tick(sem)
+            await sender.tick()
             await sender.drain()
-            await asyncio.sleep(0.06)
-        assert sender.breaker("352").state(time.time(), 3) == "open"
+            clock.advance(0.06)  # past the largest retry delay, within the cooldown
+        assert sender.breaker("352").state(clock.time(), 3) == "open"
         n = len(hits)
         assert n == 3  # the circuit stopped the hammering
-        row = await gw.store.get_outbound(mid)
+        row = await gw.store.outbox.get(mid)
         assert row.state == "sending"
-        await asyncio.sleep(1.05)  # cooldown: half-open lets one try through
-        await sender.tick(sem)
+        clock.advance(1.05)  # cooldown over: half-open lets one try through
+        await sender.tick()
         await sender.drain()
         assert len(hits) == n + 1
     finally:
@@ -138,12 +162,13 @@ async def test_5xx_and_bad_receipts_are_retried_and_open_the_circuit(world) -> N
 async def test_expired_message_becomes_a_dead_letter(tmp_path) -> None:
     a = make_home(tmp_path, "355", {"352": f"http://127.0.0.1:{free_port()}/v1/messages"},
                   extra="outbound_expiry_seconds = 0\n")
-    gw = await Gateway.open(a.settings())
+    clock = ManualClock(time.time())
+    gw = await Gateway.open(a.settings(), clock)
     try:
         async with aiohttp.ClientSession() as session:
             sender = Sender(gw, session)
             mid = await queue_enquiry(gw)
-            row = await run_until(sender, gw, mid, ("expired",))
+            row = await run_until(sender, gw, clock, mid, ("expired",))
             assert "no receipt before expiry" in row.last_error
     finally:
         await gw.close()
@@ -155,3 +180,36 @@ def test_backoff_is_full_jitter_and_capped() -> None:
     assert all(0 <= s <= 60 for s in samples)
     late = [backoff(10, 1.0, 60.0, rng) for _ in range(200)]
     assert max(late) > 40 and min(late) < 20  # spread over the whole window
+
+
+async def test_a_redirect_is_never_followed(world) -> None:
+    """Security review item 11: a 307 would re-POST a child's data to another host."""
+    a, b, gw, sender, clock = world
+    elsewhere: list[str] = []
+
+    async def other_host(request: web.Request) -> web.Response:
+        elsewhere.append(request.path)
+        return web.Response(status=200)
+
+    other = web.Application()
+    other.router.add_post("/steal", other_host)
+    thief = TestServer(other, port=free_port())
+    await thief.start_server()
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(str(thief.make_url("/steal")))
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", redirect)
+    server = TestServer(app, port=b.port)
+    await server.start_server()
+    try:
+        mid = await queue_enquiry(gw)
+        await sender.tick()
+        await sender.drain()
+        row = await gw.store.outbox.get(mid)
+        assert elsewhere == []
+        assert row.state == "sending" and "redirect" in row.last_error
+    finally:
+        await server.close()
+        await thief.close()

@@ -10,9 +10,9 @@ from pathlib import Path
 from gateway.crypto import keys as k
 from gateway.crypto.dsig import Signer
 from gateway.exchange.gateway import Gateway
-from gateway.exchange.inbound import receive
 from gateway.messages import model as m
 from gateway.messages import xml as mx
+from gateway.web.app import inbound_for
 from gateway.workflow.matching import MatchWorker
 from tests.conftest import ROOT, pair
 
@@ -71,13 +71,36 @@ async def test_received_enquiry_is_matched_and_results_stored_with_it(tmp_path: 
                 # a sibling of r1/r2 who is not on any record: must not claim a sibling
                 m.EnquiryChild("2", "Kowalski", "Zofia", dob=dt.date(2019, 5, 5),
                                gender="F", address_while_resident=m.Address((), "M1 5QA"))))
-        await receive(gw, signer.sign(mx.build(enquiry)))
+        await inbound_for(gw).receive(signer.sign(mx.build(enquiry)))
         assert await MatchWorker(gw).tick() == 1
-        results = {r["child_ref"]: r for r in await gw.store.records.results(mid)}
-        assert results["1"]["best_record_id"] == "r1"
-        assert results["1"]["best_band"] in ("match", "possible")
-        assert results["1"]["candidates"][0]["explanation"]
-        assert results["2"]["best_band"] != "match"
+        results = {r.child_ref: r for r in await gw.store.records.results(mid)}
+        assert results["1"].best_record_id == "r1"
+        assert results["1"].best_band in ("match", "possible")
+        assert results["1"].candidates[0]["explanation"]
+        assert results["2"].best_band != "match"
         assert await MatchWorker(gw).tick() == 0  # matched once
     finally:
         await gw.close()
+
+
+def test_a_rejected_import_changes_nothing(tmp_path: Path) -> None:
+    """Security review item 5: a file refused at row 1,400 had already committed the first
+    1,000 rows (batches were committed as read), with no audit entry."""
+    import sqlite3
+
+    _, b = pair(tmp_path)
+    f = tmp_path / "roll.csv"
+    f.write_text(RECORDS)
+    assert run(b.config, "records", "import", str(f)).returncode == 0
+    lines = ["record_id,surname,forename,dob"] + [
+        f"n{i},Surname{i},Forename{i},2015-01-01" for i in range(1500)]
+    lines[1400] = "n1399,Surname,Forename,2015-13-45"  # an unreadable date, late in the file
+    big = tmp_path / "big.csv"
+    big.write_text("\n".join(lines) + "\n")
+    out = run(b.config, "records", "import", str(big))
+    assert out.returncode == 1 and out.stderr.startswith("REJECTED records-bad-date")
+    assert "2015-13-45" not in out.stderr  # the row is named, never the value
+    db = sqlite3.connect(b.path / "gateway.db")
+    assert db.execute("SELECT COUNT(*) FROM records").fetchone() == (3,)
+    assert db.execute("SELECT detail FROM audit WHERE action = 'records-import'"
+                      ).fetchall() == [("3 records from roll.csv",)]

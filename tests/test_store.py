@@ -39,6 +39,14 @@ def inbound(mid: str = "m1", digest: str = "d1", sender: str = "355") -> Inbound
                       digest=digest, body=b"<x/>", receipt=b"receipt-" + digest.encode())
 
 
+def answering(store: Store, enquiry_id: str, sender: str):  # type: ignore[no-untyped-def]
+    """The transaction step that a Reply from ``sender`` to ``enquiry_id`` brings (as the
+    Reply handler makes it)."""
+    async def step(tx) -> None:  # type: ignore[no-untyped-def]
+        await store.outbox.answer(tx, enquiry_id, sender, "reply", "[]", time.time())
+    return step
+
+
 def outbound(mid: str = "o1", recipient: str = "352", due: float | None = None) -> OutboundRow:
     now = time.time()
     return OutboundRow(message_id=mid, recipient=recipient, message_type="Enquiry",
@@ -48,81 +56,81 @@ def outbound(mid: str = "o1", recipient: str = "352", due: float | None = None) 
 
 
 async def test_inbound_dedup(store: Store) -> None:
-    first = await store.accept_inbound(inbound())
-    again = await store.accept_inbound(inbound())
+    first = await store.inbox.accept(inbound())
+    again = await store.inbox.accept(inbound())
     assert not first.duplicate and again.duplicate and again.receipt == first.receipt
     with pytest.raises(GatewayError) as info:
-        await store.accept_inbound(inbound(digest="other"))
+        await store.inbox.accept(inbound(digest="other"))
     assert info.value.code == "duplicate-conflict"
 
 
 async def test_one_failing_write_does_not_affect_the_others_in_its_batch(store: Store) -> None:
     results = await asyncio.gather(
-        store.accept_inbound(inbound("a")), store.accept_inbound(inbound("b")),
-        store.accept_inbound(inbound("a", digest="conflict")),
-        store.accept_inbound(inbound("c")), return_exceptions=True)
+        store.inbox.accept(inbound("a")), store.inbox.accept(inbound("b")),
+        store.inbox.accept(inbound("a", digest="conflict")),
+        store.inbox.accept(inbound("c")), return_exceptions=True)
     assert [type(r).__name__ for r in results] == ["AcceptResult", "AcceptResult",
                                                    "GatewayError", "AcceptResult"]
-    assert {r.message_id for r in await store.list_inbound()} == {"a", "b", "c"}
+    assert {r.message_id for r in await store.inbox.recent()} == {"a", "b", "c"}
 
 
 async def test_states_only_move_forward(store: Store) -> None:
-    await store.enqueue(outbound())
+    await store.outbox.enqueue(outbound())
     now = time.time()
-    (row,) = await store.claim_due(now, "w1", 30, 10)
+    (row,) = await store.outbox.claim_due(now, "w1", 30, 10)
     assert row.state == "sending" and row.attempts == 1
-    assert await store.mark_delivered("o1", b"r", now)
-    assert not await store.mark_failed("o1", "x", "late error", now)  # delivered stays
-    assert (await store.get_outbound("o1")).state == "delivered"
-    await store.accept_inbound(InboundRow(**{**inbound("reply").__dict__, "in_reply_to": "o1",
-                                             "sender": "352", "message_type": "Reply"}),
-                               outcomes="[]")
-    assert (await store.get_outbound("o1")).state == "answered"
-    assert not await store.mark_delivered("o1", b"r2", now)
-    assert [e["to_state"] for e in await store.events("o1")] == [
+    assert await store.outbox.mark_delivered("o1", b"r", now)
+    assert not await store.outbox.mark_failed("o1", "x", "late error", now)  # delivered stays
+    assert (await store.outbox.get("o1")).state == "delivered"
+    await store.inbox.accept(InboundRow(**{**inbound("reply").__dict__, "in_reply_to": "o1",
+                                           "sender": "352", "message_type": "Reply"}),
+                             answering(store, "o1", "352"))
+    assert (await store.outbox.get("o1")).state == "answered"
+    assert not await store.outbox.mark_delivered("o1", b"r2", now)
+    assert [e.to_state for e in await store.outbox.events("o1")] == [
         "queued", "sending", "delivered", "answered"]
 
 
 async def test_a_reply_from_another_party_answers_nothing(store: Store) -> None:
-    await store.enqueue(outbound())
-    await store.accept_inbound(InboundRow(**{**inbound("reply").__dict__, "in_reply_to": "o1",
-                                             "sender": "350", "message_type": "Reply"}),
-                               outcomes="[]")
-    assert (await store.get_outbound("o1")).state == "queued"
+    await store.outbox.enqueue(outbound())
+    await store.inbox.accept(InboundRow(**{**inbound("reply").__dict__, "in_reply_to": "o1",
+                                           "sender": "350", "message_type": "Reply"}),
+                             answering(store, "o1", "350"))
+    assert (await store.outbox.get("o1")).state == "queued"
 
 
 async def test_leases_are_exclusive_until_they_run_out(store: Store) -> None:
     for i in range(5):
-        await store.enqueue(outbound(f"o{i}"))
+        await store.outbox.enqueue(outbound(f"o{i}"))
     now = time.time()
-    a = await store.claim_due(now, "w1", 30, 3)
-    b = await store.claim_due(now, "w2", 30, 10)
+    a = await store.outbox.claim_due(now, "w1", 30, 3)
+    b = await store.outbox.claim_due(now, "w2", 30, 10)
     assert len(a) == 3 and len(b) == 2
     assert not {r.message_id for r in a} & {r.message_id for r in b}
-    assert await store.claim_due(now, "w3", 30, 10) == []
-    later = await store.claim_due(now + 31, "w3", 30, 10)  # w1 and w2 "crashed"
+    assert await store.outbox.claim_due(now, "w3", 30, 10) == []
+    later = await store.outbox.claim_due(now + 31, "w3", 30, 10)  # w1 and w2 "crashed"
     assert len(later) == 5 and all(r.attempts == 2 for r in later)
 
 
 async def test_retry_waits_and_expiry_makes_a_dead_letter(store: Store) -> None:
-    await store.enqueue(outbound())
+    await store.outbox.enqueue(outbound())
     now = time.time()
-    await store.claim_due(now, "w1", 30, 1)
-    await store.mark_retry("o1", "w1", now + 100, "connection refused", now)
-    assert await store.claim_due(now + 50, "w1", 30, 1) == []
-    assert len(await store.claim_due(now + 101, "w1", 30, 1)) == 1
-    await store.mark_retry("o1", "w1", now + 200, "HTTP 503", now)
-    assert await store.expire_due(now + 7200) == ["o1"]
-    row = await store.get_outbound("o1")
+    await store.outbox.claim_due(now, "w1", 30, 1)
+    await store.outbox.mark_retry("o1", "w1", now + 100, "connection refused", now)
+    assert await store.outbox.claim_due(now + 50, "w1", 30, 1) == []
+    assert len(await store.outbox.claim_due(now + 101, "w1", 30, 1)) == 1
+    await store.outbox.mark_retry("o1", "w1", now + 200, "HTTP 503", now)
+    assert await store.outbox.expire_due(now + 7200) == ["o1"]
+    row = await store.outbox.get("o1")
     assert row.state == "expired" and "HTTP 503" in (row.last_error or "")
 
 
 async def test_claim_skips_excluded_partners(store: Store) -> None:
-    await store.enqueue(outbound("a", "352"))
-    await store.enqueue(outbound("b", "350"))
-    got = await store.claim_due(time.time(), "w", 30, 10, exclude=["352"])
+    await store.outbox.enqueue(outbound("a", "352"))
+    await store.outbox.enqueue(outbound("b", "350"))
+    got = await store.outbox.claim_due(time.time(), "w", 30, 10, exclude=["352"])
     assert [r.message_id for r in got] == ["b"]
-    got = await store.claim_due(time.time(), "w", 30, 10, only="352")
+    got = await store.outbox.claim_due(time.time(), "w", 30, 10, only="352")
     assert [r.message_id for r in got] == ["a"]
 
 
@@ -131,15 +139,15 @@ async def test_enqueue_is_atomic_with_the_change_that_caused_it(store: Store) ->
         raise RuntimeError("the causing change failed")
 
     with pytest.raises(RuntimeError):
-        await store.enqueue(outbound(), also=boom)
-    assert await store.get_outbound("o1") is None
+        await store.outbox.enqueue(outbound(), boom)
+    assert await store.outbox.get("o1") is None
 
 
 async def test_outbox_listing_is_keyset_paginated(store: Store) -> None:
     for i in range(7):
-        await store.enqueue(outbound(f"o{i}"))
-    page1 = await store.list_outbound(limit=4)
-    page2 = await store.list_outbound(limit=4, before=(page1[-1].created_at,
+        await store.outbox.enqueue(outbound(f"o{i}"))
+    page1 = await store.outbox.recent(limit=4)
+    page2 = await store.outbox.recent(limit=4, before=(page1[-1].created_at,
                                                        page1[-1].message_id))
     ids = [r.message_id for r in page1 + page2]
     assert len(ids) == 7 == len(set(ids))
@@ -147,10 +155,10 @@ async def test_outbox_listing_is_keyset_paginated(store: Store) -> None:
 
 async def test_data_survives_reopen(database: str) -> None:
     s = await open_store(database)
-    await s.accept_inbound(inbound())
+    await s.inbox.accept(inbound())
     await s.close()
     s = await open_store(database)
-    got = await s.get_inbound("m1")
+    got = await s.inbox.get("m1")
     assert got is not None and got.body == b"<x/>" and got.receipt == b"receipt-d1"
     await s.close()
 
@@ -184,13 +192,13 @@ async def test_concurrent_claims_from_two_stores_never_return_a_message_twice(
     a, b = two_stores
     ids = {f"o{i:03d}" for i in range(200)}
     for chunk in range(0, 200, 50):
-        await asyncio.gather(*(a.enqueue(outbound(f"o{i:03d}"))
+        await asyncio.gather(*(a.outbox.enqueue(outbound(f"o{i:03d}"))
                                for i in range(chunk, chunk + 50)))
     now = time.time()
 
     async def claimer(store: Store, owner: str) -> list[str]:
         got: list[str] = []
-        while rows := await store.claim_due(now, owner, 60, 7):
+        while rows := await store.outbox.claim_due(now, owner, 60, 7):
             assert len(rows) <= 7
             got += [r.message_id for r in rows]
             await asyncio.sleep(0.005)  # "sending" (SQLite's busy waiters get their turn)
@@ -203,9 +211,9 @@ async def test_concurrent_claims_from_two_stores_never_return_a_message_twice(
     assert any(results[:4]) and any(results[4:])  # both stores took part
     for (_, owner), got in zip(owners, results, strict=True):
         for mid in got:
-            row = await b.get_outbound(mid)
+            row = await b.outbox.get(mid)
             assert row is not None and row.lease_owner == owner and row.attempts == 1
-    assert await a.claim_due(now, "late", 60, 10) == []
+    assert await a.outbox.claim_due(now, "late", 60, 10) == []
 
 
 async def test_concurrent_accept_of_one_message_from_two_stores(
@@ -215,12 +223,12 @@ async def test_concurrent_accept_of_one_message_from_two_stores(
         mid = f"dup{i}"
         mine = inbound(mid)  # same id and bytes, each process with its own receipt
         theirs = InboundRow(**{**mine.__dict__, "receipt": b"another receipt"})
-        x, y = await asyncio.gather(a.accept_inbound(mine), b.accept_inbound(theirs))
+        x, y = await asyncio.gather(a.inbox.accept(mine), b.inbox.accept(theirs))
         assert sorted([x.duplicate, y.duplicate]) == [False, True]
         assert x.receipt == y.receipt  # the resend is answered with the stored receipt
-        stored = await b.get_inbound(mid)
+        stored = await b.inbox.get(mid)
         assert stored is not None and stored.receipt == x.receipt
-    assert len(await a.list_inbound(limit=100)) == 30
+    assert len(await a.inbox.recent(limit=100)) == 30
 
 
 # ---- PostgreSQL specifics ------------------------------------------------------------------
@@ -269,9 +277,9 @@ async def test_postgres_resend_waits_for_the_first_commit_then_gets_its_receipt(
     b = await open_store(dsn)
     watcher = await asyncpg.connect(dsn)
     try:
-        first = asyncio.create_task(a.accept_inbound(inbound("m1")))
+        first = asyncio.create_task(a.inbox.accept(inbound("m1")))
         await asyncio.wait_for(held.reached.wait(), 10)  # inserted, not committed
-        second = asyncio.create_task(b.accept_inbound(
+        second = asyncio.create_task(b.inbox.accept(
             InboundRow(**{**inbound("m1").__dict__, "receipt": b"another receipt"})))
         deadline = time.monotonic() + 10
         while not await watcher.fetchval(
@@ -307,21 +315,21 @@ async def test_postgres_lost_connections_are_store_unavailable_then_recover(
     s = await open_store(dsn)
     admin = await asyncpg.connect(pg_dsn)
     try:
-        await s.accept_inbound(inbound("m0"))
+        await s.inbox.accept(inbound("m0"))
         await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                             "WHERE datname = $1 AND pid <> pg_backend_pid()",
                             dsn.rsplit("/", 1)[1])
         with pytest.raises(GatewayError) as info:
-            await s.accept_inbound(inbound("m1"))
+            await s.inbox.accept(inbound("m1"))
         assert info.value.code == "store-unavailable"
         for _ in range(10):  # the pool replaces the dead connections
             try:
-                await s.accept_inbound(inbound("m1"))
+                await s.inbox.accept(inbound("m1"))
                 break
             except GatewayError:
                 await asyncio.sleep(0.1)
-        got = await s.get_inbound("m1")
-        assert got is not None and await s.get_inbound("m0") is not None
+        got = await s.inbox.get("m1")
+        assert got is not None and await s.inbox.get("m0") is not None
     finally:
         await admin.close()
         await s.close()

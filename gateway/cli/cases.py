@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 from typing import Any
@@ -19,8 +20,8 @@ def cmd_cases(args: argparse.Namespace) -> int:
     async def go() -> list[dict[str, Any]]:
         gw = await Gateway.open(s)
         try:
-            rows = await gw.store.ctf.cases(args.limit)
-            await gw.store.audit("cli", "read-cases", None, f"{len(rows)} cases")
+            rows = [dataclasses.asdict(r) for r in await gw.store.cases.recent(args.limit)]
+            await gw.store.audit.add("cli", "read-cases", None, f"{len(rows)} cases")
             return rows
         finally:
             await gw.close()

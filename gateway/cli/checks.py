@@ -117,8 +117,9 @@ def laestab(text: str, what: str) -> str:
 
 
 def reason(text: str, what: str = "--reason") -> str:
+    """Why an LPD search or claim is made (the hub audits it, and refuses an empty one)."""
     if not text.strip():
-        raise GatewayError("bad-request", f"{what} must say why (it is audited)")
+        raise GatewayError("lpd-reason-required", f"{what} is empty")
     return text
 
 

@@ -11,10 +11,11 @@ from gateway.cli import checks
 from gateway.cli.settings import gateway_settings
 from gateway.core.config import Settings
 from gateway.core.errors import GatewayError
+from gateway.core.files import file_digest
 from gateway.ctf.identifiers import destination_kind
 from gateway.ctf.reader import read_ctf
 from gateway.exchange.gateway import Gateway
-from gateway.hub.transfers import file_digest, prepare_transfer
+from gateway.hub.routing import transfer_row
 from gateway.messages import model as m
 from gateway.testing.ctf import write_ctf
 
@@ -83,7 +84,7 @@ def cmd_post(args: argparse.Namespace) -> int:
     # The HTTP client takes a quarter of a second to import: only post needs it here.
     import aiohttp
 
-    from gateway.exchange.sender import PartnerRejected, Retry, exchange
+    from gateway.exchange.client import PartnerRejected, Retry, post
 
     path = checks.readable_file(args.file, "CTF").resolve()
     to = checks.party(args.to, "--to")
@@ -94,13 +95,15 @@ def cmd_post(args: argparse.Namespace) -> int:
         gw = await Gateway.open(s)
         try:
             digest, size = await asyncio.to_thread(file_digest, path)
-            row = prepare_transfer(gw, to, m.Purpose(args.purpose), path, digest, size)
+            row = transfer_row(gw, to, m.Purpose(args.purpose), path, digest, size)
             async with aiohttp.ClientSession() as session:
-                _, answer, _ = await exchange(gw, session, row)
+                _, answer, _ = await post(gw, session, row)
             return f"delivered transfer {row.message_id} (receipt {answer.header.message_id})"
         except PartnerRejected as exc:
             return f"REJECTED {exc.code}: {exc.text}"
         except Retry as exc:
+            if exc.code is not None:  # the partner's own signed refusal, asking to try later
+                return f"REJECTED {exc.code}: {exc}"
             raise GatewayError("partner-unreachable", f"{to}: {exc}") from None
         finally:
             await gw.close()

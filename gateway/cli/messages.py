@@ -13,29 +13,28 @@ from typing import Any
 
 from gateway.cli import checks
 from gateway.cli.settings import gateway_settings, optional_settings
-from gateway.core import xmlsafe
 from gateway.core.config import Settings
 from gateway.core.errors import GatewayError
 from gateway.crypto.trust import TrustStore
 from gateway.exchange.gateway import Gateway
 from gateway.exchange.inbound import verify_and_parse
+from gateway.exchange.outgoing import queue, readdress
+from gateway.exchange.replies import reply
 from gateway.messages import model as m
-from gateway.messages import schemas
 from gateway.messages import xml as mx
-from gateway.store import OutboundRow, open_store
-from gateway.store.store import STATES
+from gateway.messages.load import Limits, load_unsigned
+from gateway.store import OutboundRow, OutboxState, open_store
+
+STATES = [state.value for state in OutboxState]
 
 
 def load_message_file(path: Path, s: Settings) -> m.Message:
     """An unsigned message file, parsed and schema-checked (the file is checked first)."""
     checks.readable_file(str(path), "message file")
     size = path.stat().st_size
-    if size > s.max_body_bytes:
+    if size > s.max_body_bytes:  # before reading it
         raise GatewayError("body-too-large", f"{size} bytes; limit {s.max_body_bytes}")
-    root = xmlsafe.parse(path.read_bytes(), max_depth=s.max_depth,
-                         max_elements=s.max_elements)
-    schemas.validate(root)
-    return mx.parse(root)
+    return load_unsigned(path.read_bytes(), Limits.of(s))
 
 
 def with_new_id(message: m.Message) -> m.Message:
@@ -74,20 +73,20 @@ async def send(s: Settings, path: Path, to: str, new_id: bool = False) -> Sent:
         message = load_message_file(path, s)
         if new_id:
             message = with_new_id(message)
-        message = gw.readdress(message, to)
+        message = readdress(gw, message, to)
         mid = message.header.message_id
-        stored = await gw.store.get_outbound(mid, with_body=True)
+        stored = await gw.store.outbox.get(mid, with_body=True)
         if stored is None:
             try:
-                row = await gw.queue(message)
+                row = await queue(gw, message, validate=False)  # load_unsigned validated it
             except GatewayError as exc:
                 if exc.code != "duplicate-conflict":
                     raise
-                stored = await gw.store.get_outbound(mid, with_body=True)  # queued since
+                stored = await gw.store.outbox.get(mid, with_body=True)  # queued since
                 if stored is None:
                     raise
             else:
-                await gw.store.audit("cli", "send", row.message_id)
+                await gw.store.audit.add("cli", "send", row.message_id)
                 return Sent(row, resend=False)
         if same_message(stored, message):
             return Sent(stored, resend=True)
@@ -126,7 +125,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     async def go() -> list[OutboundRow]:
         store = await open_store(s.database, s.home)
         try:
-            return await store.list_outbound(state=args.state, limit=args.limit)
+            state = OutboxState(args.state) if args.state else None
+            return await store.outbox.recent(state=state, limit=args.limit)
         finally:
             await store.close()
 
@@ -202,7 +202,7 @@ def cmd_reply(args: argparse.Namespace) -> int:
     async def go() -> str:
         gw = await Gateway.open(s)
         try:
-            row = await gw.reply(args.message_id, outcomes, args.comments)
+            row = await reply(gw, args.message_id, outcomes, args.comments)
             return row.message_id
         finally:
             await gw.close()

@@ -8,36 +8,23 @@ from typing import Any
 
 from gateway.cli import checks
 from gateway.cli.settings import gateway_settings
-from gateway.matching.records import iter_csv
 from gateway.store import open_store
-from gateway.store.records_ops import COLUMNS
-
-BATCH = 1000
+from gateway.workflow.records import import_records
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    """A rejected file raises ``MatchInputError``, which ``main`` prints."""
+    """All or nothing: a refused file (``MatchInputError``, printed by ``main``) changes
+    nothing."""
     path = checks.readable_file(args.file, "records file")
     s = gateway_settings(args)
     config = s.match_config()
 
     async def go() -> int:
         store = await open_store(s.database, s.home)
-        total = 0
         try:
-            batch: list[dict[str, Any]] = []
-            for record in iter_csv(path, "record_id", config, "records"):
-                d = record.to_dict()
-                batch.append({c: d.get(c) or None for c in COLUMNS})
-                if len(batch) >= BATCH:
-                    total += await store.records.upsert(batch)
-                    batch = []
-            if batch:
-                total += await store.records.upsert(batch)
-            await store.audit("cli", "records-import", None, f"{total} records")
+            return await import_records(store, path, config)
         finally:
             await store.close()
-        return total
 
     n = asyncio.run(go())
     print(f"imported {n} records (new ones added, existing record_ids updated)")

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import time
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from gateway.core.logsafe import failure
+
+log = logging.getLogger(__name__)
 
 
 class Clock(Protocol):
@@ -70,3 +76,16 @@ class ManualClock:
 
 
 SYSTEM = SystemClock()
+
+
+async def every(seconds: Callable[[], float], tick: Callable[[], Awaitable[Any]], what: str,
+                clock: Clock = SYSTEM) -> None:
+    """Run ``tick`` for ever, ``seconds()`` apart; a failing tick is logged and retried."""
+    while True:
+        try:
+            await tick()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("%s tick failed; retrying: %s", what, failure(exc))
+        await clock.sleep(seconds())

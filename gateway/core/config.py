@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,9 +18,11 @@ from types import MappingProxyType
 from typing import Any
 
 from gateway.core.errors import GatewayError
+from gateway.core.parties import PARTY_RE
+from gateway.matching import MatchConfig
 
 ENV_PREFIX = "CME_GATEWAY_"
-PARTY_RE = re.compile(r"^(?:[0-9]{3}|[0-9]{7}|S2S)$")
+
 
 
 def _doc(text: str, **kw: Any) -> Any:
@@ -54,6 +55,19 @@ class Settings:
     endpoints: Mapping[str, str] = _doc(
         "Table `[endpoints]` of party id = URL of that partner's `/v1/messages`.",
         default_factory=lambda: MappingProxyType({}))
+    header_timeout_seconds: float = _doc(
+        "How long a connection may take to send a complete request head (and how long an "
+        "idle keep-alive connection is kept): slow or silent clients are dropped.",
+        default=15.0)
+    body_timeout_seconds: float = _doc(
+        "How long a client may take to send a message body to `/v1/messages` or the operator "
+        "API; slower ones are refused with `request-timeout`.", default=60.0)
+    transfer_timeout_seconds: float = _doc(
+        "How long a client may take to send a whole CTF upload to `/v1/transfers` (64 MB at "
+        "1 Mbit/s takes about 9 minutes).", default=900.0)
+    max_connections: int = _doc(
+        "Most client connections held open at once by one gateway process; more are answered "
+        "503 and closed at once.", default=512)
     max_body_bytes: int = _doc("Largest message body accepted, in bytes.", default=1_048_576)
     max_depth: int = _doc("Deepest element nesting accepted in a message.", default=48)
     max_elements: int = _doc("Most elements accepted in one message.", default=20_000)
@@ -94,6 +108,9 @@ class Settings:
         default_factory=lambda: MappingProxyType({}))
     match_interval_seconds: float = _doc("How often new enquiries and referrals are matched "
                                          "against local records.", default=1.0)
+    lpd_searches_per_minute: int = _doc(
+        "At the hub: most Lost Pupils Database searches one LA may make in a minute; more are "
+        "refused (`lpd-rate-limited`) and raise an alert (log and metric).", default=30)
     api_token: str = _doc("Bearer token for the operator API (`/v1/admin/...`). Empty = API off. "
                           "Set it from the environment, not the file.", default="")
     officer_name: str = _doc("CME officer named on replies this gateway creates.", default="")
@@ -120,9 +137,7 @@ class Settings:
                                f"endpoint for {party} must end in /v1/messages")
         return url[: -len("messages")] + "transfers"
 
-    def match_config(self) -> Any:
-        from gateway.matching import MatchConfig
-
+    def match_config(self) -> MatchConfig:
         try:
             return MatchConfig.from_dict(dict(self.matching))
         except (ValueError, TypeError) as exc:

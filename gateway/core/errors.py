@@ -8,6 +8,8 @@ these; only the web middleware turns them into HTTP responses.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 # code -> (HTTP status, sentence a person can act on)
 ERRORS: dict[str, tuple[int, str]] = {
     "body-too-large": (413, "The message is larger than this gateway accepts."),
@@ -78,9 +80,24 @@ ERRORS: dict[str, tuple[int, str]] = {
     "lpd-forbidden": (403, "Only local authorities may search or claim the Lost Pupils "
                       "Database, and only for schools in their own area."),
     "lpd-search-too-vague": (400, "Search by UPN, or by surname with forename or date of birth."),
+    "lpd-reason-required": (400, "Say why you are searching or claiming: every search and "
+                            "claim of the Lost Pupils Database is audited with its reason."),
+    "lpd-rate-limited": (429, "This LA has made more Lost Pupils Database searches in the last "
+                         "minute than the hub allows; wait a minute and search again."),
     "lpd-not-found": (404, "There is no such CTF in the Lost Pupils Database."),
     "lpd-already-claimed": (409, "This CTF has already been claimed from the Lost Pupils "
                             "Database."),
+    "answer-not-accepted": (400, "Receipts, Errors and LpdResults are answers: they come back "
+                            "on the request that caused them and are not accepted as "
+                            "messages."),
+    "ctf-notice-failed": (503, "The lost-pupil notice to the school's LA could not be made, so "
+                          "the CTF was not accepted; the hub's operator has been alerted. "
+                          "Send it again later."),
+    "partner-unreachable": (502, "The partner or hub could not be reached, or its answer did "
+                            "not verify; nothing was done there. Try again later."),
+    "request-timeout": (408, "The request was not sent in time; send it again."),
+    "client-disconnected": (400, "The client went away before its request was read in full."),
+    "scope-forbidden": (403, "This API client's scope does not allow this request."),
     "unauthorized": (401, "This API needs the operator's bearer token."),
     "admin-api-disabled": (503, "The operator API is off because no api_token is configured."),
     "not-found": (404, "There is no such resource."),
@@ -96,16 +113,25 @@ ERRORS: dict[str, tuple[int, str]] = {
     "file-error": (400, "A file or folder cannot be used (missing, of the wrong kind, or not "
                    "permitted)."),
     "listen-failed": (500, "The gateway cannot listen on its address and port."),
-    "partner-unreachable": (502, "The partner's gateway (or the hub) could not be reached or "
-                            "gave no usable answer; nothing was delivered. Check its endpoint "
-                            "and try again later."),
     "store-unavailable": (503, "The message store is unavailable; try again shortly."),
     "internal-error": (500, "The gateway failed unexpectedly; the message was not accepted."),
 }
 
 
+@dataclass(frozen=True)
+class Peer:
+    """Who a refusal answers, once their message's signature has verified: the only case in
+    which the answer is signed (a signed answer never carries addressing taken from an
+    unverified request)."""
+
+    party: str
+    message_id: str | None = None
+    conversation_id: str | None = None
+
+
 class GatewayError(Exception):
-    """A rejection with a stable code. ``detail`` adds specifics (never personal data)."""
+    """A rejection with a stable code. ``detail`` adds specifics (never personal data); it is
+    logged and shown to local users, never put in a signed answer."""
 
     def __init__(self, code: str, detail: str | None = None) -> None:
         if code not in ERRORS:
@@ -113,7 +139,14 @@ class GatewayError(Exception):
         self.code = code
         self.status, self.sentence = ERRORS[code]
         self.detail = detail
+        self.answer_to: Peer | None = None
         super().__init__(self.text)
+
+    def answering(self, peer: Peer) -> GatewayError:
+        """Mark this refusal as answering ``peer`` (authenticated), unless already marked."""
+        if self.answer_to is None:
+            self.answer_to = peer
+        return self
 
     @property
     def text(self) -> str:

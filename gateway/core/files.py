@@ -1,18 +1,13 @@
-"""Atomic file writes (temporary file, fsync, rename) and the loop of a periodic task."""
+"""Atomic file writes (temporary file, fsync, rename), durable moves and stream digests."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import hashlib
 import os
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
-
-from gateway.core.logsafe import failure
-
-log = logging.getLogger(__name__)
+from typing import BinaryIO
 
 
 def _atomic(path: Path, fill: Callable[[BinaryIO], object], mode: int = 0o644) -> None:
@@ -46,14 +41,22 @@ def atomic_copy(src: Path, target: Path) -> None:
         _atomic(target, lambda fh: shutil.copyfileobj(fin, fh, 1 << 20))
 
 
-async def every(seconds: Callable[[], float], tick: Callable[[], Awaitable[Any]],
-                what: str) -> None:
-    """Run ``tick`` for ever, ``seconds()`` apart; a failing tick is logged and retried."""
-    while True:
-        try:
-            await tick()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.error("%s tick failed; retrying: %s", what, failure(exc))
-        await asyncio.sleep(seconds())
+def file_digest(path: Path) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a file, read as a stream."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def store_file(tmp: Path, final: Path) -> None:
+    """Move a fully written ``tmp`` to ``final`` durably (fsync the file, rename, fsync the
+    folder)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    fsync_dir(final.parent)

@@ -19,8 +19,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from gateway.core.config import PARTY_RE
 from gateway.core.errors import GatewayError
+from gateway.core.parties import PARTY_RE
 from gateway.crypto.keys import fingerprint, load_certificate, party_of
 
 log = logging.getLogger(__name__)

@@ -1,11 +1,12 @@
 """The inbound path, in one place and in this order (DESIGN.md, "The inbound path"):
 
 size limit -> safe parse -> verify (profile, trust, signature; only signed XML goes on) ->
-validate (XSD) -> check sender, recipient and freshness -> sign a receipt -> durable commit
-(de-duplicating) -> answer with the receipt.
+validate (XSD) -> check sender, recipient and freshness -> handle (by type) -> sign a receipt
+-> durable commit (de-duplicating) -> answer with the receipt.
 
 Nothing is acknowledged before it is durably stored. Each step is a named function; a step
-that rejects raises GatewayError with a stable code.
+that rejects raises GatewayError with a stable code. What each type of message does is its
+handler's business (``handlers.py``); this module knows no message types.
 """
 
 from __future__ import annotations
@@ -15,24 +16,28 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from lxml import etree
 
 from gateway.core import xmlsafe
 from gateway.core.config import Settings
-from gateway.core.errors import GatewayError
+from gateway.core.errors import GatewayError, Peer
 from gateway.crypto import dsig
 from gateway.crypto.trust import TrustStore
-from gateway.exchange.gateway import Gateway, outcomes_json
+from gateway.exchange import answers
+from gateway.exchange.gateway import Gateway
+from gateway.exchange.handlers import Arrival, Handler, Handlers
 from gateway.messages import model as m
 from gateway.messages import schemas
 from gateway.messages import xml as mx
-from gateway.store import InboundRow
+from gateway.store import AcceptResult, InboundRow, Step
 
 log = logging.getLogger(__name__)
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                     r"[0-9a-fA-F]{12}$")
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                     r"[0-9a-fA-F]{12}")
+# Answers come back on the request that caused them; they are never messages in their own
+# right (a harvested Error or Receipt must not be accepted, stored and shown as genuine).
+ANSWERS = frozenset({m.MessageType.RECEIPT, m.MessageType.ERROR, m.MessageType.LPD_RESULT})
 
 
 @dataclass(frozen=True)
@@ -62,112 +67,99 @@ def check_fresh(created_at: dt.datetime, now: dt.datetime, window_s: int, skew_s
 def verify_and_parse(body: bytes, trust: TrustStore, s: Settings,
                      now: dt.datetime | None = None) -> m.Message:
     """Everything that needs no store: parse, verify, validate, bind sender. Used by the
-    inbound path and by ``cme-gateway verify``."""
+    inbound path and by ``cme-gateway verify``.
+
+    A refusal after the signature verified is marked as answering the certificate's party
+    (``GatewayError.answer_to``), so that only then is the Error signed."""
     check_size(body, s.max_body_bytes)
     root = xmlsafe.parse(body, max_depth=s.max_depth, max_elements=s.max_elements)
     verified = dsig.verify(root, body, trust, now)
     signed = verified.signed  # from here on, only what the signature covers
-    schemas.validate(signed)
-    message = mx.parse(signed)
-    if message.header.sender != verified.party:
-        raise GatewayError("sender-mismatch",
-                           f"header names {message.header.sender}; certificate is "
-                           f"{verified.party}")
+    try:
+        schemas.validate(signed)
+        message = mx.parse(signed)
+    except GatewayError as exc:
+        raise exc.answering(Peer(verified.party, _signed_id(signed))) from None
+    h = message.header
+    if h.sender != verified.party:
+        raise GatewayError("sender-mismatch", f"header names {h.sender}; certificate is "
+                           f"{verified.party}").answering(Peer(verified.party, h.message_id))
     return message
 
 
-def make_receipt(gw: Gateway, header: m.Header, digest: str, now: dt.datetime) -> bytes:
-    receipt = m.Receipt(
-        header=gw.header(m.MessageType.RECEIPT, header.sender,
-                         conversation_id=header.conversation_id, in_reply_to=header.message_id),
-        received_message_id=header.message_id, digest_sha256=digest, received_at=now)
-    return gw.sign(receipt, validate=False)
+def _signed_id(signed: etree._Element) -> str | None:
+    """The message id in signed XML that failed validation, if it is a well-formed id."""
+    mid = signed.findtext(f"{{{m.NS}}}Header/{{{m.NS}}}MessageId")
+    return mid if mid and UUID_RE.fullmatch(mid) else None
 
 
-async def receive(gw: Gateway, body: bytes) -> Accepted:
-    now = dt.datetime.now(dt.UTC)
+def peer_of(header: m.Header) -> Peer:
+    return Peer(header.sender, header.message_id, header.conversation_id)
+
+
+def check_addressed(gw: Gateway, header: m.Header, now: dt.datetime) -> None:
+    """Addressed to this gateway, and inside the replay window."""
     s = gw.settings
-    message = verify_and_parse(body, gw.trust, s)
-    header = message.header
     check_recipient(header, gw.party)
     check_fresh(header.created_at, now, s.replay_window_seconds, s.clock_skew_seconds)
-    digest = hashlib.sha256(body).hexdigest()
-    # A resend of a search or claim must not run it again (the stored answer is returned);
-    # for other types the store's de-duplication is enough, so they skip this read.
-    old = (await gw.store.get_inbound(header.message_id)
-           if isinstance(message, (m.LpdSearch, m.LpdClaim)) else None)
-    if old is not None and old.digest == digest:
-        # A resend: answer as the first time, without doing its work again.
-        log.info("accepted message=%s type=%s from=%s duplicate=True", header.message_id,
-                 header.message_type.value, header.sender)
-        return Accepted(message, old.receipt, duplicate=True)
-    answer, also = await effects(gw, message, digest, now)
-    row = InboundRow(
+
+
+def inbound_row(header: m.Header, body: bytes, arrival: Arrival, answer: bytes) -> InboundRow:
+    return InboundRow(
         message_id=header.message_id, sender=header.sender, recipient=header.recipient,
         message_type=header.message_type.value, conversation_id=header.conversation_id,
         in_reply_to=header.in_reply_to, created_at=header.created_at.timestamp(),
-        received_at=now.timestamp(), digest=digest, body=body, receipt=answer)
-    outcomes = outcomes_json(message) if isinstance(message, m.Reply) else None
-    result = await gw.store.accept_inbound(row, outcomes, also=also)
-    log.info("accepted message=%s type=%s from=%s duplicate=%s", header.message_id,
-             header.message_type.value, header.sender, result.duplicate)
-    return Accepted(message, result.receipt, result.duplicate)
+        received_at=arrival.now.timestamp(), digest=arrival.digest, body=body, receipt=answer)
 
 
-async def effects(gw: Gateway, message: m.Message, digest: str, now: dt.datetime
-                  ) -> tuple[bytes, Any]:
-    """The answer to sign and return (a Receipt, or an LpdResult for a search) and the
-    transaction step the message causes, by type."""
-    from gateway.hub import lpd
-    from gateway.store import ctf_ops
+class Inbound:
+    """``POST /v1/messages``: receive one signed message, with one handler per type."""
 
-    h = message.header
-    if isinstance(message, m.Transfer):
-        raise GatewayError("payload-missing", "send Transfers to /v1/transfers")
-    if isinstance(message, m.LpdSearch):
-        found = await lpd.search(gw, h.sender, message)
-        result = m.LpdResult(
-            header=gw.header(m.MessageType.LPD_RESULT, h.sender,
-                             conversation_id=h.conversation_id, in_reply_to=h.message_id),
-            search_id=h.message_id, candidates=tuple(found))
-        detail = (f"by {lpd.criteria(message)}; {len(found)} results; "
-                  f"reason: {message.reason[:500]}")
+    def __init__(self, gw: Gateway, handlers: Handlers) -> None:
+        self.gw = gw
+        self.handlers = handlers
 
-        async def audit(tx: Any) -> None:
-            await gw.store.audit(h.sender, "lpd-search", h.message_id, detail, tx=tx)
+    def handler_for(self, message: m.Message) -> Handler:
+        mtype = message.header.message_type
+        handler = self.handlers.get(mtype)
+        if handler is None:
+            code = "answer-not-accepted" if mtype in ANSWERS else "unknown-message-type"
+            raise GatewayError(code, f"{mtype.value} is not taken here")
+        return handler
 
-        return gw.sign(result), audit  # validated: its values come from stored CTFs
-    also = None
-    if isinstance(message, m.LpdClaim):
-        also = await lpd.prepare_claim(gw, h.sender, message)
-    elif isinstance(message, m.CtfNotice):
-        if h.sender != "S2S" or gw.settings.role != "la":
-            raise GatewayError("bad-request", "CtfNotices come from the S2S hub to an LA")
-        case = lpd.notice_case(message)
-
-        async def open_case(tx: Any) -> None:
-            await ctf_ops.open_case(tx, case)
-
-        also = open_case
-    return make_receipt(gw, h, digest, now), also
-
-
-def error_message(gw: Gateway, error: GatewayError, body: bytes | None) -> bytes:
-    """A signed Error answering ``body``. Addressing is read from the unverified header when it
-    can be (it is only used to address the answer, never trusted)."""
-    recipient, about = "unknown", None
-    if body:
+    async def receive(self, body: bytes) -> Accepted:
+        gw = self.gw
+        arrival = Arrival(hashlib.sha256(body).hexdigest(), gw.clock.now())
+        message = verify_and_parse(body, gw.trust, gw.settings, arrival.now)
         try:
-            root = etree.fromstring(body, etree.XMLParser(resolve_entities=False,
-                                                          no_network=True, load_dtd=False))
-            sender = root.findtext(f"{{{m.NS}}}Header/{{{m.NS}}}Sender") or ""
-            mid = root.findtext(f"{{{m.NS}}}Header/{{{m.NS}}}MessageId") or ""
-            if re.fullmatch(r"[0-9]{3}|[0-9]{7}|S2S", sender):
-                recipient = sender
-            if UUID_RE.match(mid):
-                about = mid
-        except etree.XMLSyntaxError:
-            pass
-    err = m.Error(header=gw.header(m.MessageType.ERROR, recipient, in_reply_to=about),
-                  code=error.code, text=error.text[:4000], about_message_id=about)
-    return gw.sign(err, validate=False)
+            return await self.accept(message, body, arrival)
+        except GatewayError as exc:  # the message verified: the refusal answers its sender
+            raise exc.answering(peer_of(message.header)) from None
+
+    async def accept(self, message: m.Message, body: bytes, arrival: Arrival) -> Accepted:
+        gw = self.gw
+        header = message.header
+        check_addressed(gw, header, arrival.now)
+        handler = self.handler_for(message)
+        if handler.once:
+            resent = await self.resend(header, arrival)
+            if resent is not None:
+                return Accepted(message, resent, duplicate=True)
+        handled = await handler.handle(gw, message, arrival)
+        answer = handled.answer or answers.receipt(gw, header, arrival.digest, arrival.now)
+        result = await self.commit(inbound_row(header, body, arrival, answer), handled.step)
+        log.info("accepted message=%s type=%s from=%s duplicate=%s", header.message_id,
+                 header.message_type.value, header.sender, result.duplicate)
+        return Accepted(message, result.receipt, result.duplicate)
+
+    async def resend(self, header: m.Header, arrival: Arrival) -> bytes | None:
+        """The stored answer, when this is a resend of a message already received."""
+        old = await self.gw.store.inbox.get(header.message_id)
+        if old is None or old.digest != arrival.digest:
+            return None
+        log.info("accepted message=%s type=%s from=%s duplicate=True", header.message_id,
+                 header.message_type.value, header.sender)
+        return old.receipt
+
+    async def commit(self, row: InboundRow, step: Step | None) -> AcceptResult:
+        return await self.gw.store.inbox.accept(row, step)

@@ -19,16 +19,16 @@ import logging
 import os
 from pathlib import Path
 
-from gateway.core import xmlsafe
+from gateway.core.clock import every
 from gateway.core.errors import GatewayError
-from gateway.core.files import atomic_copy, atomic_write, every
+from gateway.core.files import atomic_copy, atomic_write
 from gateway.core.logsafe import failure
 from gateway.exchange.gateway import Gateway
-from gateway.messages import schemas
-from gateway.messages import xml as mx
+from gateway.exchange.outgoing import queue
+from gateway.messages.load import Limits, load_unsigned
+from gateway.store.outbox import DELIVERED_STATES
 
 log = logging.getLogger(__name__)
-FINAL_OK = ("delivered", "answered", "closed")
 
 
 def _free_name(folder: Path, name: str, suffix: str) -> Path:
@@ -50,7 +50,8 @@ class Spool:
         self.outbox = gw.settings.path(gw.settings.outbox_dir)
 
     async def run(self) -> None:
-        await every(lambda: self.gw.settings.spool_poll_seconds, self.tick, "spool")
+        await every(lambda: self.gw.settings.spool_poll_seconds, self.tick, "spool",
+                    self.gw.clock)
 
     async def tick(self) -> None:
         # Each step on its own: one failing (a full disk, a missing file) must not stop the
@@ -65,24 +66,24 @@ class Spool:
                           failure(exc))
 
     async def write_inbox(self) -> int:
-        rows = await self.gw.store.unspooled()
+        rows = await self.gw.store.inbox.unspooled()
         for row in rows:
             await asyncio.to_thread(atomic_write, self.inbox / f"{row.message_id}.xml", row.body)
         if rows:
-            await self.gw.store.mark_spooled([r.message_id for r in rows])
+            await self.gw.store.inbox.mark_spooled([r.message_id for r in rows])
         return len(rows)
 
     async def write_held(self) -> int:
         """CTFs held for a school: ``inbox/<LAESTAB>/<transfer id>.xml``, byte for byte."""
-        rows = await self.gw.store.ctf.unspooled_held()
+        rows = await self.gw.store.transfers.unspooled_held()
         for row in rows:
-            target = self.inbox / str(row["for_school"]) / f"{row['transfer_id']}.xml"
+            target = self.inbox / str(row.for_school) / f"{row.transfer_id}.xml"
             try:
-                await asyncio.to_thread(atomic_copy, Path(row["path"]), target)
+                await asyncio.to_thread(atomic_copy, Path(row.path), target)
             except FileNotFoundError:
-                log.error("held CTF transfer=%s: its stored file is missing", row["transfer_id"])
+                log.error("held CTF transfer=%s: its stored file is missing", row.transfer_id)
                 continue
-            await self.gw.store.ctf.mark(row["transfer_id"], "spooled_at")
+            await self.gw.store.transfers.mark_spooled(row.transfer_id)
         return len(rows)
 
     def _candidates(self) -> list[Path]:
@@ -104,38 +105,43 @@ class Spool:
         return n
 
     async def _queue_file(self, path: Path) -> None:
-        s = self.gw.settings
+        limits = Limits.of(self.gw.settings)
         size = (await asyncio.to_thread(path.stat)).st_size
-        if size > s.max_body_bytes:
+        if size > limits.max_bytes:
             raise GatewayError("body-too-large", f"{size} bytes")
-        data = await asyncio.to_thread(path.read_bytes)
-        root = xmlsafe.parse(data, max_depth=s.max_depth, max_elements=s.max_elements)
-        if root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is not None:
-            raise GatewayError("bad-request", "spool files must be unsigned; the gateway signs")
-        schemas.validate(root)
-        message = mx.parse(root)
+        message = load_unsigned(await asyncio.to_thread(path.read_bytes), limits)
         mid = message.header.message_id
-        existing = await self.gw.store.get_outbound(mid)
+        existing = await self.gw.store.outbox.get(mid)
         if existing is None or existing.spool_name != path.name:
             # (existing with this spool name = queued before a crash, but not yet moved)
-            await self.gw.queue(message, spool_name=path.name)
+            await queue(self.gw, message, spool_name=path.name, validate=False)
         await asyncio.to_thread(_move, path, self.outbox / "queued", f"{mid}__{path.name}", mid)
 
     def _fail_file(self, path: Path, reason: str) -> None:
-        target = _move(path, self.outbox / "failed", path.name, "dup")
+        """Move a file that could not be queued to ``failed/`` beside its reason. Each
+        rejected file keeps its own copy and reason: a name already there (an earlier
+        rejected file of the same name) gets the next free ``.N`` suffix."""
+        folder = self.outbox / "failed"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / path.name
+        n = 0
+        while target.exists() or target.with_name(target.name + ".reason").exists():
+            n += 1
+            target = folder / f"{path.name}.{n}"
+        os.replace(path, target)
         atomic_write(target.with_name(target.name + ".reason"), (reason + "\n").encode())
 
     async def finish(self) -> int:
-        rows = await self.gw.store.spool_pending()
+        rows = await self.gw.store.outbox.spool_pending()
         for row in rows:
             assert row.spool_name is not None
             src = self.outbox / "queued" / f"{row.message_id}__{row.spool_name}"
-            ok = row.state in FINAL_OK
+            ok = row.state in DELIVERED_STATES
             reason = (f"{row.state} {row.message_id}" if ok else
                       f"{row.state} {row.message_id}: {row.error_code}: {row.last_error}")
             await asyncio.to_thread(self._finish_file, src, row.spool_name, row.message_id, ok,
                                     reason)
-            await self.gw.store.mark_spool_done(row.message_id)
+            await self.gw.store.outbox.mark_spool_done(row.message_id)
         return len(rows)
 
     def _finish_file(self, src: Path, name: str, mid: str, ok: bool, reason: str) -> None:

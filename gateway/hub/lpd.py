@@ -10,29 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import re
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from gateway.core.errors import GatewayError
+from gateway.core.parties import is_la, is_school, la_of
 from gateway.exchange.gateway import Gateway
+from gateway.hub.routing import transfer_row
 from gateway.matching import MATCH, POSSIBLE, Matcher, Record
 from gateway.matching.normalise import coerce_date
 from gateway.messages import model as m
-from gateway.store import OutboundRow, Tx
-from gateway.store import ctf_ops as ops
-from gateway.store.base import Row
+from gateway.store import OutboundRow, Step, Tx
+from gateway.store.transfers import LpdPupil
 
 MAX_RESULTS = 10
-LA_RE = re.compile(r"[0-9]{3}")
-SHORT = 200  # the longest text a PupilSummary or SchoolRef field carries (common.xsd Short)
+SHORT = 500  # the longest text a PupilSummary or SchoolRef field carries (common.xsd CtfText)
 
 
-def _require_hub_and_la(gw: Gateway, sender: str) -> None:
+def require_hub_and_la(gw: Gateway, sender: str) -> None:
     if gw.settings.role != "hub":
         raise GatewayError("not-hub")
-    if not LA_RE.fullmatch(sender):
+    if not is_la(sender):
         raise GatewayError("lpd-forbidden", f"party {sender} is not a local authority")
 
 
@@ -42,104 +39,90 @@ def criteria(search: m.LpdSearch) -> str:
     return "+".join(used)
 
 
-_CACHE: dict[int, tuple[tuple[int, float], Matcher, dict[str, Row]]] = {}
-
-
-async def _matcher(gw: Gateway) -> tuple[Matcher | None, dict[str, Row]]:
-    """The matcher over the LPD, rebuilt only when entries are added (claims change only an
-    entry's state, which is read fresh for each result). Building it for every search would
-    cost O(LPD size) per search."""
-    version = await gw.store.ctf.lpd_version()
-    cached = _CACHE.get(id(gw))
-    if cached is not None and cached[0] == version:
-        return cached[1], cached[2]
-    rows = await gw.store.ctf.lpd_entries()
-    if not rows:
-        return None, {}
-    records = [Record(record_id=r["transfer_id"], upn=r["upn"] or "",
-                      former_upn=r["former_upn"] or "", surname=r["surname"],
-                      forename=r["forename"], dob=r["dob"], sex=r["sex"] or "",
-                      postcode=r["postcode"] or "") for r in rows]
-    matcher = await asyncio.to_thread(Matcher.from_records, records,
-                                      gw.settings.match_config())
-    by_id = {r["transfer_id"]: r for r in rows}
-    _CACHE.clear()  # one gateway per process: keep one matcher
-    _CACHE[id(gw)] = (version, matcher, by_id)
-    return matcher, by_id
-
-
 def _short(value: str | None) -> str | None:
-    # CTF text may be up to 500 characters; the result's fields hold 200 (schemas/common.xsd)
+    # CTF text is at most 500 characters (ctf.xsd) and so is a result's (common.xsd): this
+    # only guards against the two drifting apart.
     return value[:SHORT] if value else None
 
 
-async def search(gw: Gateway, sender: str, q: m.LpdSearch) -> list[m.LpdCandidate]:
-    _require_hub_and_la(gw, sender)
-    if not (q.upn or (q.surname and (q.forename or q.dob))):
-        raise GatewayError("lpd-search-too-vague")
-    matcher, by_id = await _matcher(gw)
-    if matcher is None:
-        return []
-    query = Record(record_id="query", upn=q.upn or "", surname=q.surname or "",
-                   forename=q.forename or "", dob=coerce_date(q.dob), sex=q.sex or "")
-    out = []
-    for c in matcher.match(query, limit=MAX_RESULTS):
-        if c.band not in (MATCH, POSSIBLE):
-            continue
-        r = {**by_id[c.record_id], **(await gw.store.ctf.lpd_entry(c.record_id) or {})}
-        reason = "; ".join(f"{k}: {v}" for k, v in c.explanation.items()) or c.band
-        out.append(m.LpdCandidate(
-            transfer_id=c.record_id, score=round(c.score, 3), band=c.band, reason=reason[:4000],
-            state=r["state"], kind=r["kind"],
-            source_school=m.SchoolRef(r["source_lea"][:SHORT], r["source_estab"][:SHORT],
-                                      _short(r["source_name"])),
-            pupil=m.PupilSummary(surname=r["surname"][:SHORT], forename=r["forename"][:SHORT],
-                                 upn=_short(r["upn"]), dob=dt.date.fromisoformat(r["dob"]),
-                                 sex=_short(r["sex"]))))
-    return out
+class LpdIndex:
+    """The matcher over the LPD, rebuilt only when entries are added (claims change only an
+    entry's state, which is read fresh for each result). Building it for every search would
+    cost O(LPD size) per search. One index per gateway."""
+
+    def __init__(self) -> None:
+        self.version: tuple[int, float] | None = None
+        self.matcher: Matcher | None = None
+        self.by_id: dict[str, LpdPupil] = {}
+
+    async def current(self, gw: Gateway) -> Matcher | None:
+        version = await gw.store.transfers.lpd_version()
+        if version == self.version:
+            return self.matcher
+        rows = await gw.store.transfers.lpd_pupils()
+        records = [Record(record_id=r.transfer_id, upn=r.upn or "", former_upn=r.former_upn or "",
+                          surname=r.surname, forename=r.forename, dob=coerce_date(r.dob),
+                          sex=r.sex or "",
+                          postcode=r.postcode or "") for r in rows]
+        self.matcher = (await asyncio.to_thread(Matcher.from_records, records,
+                                                gw.settings.match_config())
+                        if records else None)
+        self.by_id = {r.transfer_id: r for r in rows}
+        self.version = version
+        return self.matcher
+
+    async def search(self, gw: Gateway, sender: str, q: m.LpdSearch) -> list[m.LpdCandidate]:
+        require_hub_and_la(gw, sender)
+        if not (q.upn or (q.surname and (q.forename or q.dob))):
+            raise GatewayError("lpd-search-too-vague")
+        matcher = await self.current(gw)
+        if matcher is None:
+            return []
+        query = Record(record_id="query", upn=q.upn or "", surname=q.surname or "",
+                       forename=q.forename or "", dob=coerce_date(q.dob), sex=q.sex or "")
+        out = []
+        for c in matcher.match(query, limit=MAX_RESULTS):
+            if c.band not in (MATCH, POSSIBLE):
+                continue
+            p = self.by_id[c.record_id]
+            entry = await gw.store.transfers.lpd_entry(c.record_id)
+            reason = "; ".join(f"{k}: {v}" for k, v in c.explanation.items()) or c.band
+            out.append(m.LpdCandidate(
+                transfer_id=c.record_id, score=round(c.score, 3), band=c.band,
+                reason=reason[:4000], state=entry.state if entry else p.state, kind=p.kind,
+                source_school=m.SchoolRef(p.source_lea[:SHORT], p.source_estab[:SHORT],
+                                          _short(p.source_name)),
+                pupil=m.PupilSummary(surname=p.surname[:SHORT], forename=p.forename[:SHORT],
+                                     upn=_short(p.upn), dob=dt.date.fromisoformat(p.dob),
+                                     sex=_short(p.sex))))
+        return out
 
 
-async def prepare_claim(gw: Gateway, sender: str, claim: m.LpdClaim
-                        ) -> Callable[[Tx], Awaitable[None]]:
+async def prepare_claim(gw: Gateway, sender: str, claim: m.LpdClaim) -> Step:
     """Check a claim and return the transaction step that makes it (claim + delivery)."""
-    from gateway.hub.transfers import prepare_transfer
-
-    _require_hub_and_la(gw, sender)
-    if claim.for_school[:3] != sender:
+    require_hub_and_la(gw, sender)
+    if not is_school(claim.for_school) or la_of(claim.for_school) != sender:
         raise GatewayError("lpd-forbidden",
                            f"school {claim.for_school} is not in LA {sender}'s area")
-    entry = await gw.store.ctf.lpd_entry(claim.transfer_id)
+    entry = await gw.store.transfers.lpd_entry(claim.transfer_id)
     if entry is None:
         raise GatewayError("lpd-not-found", f"transfer {claim.transfer_id}")
-    if entry["state"] != "lost":
-        raise GatewayError("lpd-already-claimed", f"claimed by LA {entry['claimed_by']}")
-    t = await gw.store.ctf.transfer(claim.transfer_id)
+    if entry.state != "lost":
+        raise GatewayError("lpd-already-claimed", f"claimed by LA {entry.claimed_by}")
+    t = await gw.store.transfers.get(claim.transfer_id)
     assert t is not None
-    delivery: OutboundRow = prepare_transfer(gw, sender, m.Purpose.CLAIMED, Path(t["path"]),
-                                             t["digest"], int(t["size_bytes"]),
-                                             for_school=claim.for_school)
+    delivery: OutboundRow = transfer_row(gw, sender, m.Purpose.CLAIMED, Path(t.path), t.digest,
+                                         t.size_bytes, for_school=claim.for_school)
     claim_id = claim.header.message_id
 
     async def step(tx: Tx) -> None:
-        now = time.time()
-        await ops.claim(tx, claim.transfer_id, sender, claim.for_school, now)  # once only
-        await gw.store.insert_outbound(tx, delivery)
-        await ops.history(tx, claim.transfer_id, gw.party, "delivery-queued",
-                          f"transfer {delivery.message_id} to LA {sender}", now)
-        await gw.store.audit(sender, "lpd-claim", claim_id,
-                             f"transfer {claim.transfer_id} for {claim.for_school}; "
-                             f"reason: {claim.reason[:500]}", tx=tx)
+        now = gw.clock.time()
+        await gw.store.transfers.claim(tx, claim.transfer_id, sender, claim.for_school, now)
+        await gw.store.outbox.insert(tx, delivery)
+        await gw.store.transfers.history(tx, claim.transfer_id, gw.party, "delivery-queued",
+                                         f"transfer {delivery.message_id} to LA {sender}", now)
+        await gw.store.audit.add(sender, "lpd-claim", claim_id,
+                                 f"transfer {claim.transfer_id} for {claim.for_school}; "
+                                 f"reason: {claim.reason[:500]}", tx=tx)
 
     return step
-
-
-def notice_case(notice: m.CtfNotice) -> ops.Case:
-    from gateway.hub.transfers import CATEGORY_FOR, REASON_FOR
-
-    p = notice.pupil
-    return ops.Case(category=int(CATEGORY_FOR[notice.kind]), reason=REASON_FOR[notice.kind],
-                    source=f"S2S notice: {notice.kind} CTF from school "
-                           f"{notice.source_school.lea}{notice.source_school.estab}",
-                    surname=p.surname, forename=p.forename, upn=p.upn,
-                    dob=p.dob.isoformat() if p.dob else None, sex=p.sex,
-                    transfer_id=notice.transfer_id, message_id=notice.header.message_id)

@@ -13,12 +13,12 @@ from typing import Any
 
 import aiohttp
 
-from gateway.core.errors import GatewayError
+from gateway.core.errors import ERRORS, GatewayError
+from gateway.core.parties import HUB
+from gateway.exchange.client import PartnerRejected, Retry, post
 from gateway.exchange.gateway import Gateway
-from gateway.exchange.sender import PartnerRejected, Retry, exchange
+from gateway.exchange.outgoing import prepare
 from gateway.messages import model as m
-
-HUB = "S2S"
 
 
 class HubRefused(Exception):
@@ -30,15 +30,15 @@ class HubRefused(Exception):
 
 
 async def _ask(gw: Gateway, message: m.Message) -> m.Message:
-    row = gw.prepare(message)
+    row = prepare(gw, message)
     try:
         async with aiohttp.ClientSession() as session:
-            _, answer, _ = await exchange(gw, session, row)
+            _, answer, _ = await post(gw, session, row)
     except PartnerRejected as exc:
-        from gateway.core.errors import ERRORS
-
         raise HubRefused(exc.code, exc.text, ERRORS.get(exc.code, (400, ""))[0]) from None
     except Retry as exc:
+        if exc.code is not None:  # the hub's own signed refusal, asking to try later
+            raise HubRefused(exc.code, str(exc), ERRORS.get(exc.code, (503, ""))[0]) from None
         raise GatewayError("partner-unreachable", f"the hub: {exc}") from None
     return answer
 
@@ -53,7 +53,7 @@ async def search(gw: Gateway, reason: str, *, upn: str | None = None,
                     surname=surname, forename=forename, dob=dob, sex=sex)
     answer = await _ask(gw, q)
     assert isinstance(answer, m.LpdResult)
-    await gw.store.audit(actor, "lpd-search", q.header.message_id,
+    await gw.store.audit.add(actor, "lpd-search", q.header.message_id,
                          f"{len(answer.candidates)} results; reason: {reason[:500]}")
     return [dataclasses.asdict(c) for c in answer.candidates]
 
@@ -65,6 +65,6 @@ async def claim(gw: Gateway, transfer_id: str, for_school: str, reason: str,
     c = m.LpdClaim(header=gw.header(m.MessageType.LPD_CLAIM, HUB), transfer_id=transfer_id,
                    for_school=for_school, reason=reason)
     await _ask(gw, c)
-    await gw.store.audit(actor, "lpd-claim", c.header.message_id,
+    await gw.store.audit.add(actor, "lpd-claim", c.header.message_id,
                          f"transfer {transfer_id} for {for_school}; reason: {reason[:500]}")
     return c.header.message_id

@@ -13,8 +13,6 @@ from functools import lru_cache
 import jellyfish
 from nicknames import NickNamer
 
-from gateway.matching.normalise import name_parts
-
 # Curated additions: nickname -> formal names. Every entry is a form common in England and
 # Wales that the nicknames package does not link (checked against nicknames 1.x).
 BRITISH_NICKNAMES: dict[str, tuple[str, ...]] = {
@@ -107,11 +105,6 @@ def nickname_forms(name: str) -> tuple[str, ...]:
         forms.update(nick for nick, formal in BRITISH_NICKNAMES.items() if k in formal)
     forms.discard(name)
     return tuple(sorted(forms))
-
-
-def first_forename(text: str | None) -> str:
-    parts = name_parts(text)
-    return parts[0] if parts else ""
 
 
 def nickname_equivalent(a: str, b: str) -> bool:

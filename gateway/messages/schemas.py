@@ -17,7 +17,6 @@ from gateway.core.errors import GatewayError
 from gateway.messages.model import NS, MessageType
 
 
-
 def _package_folder(name: str) -> Path:
     """A folder shipped inside the package (``pip install .`` puts it in site-packages).
     The XSDs include each other by relative path, so they are read from the file system;
@@ -59,13 +58,28 @@ def validate(root: etree._Element) -> MessageType:
     mtype = message_type_of(root)
     schema = schema_for(mtype)
     if not schema.validate(root):
-        err = schema.error_log.last_error
-        # libxml2 messages name elements and the rule broken, not values; keep them short.
-        detail = f"line {err.line}: {_redact(err.message)}"[:300] if err else None
-        raise GatewayError("schema-invalid", detail)
+        raise GatewayError("schema-invalid", error_detail(schema.error_log.last_error))
     return mtype
 
 
+def error_detail(err: etree._LogEntry | None) -> str | None:
+    """Where a document broke its schema and which rule: the line, libxml2's error type
+    (e.g. ``SCHEMAV_ELEMENT_CONTENT``) and the element's path. Built from the structured
+    error, never from libxml2's message text, which quotes values (a child's name) in ways
+    no redaction can be trusted to catch."""
+    if err is None:
+        return None
+    # The element's name, when libxml2's message starts with it: an XML name cannot hold a
+    # quote, so nothing after the name (where values are quoted) can be read into it.
+    named = _ELEMENT.match(err.message or "")
+    where = f"{named.group(1)} ({err.path})" if named else str(err.path)
+    return f"line {err.line}: {err.type_name} at {where}"[:300]
+
+
+_ELEMENT = re.compile(r"Element '(?:\{[^}']*\})?([A-Za-z_][\w.-]{0,63})'")
+
+
+# Kept until the CTF reader builds its own details from the structured error.
 _QUOTED = re.compile(r"(Element |attribute )?'[^']*'")
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from lxml import etree
 
 from gateway.core.errors import GatewayError
-from gateway.messages.model import MODEL_OF, NS, Header, Message, MessageType
+from gateway.messages.model import MODEL_OF, NS, Message, MessageType
 
 _ACRONYMS = {"upn": "UPN", "dob": "DOB", "gp": "GP", "sen": "SEN", "laestab": "LAESTAB",
              "sha256": "SHA256", "id": "Id", "lea": "LEA"}
@@ -190,10 +190,3 @@ def parse_stored(body: bytes) -> Message:
     Values are read whole (``leaf_text``), so what was verified is what is read."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     return parse(etree.fromstring(body, parser))
-
-
-def header_of(root: etree._Element) -> Header:
-    el = root.find(q("Header"))
-    if el is None:
-        raise GatewayError("schema-invalid", "no Header")
-    return typing.cast(Header, _read(el, Header))

@@ -1,13 +1,11 @@
-"""The store: one interface (``Store``) over swappable backends: SQLite (the embedded
-default) and PostgreSQL.
+"""The store: one repository per aggregate (``inbox``, ``outbox``, ``transfers``, ``cases``,
+``records``, ``audit``) over swappable backends: SQLite (the embedded default) and
+PostgreSQL. Repositories return frozen row dataclasses; outbox states are ``OutboxState``."""
 
-``Store`` holds every domain operation, written once in portable SQL against a small
-transaction interface (``Tx``). A backend supplies durable transactions and the few
-dialect-specific statements (see ``Dialect``).
-"""
+from gateway.store.base import Backend, Dialect, Step, Tx
+from gateway.store.inbox import AcceptResult, InboundRow
+from gateway.store.outbox import OutboundRow, OutboxEvent, OutboxState
+from gateway.store.store import Store, open_store
 
-from gateway.store.base import Backend, Dialect, Tx
-from gateway.store.store import AcceptResult, InboundRow, OutboundRow, Store, open_store
-
-__all__ = ["AcceptResult", "Backend", "Dialect", "InboundRow", "OutboundRow", "Store", "Tx",
-           "open_store"]
+__all__ = ["AcceptResult", "Backend", "Dialect", "InboundRow", "OutboundRow", "OutboxEvent",
+           "OutboxState", "Step", "Store", "Tx", "open_store"]

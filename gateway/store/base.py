@@ -15,6 +15,16 @@ T = TypeVar("T")
 Row = dict[str, Any]
 
 
+def plain(row: Row) -> Row:
+    """A driver row as plain Python values (asyncpg and sqlite3 differ on blobs)."""
+    return {k: (bytes(v) if isinstance(v, memoryview) else v) for k, v in row.items()}
+
+
+def sql_list(values: Sequence[str]) -> str:
+    """Constant values (enum members, never input) as a SQL list: ``'a', 'b'``."""
+    return ", ".join(f"'{v}'" for v in values)
+
+
 @dataclass(frozen=True)
 class Dialect:
     name: str
@@ -32,6 +42,11 @@ class Tx(Protocol):
     async def fetchone(self, sql: str, *args: Any) -> Row | None: ...
 
     async def fetchall(self, sql: str, *args: Any) -> list[Row]: ...
+
+
+# A step of a transaction that a caller adds to a write the store owns: what a message
+# causes (an enquiry answered, a case opened, a CTF routed) commits with it, or not at all.
+Step = Callable[[Tx], Awaitable[object]]
 
 
 class Backend(Protocol):

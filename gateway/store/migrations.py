@@ -197,3 +197,15 @@ MIGRATIONS.append((4, """
 CREATE INDEX outbound_state_listing ON outbound (state, created_at, message_id);
 CREATE INDEX outbound_recipient_listing ON outbound (recipient, created_at, message_id)
 """))
+
+MIGRATIONS.append((5, """
+CREATE TABLE api_clients (
+    client_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    revoked_at DOUBLE PRECISION,
+    last_used_at DOUBLE PRECISION
+)
+"""))

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from typing import Any
 
-from gateway.core.files import every
+from gateway.core.clock import every
 from gateway.exchange.gateway import Gateway
 from gateway.matching import Matcher, Record
 from gateway.matching.normalise import coerce_date
@@ -53,35 +53,35 @@ class MatchWorker:
         self.version: tuple[int, float] | None = None
 
     async def run(self) -> None:
-        await every(lambda: self.gw.settings.match_interval_seconds, self.tick, "match")
+        await every(lambda: self.gw.settings.match_interval_seconds, self.tick, "match",
+                    self.gw.clock)
 
     async def _current(self) -> Matcher:
         version = await self.gw.store.records.version()
         if self.matcher is None or version != self.version:
             rows = await self.gw.store.records.all()
-            records = [Record.from_dict({k: v for k, v in r.items() if v is not None})
-                       for r in rows]
+            records = [Record.from_dict(r.present()) for r in rows]
             self.matcher = await asyncio.to_thread(Matcher.from_records, records, self.config)
             self.version = version
             log.info("matcher loaded with %d records", len(records))
         return self.matcher
 
     async def tick(self) -> int:
-        pending = await self.gw.store.records.unmatched(TYPES)
+        pending = await self.gw.store.inbox.unmatched(TYPES)
         if not pending:
             return 0
         matcher = await self._current()
         for row in pending:
             results: dict[str, list[dict[str, Any]]] = {}
             try:
-                message = mx.parse_stored(bytes(row["body"]))
+                message = mx.parse_stored(row.body)
                 for ref, query in queries(message).items():
                     results[ref] = [c.to_dict() for c in matcher.match(query, limit=5)]
             except Exception as exc:  # one bad message must not hold up the others
-                log.error("matching failed message=%s: %s", row["message_id"],
+                log.error("matching failed message=%s: %s", row.message_id,
                           getattr(exc, "code", type(exc).__name__))
-            await self.gw.store.records.save_results(row["message_id"], results)
+            await self.gw.store.records.save_results(row.message_id, results)
             bands = ",".join(r[0]["band"] if r else "no-match" for r in results.values())
-            log.info("matched message=%s children=%d bands=%s", row["message_id"],
+            log.info("matched message=%s children=%d bands=%s", row.message_id,
                      len(results), bands)
         return len(pending)

@@ -4,23 +4,59 @@ messages they explain. Portable SQL, like the rest of the store."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from gateway.store.base import Backend, Row, Tx
+from gateway.core.clock import SYSTEM, Clock
+from gateway.store.base import Backend, Step, Tx
 
 COLUMNS = ("record_id", "upn", "former_upn", "surname", "forename", "middle_names", "dob",
            "sex", "postcode", "address", "laestab", "on_roll_from", "on_roll_to")
 
 
-class RecordStore:
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
+@dataclass(frozen=True)
+class LocalRecord:
+    """One imported record, as stored (every field but ``record_id`` may be missing)."""
 
-    async def upsert(self, rows: Sequence[dict[str, str]]) -> int:
-        """Insert or update records by ``record_id``: a re-import never duplicates."""
-        now = time.time()
+    record_id: str
+    upn: str | None = None
+    former_upn: str | None = None
+    surname: str | None = None
+    forename: str | None = None
+    middle_names: str | None = None
+    dob: str | None = None
+    sex: str | None = None
+    postcode: str | None = None
+    address: str | None = None
+    laestab: str | None = None
+    on_roll_from: str | None = None
+    on_roll_to: str | None = None
+
+    def present(self) -> dict[str, str]:
+        """The fields that have a value."""
+        return {c: v for c in COLUMNS if (v := getattr(self, c)) is not None}
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    child_ref: str
+    matched_at: float
+    best_record_id: str | None
+    best_band: str
+    candidates: list[dict[str, Any]]
+
+
+class Records:
+    def __init__(self, backend: Backend, clock: Clock = SYSTEM) -> None:
+        self.backend = backend
+        self.clock = clock
+
+    async def upsert(self, rows: Sequence[Mapping[str, str | None]],
+                     step: Step | None = None) -> int:
+        """Insert or update records by ``record_id`` (a re-import never duplicates), all in
+        one transaction with ``step(tx)``."""
+        now = self.clock.time()
         cols = ", ".join(COLUMNS)
         marks = ", ".join("?" * (len(COLUMNS) + 1))
         updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
@@ -32,12 +68,15 @@ class RecordStore:
                     f"ON CONFLICT (record_id) DO UPDATE SET {updates}, "
                     f"imported_at = excluded.imported_at",
                     *(r.get(c) or None for c in COLUMNS), now)
+            if step is not None:
+                await step(tx)
             return len(rows)
         return await self.backend.write(op)
 
-    async def all(self) -> list[Row]:
-        async def op(tx: Tx) -> list[Row]:
-            return await tx.fetchall(f"SELECT {', '.join(COLUMNS)} FROM records")
+    async def all(self) -> list[LocalRecord]:
+        async def op(tx: Tx) -> list[LocalRecord]:
+            rows = await tx.fetchall(f"SELECT {', '.join(COLUMNS)} FROM records")
+            return [LocalRecord(**r) for r in rows]
         return await self.backend.read(op)
 
     async def version(self) -> tuple[int, float]:
@@ -48,17 +87,9 @@ class RecordStore:
             return int(row["n"]), float(row["t"] or 0.0)
         return await self.backend.read(op)
 
-    async def unmatched(self, types: Sequence[str], limit: int = 50) -> list[Row]:
-        async def op(tx: Tx) -> list[Row]:
-            marks = ", ".join("?" * len(types))
-            return await tx.fetchall(
-                f"SELECT message_id, message_type, body FROM inbound WHERE matched_at IS NULL "
-                f"AND message_type IN ({marks}) ORDER BY received_at LIMIT ?", *types, limit)
-        return await self.backend.read(op)
-
     async def save_results(self, message_id: str, results: dict[str, list[dict[str, Any]]]
                            ) -> None:
-        now = time.time()
+        now = self.clock.time()
 
         async def op(tx: Tx) -> None:
             for ref, cands in results.items():
@@ -76,10 +107,11 @@ class RecordStore:
                              message_id)
         await self.backend.write(op)
 
-    async def results(self, message_id: str) -> list[dict[str, Any]]:
-        async def op(tx: Tx) -> list[Row]:
-            return await tx.fetchall("SELECT child_ref, matched_at, best_record_id, best_band, "
+    async def results(self, message_id: str) -> list[MatchResult]:
+        async def op(tx: Tx) -> list[MatchResult]:
+            rows = await tx.fetchall("SELECT child_ref, matched_at, best_record_id, best_band, "
                                      "candidates FROM match_results WHERE message_id = ? "
                                      "ORDER BY child_ref", message_id)
-        rows = await self.backend.read(op)
-        return [{**r, "candidates": json.loads(r["candidates"])} for r in rows]
+            return [MatchResult(**{**r, "candidates": json.loads(r["candidates"])})
+                    for r in rows]
+        return await self.backend.read(op)

@@ -1,0 +1,140 @@
+"""The inbox: every message this gateway accepted, stored with the exact bytes received and
+the answer it was given (a Receipt, or an LpdResult for a search)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.core.clock import SYSTEM, Clock
+from gateway.core.errors import GatewayError
+from gateway.store.base import Backend, Row, Step, Tx, plain
+
+_COLUMNS = ("message_id", "sender", "recipient", "message_type", "conversation_id",
+            "in_reply_to", "created_at", "received_at", "digest", "body", "receipt",
+            "replied_by")
+
+
+@dataclass(frozen=True)
+class InboundRow:
+    message_id: str
+    sender: str
+    recipient: str
+    message_type: str
+    conversation_id: str
+    in_reply_to: str | None
+    created_at: float
+    received_at: float
+    digest: str
+    body: bytes
+    receipt: bytes
+    replied_by: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The row without the message and its answer (for listings)."""
+        return {k: getattr(self, k) for k in _COLUMNS if k not in ("body", "receipt")}
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    receipt: bytes
+    duplicate: bool
+
+
+def _row(row: Row) -> InboundRow:
+    values = plain(row)
+    fields: dict[str, Any] = {k: values.get(k, b"" if k in ("body", "receipt") else None)
+                              for k in _COLUMNS}
+    return InboundRow(**fields)
+
+
+class Inbox:
+    def __init__(self, backend: Backend, clock: Clock = SYSTEM) -> None:
+        self.backend = backend
+        self.clock = clock
+
+    async def accept(self, row: InboundRow, step: Step | None = None) -> AcceptResult:
+        """Durably store an inbound message, or recognise a resend of one.
+
+        Same id and same digest: the original answer. Same id, other digest or sender:
+        ``duplicate-conflict``. ``step(tx)`` (what the message causes) runs in the same
+        transaction, for a new message only."""
+
+        async def op(tx: Tx) -> AcceptResult:
+            inserted = await tx.fetchone(
+                "INSERT INTO inbound (message_id, sender, recipient, message_type, "
+                "conversation_id, in_reply_to, created_at, received_at, digest, body, receipt) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+                row.message_id, row.sender, row.recipient, row.message_type,
+                row.conversation_id, row.in_reply_to, row.created_at, row.received_at,
+                row.digest, row.body, row.receipt)
+            if inserted is None:
+                old = await tx.fetchone("SELECT digest, receipt, sender FROM inbound "
+                                        "WHERE message_id = ?", row.message_id)
+                assert old is not None
+                if old["digest"] != row.digest or old["sender"] != row.sender:
+                    raise GatewayError("duplicate-conflict", f"message {row.message_id}")
+                return AcceptResult(bytes(old["receipt"]), duplicate=True)
+            if step is not None:
+                await step(tx)
+            return AcceptResult(row.receipt, duplicate=False)
+
+        return await self.backend.write(op)
+
+    async def get(self, message_id: str) -> InboundRow | None:
+        async def op(tx: Tx) -> InboundRow | None:
+            row = await tx.fetchone("SELECT * FROM inbound WHERE message_id = ?", message_id)
+            return _row(row) if row else None
+        return await self.backend.read(op)
+
+    async def recent(self, limit: int = 50, message_type: str | None = None,
+                   before: float | None = None) -> list[InboundRow]:
+        """Newest first, without bodies."""
+        async def op(tx: Tx) -> list[InboundRow]:
+            sql = ("SELECT message_id, sender, recipient, message_type, conversation_id, "
+                   "in_reply_to, created_at, received_at, digest, replied_by FROM inbound "
+                   "WHERE 1 = 1")
+            args: list[Any] = []
+            if message_type:
+                sql += " AND message_type = ?"
+                args.append(message_type)
+            if before is not None:
+                sql += " AND received_at < ?"
+                args.append(before)
+            sql += " ORDER BY received_at DESC LIMIT ?"
+            args.append(limit)
+            return [_row(r) for r in await tx.fetchall(sql, *args)]
+        return await self.backend.read(op)
+
+    async def unspooled(self, limit: int = 100) -> list[InboundRow]:
+        async def op(tx: Tx) -> list[InboundRow]:
+            rows = await tx.fetchall("SELECT * FROM inbound WHERE spooled_at IS NULL "
+                                     "ORDER BY received_at LIMIT ?", limit)
+            return [_row(r) for r in rows]
+        return await self.backend.read(op)
+
+    async def mark_spooled(self, message_ids: Sequence[str]) -> None:
+        now = self.clock.time()
+
+        async def op(tx: Tx) -> None:
+            for mid in message_ids:
+                await tx.execute("UPDATE inbound SET spooled_at = ? WHERE message_id = ?",
+                                 now, mid)
+        await self.backend.write(op)
+
+    async def unmatched(self, types: Sequence[str], limit: int = 50) -> list[InboundRow]:
+        """Received messages of ``types`` not matched against local records yet."""
+        async def op(tx: Tx) -> list[InboundRow]:
+            marks = ", ".join("?" * len(types))
+            rows = await tx.fetchall(
+                f"SELECT * FROM inbound WHERE matched_at IS NULL "
+                f"AND message_type IN ({marks}) ORDER BY received_at LIMIT ?", *types, limit)
+            return [_row(r) for r in rows]
+        return await self.backend.read(op)
+
+    @staticmethod
+    async def set_replied(tx: Tx, enquiry_id: str, reply_id: str) -> None:
+        await tx.execute("UPDATE inbound SET replied_by = ? WHERE message_id = ?",
+                         reply_id, enquiry_id)

@@ -1,0 +1,312 @@
+"""The outbox: every message this gateway signed and sends, with its delivery state.
+
+States move forward only (``OutboxState``; the SQL below is written from the same enum)::
+
+    queued -> sending -> delivered -> answered -> closed
+    queued|sending -> failed (a signed Error from the partner)
+    queued|sending -> expired (no receipt before the expiry: a dead letter)
+
+Every transition is an UPDATE guarded by the states it may come from, so a late or repeated
+update (a second sender, a stale lease) can never move a message backwards, and each one
+appends a row to ``outbound_events``: the history the status page shows.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.core.errors import GatewayError
+from gateway.store.base import Backend, Row, Step, Tx, plain, sql_list
+
+
+class OutboxState(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+S = OutboxState
+OPEN_STATES = (S.QUEUED, S.SENDING)
+# Delivery is over (the spool folder moves the file to sent/ or failed/).
+FINAL_STATES = (S.DELIVERED, S.ANSWERED, S.CLOSED, S.FAILED, S.EXPIRED)
+DELIVERED_STATES = (S.DELIVERED, S.ANSWERED, S.CLOSED)
+FORWARD: dict[OutboxState, tuple[OutboxState, ...]] = {
+    S.SENDING: OPEN_STATES,
+    S.DELIVERED: (S.SENDING,),
+    # A reply proves delivery, even if our receipt bookkeeping has not caught up yet.
+    S.ANSWERED: (S.QUEUED, S.SENDING, S.DELIVERED),
+    S.CLOSED: (S.ANSWERED,),
+    S.FAILED: OPEN_STATES,
+    S.EXPIRED: OPEN_STATES,
+}
+_OPEN_SQL = sql_list(OPEN_STATES)
+
+_COLUMNS = ("message_id, recipient, message_type, conversation_id, in_reply_to, created_at, "
+            "state, attempts, next_attempt_at, lease_until, lease_owner, expires_at, "
+            "last_error, error_code, digest, delivered_at, answered_at, answered_by, "
+            "outcomes, spool_name, spool_done, updated_at, payload_path")
+
+
+@dataclass(frozen=True)
+class OutboundRow:
+    message_id: str
+    recipient: str
+    message_type: str
+    conversation_id: str
+    in_reply_to: str | None
+    created_at: float
+    state: OutboxState
+    attempts: int
+    next_attempt_at: float
+    expires_at: float
+    digest: str
+    body: bytes = b""
+    lease_until: float | None = None
+    lease_owner: str | None = None
+    last_error: str | None = None
+    error_code: str | None = None
+    receipt: bytes | None = None
+    delivered_at: float | None = None
+    answered_at: float | None = None
+    answered_by: str | None = None
+    outcomes: str | None = None
+    spool_name: str | None = None
+    spool_done: int = 0
+    updated_at: float = 0.0
+    payload_path: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k not in ("body", "receipt")}
+        d["state"] = self.state.value
+        d["outcomes"] = json.loads(self.outcomes) if self.outcomes else None
+        return d
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    at: float
+    from_state: str | None
+    to_state: str
+    reason: str | None
+
+
+def _row(row: Row) -> OutboundRow:
+    values = plain(row)
+    values["state"] = OutboxState(values["state"])
+    return OutboundRow(**values)
+
+
+class Outbox:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    async def enqueue(self, row: OutboundRow, step: Step | None = None) -> None:
+        """Queue a signed message. ``step(tx)`` runs in the same transaction: the change
+        that caused the message and the message itself commit together."""
+
+        async def op(tx: Tx) -> None:
+            await self.insert(tx, row)
+            if step is not None:
+                await step(tx)
+
+        await self.backend.write(op)
+
+    async def insert(self, tx: Tx, row: OutboundRow) -> None:
+        """Queue ``row`` inside a transaction that the caller owns."""
+        inserted = await tx.fetchone(
+            "INSERT INTO outbound (message_id, recipient, message_type, conversation_id, "
+            "in_reply_to, created_at, state, attempts, next_attempt_at, expires_at, body, "
+            "digest, spool_name, payload_path, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+            row.message_id, row.recipient, row.message_type, row.conversation_id,
+            row.in_reply_to, row.created_at, S.QUEUED.value, row.next_attempt_at,
+            row.expires_at, row.body, row.digest, row.spool_name, row.payload_path,
+            row.created_at)
+        if inserted is None:
+            raise GatewayError("duplicate-conflict",
+                               f"message {row.message_id} is already in the outbox")
+        await self._event(tx, row.message_id, None, S.QUEUED, None, row.created_at)
+
+    async def claim_due(self, now: float, owner: str, lease_seconds: float, limit: int,
+                        exclude: Sequence[str] = (), only: str | None = None
+                        ) -> list[OutboundRow]:
+        """Lease up to ``limit`` due messages to ``owner``. A lease that runs out (its owner
+        crashed) makes the message due again, and the receiver's de-duplication absorbs the
+        resend."""
+
+        async def op(tx: Tx) -> list[OutboundRow]:
+            where = (f"state IN ({_OPEN_SQL}) AND next_attempt_at <= ? "
+                     f"AND (lease_until IS NULL OR lease_until < ?)")
+            args: list[Any] = [now, now]
+            if exclude:
+                where += f" AND recipient NOT IN ({', '.join('?' * len(exclude))})"
+                args.extend(exclude)
+            if only is not None:
+                where += " AND recipient = ?"
+                args.append(only)
+            # The due rows are picked once, in a materialised CTE: a plain ``IN (SELECT ...
+            # LIMIT ...)`` sub-select may be re-run by PostgreSQL's planner (the inner side of
+            # a nested loop) and claim more than ``limit``. On PostgreSQL the pick locks its
+            # rows and skips rows another claimer holds (``FOR UPDATE SKIP LOCKED``); a row
+            # another claimer committed meanwhile is re-checked against ``where`` on its new
+            # version, so its fresh lease excludes it. On SQLite the write lock serialises
+            # claimers. Portable: SQLite 3.35+ and PostgreSQL 12+.
+            rows = await tx.fetchall(
+                f"WITH due AS MATERIALIZED (SELECT message_id FROM outbound WHERE {where} "
+                f"ORDER BY next_attempt_at LIMIT ?{tx.dialect.skip_locked}) "
+                f"UPDATE outbound SET state = '{S.SENDING}', lease_until = ?, lease_owner = ?, "
+                f"attempts = attempts + 1, updated_at = ? "
+                f"WHERE message_id IN (SELECT message_id FROM due) RETURNING *",
+                *args, limit, now + lease_seconds, owner, now)
+            for r in rows:
+                if r["attempts"] == 1:
+                    await self._event(tx, r["message_id"], S.QUEUED, S.SENDING, None, now)
+            return [_row(r) for r in rows]
+
+        return await self.backend.write(op)
+
+    async def mark_delivered(self, message_id: str, receipt: bytes, now: float) -> bool:
+        async def op(tx: Tx) -> bool:
+            moved = await self._move(tx, message_id, S.DELIVERED, None, now,
+                                     "receipt = ?, delivered_at = ?, lease_until = NULL",
+                                     (receipt, now))
+            if not moved:  # answered first: keep the receipt, do not move backwards
+                await tx.execute(
+                    f"UPDATE outbound SET receipt = ?, delivered_at = ?, lease_until = NULL "
+                    f"WHERE message_id = ? AND receipt IS NULL AND state IN "
+                    f"({sql_list((S.ANSWERED, S.CLOSED))})", receipt, now, message_id)
+            return moved
+        return await self.backend.write(op)
+
+    async def mark_retry(self, message_id: str, owner: str, next_at: float, error: str,
+                         now: float) -> None:
+        async def op(tx: Tx) -> None:
+            await tx.execute(
+                f"UPDATE outbound SET next_attempt_at = ?, lease_until = NULL, last_error = ?, "
+                f"updated_at = ? WHERE message_id = ? AND state = '{S.SENDING}' "
+                f"AND lease_owner = ?", next_at, error[:500], now, message_id, owner)
+        await self.backend.write(op)
+
+    async def mark_failed(self, message_id: str, code: str, reason: str, now: float) -> bool:
+        async def op(tx: Tx) -> bool:
+            return await self._move(tx, message_id, S.FAILED, f"{code}: {reason}", now,
+                                    "error_code = ?, last_error = ?, lease_until = NULL",
+                                    (code, reason[:500]))
+        return await self.backend.write(op)
+
+    async def expire_due(self, now: float) -> list[str]:
+        async def op(tx: Tx) -> list[str]:
+            rows = await tx.fetchall(
+                f"SELECT message_id, last_error FROM outbound WHERE state IN ({_OPEN_SQL}) "
+                f"AND expires_at <= ? AND (lease_until IS NULL OR lease_until < ?)", now, now)
+            for r in rows:
+                reason = f"no receipt before expiry; last error: {r['last_error'] or 'none'}"
+                await self._move(tx, r["message_id"], S.EXPIRED, reason, now,
+                                 "error_code = 'expired', last_error = ?", (reason[:500],))
+            return [r["message_id"] for r in rows]
+        return await self.backend.write(op)
+
+    async def answer(self, tx: Tx, enquiry_id: str, replier: str, reply_id: str,
+                     outcomes: str, now: float) -> None:
+        """Link a Reply to our Enquiry. Later replies (e.g. "now found") update the outcomes."""
+        cur = await tx.fetchone("SELECT state, recipient FROM outbound WHERE message_id = ?",
+                                enquiry_id)
+        if cur is None or cur["recipient"] != replier:
+            return  # not ours, or from another party: stored, but it answers nothing
+        if cur["state"] == S.ANSWERED:
+            await tx.execute("UPDATE outbound SET outcomes = ?, answered_by = ?, updated_at = ? "
+                             "WHERE message_id = ?", outcomes, reply_id, now, enquiry_id)
+            await self._event(tx, enquiry_id, S.ANSWERED, S.ANSWERED, f"reply {reply_id}", now)
+            return
+        await self._move(tx, enquiry_id, S.ANSWERED, f"reply {reply_id}", now,
+                         "answered_at = ?, answered_by = ?, outcomes = ?",
+                         (now, reply_id, outcomes))
+
+    async def _move(self, tx: Tx, message_id: str, to: OutboxState, reason: str | None,
+                    now: float, extra_sql: str = "", extra_args: tuple[Any, ...] = ()) -> bool:
+        allowed = FORWARD[to]
+        cur = await tx.fetchone("SELECT state FROM outbound WHERE message_id = ?", message_id)
+        if cur is None or cur["state"] not in allowed:
+            return False
+        sets = f"state = ?, updated_at = ?{', ' + extra_sql if extra_sql else ''}"
+        n = await tx.execute(
+            f"UPDATE outbound SET {sets} WHERE message_id = ? AND state = ?",
+            to.value, now, *extra_args, message_id, cur["state"])
+        if n:
+            await self._event(tx, message_id, OutboxState(cur["state"]), to, reason, now)
+        return bool(n)
+
+    @staticmethod
+    async def _event(tx: Tx, message_id: str, frm: OutboxState | None, to: OutboxState,
+                     reason: str | None, now: float) -> None:
+        await tx.execute("INSERT INTO outbound_events (message_id, at, from_state, to_state, "
+                         "reason) VALUES (?, ?, ?, ?, ?)", message_id, now,
+                         frm.value if frm else None, to.value, reason)
+
+    async def get(self, message_id: str, with_body: bool = False) -> OutboundRow | None:
+        cols = "*" if with_body else _COLUMNS
+
+        async def op(tx: Tx) -> OutboundRow | None:
+            row = await tx.fetchone(f"SELECT {cols} FROM outbound WHERE message_id = ?",
+                                    message_id)
+            return _row(row) if row else None
+        return await self.backend.read(op)
+
+    async def events(self, message_id: str) -> list[OutboxEvent]:
+        async def op(tx: Tx) -> list[OutboxEvent]:
+            rows = await tx.fetchall("SELECT at, from_state, to_state, reason FROM "
+                                     "outbound_events WHERE message_id = ? ORDER BY id",
+                                     message_id)
+            return [OutboxEvent(**r) for r in rows]
+        return await self.backend.read(op)
+
+    async def recent(self, *, state: OutboxState | None = None, recipient: str | None = None,
+                   limit: int = 50, before: tuple[float, str] | None = None
+                   ) -> list[OutboundRow]:
+        """Newest first, keyset-paginated on (created_at, message_id)."""
+        async def op(tx: Tx) -> list[OutboundRow]:
+            sql = f"SELECT {_COLUMNS} FROM outbound WHERE 1 = 1"
+            args: list[Any] = []
+            if state:
+                sql += " AND state = ?"
+                args.append(OutboxState(state).value)
+            if recipient:
+                sql += " AND recipient = ?"
+                args.append(recipient)
+            if before is not None:
+                sql += " AND (created_at < ? OR (created_at = ? AND message_id < ?))"
+                args.extend([before[0], before[0], before[1]])
+            sql += " ORDER BY created_at DESC, message_id DESC LIMIT ?"
+            args.append(limit)
+            return [_row(r) for r in await tx.fetchall(sql, *args)]
+        return await self.backend.read(op)
+
+    async def spool_pending(self) -> list[OutboundRow]:
+        """Messages that came from the spool folder whose delivery is over."""
+        async def op(tx: Tx) -> list[OutboundRow]:
+            rows = await tx.fetchall(
+                f"SELECT {_COLUMNS} FROM outbound WHERE spool_name IS NOT NULL "
+                f"AND spool_done = 0 AND state IN ({sql_list(FINAL_STATES)}) LIMIT 100")
+            return [_row(r) for r in rows]
+        return await self.backend.read(op)
+
+    async def mark_spool_done(self, message_id: str) -> None:
+        async def op(tx: Tx) -> None:
+            await tx.execute("UPDATE outbound SET spool_done = 1 WHERE message_id = ?",
+                             message_id)
+        await self.backend.write(op)
+
+    async def counts(self) -> dict[OutboxState, int]:
+        async def op(tx: Tx) -> dict[OutboxState, int]:
+            rows = await tx.fetchall("SELECT state, COUNT(*) AS n FROM outbound GROUP BY state")
+            return {OutboxState(r["state"]): int(r["n"]) for r in rows}
+        return await self.backend.read(op)

@@ -1,0 +1,130 @@
+"""Who may call the operator API, and what each caller may do.
+
+Two kinds of credential, both sent as ``Authorization: Bearer <token>``:
+- the gateway's ``api_token`` setting: the operator's, with every right (as before);
+- an API client's token (``cme-gateway clients add``): one per system that calls the API,
+  each with a scope, stored only as a hash, revocable, and every call audited.
+
+Scopes: ``operator`` (every ``/v1/admin/`` route) and ``school:<LAESTAB>`` (a school's MIS:
+only the CTFs held for that school, ``GET /v1/admin/schools/<LAESTAB>/ctf[/<id>]``).
+
+Why SHA-256 and not argon2 for the stored secret: a client secret is 256 random bits, so no
+guessing attack can use a fast hash against it; a slow password hash would only cost CPU on
+every API call. (Officers' passwords, which people choose, are a different matter.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gateway.core.errors import GatewayError
+from gateway.core.parties import check_laestab
+from gateway.store import Store, Tx
+from gateway.store.clients import ClientRow
+from gateway.web.errors import Handler
+from gateway.web.keys import GATEWAY
+
+PREFIX = "cme_"
+_TOKEN = re.compile(r"cme_([0-9a-f]{12})_([A-Za-z0-9_-]{40,64})")
+_SCHOOL_CTF = re.compile(r"/v1/admin/schools/([0-9]{7})/ctf(?:/[^/]+)?")
+
+
+@dataclass(frozen=True)
+class Caller:
+    actor: str  # written to the audit log: "api" (the operator token) or "client:<name>"
+    scope: str
+    client_id: str | None = None
+
+
+CALLER = web.RequestKey("caller", Caller)
+OPERATOR = Caller(actor="api", scope="operator")
+
+
+def check_scope(text: str) -> str:
+    """``operator`` or ``school:<LAESTAB>`` (``school:381/2001`` is read as 3812001)."""
+    if text == "operator":
+        return text
+    kind, _, school = text.partition(":")
+    if kind == "school" and school:
+        return f"school:{check_laestab(school)}"
+    raise GatewayError("bad-request", f"scope {text[:40]!r}: use operator or school:<LAESTAB>")
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def add_client(store: Store, name: str, scope: str) -> tuple[ClientRow, str]:
+    """Make a client; returns its row and its token (shown once, never stored)."""
+    client_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    row = await store.clients.add(client_id, name, check_scope(scope), _digest(secret))
+    await store.audit.add("cli", "client-add", None, f"client {client_id} ({name}) {row.scope}")
+    return row, f"{PREFIX}{client_id}_{secret}"
+
+
+async def authenticate(store: Store, token: str) -> Caller:
+    """The caller a client token names, or ``unauthorized``."""
+    found = _TOKEN.fullmatch(token)
+    row = await store.clients.get(found.group(1)) if found else None
+    # Compare even when there is no such client, so that timing tells nothing.
+    expected = row.secret_hash if row else _digest("")
+    given = _digest(found.group(2)) if found else ""
+    if not hmac.compare_digest(expected.encode(), given.encode()) or row is None \
+            or row.revoked_at is not None:
+        raise GatewayError("unauthorized", "unknown or revoked client token")
+    return Caller(actor=f"client:{row.name}", scope=row.scope, client_id=row.client_id)
+
+
+def allowed(caller: Caller, request: web.Request) -> bool:
+    if caller.scope == "operator":
+        return True
+    school = _SCHOOL_CTF.fullmatch(request.path)
+    return (request.method == "GET" and school is not None
+            and caller.scope == f"school:{school.group(1)}")
+
+
+@web.middleware
+async def require_access(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith("/v1/admin/"):
+        return await handler(request)
+    gw = request.app[GATEWAY]
+    given = request.headers.get("Authorization", "")
+    token = given.removeprefix("Bearer ").strip() if given.startswith("Bearer ") else ""
+    if token.startswith(PREFIX):
+        caller = await authenticate(gw.store, token)
+        if not allowed(caller, request):
+            raise GatewayError("scope-forbidden", f"scope {caller.scope}")
+        await _audit_use(gw.store, caller, request)
+    else:
+        operator_token = gw.settings.api_token
+        if not operator_token:
+            raise GatewayError("admin-api-disabled")
+        if not hmac.compare_digest(given.encode(), f"Bearer {operator_token}".encode()):
+            raise GatewayError("unauthorized")
+        caller = OPERATOR
+    request[CALLER] = caller
+    return await handler(request)
+
+
+async def _audit_use(store: Store, caller: Caller, request: web.Request) -> None:
+    assert caller.client_id is not None
+    client_id = caller.client_id
+
+    async def op(tx: Tx) -> None:
+        await store.clients.used(client_id, tx)
+        await store.audit.add(caller.actor, "api-call", None,
+                              f"{request.method} {request.path}", tx=tx)
+    await store.backend.write(op)
+
+
+def actor(request: web.Request) -> str:
+    """Who is calling, for the audit log."""
+    return request.get(CALLER, OPERATOR).actor
+

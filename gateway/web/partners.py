@@ -1,0 +1,145 @@
+"""The partner endpoints: ``POST /v1/messages`` (signed XML in, signed Receipt out) and
+``POST /v1/transfers`` (a signed Transfer envelope and the CTF beside it, multipart).
+
+Refusals are raised as GatewayError; the error middleware (``errors.py``) answers them with
+a signed Error.
+
+For ``/v1/transfers`` part ``envelope`` (the signed XML, at most 256 KiB) must come first,
+then part ``payload`` (the CTF, streamed to a temporary file while it is hashed and counted,
+never held in memory; at most ``max_ctf_bytes``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from pathlib import Path
+
+from aiohttp import BodyPartReader, web
+
+from gateway.core.errors import GatewayError
+from gateway.core.httpio import read_limited
+from gateway.exchange.inbound import peer_of
+from gateway.hub.transfers import check_envelope, receive_transfer
+from gateway.web.keys import GATEWAY, INBOUND, METRICS, SENDER
+
+routes = web.RouteTableDef()
+XML = "application/xml"
+MAX_ENVELOPE = 256 * 1024
+CHUNK = 1 << 16
+
+
+async def read_body(request: web.Request, limit: int, seconds: float) -> bytes:
+    """The body (or ``limit + 1`` bytes of it), if it arrives within ``seconds``."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await read_limited(request.content, limit)
+    except TimeoutError:
+        raise GatewayError("request-timeout", f"body not received in {seconds:g} s") from None
+
+
+def xml(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type=XML, charset="utf-8")
+
+
+@routes.post("/v1/messages")
+async def post_message(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    metrics = request.app[METRICS]
+    limit = gw.settings.max_body_bytes
+    with metrics.latency.time():
+        if request.content_length is not None and request.content_length > limit:
+            raise GatewayError("body-too-large", f"{request.content_length} bytes")
+        body = await read_body(request, limit, gw.settings.body_timeout_seconds)
+        accepted = await request.app[INBOUND].receive(body)
+    metrics.accepted.labels(accepted.message.header.message_type.value).inc()
+    sender = request.app.get(SENDER)
+    if sender is not None and not accepted.duplicate:
+        sender.wake.set()
+    return xml(accepted.receipt)
+
+
+async def _part(reader: object, name: str) -> BodyPartReader:
+    try:
+        part = await reader.next()  # type: ignore[attr-defined]
+    except ValueError:  # aiohttp's word for a body that is not multipart as declared
+        raise GatewayError("bad-request", "the multipart body is malformed") from None
+    if not isinstance(part, BodyPartReader) or part.name != name:
+        raise GatewayError("payload-missing", f"expected the part named {name!r}")
+    return part
+
+
+async def _chunk(part: BodyPartReader) -> bytes:
+    try:
+        return await part.read_chunk(CHUNK)
+    except ValueError:
+        raise GatewayError("bad-request", "the multipart body is malformed") from None
+
+
+async def _read_envelope(part: BodyPartReader) -> bytes:
+    data = bytearray()
+    while chunk := await _chunk(part):
+        data += chunk
+        if len(data) > MAX_ENVELOPE:
+            raise GatewayError("body-too-large", f"envelope over {MAX_ENVELOPE} bytes")
+    return bytes(data)
+
+
+async def _spool_payload(part: BodyPartReader, tmp: Path, limit: int) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    fh = await asyncio.to_thread(open, tmp, "wb")
+    try:
+        while chunk := await _chunk(part):
+            size += len(chunk)
+            if size > limit:
+                raise GatewayError("ctf-too-large", f"limit {limit} bytes")
+            h.update(chunk)
+            await asyncio.to_thread(fh.write, chunk)
+    finally:
+        await asyncio.to_thread(fh.close)
+    return h.hexdigest(), size
+
+
+@routes.post("/v1/transfers")
+async def post_transfer(request: web.Request) -> web.Response:
+    seconds = request.app[GATEWAY].settings.transfer_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            return await _transfer(request)
+    except TimeoutError:
+        raise GatewayError("request-timeout", f"upload not received in {seconds:g} s") \
+            from None
+
+
+async def _transfer(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    s = gw.settings
+    incoming = s.path(s.ctf_dir) / ".incoming"
+    tmp = incoming / f"{uuid.uuid4()}.part"
+    try:
+        if not request.content_type.startswith("multipart/"):
+            raise GatewayError("payload-missing", "send multipart/form-data")
+        try:
+            reader = await request.multipart()
+        except ValueError:  # no boundary, or one aiohttp cannot use
+            raise GatewayError("bad-request", "the multipart body has no usable boundary") \
+                from None
+        # The envelope first, even for a body that is too large: once it verifies, the
+        # refusal is a signed Error the sender can rely on.
+        envelope = await _read_envelope(await _part(reader, "envelope"))
+        transfer = check_envelope(gw, envelope)  # before anything is written to disk
+        try:
+            if request.content_length and \
+                    request.content_length > s.max_ctf_bytes + MAX_ENVELOPE:
+                raise GatewayError("ctf-too-large", f"{request.content_length} bytes")
+            await asyncio.to_thread(incoming.mkdir, parents=True, exist_ok=True)
+            digest, size = await _spool_payload(await _part(reader, "payload"), tmp,
+                                                s.max_ctf_bytes)
+            receipt = await receive_transfer(gw, envelope, transfer, tmp, digest, size)
+        except GatewayError as exc:
+            raise exc.answering(peer_of(transfer.header)) from None
+    finally:
+        await asyncio.to_thread(tmp.unlink, missing_ok=True)
+    return xml(receipt)
