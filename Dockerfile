@@ -6,9 +6,9 @@ RUN useradd --create-home --uid 10001 gateway
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
-COPY schemas ./schemas
-COPY examples ./examples
-RUN pip install --no-cache-dir -e .
+# A normal install: the XSDs and sample messages are package data, so schemas/ and examples/
+# (the published copies) are not needed in the image.
+RUN pip install --no-cache-dir .
 USER gateway
 VOLUME ["/data"]
 ENV CME_GATEWAY_CONFIG=/data/gateway.toml CME_GATEWAY_LISTEN_HOST=0.0.0.0

@@ -3,11 +3,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench bench-splink clean
+.PHONY: venv demo test test-fast lint bench bench-splink clean
 
-$(STAMP): pyproject.toml
+# setuptools in the venv too (the build-system's version): tests/test_packaging.py builds the
+# wheel with --no-build-isolation, so it needs no network.
+$(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --upgrade pip 'setuptools>=77'
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -16,8 +18,14 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/cme-gateway demo
 
+# Everything, the slow multi-process tests included (CI runs this).
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+# Everything but the tests marked slow (the benchmark smoke test, the wheel build, the
+# multi-process scale-out and crash tests).
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway tests bench

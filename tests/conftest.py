@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,15 +200,32 @@ class Proc:
                 self.proc.wait(5)
 
 
-@pytest.fixture
-def procs():
+@contextmanager
+def _started() -> Iterator[Callable[..., Proc]]:
+    """``start(home, **kw)`` starts a gateway process; all of them are stopped at the end."""
     started: list[Proc] = []
 
     def start(home: Home, **kw: object) -> Proc:
-        p = Proc(home, **kw).start()  # type: ignore[arg-type]
-        started.append(p)
-        return p
+        p = Proc(home, **kw)  # type: ignore[arg-type]
+        started.append(p)  # before it is up: one that never answers is stopped too
+        return p.start()
 
-    yield start
-    for p in started:
-        p.stop()
+    try:
+        yield start
+    finally:
+        for p in started:
+            p.stop()
+
+
+@pytest.fixture
+def procs() -> Iterator[Callable[..., Proc]]:
+    with _started() as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def module_procs() -> Iterator[Callable[..., Proc]]:
+    """Like ``procs``, for processes that a whole module's tests share: stopped once the
+    module's last test is done."""
+    with _started() as start:
+        yield start

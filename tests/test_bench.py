@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 
+@pytest.mark.slow  # about 40 s: every benchmark, both backends
 def test_bench_quick_writes_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "RESULTS.md"
     res = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--out", str(out)],

@@ -1,10 +1,17 @@
-"""CTFs through real processes: the S2S hub, LA 355 and LA 352, with schools as parties."""
+"""CTFs through real processes: the S2S hub, LA 355 and LA 352, with schools as parties.
+
+The three processes are started once for the module (``world``) and every test shares them,
+so each test uses its own pupils, files and destination schools, and looks only at the rows
+its own CTFs made (by transfer id, by the file's digest, or by what changed while it ran),
+never at a table's total."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -14,6 +21,9 @@ from tests.conftest import ROOT, Home, free_port, make_home
 from tests.test_e2e import api, wait_for
 
 SCHOOL_A, SCHOOL_B = "3552001", "3524001"
+# Schools in LA 352's area that only one test sends to (SCHOOL_B is the normal CTF's):
+# each test finds nothing in its school's folder but its own CTF.
+CLAIMED_FOR, FLAGGED_FOR = "3524002", "3524003"
 
 
 def cli(home: Home, *args: str) -> subprocess.CompletedProcess[str]:
@@ -26,32 +36,49 @@ def rows(home: Home, sql: str, *args: object) -> list[tuple]:
         return conn.execute(sql, args).fetchall()
 
 
-@pytest.fixture
-def world(tmp_path: Path, procs):
+def notices(hub: Home, tid: str) -> int:
+    """How many CtfNotices the hub has queued about transfer ``tid``."""
+    ((n,),) = rows(hub, "SELECT COUNT(*) FROM outbound WHERE message_type = 'CtfNotice' "
+                        "AND instr(CAST(body AS TEXT), ?) > 0", f">{tid}<")
+    return int(n)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def ctf_world(tmp_path_factory: pytest.TempPathFactory, module_procs):
+    base = tmp_path_factory.mktemp("ctf-world")
     ports = {p: free_port() for p in ("S2S", "355", "352")}
     url = {p: f"http://127.0.0.1:{port}/v1/messages" for p, port in ports.items()}
-    hub = make_home(tmp_path, "S2S", {"355": url["355"], "352": url["352"]}, ports["S2S"],
+    hub = make_home(base, "S2S", {"355": url["355"], "352": url["352"]}, ports["S2S"],
                     role="hub", extra=f"max_ctf_bytes = {3 * 1024 * 1024}\n")
-    la355 = make_home(tmp_path, "355", {"S2S": url["S2S"]}, ports["355"])
-    la352 = make_home(tmp_path, "352", {"S2S": url["S2S"]}, ports["352"])
-    school_a = make_home(tmp_path, SCHOOL_A, {"S2S": url["S2S"], "355": url["355"]})
-    school_b = make_home(tmp_path, SCHOOL_B, {"S2S": url["S2S"]})
+    la355 = make_home(base, "355", {"S2S": url["S2S"]}, ports["355"])
+    la352 = make_home(base, "352", {"S2S": url["S2S"]}, ports["352"])
+    school_a = make_home(base, SCHOOL_A, {"S2S": url["S2S"], "355": url["355"]})
+    school_b = make_home(base, SCHOOL_B, {"S2S": url["S2S"]})
     for h in (la355, la352, school_a, school_b):
         hub.trust(h)
         h.trust(hub)
     la355.trust(school_a)
     school_a.trust(la355)
-    for h in (hub, la355, la352):
-        procs(h)
-    return hub, la355, la352, school_a, school_b
+    started = [module_procs(h) for h in (hub, la355, la352)]
+    return (hub, la355, la352, school_a, school_b), started
 
 
-def pupil(surname: str = "Kowalczyk", forename: str = "Amelia", upn: str | None = None
-          ) -> Pupil:
-    from datetime import date
+@pytest.fixture
+def world(ctf_world):
+    homes, started = ctf_world
+    for p in started:  # one that died in an earlier test would fail this one obscurely
+        assert p.proc is not None and p.proc.poll() is None, p.log()
+    return homes
 
+
+def pupil(surname: str = "Kowalczyk", forename: str = "Amelia", upn: str | None = None,
+          dob: date = date(2015, 3, 14)) -> Pupil:
     return Pupil(upn=upn or make_upn("355", "2001", 2019, 42), surname=surname,
-                 forename=forename, dob=date(2015, 3, 14), sex="F", postcode="M30 7LP")
+                 forename=forename, dob=dob, sex="F", postcode="M30 7LP")
 
 
 def test_a_normal_ctf_reaches_the_destination_school(world, tmp_path) -> None:
@@ -80,12 +107,15 @@ def test_lost_ctf_lpd_case_search_claim_and_second_claim(world, tmp_path) -> Non
     tid = out.stdout.split()[2]
     assert rows(hub, "SELECT kind, state FROM lpd WHERE transfer_id = ?", tid) == [
         ("lost", "lost")]
+    assert notices(hub, tid) == 1  # a school's own upload: the hub tells its LA
     # LA 355 (the source school's LA) gets a category 7 case from the hub's notice
     wait_for("the case at 355", lambda: rows(la355, "SELECT category FROM cases "
                                                     "WHERE transfer_id = ?", tid))
-    assert rows(la355, "SELECT category, surname FROM cases") == [(7, "Kowalczyk")]
+    assert rows(la355, "SELECT category, surname FROM cases WHERE transfer_id = ?", tid) == [
+        (7, "Kowalczyk")]
 
     # LA 352 searches with a typo in the surname and finds it
+    ((searched_before,),) = rows(hub, "SELECT COALESCE(MAX(id), 0) FROM audit")
     out = cli(la352, "lpd", "search", "--surname", "Kowalcyzk", "--forename", "Amelia",
               "--dob", "2015-03-14", "--sex", "F", "--reason", "New arrival at Oak School")
     assert out.returncode == 0, out.stderr
@@ -95,26 +125,28 @@ def test_lost_ctf_lpd_case_search_claim_and_second_claim(world, tmp_path) -> Non
     assert found["candidates"][0]["transfer_id"] == tid
     assert found["candidates"][0]["band"] in ("match", "possible")
     assert found["candidates"][0]["reason"]
-    audited = rows(hub, "SELECT actor, detail FROM audit WHERE action = 'lpd-search'")
+    audited = rows(hub, "SELECT actor, detail FROM audit WHERE action = 'lpd-search' "
+                        "AND id > ? ORDER BY id", searched_before)
     assert len(audited) == 2 and all(a == "352" for a, _ in audited)
     assert "new arrival" in audited[1][1] and "Kowalcyzk" not in audited[1][1]
 
     # claim it for a school in 352's area: the CTF arrives at 352 for that school
-    out = cli(la352, "lpd", "claim", tid, "--for-school", SCHOOL_B, "--reason", "on roll")
+    out = cli(la352, "lpd", "claim", tid, "--for-school", CLAIMED_FOR, "--reason", "on roll")
     assert out.returncode == 0, out.stderr
-    held = la352.path / "inbox" / SCHOOL_B
+    held = la352.path / "inbox" / CLAIMED_FOR
     wait_for("the claimed CTF at 352",
              lambda: any(held.glob("*.xml")) if held.exists() else False)
     assert next(held.glob("*.xml")).read_bytes() == lost.read_bytes()
-    assert rows(hub, "SELECT state, claimed_by, claimed_for FROM lpd") == [
-        ("claimed", "352", SCHOOL_B)]
-    history = [a for (a,) in rows(hub, "SELECT action FROM lpd_history ORDER BY id")]
+    assert rows(hub, "SELECT state, claimed_by, claimed_for FROM lpd WHERE transfer_id = ?",
+                tid) == [("claimed", "352", CLAIMED_FOR)]
+    history = [a for (a,) in rows(hub, "SELECT action FROM lpd_history WHERE transfer_id = ? "
+                                       "ORDER BY id", tid)]
     assert history == ["stored", "claimed", "delivery-queued"]
 
     # a second claim is refused, and a claim for another LA's school too
-    again = cli(la352, "lpd", "claim", tid, "--for-school", SCHOOL_B, "--reason", "again")
+    again = cli(la352, "lpd", "claim", tid, "--for-school", CLAIMED_FOR, "--reason", "again")
     assert again.returncode == 1 and "REJECTED lpd-already-claimed" in again.stderr
-    other = cli(la355, "lpd", "claim", tid, "--for-school", SCHOOL_B, "--reason", "x")
+    other = cli(la355, "lpd", "claim", tid, "--for-school", CLAIMED_FOR, "--reason", "x")
     assert other.returncode == 1 and "REJECTED lpd-forbidden" in other.stderr
 
 
@@ -123,12 +155,16 @@ def test_search_by_upn_and_schools_may_not_search(world, tmp_path) -> None:
     upn = make_upn("355", "2001", 2018, 7)
     lost = tmp_path / "lost.xml"
     write_ctf(lost, source=("355", "2001"), dest=("MMM", "MMMM"),
-              pupils=[pupil("Okafor", "Tobi", upn)])
-    assert cli(school_a, "ctf", "post", str(lost)).returncode == 0
+              pupils=[pupil("Okafor", "Tobi", upn, date(2014, 7, 2))])
+    posted = cli(school_a, "ctf", "post", str(lost))
+    assert posted.returncode == 0, posted.stdout + posted.stderr
+    tid = posted.stdout.split()[2]
     out = cli(la352, "lpd", "search", "--upn", upn, "--reason", "UPN from the new school")
-    assert "match" in out.stdout and "out-of-sector" in out.stdout
-    wait_for("the out-of-sector case", lambda: rows(la355, "SELECT category FROM cases"))
-    assert rows(la355, "SELECT category FROM cases") == [(9,)]
+    first = out.stdout.splitlines()[0]
+    assert first.startswith(tid) and " match " in first and "out-of-sector" in first, out
+    wait_for("the out-of-sector case", lambda: rows(la355, "SELECT category FROM cases "
+                                                           "WHERE transfer_id = ?", tid))
+    assert rows(la355, "SELECT category FROM cases WHERE transfer_id = ?", tid) == [(9,)]
     # a school is not an LA: the hub refuses its search
     school_search = cli(school_a, "lpd", "search", "--upn", upn, "--reason", "x")
     assert school_search.returncode == 1 and "lpd-forbidden" in school_search.stderr
@@ -137,14 +173,39 @@ def test_search_by_upn_and_schools_may_not_search(world, tmp_path) -> None:
 def test_school_posts_a_lost_ctf_to_its_own_la(world, tmp_path) -> None:
     hub, la355, la352, school_a, _ = world
     lost = tmp_path / "lost.xml"
-    write_ctf(lost, source=("355", "2001"), dest=("XXX", "XXXX"), pupils=[pupil("Nowak")])
+    write_ctf(lost, source=("355", "2001"), dest=("XXX", "XXXX"),
+              pupils=[pupil("Nowak", "Zofia", make_upn("355", "2001", 2019, 43),
+                            date(2016, 9, 2))])
     out = cli(school_a, "ctf", "post", str(lost), "--to", "355")
     assert out.returncode == 0, out.stdout + out.stderr
-    assert rows(la355, "SELECT category, surname FROM cases") == [(7, "Nowak")]
-    wait_for("the CTF in the LPD", lambda: rows(hub, "SELECT state FROM lpd"))
-    assert rows(hub, "SELECT state, source_lea FROM lpd") == [("lost", "355")]
+    tid = out.stdout.split()[2]
+    assert rows(la355, "SELECT category, surname FROM cases WHERE transfer_id = ?", tid) == [
+        (7, "Nowak")]
+    # 355 forwards it in a transfer of its own: at the hub it is known by the file's digest
+    in_lpd = ("SELECT lpd.transfer_id, lpd.state, lpd.source_lea FROM lpd "
+              "JOIN transfers USING (transfer_id) WHERE transfers.digest = ?")
+    wait_for("the CTF in the LPD", lambda: rows(hub, in_lpd, digest(lost)))
+    ((hub_tid, state, source_lea),) = rows(hub, in_lpd, digest(lost))
+    assert (state, source_lea) == ("lost", "355") and hub_tid != tid
     # the LA forwarded it, so the hub sends no notice and 355 still has one case
-    assert rows(hub, "SELECT COUNT(*) FROM outbound WHERE message_type = 'CtfNotice'") == [(0,)]
+    assert notices(hub, hub_tid) == 0
+
+
+HUB_TABLES = ("inbound", "transfers", "ctf_pupils", "lpd", "outbound")
+
+
+def hub_holdings(hub: Home) -> tuple[dict[str, int], list[Path]]:
+    counts = {t: rows(hub, f"SELECT COUNT(*) FROM {t}")[0][0] for t in HUB_TABLES}
+    ctf_dir = hub.path / "ctf"
+    files = sorted(p for p in ctf_dir.rglob("*") if p.is_file()) if ctf_dir.exists() else []
+    return counts, files
+
+
+def settled(*homes: Home) -> bool:
+    """Nothing queued or being sent anywhere: no earlier test's delivery is still on its way
+    (a forward from an LA to the hub would add rows there)."""
+    return all(rows(h, "SELECT COUNT(*) FROM outbound WHERE state IN ('queued', 'sending')")
+               == [(0,)] for h in homes)
 
 
 @pytest.mark.parametrize("kind,code", [
@@ -157,7 +218,7 @@ def test_school_posts_a_lost_ctf_to_its_own_la(world, tmp_path) -> None:
 ])
 def test_bad_ctfs_get_their_documented_errors_and_nothing_is_stored(world, tmp_path, kind,
                                                                     code) -> None:
-    hub, _, _, school_a, _ = world
+    hub, la355, la352, school_a, _ = world
     f = tmp_path / "bad.xml"
     if kind == "version":
         write_ctf(f, source=("355", "2001"), dest=("352", "4001"), version="23.0")
@@ -173,13 +234,13 @@ def test_bad_ctfs_get_their_documented_errors_and_nothing_is_stored(world, tmp_p
         f.write_text("<CTfile><Header><DocumentName>x</DocumentName></Header></CTfile>")
     elif kind == "wrong-source":
         write_ctf(f, source=("355", "2002"), dest=("352", "4001"))
+    wait_for("earlier deliveries to finish", lambda: settled(hub, la355, la352))
+    before = hub_holdings(hub)
     out = cli(school_a, "ctf", "post", str(f))
     assert out.returncode == 1
     assert out.stdout.startswith(f"REJECTED {code}:"), out.stdout + out.stderr
-    for table in ("inbound", "transfers", "ctf_pupils", "lpd", "outbound"):
-        assert rows(hub, f"SELECT COUNT(*) FROM {table}") == [(0,)], table
-    ctf_dir = hub.path / "ctf"
-    assert not [p for p in ctf_dir.rglob("*") if p.is_file()] if ctf_dir.exists() else True
+    # not a row in any table, not a file (not even a temporary one) in the CTF folder
+    assert hub_holdings(hub) == before
 
 
 def test_invalid_upn_is_flagged_not_rejected(world, tmp_path) -> None:
@@ -187,7 +248,7 @@ def test_invalid_upn_is_flagged_not_rejected(world, tmp_path) -> None:
     good = make_upn("355", "2001", 2019, 5)
     bad = ("A" if good[0] != "A" else "B") + good[1:]
     f = tmp_path / "flagged.xml"
-    write_ctf(f, source=("355", "2001"), dest=("352", "4001"),
+    write_ctf(f, source=("355", "2001"), dest=("352", FLAGGED_FOR[3:]),
               pupils=[pupil("Ali", "Sara", bad), pupil("Ali", "Omar", good)])
     check = subprocess.run([sys.executable, "-m", "gateway", "ctf", "check", str(f)],
                            capture_output=True, text=True, cwd=ROOT)

@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from gateway.messages import model as m
 from gateway.messages import xml as mx
 from tests.conftest import ROOT, Home, enquiry, pair
@@ -93,13 +95,19 @@ def test_enquiry_receipt_reply_receipt_between_two_processes(tmp_path, procs) ->
                                                        "answered"]
 
 
+@pytest.mark.slow  # an outage or a SIGKILL, retries, 20-150 messages
 def test_receiver_down_then_back_every_message_once(tmp_path, procs) -> None:
     a, b = pair(tmp_path, extra="retry_base_seconds = 0.1\nretry_max_seconds = 0.5\n"
                                "breaker_cooldown_seconds = 0.5\n")
     procs(a)
     ids = [api(a, "/v1/admin/messages?to=352", mx.to_bytes(mx.build(enquiry())))["message_id"]
            for _ in range(20)]
-    time.sleep(1.5)
+    def retried() -> bool:  # every message tried, some of them more than once
+        with db(a) as conn:
+            tries = [n for (n,) in conn.execute("SELECT attempts FROM outbound")]
+        return len(tries) == 20 and min(tries) >= 1 and max(tries) >= 2
+
+    wait_for("the sender to retry", retried)
     # retrying (or held back by the open circuit): not lost, not failed
     assert "sending" in set(states(a).values()) <= {"queued", "sending"}
     procs(b)
@@ -109,6 +117,7 @@ def test_receiver_down_then_back_every_message_once(tmp_path, procs) -> None:
     assert sorted(got) == sorted(ids)
 
 
+@pytest.mark.slow  # an outage or a SIGKILL, retries, 20-150 messages
 def test_receiver_killed_mid_stream_loses_nothing_acknowledged(tmp_path, procs) -> None:
     a, b = pair(tmp_path, extra="retry_base_seconds = 0.1\nretry_max_seconds = 0.5\n"
                                "breaker_cooldown_seconds = 0.5\nlease_seconds = 5\n")
@@ -153,6 +162,7 @@ def test_spool_folders(tmp_path, procs) -> None:
     assert not list((a.path / "outbox").glob("*.xml"))
 
 
+@pytest.mark.slow  # an outage or a SIGKILL, retries, 20-150 messages
 def test_sender_killed_mid_stream_resends_and_receiver_deduplicates(tmp_path, procs) -> None:
     a, b = pair(tmp_path, extra="retry_base_seconds = 0.1\nretry_max_seconds = 0.5\n"
                                "lease_seconds = 2\n")
