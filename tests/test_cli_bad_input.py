@@ -86,6 +86,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         "for_school": "3524001", "reason": "testing the command line",
         "outcome": "1=not-known", "message_id": "00000000-0000-4000-8000-000000000000",
         "transfer_id": "00000000-0000-4000-8000-000000000000",
+        "name": "test client", "scope": "operator", "client_id": "0123456789ab",
     }
     return World(base, home.config, base / "missing" / "nothing.xml", folder, garbage, foreign,
                  good)
@@ -139,6 +140,7 @@ def bad_values(w: World, command: str, action: argparse.Action) -> list[tuple[st
         ("verify", "partners"): [(missing, "missing"), (garbage, "folder")],
         ("match", "config"): [(missing, "config"), (garbage, "config")],
         ("crosscheck", "config"): [(folder, "config"), (garbage, "config")],
+        ("clients add", "name"): [("", "text"), ("x" * 101, "text")],
     }
     if (command, dest) in special:
         return special[(command, dest)]
@@ -146,6 +148,7 @@ def bad_values(w: World, command: str, action: argparse.Action) -> list[tuple[st
         "party": ["35x", "381/20011"], "to": ["3812", ""], "for_school": ["352", "35/24001"],
         "source": ["3812", "XXX/XXXX"], "dest": ["38/12001", "ABC/DEFG"],
         "message_id": ["not-an-id"], "transfer_id": [""], "upn": ["not-a-upn"],
+        "scope": ["school:35", "admin"], "client_id": ["no-such-client"],
     }
     texts = {
         "dob": ["2015-13-45"], "as_of": ["yesterday"], "sex": ["Q"],
@@ -252,11 +255,12 @@ def test_the_walk_finds_every_command(world: World) -> None:
     assert {"init", "keys init", "keys ca", "partners add", "partners list", "config", "serve",
             "send", "status", "verify", "reply", "demo", "ctf check", "ctf post",
             "ctf generate", "lpd search", "lpd claim", "cases", "match", "crosscheck",
-            "records import"} <= found
+            "records import", "clients add", "clients list", "clients revoke"} <= found
     kinds = {v.kind for v in variants(world) if v.command == "send"}
     assert {"missing", "folder", "content", "id", "config", "usage"} <= kinds
 
 
+@pytest.mark.slow  # about 80 processes; test_every_bad_input_in_process runs every variant
 def test_every_subcommand_as_a_real_process(world: World) -> None:
     """The first variant of each kind for each command, as ``python -m gateway``. Usage
     errors that argparse alone makes (an unknown option, a value not among the choices) run
