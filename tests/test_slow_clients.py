@@ -99,4 +99,4 @@ async def test_a_busy_port_is_a_sentence(tmp_path, busy) -> None:
         s = b.settings(listen_port=port)
         with pytest.raises(GatewayError) as info:
             await serve(create_app(s, background=False), s)
-        assert info.value.code == "config-invalid" and str(port) in info.value.text
+        assert info.value.code == "listen-failed" and str(port) in info.value.text

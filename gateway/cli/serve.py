@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import errno
+import asyncio
 import logging
 import socket
 import subprocess
@@ -14,21 +14,7 @@ from gateway.cli import checks
 from gateway.cli.settings import config_path, gateway_settings
 from gateway.core.errors import GatewayError
 from gateway.crypto.keys import load_certificate, load_private_key
-
-LISTEN_ERRNOS = (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL)
-
-
-def listen_error(host: str, port: int, exc: OSError) -> GatewayError:
-    if exc.errno == errno.EADDRINUSE:
-        why = ("the port is in use by another process (perhaps this gateway, already "
-               "running): stop it, or choose another port with --port or listen_port")
-    elif exc.errno == errno.EACCES:
-        why = "this user may not listen on that port (below 1024?): choose another port"
-    elif exc.errno == errno.EADDRNOTAVAIL:
-        why = "that is not an address of this machine (listen_host)"
-    else:
-        why = exc.strerror or type(exc).__name__
-    return GatewayError("listen-failed", f"{host}:{port}: {why}")
+from gateway.web.serve import listen_error
 
 
 def check_listen(host: str, port: int) -> None:
@@ -51,9 +37,8 @@ def check_listen(host: str, port: int) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     # aiohttp's server and the web app take half a second to import: only serve needs them.
-    from aiohttp import web
-
     from gateway.web.app import create_app
+    from gateway.web.serve import serve
 
     overrides: dict[str, Any] = {}
     if args.role:
@@ -86,17 +71,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
                "--worker"] + (["--role", args.role] if args.role else []) + \
               (["--port", str(args.port)] if args.port else [])
         children = [subprocess.Popen(cmd) for _ in range(workers - 1)]
+    def ready() -> None:
+        print(f"cme-gateway {s.party} ({s.role}) listening on http://{s.listen_host}:"
+              f"{s.listen_port}{' (worker)' if args.worker else ''}", flush=True)
+
     try:
-        web.run_app(create_app(s, spool=not args.worker), host=s.listen_host,
-                    port=s.listen_port, reuse_port=workers > 1 or args.worker,
-                    print=lambda *_: print(f"cme-gateway {s.party} ({s.role}) listening on "
-                                           f"http://{s.listen_host}:{s.listen_port}"
-                                           f"{' (worker)' if args.worker else ''}", flush=True),
-                    access_log=None)
-    except OSError as exc:
-        if exc.errno in LISTEN_ERRNOS:  # taken between the check and the server's bind
-            raise listen_error(s.listen_host, s.listen_port, exc) from None
-        raise
+        # (a port taken between the check and the server's bind is a listen-failed too)
+        asyncio.run(serve(create_app(s, spool=not args.worker), s,
+                          reuse_port=workers > 1 or args.worker, ready=ready))
     finally:
         for child in children:
             child.terminate()

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 from collections.abc import Callable
@@ -25,6 +26,20 @@ log = logging.getLogger(__name__)
 BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
         b"Content-Length: 42\r\nConnection: close\r\n\r\n"
         b"Too many connections; try again shortly.\r\n")
+
+
+def listen_error(host: str, port: int, exc: OSError) -> GatewayError:
+    """Why ``host:port`` cannot be listened on, as a sentence an operator can act on."""
+    if exc.errno == errno.EADDRINUSE:
+        why = ("the port is in use by another process (perhaps this gateway, already "
+               "running): stop it, or choose another port with --port or listen_port")
+    elif exc.errno == errno.EACCES:
+        why = "this user may not listen on that port (below 1024?): choose another port"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        why = "that is not an address of this machine (listen_host)"
+    else:
+        why = exc.strerror or type(exc).__name__
+    return GatewayError("listen-failed", f"{host}:{port}: {why}")
 
 
 class _Busy(asyncio.Protocol):
@@ -71,8 +86,7 @@ async def serve(app: web.Application, s: Settings, *, reuse_port: bool = False,
                                           reuse_port=reuse_port or None)
     except OSError as exc:
         await runner.cleanup()
-        raise GatewayError("config-invalid", f"cannot listen on {s.listen_host}:"
-                           f"{s.listen_port}: {exc.strerror or exc}") from None
+        raise listen_error(s.listen_host, s.listen_port, exc) from None
     stop = stop or asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
