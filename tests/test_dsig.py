@@ -6,6 +6,8 @@ import copy
 import datetime as dt
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from gateway.core import xmlsafe
@@ -16,7 +18,8 @@ from gateway.crypto import keys as k
 from gateway.crypto.trust import TrustStore
 from gateway.exchange.inbound import verify_and_parse
 from gateway.messages import xml as mx
-from tests.conftest import Pki, enquiry
+from gateway.web.app import create_app
+from tests.conftest import Pki, enquiry, pair
 
 DS = dsig.DS
 SETTINGS = Settings(party="352")
@@ -256,3 +259,205 @@ def test_external_entity_and_bare_entity_references_are_refused(pki: Pki) -> Non
     bare = data.replace(b"<Surname>Testchild", b"<Surname>&xxe;Testchild")
     # with no DTD an entity cannot be declared: the document is not well-formed
     assert code_of(bare, pki.trust("355")) in ("xml-malformed", "xml-entity-forbidden")
+
+
+# ---- malformed signatures: every one is a clean refusal, never a crash (review item 15a) ---
+
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+
+
+def _sig_elements(root: etree._Element) -> list[etree._Element]:
+    return [e for e in root.find(f"{{{DS}}}Signature").iter() if isinstance(e.tag, str)]
+
+
+def _self_close(el: etree._Element) -> None:
+    for kid in list(el):
+        el.remove(kid)
+    el.text = None
+
+
+def _set_text(text: str) -> object:
+    def mutate(el: etree._Element) -> None:
+        el.text = text
+    return mutate
+
+
+def _add(tag: str, text: str | None = None, **attrs: str) -> object:
+    def mutate(el: etree._Element) -> None:
+        etree.SubElement(el, tag, **attrs).text = text
+    return mutate
+
+
+def _remove(el: etree._Element) -> None:
+    parent = el.getparent()
+    if parent is not None:
+        parent.remove(el)
+
+
+ELEMENT_MUTATIONS = {
+    "self-closed": _self_close,                      # <ds:SignatureValue/>
+    "empty": _set_text(""),                          # <ds:SignatureValue></ds:SignatureValue>
+    "whitespace": _set_text(" \n\t "),
+    "not-base64": _set_text("!!not base64!!"),
+    "short-base64": _set_text("AAAA"),
+    "padding-only": _set_text("===="),
+    "der-garbage": _set_text("MIIB/w=="),
+    "long": _set_text("A" * 40_000),
+    "comment": lambda el: el.append(etree.Comment("c")),
+    "pi": lambda el: el.append(etree.ProcessingInstruction("x", "y")),
+    "removed": _remove,
+    "Id=''": lambda el: el.set("Id", ""),
+    "xml:id garbage": lambda el: el.set(f"{{{XML_NS}}}id", "not an NCName!"),
+    "foreign attribute": lambda el: el.set("{urn:evil}a", "b"),
+    "empty child ds:X509Certificate": _add(f"{{{DS}}}X509Certificate"),
+    "empty child ds:X509SubjectName": _add(f"{{{DS}}}X509SubjectName"),
+    "empty child ds:X509IssuerSerial": _add(f"{{{DS}}}X509IssuerSerial"),
+    "child ds:Transform": _add(f"{{{DS}}}Transform", Algorithm=""),
+    "InclusiveNamespaces ''": _add(f"{{{dsig.EXC_C14N}}}InclusiveNamespaces", PrefixList=""),
+    "InclusiveNamespaces garbage": _add(f"{{{dsig.EXC_C14N}}}InclusiveNamespaces",
+                                        PrefixList="!! #default xmlns"),
+}
+ATTRIBUTE_MUTATIONS = {"empty": "", "space": " ", "garbage": "!!", "fragment": "#x",
+                       "removed": None}
+
+
+def _refused_cleanly(data: bytes, trust: TrustStore) -> str | None:
+    """None when both entry points refuse ``data`` with a GatewayError (or accept it); else
+    what they raised instead."""
+    try:
+        root = xmlsafe.parse(data, max_depth=48, max_elements=20_000)
+    except GatewayError:
+        return None
+    for call in (lambda: dsig.verify(root, data, trust), lambda: check(data, trust)):
+        try:
+            call()
+        except GatewayError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - what the test is looking for
+            return f"{type(exc).__name__}: {str(exc)[:120]}"
+    return None
+
+
+@pytest.fixture(scope="module", params=["ec", "rsa"])
+def signed_pair(request: pytest.FixtureRequest, pki: Pki) -> tuple[bytes, TrustStore]:
+    party = {"ec": "355", "rsa": "343"}[request.param]
+    if party not in pki.parties:
+        pki.party(party, kind=request.param)
+    return signed(pki, party), pki.trust(party)
+
+
+@pytest.mark.parametrize("name", sorted(ELEMENT_MUTATIONS))
+def test_every_element_of_the_signature_mutated_is_refused_cleanly(
+        signed_pair: tuple[bytes, TrustStore], name: str) -> None:
+    data, trust = signed_pair
+    crashes = []
+    for i, el in enumerate(_sig_elements(tree(data))):
+        root = tree(data)
+        ELEMENT_MUTATIONS[name](_sig_elements(root)[i])  # type: ignore[operator]
+        crash = _refused_cleanly(dump(root), trust)
+        if crash:
+            crashes.append(f"{etree.QName(el).localname}: {crash}")
+    assert not crashes
+
+
+@pytest.mark.parametrize("name", sorted(ATTRIBUTE_MUTATIONS))
+def test_every_attribute_of_the_signature_mutated_is_refused_cleanly(
+        signed_pair: tuple[bytes, TrustStore], name: str) -> None:
+    data, trust = signed_pair
+    crashes = []
+    for i, el in enumerate(_sig_elements(tree(data))):
+        for attr in el.attrib:
+            root = tree(data)
+            target = _sig_elements(root)[i]
+            value = ATTRIBUTE_MUTATIONS[name]
+            if value is None:
+                del target.attrib[attr]
+            else:
+                target.set(attr, value)
+            crash = _refused_cleanly(dump(root), trust)
+            if crash:
+                crashes.append(f"{etree.QName(el).localname}@{attr}: {crash}")
+    assert not crashes
+
+
+@pytest.mark.parametrize("tag", ["SignatureValue", "DigestValue"])
+@pytest.mark.parametrize("text", [None, "", "  \n ", "!!not base64!!", "A", "===="])
+def test_empty_or_garbled_values_are_a_profile_error(pki: Pki, tag: str,
+                                                     text: str | None) -> None:
+    root = tree(signed(pki))
+    root.find(f".//{{{DS}}}{tag}").text = text
+    assert code_of(dump(root), pki.trust("355")) == "signature-profile"
+
+
+@pytest.mark.parametrize("text", [None, "", "  ", "!!not base64!!", "AAAA"])
+def test_empty_or_garbled_certificate_is_a_profile_error(pki: Pki, text: str | None) -> None:
+    root = tree(signed(pki))
+    root.find(f".//{{{DS}}}X509Certificate").text = text
+    assert code_of(dump(root), pki.trust("355")) == "signature-profile"
+
+
+def test_a_base64_signature_value_wrapped_over_lines_still_verifies(pki: Pki) -> None:
+    """xmlsec1 and others wrap base64 at 64 columns: whitespace inside a value is allowed."""
+    root = tree(signed(pki))
+    value = root.find(f".//{{{DS}}}SignatureValue")
+    text = "".join(value.text.split())
+    value.text = "\n" + "\n".join(text[i:i + 16] for i in range(0, len(text), 16)) + "\n"
+    assert check(dump(root), pki.trust("355")).header.sender == "355"  # type: ignore[attr-defined]
+
+
+_xml_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Co")),
+                    max_size=40) | st.sampled_from(["", " ", "=", "AAAA", "####"])
+
+
+@pytest.fixture(scope="module")
+def ec_signed(pki: Pki) -> tuple[bytes, TrustStore]:
+    return signed(pki), pki.trust("355")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_text_and_attributes_in_the_signature_are_refused_cleanly(
+        ec_signed: tuple[bytes, TrustStore], data: st.DataObject) -> None:
+    msg, trust = ec_signed
+    root = tree(msg)
+    els = _sig_elements(root)
+    for _ in range(data.draw(st.integers(1, 3))):
+        el = data.draw(st.sampled_from(els))
+        what = data.draw(st.sampled_from(["text", "attr", "new-attr", "self-close"]))
+        value = data.draw(_xml_text)
+        if what == "text":
+            el.text = value
+        elif what == "self-close":
+            _self_close(el)
+        elif what == "attr" and el.attrib:
+            el.set(data.draw(st.sampled_from(sorted(el.attrib))), value)
+        else:
+            el.set(data.draw(st.sampled_from(["Id", "URI", "Type", "Algorithm",
+                                              "PrefixList"])), value)
+    assert _refused_cleanly(dump(root), trust) is None
+
+
+def test_a_malformed_xml_id_anywhere_is_refused_cleanly(pki: Pki) -> None:
+    """The safe parse does not collect IDs; signxml's re-parse must not either, or a bad
+    xml:id is a crash there."""
+    root = tree(signed(pki))
+    root[0].set(f"{{{XML_NS}}}id", "1 2")
+    assert code_of(dump(root), pki.trust("355")) == "signature-invalid"
+
+
+@pytest.mark.parametrize("mutate", ["<ds:SignatureValue/>",
+                                    "<ds:SignatureValue></ds:SignatureValue>",
+                                    "<ds:SignatureValue> \n </ds:SignatureValue>"])
+async def test_an_empty_signature_value_over_http_is_a_400_not_a_500(aiohttp_client, tmp_path,
+                                                                      mutate: str) -> None:
+    a, b = pair(tmp_path)
+    signer = dsig.Signer(k.load_private_key(a.path / "keys/gateway.key"),
+                         k.load_certificate(a.path / "keys/gateway.pem"))
+    data = signer.sign(mx.build(enquiry()))
+    start = data.index(b"<ds:SignatureValue>")
+    end = data.index(b"</ds:SignatureValue>") + len(b"</ds:SignatureValue>")
+    client = await aiohttp_client(create_app(b.settings(), background=False))
+    resp = await client.post("/v1/messages", data=data[:start] + mutate.encode() + data[end:])
+    assert resp.status == 400
+    answer = etree.fromstring(await resp.read())
+    assert answer.findtext("{urn:cme-gateway:message:1}Code") == "signature-profile"

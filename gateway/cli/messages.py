@@ -156,14 +156,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
         s, _ = found
         partners = Path(args.partners) if args.partners else s.path(s.partners_dir)
         ca = s.path(s.ca_file) if s.ca_file else None
+        crl = s.path(s.crl_file) if s.crl_file else None
     else:
         s = Settings(party="S2S")
         partners = Path(args.partners or "keys/partners")
-        ca = None
+        ca = crl = None
     size = path.stat().st_size
     if size > s.max_body_bytes:
         raise GatewayError("body-too-large", f"{size} bytes; limit {s.max_body_bytes}")
-    message = verify_and_parse(path.read_bytes(), TrustStore(partners, ca), s)
+    trust = TrustStore(partners, ca, crl, s.crl_stale_policy)
+    message = verify_and_parse(path.read_bytes(), trust, s)
     h = message.header
     print(f"OK sender={h.sender} type={h.message_type.value} id={h.message_id}")
     return 0

@@ -1,5 +1,6 @@
-"""``cme-gateway init``, ``keys init|ca``, ``partners add|list`` and ``config``: setting up a
-gateway. ``write_config`` and ``make_keys`` are used by the demo and the tests too."""
+"""``cme-gateway init``, ``keys init|ca|rotate``, ``partners add|list|remove`` and ``config``:
+setting up a gateway. ``write_config`` and ``make_keys`` are used by the demo and the tests
+too."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from cryptography.hazmat.primitives import serialization
 
 from gateway.cli import checks
 from gateway.cli.settings import DEFAULT_CONFIG, gateway_settings, optional_settings
-from gateway.core.config import ENV_PREFIX, load_settings, settings_docs
+from gateway.core.config import ENV_PREFIX, Settings, load_settings, settings_docs
 from gateway.core.errors import GatewayError
 from gateway.core.parties import PARTY_FORMS
+from gateway.crypto import directory
 from gateway.crypto import keys as k
 
 CONFIG_TEMPLATE = """# CME Gateway configuration. Every setting is documented in README.md
@@ -230,37 +232,91 @@ def cmd_keys_ca(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    """The next key and certificate for this gateway; the current pair kept in previous/."""
+    s = gateway_settings(args)
+    key_file, cert_file = s.path(s.key_file), s.path(s.cert_file)
+    ca = _check_ca(args)
+    checks.readable_file(str(key_file), "this gateway's key")
+    old = _certificate(cert_file, "this gateway's certificate")
+    checks.writable_folder(str(key_file.parent), "the key's folder")
+    checks.writable_folder(str(cert_file.parent), "the certificate's folder")
+    rotation = k.rotate(key_file, cert_file, s.party, args.type, days=args.days,
+                        ca_key=ca[0] if ca else None, ca_cert=ca[1] if ca else None)
+    cert = rotation.cert
+    print(f"party {s.party} signs with a new key from now on (a running gateway switches "
+          f"within a second)", file=sys.stderr)
+    print(f"  new certificate:  {cert_file}  {rotation.fingerprint[:16]}...  until "
+          f"{cert.not_valid_after_utc:%Y-%m-%d}", file=sys.stderr)
+    print(f"  previous, kept:   {rotation.previous_cert} and {rotation.previous_key.name}",
+          file=sys.stderr)
+    if ca:
+        print("  partners that trust the CA need do nothing; partners that pinned the old "
+              "certificate add the new one:", file=sys.stderr)
+    else:
+        print("  give the new certificate (below) to every partner; each adds it next to the "
+              "old one:", file=sys.stderr)
+    print(f"    cme-gateway partners add {s.party} {cert_file.name}", file=sys.stderr)
+    print(f"  and, once the messages signed with the old key are delivered, retires the "
+          f"old one:\n    cme-gateway partners remove {s.party} --fingerprint "
+          f"{k.fingerprint(old)[:16]}", file=sys.stderr)
+    sys.stdout.write(k.cert_pem(cert).decode())
+    return 0
+
+
 # ---- partners -------------------------------------------------------------------------------
 
-def cmd_partners_add(args: argparse.Namespace) -> int:
-    party = checks.party(args.party, "party")
+def _partners_folder(args: argparse.Namespace) -> tuple[Settings, Path]:
     s = gateway_settings(args)  # never a ./keys/partners of whatever folder this is
-    cert = _certificate(Path(args.cert), "certificate")
     partners = s.path(s.partners_dir)
     if partners.exists() and not partners.is_dir():
         raise GatewayError("file-error", f"partners_dir {partners} is a file, not a folder")
+    return s, partners
+
+
+def cmd_partners_add(args: argparse.Namespace) -> int:
+    party = checks.party(args.party, "party")
+    _, partners = _partners_folder(args)
+    cert = _certificate(Path(args.cert), "certificate")
     named = k.party_of(cert)
     if named not in (None, party):
         print(f"warning: the certificate's CN is {named}, not {party}", file=sys.stderr)
-    k.write_public(partners / f"{party}.pem", k.cert_pem(cert))
-    print(f"partner {party} added ({k.fingerprint(cert)[:16]}...) in {partners}")
+    result = directory.add_certificate(partners, party, cert)
+    if result.others:
+        print(f"warning: the directory also lists this certificate for "
+              f"{', '.join(result.others)}; a certificate under two parties speaks for "
+              f"neither", file=sys.stderr)
+    mine = directory.list_certificates(partners, party)
+    how = "added" if result.added else "already there"
+    print(f"partner {party}: certificate {k.fingerprint(cert)[:16]}... {how} "
+          f"({len(mine)} in all) in {partners}")
+    return 0
+
+
+def cmd_partners_remove(args: argparse.Namespace) -> int:
+    party = checks.party(args.party, "party")
+    _, partners = _partners_folder(args)
+    gone = directory.remove_certificate(partners, party, args.fingerprint)
+    for e in gone:
+        print(f"partner {party}: certificate {e.fingerprint[:16]}... removed (until "
+              f"{e.not_after:%Y-%m-%d})")
+    left = directory.list_certificates(partners, party)
+    print(f"partner {party}: {len(left)} certificate{'s' if len(left) != 1 else ''} left")
     return 0
 
 
 def cmd_partners_list(args: argparse.Namespace) -> int:
-    s = gateway_settings(args)
-    folder = s.path(s.partners_dir)
-    pems = sorted(folder.glob("*.pem")) if folder.is_dir() else []
-    for pem in pems:
-        endpoint = s.endpoints.get(pem.stem, "(no endpoint)")
-        try:
-            cert = k.load_certificate(pem)
-        except (OSError, ValueError):
-            print(f"{pem.stem:8} (not a readable PEM certificate: {pem})  {endpoint}")
-            continue
-        print(f"{pem.stem:8} {k.fingerprint(cert)[:16]}  until "
-              f"{cert.not_valid_after_utc:%Y-%m-%d}  {endpoint}")
-    if not pems:
+    s, folder = _partners_folder(args)
+    entries, problems = directory.load(folder)
+    entries.sort(key=lambda e: (e.party, e.not_after, e.fingerprint))
+    for e in entries:
+        endpoint = s.endpoints.get(e.party, "(no endpoint)")
+        state = "" if e.current() else "  (not valid now)"
+        print(f"{e.party:8} {e.fingerprint[:16]}  until {e.not_after:%Y-%m-%d}  "
+              f"{e.key_type:10} {endpoint}{state}")
+    for problem in problems:
+        print(f"ignored: {problem}")
+    if not entries:
         print(f"(no partners in {folder})")
     return 0
 
@@ -297,15 +353,29 @@ def add_cli(sub: Any) -> None:
     sp.add_argument("--days", type=checks.whole_number(1, 36500), default=3650)
     sp.add_argument("--force", action="store_true", help="replace an existing CA key")
     sp.set_defaults(func=cmd_keys_ca)
+    sp = keys.add_parser("rotate", help="make this gateway's next key and certificate, "
+                         "keeping the current pair in previous/")
+    sp.add_argument("--type", choices=["ec", "rsa"], help="key type (default: the current one)")
+    sp.add_argument("--ca-key", help="the CA that issued the current certificate: its key")
+    sp.add_argument("--ca-cert", help="and its certificate")
+    sp.add_argument("--days", type=checks.whole_number(1, 3650), default=730)
+    sp.set_defaults(func=cmd_keys_rotate)
 
     partners = sub.add_parser("partners", help="the partner directory").add_subparsers(
         dest="partners_cmd", required=True)
-    sp = partners.add_parser("add", help="trust a partner's certificate")
+    sp = partners.add_parser("add", help="trust a partner's certificate (added to the ones it "
+                             "has)")
     sp.add_argument("party")
     sp.add_argument("cert")
     sp.set_defaults(func=cmd_partners_add)
-    sp = partners.add_parser("list", help="list trusted partners")
+    sp = partners.add_parser("list", help="list trusted partners: every certificate with its "
+                             "fingerprint and expiry")
     sp.set_defaults(func=cmd_partners_list)
+    sp = partners.add_parser("remove", help="retire a partner's certificate (or all of them)")
+    sp.add_argument("party")
+    sp.add_argument("--fingerprint", help="the certificate's SHA-256 fingerprint, or its "
+                    "first 8 or more hex digits (partners list shows 16); default: all")
+    sp.set_defaults(func=cmd_partners_remove)
 
     sp = sub.add_parser("config", help="print the table of every setting")
     sp.set_defaults(func=cmd_config)

@@ -48,6 +48,16 @@ class Settings:
     ca_file: Path | None = _doc("Optional CA certificate (PEM); certificates it issued directly "
                                 "whose subject CN is a party id are trusted for that party.",
                                 default=None)
+    crl_file: Path | None = _doc(
+        "Optional CRL (PEM or DER) of the CA in `ca_file`, re-read when the file changes: a "
+        "certificate it lists is refused (`certificate-revoked`). It must be signed by that "
+        "CA; one that is not, or cannot be read, refuses every CA-issued certificate "
+        "(`crl-invalid`). Replace it atomically (write a new file, then rename it).",
+        default=None)
+    crl_stale_policy: str = _doc(
+        "When the CRL is past its next-update date: `honour` (keep using it, so what it lists "
+        "stays refused; /healthz reports it stale) or `fail-closed` (refuse every CA-issued "
+        "certificate, `crl-stale`, until a fresh CRL is in place).", default="honour")
     inbox_dir: Path = _doc("Spool folder where accepted inbound messages are written.",
                            default=Path("inbox"))
     outbox_dir: Path = _doc("Spool folder watched for unsigned messages to sign and send.",
@@ -99,6 +109,18 @@ class Settings:
     max_ctf_pupils: int = _doc("Most pupils accepted in one CTF.", default=5000)
     max_ctf_pupil_elements: int = _doc("Most elements in one pupil of a CTF (a real pupil has "
                                        "about a thousand).", default=20_000)
+    max_ctf_elements: int = _doc(
+        "Most elements in one CTF as a whole. A real pupil has about a thousand, and a "
+        "real-shaped CTF of `max_ctf_bytes` holds about 2.2 million (docs/ctf-limits.md).",
+        default=3_000_000)
+    max_ctf_attributes_per_element: int = _doc(
+        "Most attributes on one element of a CTF (real CTFs carry hardly any; the data "
+        "sections accept any).", default=16)
+    max_ctf_attributes: int = _doc(
+        "Most attributes and namespace declarations in one CTF as a whole.", default=200_000)
+    max_concurrent_ctf_checks: int = _doc(
+        "Most CTFs checked at once in one process (each takes a core while it runs); further "
+        "uploads wait for a slot. About one per core.", default=2)
     ctf_versions: str = _doc("CTF versions accepted, comma-separated: the current and the "
                              "previous one. Add the new version when DfE publishes it.",
                              default="25.0,24.0")
@@ -108,6 +130,11 @@ class Settings:
         default_factory=lambda: MappingProxyType({}))
     match_interval_seconds: float = _doc("How often new enquiries and referrals are matched "
                                          "against local records.", default=1.0)
+    calendar_file: Path | None = _doc(
+        "This LA's school calendar (terms, half terms, INSET days; see docs/calendar.md): a "
+        "TOML file for one school year, or a folder of them, one per school year. Deadlines "
+        "in school days are counted on it. Empty = the shipped example for 2026-27 "
+        "(examples/calendar-2026-27.toml), which is not your LA's.", default=None)
     lpd_searches_per_minute: int = _doc(
         "At the hub: most Lost Pupils Database searches one LA may make in a minute; more are "
         "refused (`lpd-rate-limited`) and raise an alert (log and metric).", default=30)
@@ -215,6 +242,10 @@ def _check(s: Settings) -> None:
     for party in s.endpoints:
         if not PARTY_RE.match(party):
             raise GatewayError("config-invalid", f"endpoint party {party!r} is not a party id")
+    if s.crl_file is not None and s.ca_file is None:
+        raise GatewayError("config-invalid", "crl_file is the CA's CRL: set ca_file too")
+    if s.crl_stale_policy not in ("honour", "fail-closed"):
+        raise GatewayError("config-invalid", "crl_stale_policy must be honour or fail-closed")
     if s.max_body_bytes <= 0 or s.max_depth <= 0 or s.sender_concurrency <= 0:
         raise GatewayError("config-invalid", "limits must be positive")
     if s.matching:

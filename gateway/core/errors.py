@@ -39,6 +39,13 @@ ERRORS: dict[str, tuple[int, str]] = {
         "by a trusted CA.",
     ),
     "certificate-expired": (403, "The signing certificate is not valid at this time."),
+    "certificate-revoked": (403, "The signing certificate has been revoked by the CA that "
+                            "issued it."),
+    "crl-invalid": (503, "This gateway cannot check whether CA-issued certificates are "
+                    "revoked (its CRL is missing or invalid), so it refuses them for now; try "
+                    "again later."),
+    "crl-stale": (503, "This gateway's CRL is out of date, so it refuses CA-issued "
+                  "certificates for now; try again later."),
     "sender-mismatch": (
         403,
         "The header's sender is not the party that the signing certificate belongs to.",
@@ -70,6 +77,14 @@ ERRORS: dict[str, tuple[int, str]] = {
                             "file."),
     "ctf-too-many-elements": (400, "A pupil (or the header) in the CTF has more elements than "
                               "this gateway accepts."),
+    "ctf-file-too-many-elements": (400, "The CTF as a whole has more elements than this "
+                                   "gateway accepts in one file."),
+    "ctf-too-many-attributes": (400, "An element of the CTF, or the CTF as a whole, has more "
+                                "attributes (or namespace declarations) than this gateway "
+                                "accepts."),
+    "ctf-pupil-duplicate-field": (400, "A pupil in the CTF has one of its identity fields (UPN, "
+                                  "FormerUPN, Surname, Forename, DOB, Sex/Gender, PostCode) "
+                                  "more than once."),
     "ctf-lost-multiple-pupils": (400, "A lost-pupil (XXX/XXXX) or out-of-sector (MMM/MMMM) CTF "
                                  "must hold exactly one pupil (DfE rule); send one file per "
                                  "pupil."),

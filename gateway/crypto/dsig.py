@@ -9,6 +9,10 @@ signer's certificate.
 A general-purpose verifier can be fooled by signature wrapping, so before signxml runs we check
 the exact shape of the signature, by namespace URI (prefixes are irrelevant), and afterwards
 we hand on only ``signed_xml``: the XML the signature covers, re-read from its canonical form.
+SignatureValue, DigestValue and X509Certificate must be non-empty base64 (line breaks allowed);
+anything malformed in the signature is a GatewayError, never a crash. Each KeyInfo certificate
+is only looked up in the trust store; the message verifies if one of those that are trusted
+made the signature (a party may have several current certificates).
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import logging
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -38,8 +45,16 @@ from signxml.exceptions import (
 )
 
 from gateway.core.errors import GatewayError
-from gateway.crypto.keys import PrivateKey
+from gateway.crypto.keys import (
+    PrivateKey,
+    fingerprint,
+    load_certificate,
+    load_private_key,
+    pair_matches,
+)
 from gateway.crypto.trust import Trusted, TrustStore
+
+log = logging.getLogger(__name__)
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
@@ -50,6 +65,7 @@ ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
 ALLOWED_SIGNATURE_METHODS = frozenset({RSA_SHA256, ECDSA_SHA256})
 MAX_CERTS = 4
 MAX_CERT_B64 = 16_384
+SHA256_BYTES = 32
 
 _EXPECT = SignatureConfiguration(
     require_x509=True,
@@ -65,29 +81,99 @@ def _ds(tag: str) -> str:
     return f"{{{DS}}}{tag}"
 
 
+def _method(key: PrivateKey) -> SignatureMethod:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return SignatureMethod.ECDSA_SHA256
+    if isinstance(key, rsa.RSAPrivateKey):
+        return SignatureMethod.RSA_SHA256
+    raise ValueError("unsupported key type")  # pragma: no cover - load_private_key refuses
+
+
 class Signer:
     """Signs with this gateway's key, loaded once. One signxml signer per call (it keeps
     per-call state on itself)."""
 
     def __init__(self, key: PrivateKey, cert: x509.Certificate) -> None:
-        self.key = key
-        self.cert = cert
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            self.method = SignatureMethod.ECDSA_SHA256
-        elif isinstance(key, rsa.RSAPrivateKey):
-            self.method = SignatureMethod.RSA_SHA256
-        else:  # pragma: no cover - load_private_key refuses other key types
-            raise ValueError("unsupported key type")
+        # key, certificate and method change together (FileSigner), never one without another
+        self._pair: tuple[PrivateKey, x509.Certificate, SignatureMethod] = (
+            key, cert, _method(key))
+
+    @property
+    def key(self) -> PrivateKey:
+        return self._pair[0]
+
+    @property
+    def cert(self) -> x509.Certificate:
+        return self._pair[1]
+
+    @property
+    def method(self) -> SignatureMethod:
+        return self._pair[2]
 
     def sign(self, element: etree._Element) -> bytes:
+        key, cert, method = self._pair
         signer = XMLSigner(
-            signature_algorithm=self.method,
+            signature_algorithm=method,
             digest_algorithm=DigestAlgorithm.SHA256,
             c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
         )
         # A certificate object, not PEM: signxml would parse the PEM on every call.
-        signed = signer.sign(element, key=self.key, cert=[self.cert])
+        signed = signer.sign(element, key=key, cert=[cert])
         return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+
+
+class FileSigner(Signer):
+    """A Signer that notices when its key and certificate files change (``cme-gateway keys
+    rotate``) and signs with the new pair from then on, in every process, without a restart.
+    A new pair is taken only when it loads and the certificate is the key's; until then the
+    current pair goes on signing (and the mismatch is logged)."""
+
+    RESCAN_SECONDS = 1.0
+
+    def __init__(self, key_file: Path, cert_file: Path) -> None:
+        self.key_file, self.cert_file = key_file, cert_file
+        self._checked = time.monotonic()
+        self._stamp = self._files_stamp()
+        self._refused: tuple[object, ...] | None = None
+        key, cert = self._load()
+        super().__init__(key, cert)
+
+    def _files_stamp(self) -> tuple[object, ...]:
+        try:
+            a, b = self.key_file.stat(), self.cert_file.stat()
+        except OSError:
+            return ()
+        return (a.st_mtime_ns, a.st_size, a.st_ino, b.st_mtime_ns, b.st_size, b.st_ino)
+
+    def _load(self) -> tuple[PrivateKey, x509.Certificate]:
+        key, cert = load_private_key(self.key_file), load_certificate(self.cert_file)
+        if not pair_matches(key, cert):
+            raise ValueError(f"{self.cert_file.name} is not the certificate of "
+                             f"{self.key_file.name}")
+        return key, cert
+
+    def reload_if_changed(self, force: bool = False) -> bool:
+        """Take a new key and certificate from the files if they changed; True if taken."""
+        now = time.monotonic()
+        if not force and now - self._checked < self.RESCAN_SECONDS:
+            return False
+        self._checked = now
+        stamp = self._files_stamp()
+        if stamp in (self._stamp, self._refused):
+            return False
+        try:
+            key, cert = self._load()
+        except (OSError, ValueError) as exc:
+            self._refused = stamp  # logged once; tried again when the files change again
+            log.error("signing key not changed: %s", exc)
+            return False
+        self._pair, self._stamp = (key, cert, _method(key)), stamp
+        log.info("signing with the new certificate %s...", fingerprint(cert)[:16])
+        return True
+
+    def sign(self, element: etree._Element) -> bytes:
+        self.reload_if_changed()
+        return super().sign(element)
 
 
 @dataclass(frozen=True)
@@ -111,6 +197,23 @@ def _only(el: etree._Element, *tags: str) -> list[etree._Element]:
         raise GatewayError("signature-profile",
                            f"{etree.QName(el).localname} holds [{got}], expected {list(tags)}")
     return kids
+
+
+def _base64(el: etree._Element, what: str) -> bytes:
+    """The bytes of a base64 value (whitespace inside it is allowed: it is often wrapped);
+    empty, self-closed or invalid base64 is a profile error, never a crash further on."""
+    if _elements(el):
+        raise GatewayError("signature-profile", f"{what} may hold only text")
+    text = "".join((el.text or "").split())
+    if not text:
+        raise GatewayError("signature-profile", f"{what} is empty")
+    try:
+        value = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise GatewayError("signature-profile", f"{what} is not base64") from None
+    if not value:
+        raise GatewayError("signature-profile", f"{what} is empty")
+    return value
 
 
 def _c14n_ok(el: etree._Element) -> None:
@@ -139,7 +242,8 @@ def check_profile(root: etree._Element) -> tuple[etree._Element, list[bytes]]:
         if next(root.iter(_ds(bad)), None) is not None:
             raise GatewayError("signature-profile", f"ds:{bad} is not allowed")
 
-    signed_info, _value, key_info = _only(sig, "SignedInfo", "SignatureValue", "KeyInfo")
+    signed_info, value, key_info = _only(sig, "SignedInfo", "SignatureValue", "KeyInfo")
+    _base64(value, "SignatureValue")
     c14n, method, reference = _only(signed_info, "CanonicalizationMethod", "SignatureMethod",
                                     "Reference")
     if c14n.get("Algorithm") != EXC_C14N:
@@ -149,10 +253,12 @@ def check_profile(root: etree._Element) -> tuple[etree._Element, list[bytes]]:
         raise GatewayError("signature-algorithm", f"signature method {method.get('Algorithm')}")
     if reference.get("URI") != "":
         raise GatewayError("signature-profile", 'the one Reference must have URI=""')
-    transforms, digest_method, _digest = _only(reference, "Transforms", "DigestMethod",
-                                               "DigestValue")
+    transforms, digest_method, digest = _only(reference, "Transforms", "DigestMethod",
+                                              "DigestValue")
     if digest_method.get("Algorithm") != SHA256 or _elements(digest_method):
         raise GatewayError("signature-algorithm", f"digest {digest_method.get('Algorithm')}")
+    if len(_base64(digest, "DigestValue")) != SHA256_BYTES:
+        raise GatewayError("signature-profile", "DigestValue is not a SHA-256 digest")
     t1, t2 = _only(transforms, "Transform", "Transform")
     if t1.get("Algorithm") != ENVELOPED or _elements(t1) or t2.get("Algorithm") != EXC_C14N:
         raise GatewayError("signature-profile",
@@ -163,13 +269,9 @@ def check_profile(root: etree._Element) -> tuple[etree._Element, list[bytes]]:
     certs: list[bytes] = []
     for kid in _elements(x509_data):
         if kid.tag == _ds("X509Certificate"):
-            text = "".join((kid.text or "").split())
-            if len(text) > MAX_CERT_B64 or len(certs) >= MAX_CERTS:
+            if len("".join((kid.text or "").split())) > MAX_CERT_B64 or len(certs) >= MAX_CERTS:
                 raise GatewayError("signature-profile", "too many or too large certificates")
-            try:
-                certs.append(base64.b64decode(text, validate=True))
-            except (binascii.Error, ValueError):
-                raise GatewayError("signature-profile", "X509Certificate is not base64") from None
+            certs.append(_base64(kid, "X509Certificate"))
         elif kid.tag not in (_ds("X509SubjectName"), _ds("X509IssuerSerial")):
             raise GatewayError("signature-profile",
                                f"X509Data may not hold {etree.QName(kid).localname}")
@@ -178,7 +280,12 @@ def check_profile(root: etree._Element) -> tuple[etree._Element, list[bytes]]:
     return sig, certs
 
 
-def _trusted_signer(trust: TrustStore, certs: list[bytes], now: dt.datetime | None) -> Trusted:
+def _trusted_signers(trust: TrustStore, certs: list[bytes],
+                     now: dt.datetime | None) -> list[Trusted]:
+    """Every distinct trusted certificate among those in KeyInfo (each is only looked up):
+    a party may have several current certificates, and the signature shows which one signed.
+    The first refusal when none is trusted."""
+    found: list[Trusted] = []
     first_error: GatewayError | None = None
     for der in certs:
         try:
@@ -187,16 +294,27 @@ def _trusted_signer(trust: TrustStore, certs: list[bytes], now: dt.datetime | No
             raise GatewayError("signature-profile", "X509Certificate is not a certificate") \
                 from None
         try:
-            return trust.resolve(cert, now)
+            trusted = trust.resolve(cert, now)
         except GatewayError as exc:
             first_error = first_error or exc
-    assert first_error is not None
-    raise first_error
+            continue
+        if all(t.cert != trusted.cert for t in found):
+            found.append(trusted)
+    if not found:
+        assert first_error is not None
+        raise first_error
+    return found
+
+
+_KEY_TYPES: dict[str, type] = {ECDSA_SHA256: ec.EllipticCurvePublicKey,
+                               RSA_SHA256: rsa.RSAPublicKey}
 
 
 def _safe_parser() -> etree.XMLParser:
+    # collect_ids=False as in core.xmlsafe: the profile's one Reference is URI="", so IDs are
+    # never needed, and collecting them makes a malformed xml:id a parse error here.
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           huge_tree=False)
+                           huge_tree=False, collect_ids=False)
 
 
 def verify(root: etree._Element, data: bytes, trust: TrustStore,
@@ -205,12 +323,34 @@ def verify(root: etree._Element, data: bytes, trust: TrustStore,
 
     Returns the signed content only. Raises GatewayError with a signature-* or certificate-*
     code on any failure."""
-    _sig, certs = check_profile(root)
-    trusted = _trusted_signer(trust, certs, now)
+    sig, certs = check_profile(root)
+    candidates = _trusted_signers(trust, certs, now)
+    method = sig.find(f"{_ds('SignedInfo')}/{_ds('SignatureMethod')}")
+    wanted = _KEY_TYPES.get(method.get("Algorithm", "") if method is not None else "")
+    # Only certificates whose key can make this kind of signature (a party may sign with an
+    # EC key and an RSA one); if none can, the one there is refused as before.
+    candidates = [t for t in candidates if wanted is None
+                  or isinstance(t.cert.public_key(), wanted)] or candidates
     expect = _EXPECT if now is None else SignatureConfiguration(
         **{**_EXPECT.__dict__, "verification_time": now})
+    for n, trusted in enumerate(candidates, 1):
+        try:
+            signed = _verify_with(data, trusted.cert, expect)
+        except GatewayError as exc:
+            if exc.code == "signature-invalid" and n < len(candidates):
+                continue  # signed with another of the KeyInfo certificates, perhaps
+            raise
+        if signed is None or signed.tag != root.tag:
+            raise GatewayError("signature-profile",
+                               "the signature does not cover the root element")
+        return Verified(signed=signed, party=trusted.party, via=trusted.via)
+    raise AssertionError("unreachable: candidates is never empty")  # pragma: no cover
+
+
+def _verify_with(data: bytes, cert: x509.Certificate,
+                 expect: SignatureConfiguration) -> etree._Element | None:
     try:
-        result = XMLVerifier().verify(data, x509_cert=trusted.cert, parser=_safe_parser(),
+        result = XMLVerifier().verify(data, x509_cert=cert, parser=_safe_parser(),
                                       expect_config=expect)
     except (InvalidDigest, InvalidSignature) as exc:
         raise GatewayError("signature-invalid", type(exc).__name__) from None
@@ -220,9 +360,13 @@ def verify(root: etree._Element, data: bytes, trust: TrustStore,
         raise GatewayError("signature-profile", str(exc)[:200]) from None
     except (SignXMLException, etree.DocumentInvalid) as exc:
         raise GatewayError("signature-profile", type(exc).__name__) from None
+    except etree.XMLSyntaxError as exc:
+        raise GatewayError("xml-malformed", str(exc.msg)[:200]) from None
     except ValueError as exc:  # unknown algorithm URIs surface as enum ValueErrors
         raise GatewayError("signature-algorithm", str(exc)[:200]) from None
-    signed = result.signed_xml  # type: ignore[union-attr]
-    if signed is None or signed.tag != root.tag:
-        raise GatewayError("signature-profile", "the signature does not cover the root element")
-    return Verified(signed=signed, party=trusted.party, via=trusted.via)
+    except Exception as exc:  # noqa: BLE001
+        # signxml reads attacker-controlled input; whatever else it raises means the message
+        # did not verify, never an internal error. The type is logged, never the content.
+        log.warning("signature check failed unexpectedly: %s", type(exc).__name__)
+        raise GatewayError("signature-invalid", type(exc).__name__) from None
+    return result.signed_xml  # type: ignore[union-attr,no-any-return]

@@ -2,11 +2,18 @@
 
 A party's certificate names the party in its subject common name (``CN=355``). The private key
 is loaded once per process and kept: loading an RSA key costs tens of milliseconds.
+
+``rotate`` makes this gateway's next key and certificate and keeps the current pair in
+``previous/`` next to the key; partners that hold both certificates (the partner directory
+allows several per party) accept messages signed with either, so messages signed before the
+rotation (queued retries) still verify while new ones are signed with the new key.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -14,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from gateway.core.errors import GatewayError
 from gateway.core.files import atomic_write
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -97,3 +105,119 @@ def party_of(cert: x509.Certificate) -> str | None:
 
 def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def key_kind(key: PrivateKey) -> str:
+    """``ec`` or ``rsa``: the ``kind`` that ``generate_key`` takes."""
+    return "ec" if isinstance(key, ec.EllipticCurvePrivateKey) else "rsa"
+
+
+def pair_matches(key: PrivateKey, cert: x509.Certificate) -> bool:
+    """Whether ``cert`` certifies ``key``'s public key."""
+    fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_key().public_bytes(*fmt) == cert.public_key().public_bytes(*fmt)
+
+
+def make_crl(issuer_key: PrivateKey, issuer_cert: x509.Certificate, revoked: list[int], *,
+             days: int = 7,
+             last_update: dt.datetime | None = None) -> x509.CertificateRevocationList:
+    """A CRL from the CA ``issuer_cert`` listing the serial numbers ``revoked``."""
+    now = last_update or dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    builder = (x509.CertificateRevocationListBuilder()
+               .issuer_name(issuer_cert.subject)
+               .last_update(now)
+               .next_update(now + dt.timedelta(days=days)))
+    for serial in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build())
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def crl_pem(crl: x509.CertificateRevocationList) -> bytes:
+    return crl.public_bytes(serialization.Encoding.PEM)
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What ``rotate`` did: the new certificate (give it to partners) and where the previous
+    key and certificate were kept."""
+
+    party: str
+    cert: x509.Certificate
+    cert_file: Path
+    previous_key: Path
+    previous_cert: Path
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.cert)
+
+
+def _self_signed(cert: x509.Certificate) -> bool:
+    return cert.issuer == cert.subject
+
+
+def rotate(key_file: Path, cert_file: Path, party: str | None = None, kind: str | None = None,
+           *, days: int = 730, ca_key: Path | None = None, ca_cert: Path | None = None,
+           now: dt.datetime | None = None) -> Rotation:
+    """Make this gateway's next key and certificate (same party, and same key type unless
+    ``kind`` says otherwise), keep the current pair as ``previous/<name>-<date>-<fp>.key`` and
+    ``.pem`` next to the key, and put the new pair in ``key_file`` and ``cert_file``.
+
+    A certificate that a CA issued is renewed by that CA (``ca_key`` and ``ca_cert``), so that
+    partners trusting the CA keep trusting this gateway."""
+    try:
+        old_key = load_private_key(key_file)
+        old_cert = load_certificate(cert_file)
+    except (OSError, ValueError) as exc:
+        raise GatewayError("config-invalid", f"cannot load the current key or certificate "
+                           f"({exc}); run 'cme-gateway keys init' first") from None
+    if not pair_matches(old_key, old_cert):
+        raise GatewayError("config-invalid", f"{cert_file.name} is not the certificate of "
+                           f"{key_file.name}; fix that before rotating")
+    party = party or party_of(old_cert)
+    if party is None:
+        raise GatewayError("config-invalid", "the current certificate names no party; give it")
+    kind = kind or key_kind(old_key)
+    if (ca_key is None) != (ca_cert is None):
+        raise GatewayError("config-invalid", "give both the CA's key and its certificate")
+    if ca_key is None and not _self_signed(old_cert):
+        raise GatewayError("config-invalid", "the current certificate was issued by a CA: "
+                           "give the CA's key and certificate to issue the next one")
+    try:
+        key = generate_key(kind)
+    except ValueError as exc:
+        raise GatewayError("config-invalid", str(exc)) from None
+    if ca_key is not None and ca_cert is not None:
+        cert = make_certificate(party, key, days=days, not_before=now,
+                                issuer_key=load_private_key(ca_key),
+                                issuer_cert=load_certificate(ca_cert))
+    else:
+        cert = make_certificate(party, key, days=days, not_before=now)
+
+    when = now or dt.datetime.now(dt.UTC)
+    previous = key_file.parent / "previous"
+    base = f"{key_file.stem}-{when:%Y%m%d}-{fingerprint(old_cert)[:8]}"
+    previous_key, previous_cert = previous / f"{base}.key", previous / f"{base}.pem"
+    # Keep the current pair first: at every moment one whole pair exists on disk.
+    write_private(previous_key, key_file.read_bytes())
+    write_public(previous_cert, cert_file.read_bytes())
+    new_key, new_cert = key_file.with_name(f".{key_file.name}.next"), \
+        cert_file.with_name(f".{cert_file.name}.next")
+    write_private(new_key, key_pem(key))
+    write_public(new_cert, cert_pem(cert))
+    os.replace(new_key, key_file)
+    os.replace(new_cert, cert_file)
+    return Rotation(party, cert, cert_file, previous_key, previous_cert)
+
+
+def previous_certificates(key_file: Path) -> list[tuple[Path, x509.Certificate]]:
+    """The certificates this gateway signed with before (kept by ``rotate``), oldest first."""
+    folder = key_file.parent / "previous"
+    found = []
+    for path in sorted(folder.glob(f"{key_file.stem}-*.pem")):
+        try:
+            found.append((path, load_certificate(path)))
+        except (OSError, ValueError):
+            continue
+    return sorted(found, key=lambda pc: pc[1].not_valid_before_utc)

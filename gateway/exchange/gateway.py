@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from gateway.core.clock import SYSTEM, Clock
 from gateway.core.config import Settings
 from gateway.core.errors import GatewayError
-from gateway.crypto.dsig import Signer
-from gateway.crypto.keys import load_certificate, load_private_key
+from gateway.crypto.dsig import FileSigner, Signer
 from gateway.crypto.trust import TrustStore
 from gateway.messages import model as m
 from gateway.messages import schemas
@@ -38,16 +37,16 @@ class Gateway:
     @classmethod
     async def open(cls, settings: Settings, clock: Clock = SYSTEM) -> Gateway:
         try:
-            key = load_private_key(settings.path(settings.key_file))
-            cert = load_certificate(settings.path(settings.cert_file))
+            # A FileSigner follows `cme-gateway keys rotate` in every process, no restart.
+            signer: Signer = FileSigner(settings.path(settings.key_file),
+                                        settings.path(settings.cert_file))
         except (OSError, ValueError) as exc:
             raise GatewayError("config-invalid",
                                f"cannot load this gateway's key or certificate: {exc}; run "
                                f"'cme-gateway keys init'") from None
-        ca = settings.path(settings.ca_file) if settings.ca_file else None
-        trust = TrustStore(settings.path(settings.partners_dir), ca)
+        trust = TrustStore.from_settings(settings)
         store = await open_store(settings.database, settings.home, clock)
-        return cls(settings, store, Signer(key, cert), trust, clock)
+        return cls(settings, store, signer, trust, clock)
 
     async def close(self) -> None:
         await self.store.close()

@@ -9,6 +9,7 @@ request meanwhile is answered from that reading.
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -43,11 +44,23 @@ COUNTS = web.AppKey("health_counts", CachedCounts)
 async def healthz(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     counts = await request.app[COUNTS].get(gw)
+    crl = gw.trust.crl_status(gw.clock.now())
+    request.app[METRICS].crl_stale.set(1 if crl["stale"] else 0)
     return web.json_response({"party": gw.party, "role": gw.settings.role,
-                              "outbox": {state.value: n for state, n in counts.items()}})
+                              "outbox": {state.value: n for state, n in counts.items()},
+                              "crl": {k: crl[k] for k in ("configured", "ok", "stale",
+                                                          "next_update", "policy")
+                                      if k in crl}}, dumps=_dumps)
+
+
+def _dumps(obj: object) -> str:
+    return json.dumps(obj, default=lambda v: v.isoformat() if hasattr(v, "isoformat")
+                      else str(v))
 
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    request.app[METRICS].crl_stale.set(1 if gw.trust.crl_stale(gw.clock.now()) else 0)
     body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

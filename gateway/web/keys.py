@@ -23,6 +23,7 @@ class Metrics:
     outbox: Gauge
     lpd_searches: Counter
     lpd_refused: Counter
+    crl_stale: Gauge
 
     @classmethod
     def create(cls) -> Metrics:
@@ -43,7 +44,9 @@ class Metrics:
                                  ["la"], registry=registry),
             lpd_refused=Counter("cme_lpd_searches_refused_total",
                                 "LPD searches refused by the rate limit, by LA (alert on "
-                                "any)", ["la"], registry=registry))
+                                "any)", ["la"], registry=registry),
+            crl_stale=Gauge("cme_crl_stale", "1 when the configured CRL is past its next "
+                            "update or unusable (alert on 1)", registry=registry))
 
     def lpd_searched(self, la: str) -> None:
         self.lpd_searches.labels(la).inc()
