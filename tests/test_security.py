@@ -218,7 +218,9 @@ BAD_JSON = [b"[" * 100_000, b'{"outcomes": 5}', b'{"outcomes": [5]}',
             b'{"outcomes": [{"child_ref": 1, "outcome": "not-known"}], "comments": {}}',
             b"\xff\xfe", b'{"reason": "x", "upn": {"a": 1}, "surname": ["x"]}',
             b'{"reason": "x", "surname": "X", "dob": 5}',
-            b'{"reason": 5, "transfer_id": [], "for_school": {}}']
+            b'{"reason": 5, "transfer_id": [], "for_school": {}}',
+            b'{"reason": "x\\ud800", "surname": "X", "forename": "Y", '
+            b'"transfer_id": "t", "for_school": "3524001"}']  # a lone surrogate (fuzzing)
 
 
 @pytest.mark.parametrize("path", ["/v1/admin/inbox/{id}/reply", "/v1/admin/lpd/search",
@@ -241,6 +243,7 @@ async def test_malformed_json_on_the_operator_api_is_a_400(aiohttp_client, homes
     ("multipart/form-data; boundary=zz", b"\x00\x01garbage"),
     ("multipart/form-data; boundary=zz", b"--zz\r\nContent-Disposition: form-data; "
      b"name=\"envelope\"\r\n\r\nabc"),
+    ("multipart/form-data; boundary=zz", b"--zz\r\nX-Long: " + b"a" * 20_000 + b"\r\n"),
 ])
 async def test_malformed_multipart_on_transfers_is_a_400(client, ctype, body) -> None:
     resp = await client.post("/v1/transfers", data=body, headers={"Content-Type": ctype})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -73,9 +74,17 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 def _text(data: dict[str, Any], name: str) -> str | None:
     """A string field of a JSON body, or None when absent; anything else is bad-request."""
     value = data.get(name)
-    if value is None or isinstance(value, str):
-        return value
-    raise GatewayError("bad-request", f"{name} must be a string")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise GatewayError("bad-request", f"{name} must be a string")
+    if _NOT_XML.search(value):  # a lone surrogate or a control character: no XML holds it
+        raise GatewayError("bad-request", f"{name} holds characters a message cannot carry")
+    return value
+
+
+# Characters XML 1.0 cannot carry (and the surrogates JSON's \u escapes can smuggle in).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 # ---- outbox and inbox ----------------------------------------------------------------------

@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.core.errors import GatewayError
 from gateway.core.httpio import read_limited
@@ -63,7 +64,8 @@ async def post_message(request: web.Request) -> web.Response:
 async def _part(reader: object, name: str) -> BodyPartReader:
     try:
         part = await reader.next()  # type: ignore[attr-defined]
-    except ValueError:  # aiohttp's word for a body that is not multipart as declared
+    except (ValueError, HttpProcessingError):  # not multipart as declared (or a header line
+        # longer than aiohttp reads)
         raise GatewayError("bad-request", "the multipart body is malformed") from None
     if not isinstance(part, BodyPartReader) or part.name != name:
         raise GatewayError("payload-missing", f"expected the part named {name!r}")
@@ -73,7 +75,7 @@ async def _part(reader: object, name: str) -> BodyPartReader:
 async def _chunk(part: BodyPartReader) -> bytes:
     try:
         return await part.read_chunk(CHUNK)
-    except ValueError:
+    except (ValueError, HttpProcessingError):
         raise GatewayError("bad-request", "the multipart body is malformed") from None
 
 
