@@ -110,3 +110,24 @@ def test_demo_runs_the_sample_exchange(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     assert "answered, child 1: not-known-monitoring" in out.stdout
     assert "Bearer" in out.stdout and "gateways stopped" in out.stdout
+
+
+def test_age_and_schooldays(capsys) -> None:  # type: ignore[no-untyped-def]
+    from gateway.cli.main import main
+
+    assert main(["age", "--dob", "2015-03-14", "--on", "2026-12-01"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "compulsory_from=2020-03-31", "compulsory_until=2031-06-27", "of_compulsory_age=yes"]
+    # A 16th birthday on 31 August: the school year it falls in ends that day, so the child
+    # leaves at the end of June just before; a day later, a year later.
+    assert main(["age", "--dob", "2010-08-31", "--on", "2026-07-01"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["compulsory_until=2026-06-26",
+                                                        "of_compulsory_age=no"]
+    assert main(["age", "--dob", "2010-09-01", "--on", "2026-07-01"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["compulsory_until=2027-06-25",
+                                                        "of_compulsory_age=yes"]
+    # The shipped 2026-27 example: 22 weekdays in September, two of them INSET days.
+    assert main(["schooldays", "--from", "2026-09-01", "--to", "2026-09-30"]) == 0
+    assert capsys.readouterr().out == "school_days=20\n"
+    assert main(["schooldays", "--from", "2030-09-01", "--to", "2030-09-30"]) == 1
+    assert capsys.readouterr().err.startswith("REJECTED config-invalid:")

@@ -32,10 +32,10 @@ from gateway.testing.ctf import write_ctf
 from tests.conftest import ROOT, enquiry, free_port, make_home
 
 # Commands that never read a gateway's config: the config variants skip them.
-NO_CONFIG = {"init", "config", "demo", "keys ca", "ctf check", "ctf generate"}
+NO_CONFIG = {"init", "config", "demo", "keys ca", "ctf check", "ctf generate", "age"}
 # Commands that run without a config when none is named (the batch tools read only their
 # own --config; verify and keys init fall back to defaults): no "no config at all" variant.
-CONFIG_OPTIONAL = {"match", "crosscheck", "verify", "keys init"}
+CONFIG_OPTIONAL = {"match", "crosscheck", "verify", "keys init", "schooldays"}
 # Commands that read only a config named by --config (not $CME_GATEWAY_CONFIG).
 CONFIG_FLAG_ONLY = {"match", "crosscheck"}
 # Free text with no value that is wrong in itself (a name, a comment).
@@ -87,6 +87,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         "outcome": "1=not-known", "message_id": "00000000-0000-4000-8000-000000000000",
         "transfer_id": "00000000-0000-4000-8000-000000000000",
         "name": "test client", "scope": "operator", "client_id": "0123456789ab",
+        "dob": "2015-03-14", "start": "2026-09-01", "end": "2026-09-30",
     }
     return World(base, home.config, base / "missing" / "nothing.xml", folder, garbage, foreign,
                  good)
@@ -151,7 +152,8 @@ def bad_values(w: World, command: str, action: argparse.Action) -> list[tuple[st
         "scope": ["school:35", "admin"], "client_id": ["no-such-client"],
     }
     texts = {
-        "dob": ["2015-13-45"], "as_of": ["yesterday"], "sex": ["Q"],
+        "dob": ["2015-13-45"], "as_of": ["yesterday"], "on": ["31/12/2026"],
+        "start": ["2026-09-31"], "end": ["tomorrow"], "sex": ["Q"],
         "outcome": ["1=maybe", "1=known-on-roll@35x:Oak School"],
         "versions": ["x", "25"], "version": ["25"], "reason": ["  "], "name": ["x" * 65],
     }

@@ -16,7 +16,19 @@ import os
 import sys
 
 from gateway import __version__
-from gateway.cli import cases, clients, ctf, demo, lpd, matching, messages, records, serve, setup
+from gateway.cli import (
+    calendar,
+    cases,
+    clients,
+    ctf,
+    demo,
+    lpd,
+    matching,
+    messages,
+    records,
+    serve,
+    setup,
+)
 from gateway.cli.settings import ENV_CONFIG
 from gateway.core.errors import GatewayError
 from gateway.core.logsafe import failure
@@ -39,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     matching.add_cli(sub)  # match, crosscheck
     records.add_cli(sub)
     clients.add_cli(sub)
+    calendar.add_cli(sub)  # age, schooldays
     return p
 
 

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from gateway.calendar import calendar_for
 from gateway.core.clock import SYSTEM, Clock
 from gateway.core.config import Settings
 from gateway.exchange.gateway import Gateway
@@ -54,6 +55,7 @@ def create_app(settings: Settings, *, background: bool = True, spool: bool = Tru
     app[health.COUNTS] = health.CachedCounts()
 
     async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
+        calendar_for(settings)  # a calendar file that does not load stops start-up, here
         gw = await Gateway.open(settings, clock)
         app[GATEWAY] = gw
         app[INBOUND] = inbound_for(gw, app[METRICS])
