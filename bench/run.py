@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import ctf_bench, inbound_bench, listing_bench, outbound_bench, primitives
+from bench import ctf_bench, ctf_worst, inbound_bench, listing_bench, outbound_bench, primitives
 from bench.common import ROOT, machine
 
 
@@ -87,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             f"| CTF accept peak RSS MB | {s['ctf']['gw_rss']:.0f} | {p['ctf']['gw_rss']:.0f} | "
             f"xmlsec1 {s['ctf']['xmlsec_rss']:.0f} MB; Python importing the gateway "
             f"{s['ctf']['py_import_rss']:.0f} MB |", ""]
+    print("ctf worst cases ...", flush=True)
+    out += ["## CTF worst cases (docs/ctf-limits.md)", "",
+            f"`python -m bench.ctf_worst{' --quick' if q else ''}`:", "",
+            ctf_worst.report(ctf_worst.run(q), q), ""]
     print("matching ...", flush=True)
     match_args = ["--quick"] if q else ["--records", "100000", "--queries", "20000"]
     res = subprocess.run([sys.executable, "-m", "bench.matching_bench", *match_args],

@@ -44,7 +44,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     if size > s.max_ctf_bytes:
         raise GatewayError("ctf-too-large", f"{size} bytes; limit {s.max_ctf_bytes}")
     info = read_ctf(path, versions=versions, max_pupils=s.max_ctf_pupils,
-                    max_elements=s.max_ctf_pupil_elements)
+                    max_elements=s.max_ctf_pupil_elements,
+                    max_total_elements=s.max_ctf_elements,
+                    max_attributes_per_element=s.max_ctf_attributes_per_element,
+                    max_attributes=s.max_ctf_attributes,
+                    max_concurrent=s.max_concurrent_ctf_checks)
     print(f"pupils={len(info.pupils)} destination={info.destination} version={info.version}")
     for p in info.flagged:
         for flag in p.flags:

@@ -1,28 +1,51 @@
-"""Read and check a CTF as a stream: bounded memory whatever the file's size.
+"""Read and check a CTF as a stream: bounded memory and CPU whatever the file holds.
 
-lxml's ``iterparse`` validates against ``schemas/ctf.xsd`` while it parses (libxml2 streams
-the validation), yields only ``Header`` and ``Pupil`` elements (the filtering happens in C), and
-each pupil is summarised and then cleared, with the elements before it deleted, so at most one
-pupil's tree is in memory. The summary per pupil is small: identifiers, postcode, flags.
+The file is fed to lxml's pull parser in chunks. libxml2 validates against
+``schemas/ctf.xsd`` while it parses (it streams the validation, and reports what it found at
+the end), and reports only ``CTfile``, ``Header``, ``CTFpupilData`` and ``Pupil`` elements
+(the filtering happens in C), so the many small elements of a pupil's data sections cost no
+Python. Each pupil is summarised at its end tag and then cleared, with the elements before it
+deleted, so at most one pupil's tree is in memory.
+
+What a file may hold is bounded, because the data sections accept any content: elements per
+pupil and per file, attributes per element and per file (namespace declarations count as
+attributes), and, before the parser sees a byte, the attributes one start tag can hold (see
+``_Scan``). Between chunks what is new in memory is counted in C (XPath ``count``), so no
+pupil outgrows its limits by more than one chunk. At most ``max_concurrent`` checks run at
+once in a process; a further check waits for a slot.
+
+Well-formedness: with a schema attached *and* ``resolve_entities=False``, lxml 6.1 loses
+libxml2's own errors (they never reach its error log, and its tolerance of undefined
+entities then passes a document cut off inside a comment, or using an undeclared namespace
+prefix, as well-formed). So the parser resolves predefined entities only (lxml's
+``'internal'``, which can do nothing here: the byte scan refuses any ``<!DOCTYPE`` before
+the parser sees it, so no entity can ever be declared), and the parse must still reach the
+root's end tag (docs/ctf-limits.md).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+import re
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
 from lxml import etree
 
 from gateway.core.errors import GatewayError
 from gateway.ctf.identifiers import destination_kind, upn_flags
-from gateway.messages.schemas import SCHEMA_DIR, _redact
+from gateway.messages.schemas import SCHEMA_DIR
 from gateway.messages.xml import leaf_text
 
 HEAD_BYTES = 4096
+CHUNK = 1 << 16
+_TAGS = ("CTfile", "Header", "CTFpupilData", "Pupil")
+XS = "{http://www.w3.org/2001/XMLSchema}"
 
 
 @dataclass(frozen=True)
@@ -64,10 +87,35 @@ class CtfInfo:
         return [p for p in self.pupils if p.flags]
 
 
+@dataclass(frozen=True)
+class CtfLimits:
+    """What one CTF may hold (the settings ``max_ctf_*``; docs/ctf-limits.md)."""
+
+    pupils: int
+    pupil_elements: int = 20_000
+    elements: int = 3_000_000
+    attributes_per_element: int = 16
+    attributes: int = 200_000
+
+    @property
+    def attributes_per_tag(self) -> int:
+        """Attribute assignments one start tag may hold before the parser sees it: a coarse,
+        early bound (an ``=`` in text after a tag counts too), far above the exact one."""
+        return max(1000, 16 * self.attributes_per_element)
+
+
 @functools.cache
 def ctf_schema() -> etree.XMLSchema:
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
     return etree.XMLSchema(etree.parse(str(SCHEMA_DIR / "ctf.xsd"), parser=parser))
+
+
+@functools.cache
+def schema_names() -> frozenset[str]:
+    """Every element name the CTF schema defines: the only names an error detail shows."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    doc = etree.parse(str(SCHEMA_DIR / "ctf.xsd"), parser=parser)
+    return frozenset(str(el.get("name")) for el in doc.iter(f"{XS}element") if el.get("name"))
 
 
 def _text(el: etree._Element, path: str) -> str | None:
@@ -87,9 +135,25 @@ def _school(header: etree._Element, tag: str) -> CtfSchool:
 
 _POSTCODE_PATHS = ("Address/BS7666Address/PostCode", "Address/PostCode", "Address/Postcode",
                    "Address/AddressLines/PostCode")
+# Each identity field as the reader reads it, with every path it may be read from: a pupil
+# may hold each at most once (two surnames or dates of birth: which one is the child's?).
+IDENTITY_FIELDS: dict[str, tuple[str, ...]] = {
+    "UPN": ("UPN",), "FormerUPN": ("BasicDetails/FormerUPN",), "Surname": ("Surname",),
+    "Forename": ("Forename",), "DOB": ("DOB",), "Sex/Gender": ("Sex", "Gender"),
+    "PostCode": _POSTCODE_PATHS,
+}
+
+
+def _check_once(el: etree._Element, index: int) -> None:
+    for name, paths in IDENTITY_FIELDS.items():
+        n = sum(len(el.findall(p)) for p in paths)
+        if n > 1:
+            raise GatewayError("ctf-pupil-duplicate-field", f"pupil {index} has {n} {name} "
+                               f"elements")
 
 
 def _pupil(el: etree._Element, index: int) -> PupilInfo:
+    _check_once(el, index)
     surname, forename, dob = _text(el, "Surname"), _text(el, "Forename"), _text(el, "DOB")
     if not (surname and forename and dob):
         raise GatewayError("ctf-pupil-incomplete", f"pupil {index} lacks Surname, Forename or DOB")
@@ -101,7 +165,7 @@ def _pupil(el: etree._Element, index: int) -> PupilInfo:
     if former:
         flags += upn_flags(former, "FormerUPN")
     postcode = next((p for p in (_text(el, path) for path in _POSTCODE_PATHS) if p), None)
-    try:  # libxml2 may report a schema error only later in the stream: never trust values
+    try:  # libxml2 reports schema errors only at the end of the stream: never trust values
         born = date.fromisoformat(dob[:10])
     except ValueError:
         raise GatewayError("ctf-schema-invalid", f"pupil {index}: DOB is not a date") from None
@@ -120,53 +184,110 @@ def _check_head(path: Path) -> None:
         raise GatewayError("xml-dtd-forbidden")
 
 
-def _events(source: BinaryIO) -> Iterator[tuple[str, etree._Element]]:
-    # Start events for every element: each is counted (a pupil's data sections accept any
-    # content, so without a count one pupil could hold millions of elements and gigabytes of
-    # tree), and each Header and Pupil is checked to stand where the structure says, so that
-    # nothing hidden inside a data section can pose as the header or a pupil.
-    return etree.iterparse(  # type: ignore[no-any-return]
-        source, events=("start",), schema=ctf_schema(), resolve_entities=False,
-        no_network=True, load_dtd=False, huge_tree=False, remove_comments=True)
+def _parser() -> etree.XMLPullParser:
+    # Start and end events for the four structural elements only (each Header and Pupil is
+    # checked to stand where the structure says, so that nothing hidden inside a data section
+    # can pose as the header or a pupil), and every namespace declaration (counted).
+    return etree.XMLPullParser(
+        events=("start", "end", "start-ns"), tag=_TAGS, schema=ctf_schema(),
+        resolve_entities="internal", no_network=True, load_dtd=False, huge_tree=False,
+        remove_comments=True, remove_pis=True, collect_ids=False)
 
 
-def _ends_with_root(path: Path) -> bool:
-    """With a schema attached, libxml2 can stop at a truncated file without an error, so the
-    file must end with the root's end tag (whitespace may follow)."""
-    with open(path, "rb") as fh:
-        fh.seek(0, 2)
-        fh.seek(max(0, fh.tell() - 256))
-        return fh.read().rstrip().endswith(b"</CTfile>")
+class _Scan:
+    """Looks at the bytes before the parser does. libxml2 reads a start tag whole before it
+    makes the element, so a single tag of millions of attributes would be in memory (about
+    500 bytes each) before any count could see it. An attribute value cannot hold a literal
+    ``<``, so every attribute of a tag has its ``=`` between the tag's ``<`` and the next one:
+    more ``=`` than that in such a run refuses the file early. The common case costs one
+    ``bytes.count`` per chunk. A ``<!DOCTYPE`` anywhere is refused here too, so that the
+    parser never sees one (even inside a comment: no CTF needs the word there)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.run = 0  # "=" since the last "<"
+        self.offset = 0
+        self.tail = b""  # the end of the last chunk: a DOCTYPE may straddle two
+
+    def _refuse(self) -> GatewayError:
+        return GatewayError("ctf-too-many-attributes",
+                            f"more than {self.limit} attributes in one start tag (near byte "
+                            f"{self.offset})")
+
+    def feed(self, chunk: bytes) -> None:
+        if b"<!DOCTYPE" in self.tail + chunk[:16] or b"<!DOCTYPE" in chunk:
+            raise GatewayError("xml-dtd-forbidden", f"near byte {self.offset}")
+        self.tail = chunk[-16:]
+        first = chunk.find(b"<")
+        if first < 0:
+            self.run += chunk.count(b"=")
+        else:
+            self.run += chunk.count(b"=", 0, first)
+            if self.run > self.limit:
+                raise self._refuse()
+            last = chunk.rfind(b"<")
+            if chunk.count(b"=", first, last) > self.limit:  # only then run by run
+                if any(s.count(b"=") > self.limit for s in chunk[first:last].split(b"<")):
+                    raise self._refuse()
+            self.run = chunk.count(b"=", last)
+        self.offset += len(chunk)
+        if self.run > self.limit:
+            raise self._refuse()
+
+
+_CROWDED = "boolean(descendant-or-self::*[count(@*) > $n])"
+# From the open pupil's last counted element: what came after it (all of it in that pupil).
+_NEW_ELEMENTS = "count(descendant::*) + count(following::*)"
+_NEW_ATTRIBUTES = "count(descendant::*/@*) + count(following::*/@*)"
+# Everything but the pupils: the root, the header, CTFpupilData and anything misplaced.
+_OUTSIDE = ("/CTfile/*[not(self::CTFpupilData)]/descendant-or-self::*"
+            " | /CTfile/CTFpupilData/*[not(self::Pupil)]/descendant-or-self::*"
+            " | /CTfile | /CTfile/CTFpupilData")
+_OUTSIDE_ELEMENTS = f"count({_OUTSIDE})"
+_OUTSIDE_ATTRIBUTES = f"count(({_OUTSIDE})/@*)"
+
+
+def _count(el: etree._Element, expr: str) -> int:
+    return int(el.xpath(expr))  # type: ignore[arg-type]
 
 
 class _Reader:
-    """The state of one streaming read. A pupil is complete when the next starts (or the file
-    ends); the header when CTFpupilData starts."""
+    """The state of one streaming read."""
 
-    def __init__(self, versions: Sequence[str], max_pupils: int, max_elements: int) -> None:
-        self.versions, self.max_pupils, self.max_elements = versions, max_pupils, max_elements
+    def __init__(self, versions: Sequence[str], limits: CtfLimits) -> None:
+        self.versions, self.limits = versions, limits
         self.root: etree._Element | None = None
         self.header: etree._Element | None = None
         self.info: CtfInfo | None = None
         self.pupil: etree._Element | None = None
         self.count = 0
-        self.elements = 0
+        self.ended = False  # the root's end tag was parsed
+        self.elements = 0  # in pupils done (and deleted)
+        self.attributes = 0  # in pupils done, and every namespace declaration
+        # the open pupil, as far as counted: its last element then, what it held up to there
+        self.cursor: etree._Element | None = None
+        self.p_elements = self.p_attributes = 0
+
+    def events(self, events: Iterable[tuple[str, Any]]) -> None:
+        for event, el in events:
+            if event == "start":
+                self.start(el)
+            elif event == "end":
+                if el is self.pupil:
+                    self._pupil_done(el)
+                elif el is self.root:
+                    self.ended = True
+            else:  # start-ns
+                self.attributes += 1
 
     def start(self, el: etree._Element) -> None:
-        self.elements += 1
-        if self.elements > self.max_elements:
-            where = f"pupil {self.count}" if self.pupil is not None else "the header"
-            raise GatewayError("ctf-too-many-elements",
-                               f"{where} has more than {self.max_elements} elements")
         tag = el.tag
         if self.root is None:
-            if tag != "CTfile":
+            if tag != "CTfile" or el.getparent() is not None:
                 raise GatewayError("ctf-schema-invalid", "the root must be CTfile")
             if el.getroottree().docinfo.doctype:
                 raise GatewayError("xml-dtd-forbidden")
             self.root = el
-            return
-        if tag not in ("Header", "Pupil", "CTFpupilData", "CTfile"):
             return
         parent = el.getparent()
         if tag == "Header" and parent is self.root and self.header is None:
@@ -174,13 +295,11 @@ class _Reader:
         elif tag == "CTFpupilData" and parent is self.root:
             self._header_done()
         elif (tag == "Pupil" and parent is not None and parent.tag == "CTFpupilData"
-              and parent.getparent() is self.root):
-            self._pupil_done()
+              and parent.getparent() is self.root and self.pupil is None):
             self.pupil = el
             self.count += 1
-            self.elements = 1
-            if self.count > self.max_pupils:
-                raise GatewayError("ctf-too-many-pupils", f"limit {self.max_pupils}")
+            if self.count > self.limits.pupils:
+                raise GatewayError("ctf-too-many-pupils", f"limit {self.limits.pupils}")
             assert self.info is not None
             if self.count > 1 and self.info.destination in ("lost", "out-of-sector"):
                 raise GatewayError("ctf-lost-multiple-pupils")
@@ -189,52 +308,175 @@ class _Reader:
                                f"a {tag} element stands where it may not (inside "
                                f"{parent.tag if parent is not None else 'nothing'})")
 
+    def check_memory(self) -> None:
+        """Between chunks: what is in memory now, and what the file held so far. Every count
+        is in C and touches only what is new or small: the open pupil from where the last
+        count stopped (nothing in an open pupil is deleted, and nothing follows it yet), and
+        what stands outside the pupils (the header and anything misplaced) without entering
+        the pupils. Counting the whole tree each time would cost its size per chunk: with
+        200,000 attributes in one pupil, 16 s of CPU for a 64 MB file."""
+        if self.root is None:
+            return
+        lim = self.limits
+        if self.pupil is not None:
+            if self.cursor is None:
+                self.p_elements = _count(self.pupil, "count(descendant-or-self::*)")
+                self.p_attributes = _count(self.pupil, "count(descendant-or-self::*/@*)")
+            else:
+                self.p_elements += _count(self.cursor, _NEW_ELEMENTS)
+                self.p_attributes += _count(self.cursor, _NEW_ATTRIBUTES)
+            last = self.pupil
+            while len(last):
+                last = last[-1]
+            self.cursor = last
+            if self.p_elements > lim.pupil_elements:
+                raise GatewayError("ctf-too-many-elements", f"pupil {self.count} has more "
+                                   f"than {lim.pupil_elements} elements")
+        outside = _count(self.root, _OUTSIDE_ELEMENTS)
+        if outside > lim.pupil_elements:
+            where = "the header" if self.info is None else "the file outside its pupils"
+            raise GatewayError("ctf-too-many-elements",
+                               f"{where} has more than {lim.pupil_elements} elements")
+        self._check_totals(self.elements + self.p_elements + outside,
+                           self.attributes + self.p_attributes +
+                           _count(self.root, _OUTSIDE_ATTRIBUTES))
+
+    def _check_totals(self, elements: int, attributes: int) -> None:
+        lim = self.limits
+        if elements > lim.elements:
+            raise GatewayError("ctf-file-too-many-elements",
+                               f"more than {lim.elements} elements")
+        if attributes > lim.attributes:
+            raise GatewayError("ctf-too-many-attributes",
+                               f"more than {lim.attributes} attributes and namespace "
+                               f"declarations in the file")
+
+    def _check_subtree(self, el: etree._Element, where: str, attributes: int) -> None:
+        n = self.limits.attributes_per_element
+        if attributes > n and el.xpath(_CROWDED, n=n):
+            raise GatewayError("ctf-too-many-attributes",
+                               f"an element in {where} has more than {n} attributes")
+
     def _header_done(self) -> None:
         if self.info is None:
             if self.header is None:
                 raise GatewayError("ctf-schema-invalid", "the CTF has no Header before its "
                                    "pupils")
+            self._check_subtree(self.header, "the header", _count(
+                self.header, "count(descendant-or-self::*/@*)"))
             self.info = _header(self.header, self.versions)
 
-    def _pupil_done(self) -> None:
-        el = self.pupil
-        if el is None:
-            return
+    def _pupil_done(self, el: etree._Element) -> None:
+        lim = self.limits
+        n = _count(el, "count(descendant-or-self::*)")
+        if n > lim.pupil_elements:
+            raise GatewayError("ctf-too-many-elements",
+                               f"pupil {self.count} has more than {lim.pupil_elements} elements")
+        attributes = _count(el, "count(descendant-or-self::*/@*)")
+        self.elements += n
+        self.attributes += attributes
+        self._check_totals(self.elements, self.attributes)
+        self._check_subtree(el, f"pupil {self.count}", attributes)
         assert self.info is not None
         self.info.pupils.append(_pupil(el, self.count))
         el.clear(keep_tail=False)
         while el.getprevious() is not None:
-            del el.getparent()[0]
-        self.pupil = None
+            del el.getparent()[0]  # type: ignore[union-attr]
+        self.pupil, self.cursor, self.p_elements, self.p_attributes = None, None, 0, 0
 
     def finish(self) -> CtfInfo:
+        if self.root is None:
+            raise GatewayError("xml-malformed", "the CTF has no root element")
+        if not self.ended:
+            raise GatewayError("xml-malformed", "the CTF ends before </CTfile>")
         self._header_done()
-        self._pupil_done()
         assert self.info is not None
         return self.info
 
 
+_TYPE_NAMES = {v: k for k, v in vars(etree.ErrorTypes).items()
+               if isinstance(v, int) and not k.startswith("_")}
+_ELEMENT = re.compile(r"Element '([A-Za-z_][\w.-]{0,63})'")
+
+
+def error_detail(exc: etree.XMLSyntaxError, offset: int) -> tuple[str, str]:
+    """The code and a detail for a parse that failed: libxml2's error type and, for a schema
+    error, the element only when it is one the CTF schema defines. Never libxml2's text:
+    it quotes values (a child's name) in ways no redaction can be trusted to catch, and a
+    streamed validation has no line or path to give instead (a parse error has its line).
+    The exception's error log is not used either: it can hold an earlier document's
+    errors."""
+    type_name = _TYPE_NAMES.get(exc.code, "ERR_UNKNOWN")
+    if type_name.startswith("SCHEMAV_"):
+        named = _ELEMENT.match(exc.msg or "")
+        name = named.group(1) if named else None
+        where = name if name in schema_names() else "an element the CTF schema does not define"
+        return "ctf-schema-invalid", f"{type_name} at {where}"
+    where = f"line {exc.lineno}" if exc.lineno else f"in the {CHUNK // 1024} KiB before " \
+        f"byte {offset}"
+    return "xml-malformed", f"{type_name} at {where}"
+
+
+class _Slots:
+    """At most ``limit`` checks at once in this process; the others wait their turn."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.busy = 0
+
+    @contextmanager
+    def hold(self, limit: int) -> Iterator[None]:
+        with self._cond:
+            while self.busy >= max(1, limit):
+                self._cond.wait()
+            self.busy += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.busy -= 1
+                self._cond.notify_all()
+
+
+SLOTS = _Slots()
+
+
 def read_ctf(path: Path, *, versions: Sequence[str], max_pupils: int,
-             max_elements: int = 20_000) -> CtfInfo:
+             max_elements: int = 20_000, max_total_elements: int = 3_000_000,
+             max_attributes_per_element: int = 16, max_attributes: int = 200_000,
+             max_concurrent: int = 2) -> CtfInfo:
     """Check a CTF file and summarise it; GatewayError with a ``ctf-*`` code otherwise.
-    ``max_elements`` bounds each pupil (and the header): a real pupil has about a thousand."""
+    ``max_elements`` bounds each pupil (and the header): a real pupil has about a thousand.
+    ``max_total_elements``, ``max_attributes_per_element`` and ``max_attributes`` bound the
+    file; at most ``max_concurrent`` checks run at once in this process (a thread waits)."""
+    limits = CtfLimits(max_pupils, max_elements, max_total_elements,
+                       max_attributes_per_element, max_attributes)
+    with SLOTS.hold(max_concurrent):
+        return _read(path, versions, limits)
+
+
+def _read(path: Path, versions: Sequence[str], limits: CtfLimits) -> CtfInfo:
     _check_head(path)
-    reader = _Reader(versions, max_pupils, max_elements)
+    reader = _Reader(versions, limits)
+    scan = _Scan(limits.attributes_per_tag)
+    parser = _parser()
     try:
-        # The file is ours to close: iterparse leaves one it opened itself open when the
-        # loop stops early (every rejection), which would leak a descriptor per bad CTF.
+        # The file is ours to close, whatever stops the loop.
         with open(path, "rb") as fh:
-            for _, el in _events(fh):
-                reader.start(el)
-        if reader.root is None:
-            raise GatewayError("xml-malformed", "the CTF has no root element")
-        if not _ends_with_root(path):
-            raise GatewayError("xml-malformed", "the CTF ends before </CTfile>")
-        info = reader.finish()
+            while chunk := fh.read(CHUNK):
+                scan.feed(chunk)
+                parser.feed(chunk)
+                reader.events(parser.read_events())
+                reader.check_memory()
+        parser.close()  # where libxml2 reports what the schema found
+        reader.events(parser.read_events())
     except etree.XMLSyntaxError as exc:
-        code = "ctf-schema-invalid" if "Schemas validity" in str(exc) or "Element" in str(
-            exc) else "xml-malformed"
-        raise GatewayError(code, _redact(str(exc))[:300]) from None
+        code, detail = error_detail(exc, scan.offset)
+        if code == "ctf-schema-invalid" and reader.root is not None and not reader.ended:
+            # cut off: the schema's complaint (an element left incomplete) is its consequence
+            code, detail = "xml-malformed", "the CTF ends before </CTfile>"
+        raise GatewayError(code, detail) from None
+    info = reader.finish()
     if not info.pupils:
         raise GatewayError("ctf-no-pupils")
     return info
@@ -275,5 +517,3 @@ def destination_kind_or_none(school: CtfSchool) -> str | None:
         return destination_kind(school.lea, school.estab)
     except ValueError:
         return None
-
-

@@ -66,7 +66,11 @@ async def receive_transfer(gw: Gateway, envelope: bytes, message: m.Transfer, tm
         return old.receipt
     info = await asyncio.to_thread(read_ctf, tmp, versions=s.accepted_ctf_versions,
                                    max_pupils=s.max_ctf_pupils,
-                                   max_elements=s.max_ctf_pupil_elements)
+                                   max_elements=s.max_ctf_pupil_elements,
+                                   max_total_elements=s.max_ctf_elements,
+                                   max_attributes_per_element=s.max_ctf_attributes_per_element,
+                                   max_attributes=s.max_ctf_attributes,
+                                   max_concurrent=s.max_concurrent_ctf_checks)
     check_source(h.sender, info)
     # Each request writes its own file (id, content and a token of its own): two resends of
     # one transfer racing each other never share a file, so neither can remove the other's.
