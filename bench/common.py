@@ -24,7 +24,7 @@ def machine() -> str:
     except OSError:
         pass
     versions = ", ".join(f"{p} {metadata.version(p)}" for p in
-                         ("aiohttp", "lxml", "signxml", "cryptography", "aiosqlite"))
+                         ("aiohttp", "lxml", "signxml", "cryptography", "asyncpg"))
     return (f"{cpu}; {os.cpu_count()} cores; {platform.system()} {platform.release()}; "
             f"Python {platform.python_version()}; {versions}")
 

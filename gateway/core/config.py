@@ -248,6 +248,10 @@ def _check(s: Settings) -> None:
         raise GatewayError("config-invalid", "crl_stale_policy must be honour or fail-closed")
     if s.max_body_bytes <= 0 or s.max_depth <= 0 or s.sender_concurrency <= 0:
         raise GatewayError("config-invalid", "limits must be positive")
+    for name in ("header_timeout_seconds", "body_timeout_seconds", "transfer_timeout_seconds",
+                 "max_connections", "lpd_searches_per_minute"):
+        if getattr(s, name) <= 0:  # 0 would switch a deadline off, or refuse everything
+            raise GatewayError("config-invalid", f"setting {name} must be above 0")
     if s.matching:
         s.match_config()  # a misspelt threshold fails at start-up, not at the first match
 

@@ -158,10 +158,14 @@ class GatewayError(Exception):
         super().__init__(self.text)
 
     def answering(self, peer: Peer) -> GatewayError:
-        """Mark this refusal as answering ``peer`` (authenticated), unless already marked."""
-        if self.answer_to is None:
-            self.answer_to = peer
-        return self
+        """This refusal, as answering ``peer`` (authenticated): a copy, never the shared
+        object (one store failure may be handed to every request of a batch), unless it is
+        marked already."""
+        if self.answer_to is not None:
+            return self
+        marked = GatewayError(self.code, self.detail)
+        marked.answer_to = peer
+        return marked
 
     @property
     def text(self) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import uuid
 from pathlib import Path
 
 from gateway.core.errors import GatewayError
@@ -72,9 +71,10 @@ async def receive_transfer(gw: Gateway, envelope: bytes, message: m.Transfer, tm
                                    max_attributes=s.max_ctf_attributes,
                                    max_concurrent=s.max_concurrent_ctf_checks)
     check_source(h.sender, info)
-    # Each request writes its own file (id, content and a token of its own): two resends of
-    # one transfer racing each other never share a file, so neither can remove the other's.
-    final = s.path(s.ctf_dir) / f"{h.message_id}-{digest[:16]}-{uuid.uuid4().hex[:12]}.xml"
+    # Named by id and the envelope's own digest: two resends of one transfer re-signed (ECDSA
+    # gives other envelope bytes) never share a file, so neither can remove the other's; an
+    # identical resend (after a crash between the file and the commit) replaces the file.
+    final = s.path(s.ctf_dir) / f"{h.message_id}-{env_digest[:16]}.xml"
     routed = route(gw, h.sender, message, info, final, digest, size)
     receipt = answers.receipt(gw, h, env_digest, arrival.now)
     row = inbound_row(h, envelope, arrival, receipt)

@@ -148,8 +148,9 @@ class SqliteBackend:
             log.error("store commit failed for a batch of %d: %s", len(ops), exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            err = GatewayError("store-unavailable", type(exc).__name__)
-            return [(None, err) for _ in ops]
+            # One error per operation: each request marks its own (GatewayError.answering).
+            return [(None, GatewayError("store-unavailable", type(exc).__name__))
+                    for _ in ops]
         return out
 
     async def _run_writer(self) -> None:

@@ -86,7 +86,7 @@ def allowed(caller: Caller, request: web.Request) -> bool:
     if caller.scope == "operator":
         return True
     school = _SCHOOL_CTF.fullmatch(request.path)
-    return (request.method == "GET" and school is not None
+    return (request.method in ("GET", "HEAD") and school is not None
             and caller.scope == f"school:{school.group(1)}")
 
 

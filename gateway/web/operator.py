@@ -168,6 +168,9 @@ def _outcomes(data: dict[str, Any]) -> list[m.ChildOutcome]:
             if school is not None and not (isinstance(school, dict) and all(
                     isinstance(v, str) for v in school.values())):
                 raise TypeError("school")
+            if school:
+                for field in school:
+                    _text(school, field)
             out.append(m.ChildOutcome(child_ref=str(o["child_ref"]),
                                       outcome=m.Outcome(o["outcome"]),
                                       school=m.School(**school) if school else None,
@@ -211,7 +214,8 @@ async def held(request: web.Request) -> web.Response:
                                         for r in rows]})
 
 
-@routes.get("/v1/admin/schools/{laestab}/ctf/{id}")
+# No HEAD: collecting marks the CTF collected and is audited; only a GET does that.
+@routes.get("/v1/admin/schools/{laestab}/ctf/{id}", allow_head=False)
 async def collect(request: web.Request) -> web.Response:
     store = _gw(request).store
     school, tid = request.match_info["laestab"], request.match_info["id"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import BodyPartReader, web
@@ -106,16 +107,20 @@ async def _spool_payload(part: BodyPartReader, tmp: Path, limit: int) -> tuple[s
 
 @routes.post("/v1/transfers")
 async def post_transfer(request: web.Request) -> web.Response:
-    seconds = request.app[GATEWAY].settings.transfer_timeout_seconds
+    """The envelope must arrive within ``body_timeout_seconds`` (nobody unauthenticated holds
+    a connection for long); only a verified sender gets ``transfer_timeout_seconds`` for the
+    whole upload."""
+    s = request.app[GATEWAY].settings
+    deadline = asyncio.get_running_loop().time()
     try:
-        async with asyncio.timeout(seconds):
-            return await _transfer(request)
+        async with asyncio.timeout(s.body_timeout_seconds) as scope:
+            return await _transfer(request, lambda: scope.reschedule(
+                deadline + s.transfer_timeout_seconds))
     except TimeoutError:
-        raise GatewayError("request-timeout", f"upload not received in {seconds:g} s") \
-            from None
+        raise GatewayError("request-timeout", "upload not received in time") from None
 
 
-async def _transfer(request: web.Request) -> web.Response:
+async def _transfer(request: web.Request, verified: Callable[[], None]) -> web.Response:
     gw = request.app[GATEWAY]
     s = gw.settings
     incoming = s.path(s.ctf_dir) / ".incoming"
@@ -132,6 +137,7 @@ async def _transfer(request: web.Request) -> web.Response:
         # refusal is a signed Error the sender can rely on.
         envelope = await _read_envelope(await _part(reader, "envelope"))
         transfer = check_envelope(gw, envelope)  # before anything is written to disk
+        verified()  # from here on the upload has transfer_timeout_seconds
         try:
             if request.content_length and \
                     request.content_length > s.max_ctf_bytes + MAX_ENVELOPE:
