@@ -4,7 +4,8 @@
   id and the SHA-256 of the exact bytes sent (non-repudiation of receipt).
 - Connection errors, timeouts, 5xx and unverifiable answers are retried with exponential
   backoff and full jitter, keeping the same message id, until the message expires.
-- A signed Error from the recipient fails the message with its code; it is not retried.
+- A signed Error from the recipient with a 4xx status fails the message with its code; it is
+  not retried (a 429 or 5xx one, and any unsigned Error, is retried).
 - A per-partner circuit breaker stops hammering a partner that is down: after
   ``breaker_threshold`` consecutive failures the partner is skipped for
   ``breaker_cooldown_seconds``, then one message is tried (half-open).

@@ -2,7 +2,7 @@
 ``POST /v1/transfers`` (a signed Transfer envelope and the CTF beside it, multipart).
 
 Refusals are raised as GatewayError; the error middleware (``errors.py``) answers them with
-a signed Error.
+an Error (signed only when the request's signature verified).
 
 For ``/v1/transfers`` part ``envelope`` (the signed XML, at most 256 KiB) must come first,
 then part ``payload`` (the CTF, streamed to a temporary file while it is hashed and counted,
