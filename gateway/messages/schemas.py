@@ -77,15 +77,3 @@ def error_detail(err: etree._LogEntry | None) -> str | None:
 
 
 _ELEMENT = re.compile(r"Element '(?:\{[^}']*\})?([A-Za-z_][\w.-]{0,63})'")
-
-
-# Kept until the CTF reader builds its own details from the structured error.
-_QUOTED = re.compile(r"(Element |attribute )?'[^']*'")
-
-
-def _redact(text: str) -> str:
-    """Drop quoted values from a libxml2 message: they may be a child's personal data.
-
-    Element and attribute names are kept (libxml2 writes ``Element '{namespace}Name'``)."""
-    return _QUOTED.sub(lambda m: m.group(0) if m.group(1) or m.group(0).startswith("'{")
-                       else "'…'", text)
