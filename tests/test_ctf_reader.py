@@ -357,3 +357,28 @@ def test_counts_across_chunks_are_exact(tmp_path: Path, shape: str) -> None:
                         ("max_attributes", "ctf-too-many-attributes"),
                         ("max_total_elements", "ctf-file-too-many-elements")):
         assert code(f, **{**limits, name: limits[name] - 1}) == code_, name
+
+
+@pytest.mark.parametrize("at", [5000, 65536 - 4, 65536 * 2 + 100])
+def test_a_doctype_anywhere_is_refused_before_the_parser_sees_it(tmp_path: Path,
+                                                                 at: int) -> None:
+    """The parser resolves predefined entities (so that lxml reports its errors, see the
+    reader's docstring); no entity can be declared because no DTD ever reaches it, wherever
+    it stands, across a chunk boundary too."""
+    f = tmp_path / "x.xml"
+    bomb = ('<!DOCTYPE CTfile [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
+            '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>')
+    body = GOOD.replace("<CTfile>", '<CTfile x="&c;">')
+    prolog = "<!--" + " " * (at - 7) + "-->"
+    f.write_text(prolog + bomb + body)
+    assert f.read_bytes().index(b"<!DOCTYPE") == at
+    assert code(f) == "xml-dtd-forbidden"
+
+
+def test_predefined_entities_and_character_references_are_read(tmp_path: Path) -> None:
+    f = tmp_path / "x.xml"
+    f.write_text(ctf_of("<Pupil><Surname>O&apos;Brien &amp; Co</Surname><Forename>&#65;nn"
+                        "</Forename><DOB>2015-01-01</DOB></Pupil>"))
+    info = read(f)
+    assert info.pupils[0].surname == "O'Brien & Co"  # type: ignore[attr-defined]
+    assert info.pupils[0].forename == "Ann"  # type: ignore[attr-defined]

@@ -244,6 +244,8 @@ async def test_malformed_json_on_the_operator_api_is_a_400(aiohttp_client, homes
     ("multipart/form-data; boundary=zz", b"--zz\r\nContent-Disposition: form-data; "
      b"name=\"envelope\"\r\n\r\nabc"),
     ("multipart/form-data; boundary=zz", b"--zz\r\nX-Long: " + b"a" * 20_000 + b"\r\n"),
+    ("multipart/form-data; boundary=XyZ; charset=utf-16",  # found by fuzzing
+     b'--XyZ\r\nContent-Disposition: form-data; name="payload"; filename="c.xml"X'),
 ])
 async def test_malformed_multipart_on_transfers_is_a_400(client, ctype, body) -> None:
     resp = await client.post("/v1/transfers", data=body, headers={"Content-Type": ctype})

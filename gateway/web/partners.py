@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.multipart import BadContentDispositionHeader
 
 from gateway.core.errors import GatewayError
 from gateway.core.httpio import read_limited
@@ -63,12 +65,18 @@ async def post_message(request: web.Request) -> web.Response:
 
 
 async def _part(reader: object, name: str) -> BodyPartReader:
-    try:
-        part = await reader.next()  # type: ignore[attr-defined]
-    except (ValueError, HttpProcessingError):  # not multipart as declared (or a header line
-        # longer than aiohttp reads)
-        raise GatewayError("bad-request", "the multipart body is malformed") from None
-    if not isinstance(part, BodyPartReader) or part.name != name:
+    # aiohttp only warns of a malformed Content-Disposition (and reads no name from it): make
+    # it the sender's error, the same whatever the warnings filter.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BadContentDispositionHeader)
+        try:
+            part = await reader.next()  # type: ignore[attr-defined]
+            named = part.name if isinstance(part, BodyPartReader) else None
+        except (ValueError, HttpProcessingError, BadContentDispositionHeader):
+            # not multipart as declared, a header line longer than aiohttp reads, or a
+            # Content-Disposition that cannot be read
+            raise GatewayError("bad-request", "the multipart body is malformed") from None
+    if not isinstance(part, BodyPartReader) or named != name:
         raise GatewayError("payload-missing", f"expected the part named {name!r}")
     return part
 
