@@ -102,7 +102,7 @@ def test_fuzz_verify_and_parse_signed_after_mutating(fuzz: Counter, pki: Pki,
 
     seeds = EXAMPLES + [mx.to_bytes(mx.build(enquiry(n=3)))]
 
-    @fuzz_settings()
+    @fuzz_settings(spare=0.05)  # 1-3 % cannot be signed and never reach the target
     @given(tree_mutated(seeds))
     def run(data: bytes) -> None:
         try:
