@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from gateway.core.errors import GatewayError
-from gateway.core.parties import PARTY_RE
+from gateway.core.parties import PARTY_RE, PartyKind, kind_of
 from gateway.matching import MatchConfig
 
 ENV_PREFIX = "CME_GATEWAY_"
@@ -148,6 +148,32 @@ class Settings:
     legal_basis: str = _doc("Legal basis stated in messages this gateway creates.",
                             default="Education Act 1996 s.436A; Children Act 2004 s.10 and s.11")
     log_level: str = _doc("Python logging level.", default="INFO")
+    authority_name: str = _doc(
+        "The authority's name, shown in the web pages' header (e.g. `Salford City Council`). "
+        "Empty = `Local authority <party>` (`School <LAESTAB>`, `School to School hub`).",
+        default="")
+    cookie_secure: bool = _doc(
+        "Send the web sign-in cookie only over HTTPS (`Secure`). Set false only for plain "
+        "http on loopback (tests, `make demo`).", default=True)
+    session_idle_seconds: int = _doc(
+        "A web session ends after this long without a request (sign in again).",
+        default=1800)
+    session_absolute_seconds: int = _doc(
+        "A web session ends this long after sign-in, however busy.", default=12 * 3600)
+    reply_due_school_days: int = _doc(
+        "School days a partner has to reply to an enquiry, counted on `calendar_file` from "
+        "the day after it was sent; a delivered enquiry unanswered after that is shown "
+        "overdue.", default=10)
+
+    @property
+    def display_name(self) -> str:
+        """The name the web pages show for this gateway's authority."""
+        if self.authority_name:
+            return self.authority_name
+        kind = kind_of(self.party)
+        if kind is PartyKind.HUB:
+            return "School to School hub"
+        return f"{'School' if kind is PartyKind.SCHOOL else 'Local authority'} {self.party}"
 
     def path(self, p: Path) -> Path:
         return p if p.is_absolute() else self.home / p
@@ -200,6 +226,13 @@ def _coerce(name: str, value: Any) -> Any:
             return int(value)
         if kind == "float":
             return float(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(f"{str(value)[:20]!r} is not true or false")
+            return text in ("true", "1", "yes")
         return str(value)
     except (TypeError, ValueError) as exc:
         raise GatewayError("config-invalid", f"setting {name}: {exc}") from None
@@ -249,9 +282,13 @@ def _check(s: Settings) -> None:
     if s.max_body_bytes <= 0 or s.max_depth <= 0 or s.sender_concurrency <= 0:
         raise GatewayError("config-invalid", "limits must be positive")
     for name in ("header_timeout_seconds", "body_timeout_seconds", "transfer_timeout_seconds",
-                 "max_connections", "lpd_searches_per_minute"):
+                 "max_connections", "lpd_searches_per_minute", "session_idle_seconds",
+                 "session_absolute_seconds", "reply_due_school_days"):
         if getattr(s, name) <= 0:  # 0 would switch a deadline off, or refuse everything
             raise GatewayError("config-invalid", f"setting {name} must be above 0")
+    if len(s.authority_name) > 100 or not s.authority_name.isprintable():
+        raise GatewayError("config-invalid", "authority_name must be at most 100 printable "
+                           "characters")
     if s.matching:
         s.match_config()  # a misspelt threshold fails at start-up, not at the first match
 

@@ -112,6 +112,19 @@ ERRORS: dict[str, tuple[int, str]] = {
                             "not verify; nothing was done there. Try again later."),
     "request-timeout": (408, "The request was not sent in time; send it again."),
     "client-disconnected": (400, "The client went away before its request was read in full."),
+    "sign-in-failed": (401, "The user name or password is not right, or the account is "
+                       "disabled; check them and try again."),
+    "account-locked": (403, "This account is locked after too many failed sign-ins; ask an "
+                       "administrator to unlock it (cme-gateway users reset)."),
+    "session-expired": (401, "Your session has ended (signed out, idle too long or too old); "
+                        "sign in again."),
+    "csrf-invalid": (403, "The form's security token is missing or out of date; go back, "
+                     "reload the page and try again."),
+    "role-forbidden": (403, "Your role does not allow this page or action; ask an "
+                       "administrator if you need it."),
+    "user-exists": (409, "There is already a user with that name; choose another."),
+    "password-weak": (400, "The password is too short or too long: use 12 to 256 "
+                      "characters."),
     "scope-forbidden": (403, "This API client's scope does not allow this request."),
     "unauthorized": (401, "This API needs the operator's bearer token."),
     "admin-api-disabled": (503, "The operator API is off because no api_token is configured."),

@@ -89,6 +89,17 @@ class Inbox:
             return _row(row) if row else None
         return await self.backend.read(op)
 
+    async def answers_to(self, conversation_id: str, message_id: str) -> list[InboundRow]:
+        """Messages received in reply to ``message_id`` (oldest first, without bodies)."""
+        async def op(tx: Tx) -> list[InboundRow]:
+            rows = await tx.fetchall(
+                "SELECT message_id, sender, recipient, message_type, conversation_id, "
+                "in_reply_to, created_at, received_at, digest, replied_by FROM inbound "
+                "WHERE conversation_id = ? AND in_reply_to = ? ORDER BY received_at",
+                conversation_id, message_id)
+            return [_row(r) for r in rows]
+        return await self.backend.read(op)
+
     async def recent(self, limit: int = 50, message_type: str | None = None,
                    before: float | None = None) -> list[InboundRow]:
         """Newest first, without bodies."""

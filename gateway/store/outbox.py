@@ -5,6 +5,7 @@ States move forward only (``OutboxState``; the SQL below is written from the sam
     queued -> sending -> delivered -> answered -> closed
     queued|sending -> failed (a signed Error from the partner)
     queued|sending -> expired (no receipt before the expiry: a dead letter)
+    queued|sending -> cancelled (by an officer, while no delivery attempt holds it)
 
 Every transition is an UPDATE guarded by the states it may come from, so a late or repeated
 update (a second sender, a stale lease) can never move a message backwards, and each one
@@ -31,12 +32,13 @@ class OutboxState(enum.StrEnum):
     CLOSED = "closed"
     FAILED = "failed"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"
 
 
 S = OutboxState
 OPEN_STATES = (S.QUEUED, S.SENDING)
 # Delivery is over (the spool folder moves the file to sent/ or failed/).
-FINAL_STATES = (S.DELIVERED, S.ANSWERED, S.CLOSED, S.FAILED, S.EXPIRED)
+FINAL_STATES = (S.DELIVERED, S.ANSWERED, S.CLOSED, S.FAILED, S.EXPIRED, S.CANCELLED)
 DELIVERED_STATES = (S.DELIVERED, S.ANSWERED, S.CLOSED)
 FORWARD: dict[OutboxState, tuple[OutboxState, ...]] = {
     S.SENDING: OPEN_STATES,
@@ -46,6 +48,7 @@ FORWARD: dict[OutboxState, tuple[OutboxState, ...]] = {
     S.CLOSED: (S.ANSWERED,),
     S.FAILED: OPEN_STATES,
     S.EXPIRED: OPEN_STATES,
+    S.CANCELLED: OPEN_STATES,
 }
 _OPEN_SQL = sql_list(OPEN_STATES)
 
@@ -215,6 +218,16 @@ class Outbox:
             return [r["message_id"] for r in rows]
         return await self.backend.write(op)
 
+    async def cancel(self, tx: Tx, message_id: str, reason: str, now: float) -> bool:
+        """Cancel a message not yet delivered, unless a delivery attempt holds it right now
+        (its lease): what is on the wire cannot be called back. False when it cannot be."""
+        cur = await tx.fetchone("SELECT lease_until FROM outbound WHERE message_id = ?",
+                                message_id)
+        if cur is None or (cur["lease_until"] is not None and cur["lease_until"] >= now):
+            return False
+        return await self._move(tx, message_id, S.CANCELLED, reason, now,
+                                "error_code = 'cancelled', lease_until = NULL")
+
     async def answer(self, tx: Tx, enquiry_id: str, replier: str, reply_id: str,
                      outcomes: str, now: float) -> None:
         """Link a Reply to our Enquiry. Later replies (e.g. "now found") update the outcomes."""
@@ -270,11 +283,15 @@ class Outbox:
         return await self.backend.read(op)
 
     async def recent(self, *, state: OutboxState | None = None, recipient: str | None = None,
-                   limit: int = 50, before: tuple[float, str] | None = None
-                   ) -> list[OutboundRow]:
-        """Newest first, keyset-paginated on (created_at, message_id)."""
+                   limit: int = 50, before: tuple[float, str] | None = None,
+                   message_type: str | None = None, created_from: float | None = None,
+                   created_until: float | None = None, message_id: str | None = None,
+                   with_body: bool = False) -> list[OutboundRow]:
+        """Newest first, keyset-paginated on (created_at, message_id); created_from is
+        inclusive, created_until exclusive."""
         async def op(tx: Tx) -> list[OutboundRow]:
-            sql = f"SELECT {_COLUMNS} FROM outbound WHERE 1 = 1"
+            cols = f"{_COLUMNS}, body" if with_body else _COLUMNS
+            sql = f"SELECT {cols} FROM outbound WHERE 1 = 1"
             args: list[Any] = []
             if state:
                 sql += " AND state = ?"
@@ -282,6 +299,18 @@ class Outbox:
             if recipient:
                 sql += " AND recipient = ?"
                 args.append(recipient)
+            if message_type:
+                sql += " AND message_type = ?"
+                args.append(message_type)
+            if created_from is not None:
+                sql += " AND created_at >= ?"
+                args.append(created_from)
+            if created_until is not None:
+                sql += " AND created_at < ?"
+                args.append(created_until)
+            if message_id:
+                sql += " AND message_id = ?"
+                args.append(message_id)
             if before is not None:
                 sql += " AND (created_at < ? OR (created_at = ? AND message_id < ?))"
                 args.extend([before[0], before[0], before[1]])
@@ -304,6 +333,56 @@ class Outbox:
             await tx.execute("UPDATE outbound SET spool_done = 1 WHERE message_id = ?",
                              message_id)
         await self.backend.write(op)
+
+    async def recipients(self) -> list[str]:
+        """Every party this gateway has sent to (for the outbox page's filter)."""
+        async def op(tx: Tx) -> list[str]:
+            rows = await tx.fetchall("SELECT DISTINCT recipient FROM outbound ORDER BY recipient")
+            return [r["recipient"] for r in rows]
+        return await self.backend.read(op)
+
+    async def link_resend(self, tx: Tx, message_id: str, resent_from: str, actor: str,
+                          now: float) -> None:
+        """Record that ``message_id`` is a resend (a new id) of ``resent_from``."""
+        await tx.execute("INSERT INTO outbound_resends (message_id, resent_from, at, actor) "
+                         "VALUES (?, ?, ?, ?)", message_id, resent_from, now, actor)
+
+    async def resends(self, message_id: str) -> tuple[str | None, list[str]]:
+        """What ``message_id`` was resent from (or None), and the resends made of it."""
+        async def op(tx: Tx) -> tuple[str | None, list[str]]:
+            up = await tx.fetchone("SELECT resent_from FROM outbound_resends WHERE "
+                                   "message_id = ?", message_id)
+            down = await tx.fetchall("SELECT message_id FROM outbound_resends WHERE "
+                                     "resent_from = ? ORDER BY at", message_id)
+            return (up["resent_from"] if up else None, [r["message_id"] for r in down])
+        return await self.backend.read(op)
+
+    async def partner_summary(self) -> list[dict[str, Any]]:
+        """Per partner: open messages (queue depth), the last delivery, and the last failure
+        (a message failed or expired, or still retrying with an error) with its reason."""
+        async def op(tx: Tx) -> list[dict[str, Any]]:
+            depth = await tx.fetchall(
+                f"SELECT recipient, COUNT(*) AS n FROM outbound WHERE state IN ({_OPEN_SQL}) "
+                f"GROUP BY recipient")
+            ok = await tx.fetchall("SELECT recipient, MAX(delivered_at) AS at FROM outbound "
+                                   "WHERE delivered_at IS NOT NULL GROUP BY recipient")
+            out: dict[str, dict[str, Any]] = {}
+            for r in depth:
+                out.setdefault(r["recipient"], {})["queue_depth"] = int(r["n"])
+            for r in ok:
+                out.setdefault(r["recipient"], {})["last_success_at"] = r["at"]
+            for party, info in out.items():
+                bad = await tx.fetchone(
+                    "SELECT updated_at, error_code, last_error FROM outbound WHERE "
+                    f"recipient = ? AND last_error IS NOT NULL AND state IN "
+                    f"({sql_list((S.QUEUED, S.SENDING, S.FAILED, S.EXPIRED))}) "
+                    f"ORDER BY updated_at DESC LIMIT 1", party)
+                if bad:
+                    info["last_failure_at"] = bad["updated_at"]
+                    info["last_error_code"] = bad["error_code"]
+                    info["last_error"] = bad["last_error"]
+            return [{"party": p, **info} for p, info in sorted(out.items())]
+        return await self.backend.read(op)
 
     async def counts(self) -> dict[OutboxState, int]:
         async def op(tx: Tx) -> dict[OutboxState, int]:

@@ -1,8 +1,8 @@
 """The store: one repository per aggregate over one backend.
 
 ``Store`` is what the rest of the gateway holds; each repository (``inbox``, ``outbox``,
-``transfers``, ``cases``, ``records``, ``audit``, ``clients``) is written once in portable
-SQL against ``Tx`` and returns frozen row dataclasses.
+``transfers``, ``cases``, ``records``, ``audit``, ``clients``, ``users``, ``sessions``) is
+written once in portable SQL against ``Tx`` and returns frozen row dataclasses.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from gateway.store.postgres import PostgresBackend
 from gateway.store.records import Records
 from gateway.store.sqlite import SqliteBackend
 from gateway.store.transfers import Transfers
+from gateway.store.users import Sessions, Users
 
 
 class Store:
@@ -33,6 +34,8 @@ class Store:
         self.records = Records(backend, clock)
         self.audit = AuditLog(backend, clock)
         self.clients = Clients(backend, clock)
+        self.users = Users(backend, clock)
+        self.sessions = Sessions(backend, clock)
 
     async def open(self) -> Store:
         await self.backend.open(MIGRATIONS)

@@ -8,6 +8,12 @@ Two kinds of credential, both sent as ``Authorization: Bearer <token>``:
 Scopes: ``operator`` (every ``/v1/admin/`` route) and ``school:<LAESTAB>`` (a school's MIS:
 only the CTFs held for that school, ``GET /v1/admin/schools/<LAESTAB>/ctf[/<id>]``).
 
+A request with no ``Authorization`` header may instead carry a web session (a signed-in
+person's cookie, ``gateway.accounts``), with that person's role: an officer may use every
+route; a manager may only read the outbox and diagnostics (which carry no child's name); an
+administrator only diagnostics. A POST with a session must also send the session's CSRF token
+in ``X-CSRF-Token``.
+
 Why SHA-256 and not argon2 for the stored secret: a client secret is 256 random bits, so no
 guessing attack can use a fast hash against it; a slow password hash would only cost CPU on
 every API call. (Officers' passwords, which people choose, are a different matter.)
@@ -23,12 +29,20 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from gateway.accounts import csrf_ok, session_for
 from gateway.core.errors import GatewayError
 from gateway.core.parties import check_laestab
-from gateway.store import Store, Tx
+from gateway.store import Role, Store, Tx
 from gateway.store.clients import ClientRow
 from gateway.web.errors import Handler
 from gateway.web.keys import GATEWAY
+
+
+def cookie_name(secure: bool) -> str:
+    """The web session's cookie. The __Host- prefix makes a browser refuse it unless it is
+    Secure, for this host only and every path: nobody on a sibling domain or plain http can
+    plant one."""
+    return "__Host-cme_session" if secure else "cme_session"
 
 PREFIX = "cme_"
 _TOKEN = re.compile(r"cme_([0-9a-f]{12})_([A-Za-z0-9_-]{40,64})")
@@ -96,6 +110,9 @@ async def require_access(request: web.Request, handler: Handler) -> web.StreamRe
         return await handler(request)
     gw = request.app[GATEWAY]
     given = request.headers.get("Authorization", "")
+    if not given and request.cookies.get(cookie_name(gw.settings.cookie_secure)):
+        request[CALLER] = await _session_caller(request)
+        return await handler(request)
     token = given.removeprefix("Bearer ").strip() if given.startswith("Bearer ") else ""
     if token.startswith(PREFIX):
         caller = await authenticate(gw.store, token)
@@ -111,6 +128,31 @@ async def require_access(request: web.Request, handler: Handler) -> web.StreamRe
         caller = OPERATOR
     request[CALLER] = caller
     return await handler(request)
+
+
+_MANAGER_READS = re.compile(r"/v1/admin/(?:outbox(?:/[^/]+)?|diagnostics)")
+_ADMIN_READS = re.compile(r"/v1/admin/diagnostics")
+
+
+def session_allowed(role: Role, method: str, path: str) -> bool:
+    """What a signed-in person's role may do on the operator API."""
+    if role is Role.OFFICER:
+        return True
+    reads = _MANAGER_READS if role is Role.MANAGER else _ADMIN_READS
+    return method in ("GET", "HEAD") and reads.fullmatch(path) is not None
+
+
+async def _session_caller(request: web.Request) -> Caller:
+    gw = request.app[GATEWAY]
+    session = await session_for(gw.store, gw.clock, gw.settings,
+                                request.cookies.get(cookie_name(gw.settings.cookie_secure), ""))
+    role = session.user.role
+    if not session_allowed(role, request.method, request.path):
+        raise GatewayError("role-forbidden", f"role {role.value}")
+    if request.method not in ("GET", "HEAD") and not csrf_ok(
+            session, request.headers.get("X-CSRF-Token")):
+        raise GatewayError("csrf-invalid")
+    return Caller(actor=f"user:{session.user.username}", scope=f"role:{role.value}")
 
 
 async def _audit_use(store: Store, caller: Caller, request: web.Request) -> None:

@@ -5,7 +5,8 @@ background matcher.
 Partner endpoints: ``POST /v1/messages`` and ``POST /v1/transfers`` (``partners.py``).
 Operator API under ``/v1/admin/`` (``operator.py``) needs ``Authorization: Bearer
 <api_token>`` or an API client's token (``access.py``). Health at ``/healthz``, Prometheus
-metrics at ``/metrics`` (``health.py``).
+metrics at ``/metrics`` (``health.py``). The web pages for people (sign-in, outbox,
+diagnostics, users) are ``pages/``, in the frame of ``frame.py``.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from gateway.exchange.spool import Spool
 from gateway.hub.handlers import HubEvents, hub_handlers
 from gateway.messages import model as m
 from gateway.store import OutboxState
-from gateway.web import health, operator, partners
+from gateway.web import frame, health, operator, partners
 from gateway.web.access import require_access
 from gateway.web.errors import error_answers
-from gateway.web.keys import GATEWAY, INBOUND, METRICS, SENDER, Metrics
+from gateway.web.keys import CALENDAR, GATEWAY, INBOUND, METRICS, SENDER, Metrics
+from gateway.web.pages import MODULES
 from gateway.workflow.matching import MatchWorker
 
 
@@ -48,14 +50,15 @@ def create_app(settings: Settings, *, background: bool = True, spool: bool = Tru
                clock: Clock = SYSTEM) -> web.Application:
     """The gateway app. ``background`` runs the sender (safe in every process: leases);
     ``spool`` the spool-folder task and the matcher (one process per gateway home only)."""
-    app = web.Application(middlewares=[error_answers, require_access],
+    app = web.Application(middlewares=[error_answers, require_access, frame.pages],
                           client_max_size=settings.max_body_bytes + 1024)
     # (/v1/transfers streams its multipart body and applies max_ctf_bytes itself)
     app[METRICS] = Metrics.create()
     app[health.COUNTS] = health.CachedCounts()
 
     async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
-        calendar_for(settings)  # a calendar file that does not load stops start-up, here
+        # a calendar file that does not load stops start-up, here
+        app[CALENDAR] = calendar_for(settings)
         gw = await Gateway.open(settings, clock)
         app[GATEWAY] = gw
         app[INBOUND] = inbound_for(gw, app[METRICS])
@@ -90,4 +93,7 @@ def create_app(settings: Settings, *, background: bool = True, spool: bool = Tru
         app.cleanup_ctx.append(workers_ctx)
     for table in (partners.routes, health.routes, operator.routes):
         app.router.add_routes(table)
+    frame.setup(app)
+    for page in MODULES:
+        app.router.add_routes(page.routes)
     return app

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from gateway.calendar import Calendar
 from gateway.exchange.gateway import Gateway
 from gateway.exchange.inbound import Inbound
 from gateway.exchange.sender import Sender
@@ -59,3 +60,4 @@ GATEWAY = web.AppKey("gateway", Gateway)
 INBOUND = web.AppKey("inbound", Inbound)
 SENDER = web.AppKey("sender", Sender)
 METRICS = web.AppKey("metrics", Metrics)
+CALENDAR = web.AppKey("calendar", Calendar)

@@ -1,0 +1,7 @@
+"""The web pages, one module each, each with a ``routes`` table and its template(s) in
+``gateway/web/templates/``. Adding a page: write the module (handlers marked with
+``frame.allow``), its template (extending ``base.html``), and list the module here."""
+
+from gateway.web.pages import diagnostics, message, outbox, signin, users
+
+MODULES = (signin, outbox, message, diagnostics, users)

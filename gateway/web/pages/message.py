@@ -1,0 +1,106 @@
+"""``/outbox/<id>``: one sent message: its details, the children it names (officers only;
+every view is audited), the timeline of every state it went through, the receipt, the
+replies linked to it, the error code and its sentence on failure, and the signed XML to
+download (officers). Actions, each behind a confirm page and audited: resend a failed or
+expired message (a new id, linked to this one), cancel one not yet delivered.
+
+Chasing an overdue enquiry is not here yet: it comes with the case workflow's chasers."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.core.errors import GatewayError
+from gateway.exchange.actions import CANCELLABLE, RESENDABLE, cancel, resend
+from gateway.store import OutboundRow, Role
+from gateway.web.frame import EVERYONE, actor, allow, render, user_role
+from gateway.web.keys import CALENDAR, GATEWAY
+from gateway.web.views import view
+
+routes = web.RouteTableDef()
+ID = r"{id:[0-9a-f-]{36}}"
+
+
+async def _row(request: web.Request, with_body: bool = True) -> OutboundRow:
+    mid = request.match_info["id"]
+    row = await request.app[GATEWAY].store.outbox.get(mid, with_body=with_body)
+    if row is None:
+        raise GatewayError("not-found", f"no sent message {mid}")
+    return row
+
+
+@routes.get(f"/outbox/{ID}")
+@allow(*EVERYONE)
+async def message_page(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    row = await _row(request)
+    officer = user_role(request) is Role.OFFICER
+    v = view(row, request.app[CALENDAR], gw.settings.reply_due_school_days, gw.clock.today(),
+             row.body, names=officer)
+    if v.kids:
+        await gw.store.audit.add(actor(request), "read-outbound", row.message_id,
+                                 f"{len(v.kids)} children's names shown")
+    resent_from, resent_as = await gw.store.outbox.resends(row.message_id)
+    return render(request, "message.html", {
+        "v": v, "row": row, "events": await gw.store.outbox.events(row.message_id),
+        "replies": await gw.store.inbox.answers_to(row.conversation_id, row.message_id),
+        "resent_from": resent_from, "resent_as": resent_as, "officer": officer,
+        "can_resend": officer and row.state in RESENDABLE and row.payload_path is None,
+        "can_cancel": officer and row.state in CANCELLABLE})
+
+
+@routes.get(f"/outbox/{ID}/signed.xml")
+@allow(Role.OFFICER)
+async def signed_xml(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    row = await _row(request)
+    await gw.store.audit.add(actor(request), "download-outbound", row.message_id)
+    return web.Response(body=row.body, content_type="application/xml", headers={
+        "Content-Disposition": f'attachment; filename="{row.message_id}.xml"'})
+
+
+ACTIONS = {
+    "resend": ("Resend this message?", "Resend message",
+               "It is signed again and sent under a new message id, linked to this one. "
+               "Check first that the partner is reachable again (Diagnostics)."),
+    "cancel": ("Cancel this message?", "Cancel message",
+               "It will not be sent. If a delivery attempt is under way you will be asked to "
+               "try again in a minute. This cannot be undone; you can send it again later."),
+}
+
+
+async def _confirm(request: web.Request, action: str) -> web.Response:
+    row = await _row(request, with_body=False)
+    allowed = RESENDABLE if action == "resend" else CANCELLABLE
+    if row.state not in allowed:
+        raise GatewayError("invalid-state", f"the message is {row.state.value}")
+    title, button, warning = ACTIONS[action]
+    return render(request, "confirm.html", {"row": row, "action": action, "title": title,
+                                            "button": button, "warning": warning})
+
+
+@routes.get(f"/outbox/{ID}/resend")
+@allow(Role.OFFICER)
+async def resend_confirm(request: web.Request) -> web.Response:
+    return await _confirm(request, "resend")
+
+
+@routes.post(f"/outbox/{ID}/resend")
+@allow(Role.OFFICER)
+async def resend_post(request: web.Request) -> web.Response:
+    new = await resend(request.app[GATEWAY], request.match_info["id"], actor(request))
+    raise web.HTTPSeeOther(f"/outbox/{new.message_id}")
+
+
+@routes.get(f"/outbox/{ID}/cancel")
+@allow(Role.OFFICER)
+async def cancel_confirm(request: web.Request) -> web.Response:
+    return await _confirm(request, "cancel")
+
+
+@routes.post(f"/outbox/{ID}/cancel")
+@allow(Role.OFFICER)
+async def cancel_post(request: web.Request) -> web.Response:
+    mid = request.match_info["id"]
+    await cancel(request.app[GATEWAY], mid, actor(request))
+    raise web.HTTPSeeOther(f"/outbox/{mid}")
