@@ -88,6 +88,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         "transfer_id": "00000000-0000-4000-8000-000000000000",
         "name": "test client", "scope": "operator", "client_id": "0123456789ab",
         "dob": "2015-03-14", "start": "2026-09-01", "end": "2026-09-30",
+        "username": "test.user", "role": "officer",
     }
     return World(base, home.config, base / "missing" / "nothing.xml", folder, garbage, foreign,
                  good)
@@ -156,6 +157,7 @@ def bad_values(w: World, command: str, action: argparse.Action) -> list[tuple[st
         "start": ["2026-09-31"], "end": ["tomorrow"], "sex": ["Q"],
         "outcome": ["1=maybe", "1=known-on-roll@35x:Oak School"],
         "versions": ["x", "25"], "version": ["25"], "reason": ["  "], "name": ["x" * 65],
+        "username": ["Bad Name", "x" * 65, ""],
     }
     if dest in ("file", "cert", "ca_key", "ca_cert", "records", "queries", "health", "rolls"):
         return files
@@ -257,7 +259,8 @@ def test_the_walk_finds_every_command(world: World) -> None:
     assert {"init", "keys init", "keys ca", "partners add", "partners list", "config", "serve",
             "send", "status", "verify", "reply", "demo", "ctf check", "ctf post",
             "ctf generate", "lpd search", "lpd claim", "cases", "match", "crosscheck",
-            "records import", "clients add", "clients list", "clients revoke"} <= found
+            "records import", "clients add", "clients list", "clients revoke", "users add",
+            "users list", "users disable", "users reset"} <= found
     kinds = {v.kind for v in variants(world) if v.command == "send"}
     assert {"missing", "folder", "content", "id", "config", "usage"} <= kinds
 

@@ -2,13 +2,15 @@
 
 Makes keys that trust each other, starts both gateways as real processes, sends the sample
 enquiry from ``examples/enquiry.xml`` from 355 to 352, has 352 reply "not known but
-monitoring", and shows 355's outbox with the enquiry answered. Then it keeps both running
+monitoring", and shows 355's outbox with the enquiry answered. It prints each gateway's web
+pages with a sign-in for an officer there (a generated password). Then it keeps both running
 until Ctrl-C (or stops at once with ``--exit-after``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import secrets
@@ -21,14 +23,31 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from gateway.accounts import add_user, generate_password
 from gateway.cli import checks
 from gateway.cli.serve import check_listen
 from gateway.cli.setup import make_keys, write_config
 from gateway.core.errors import GatewayError
 from gateway.crypto.keys import cert_pem, load_certificate
 from gateway.messages.schemas import EXAMPLES_DIR
+from gateway.store import Role, open_store
 
 PARTIES = {"355": "Salford", "352": "Manchester"}
+
+
+def add_officer(home: Path, party: str) -> tuple[str, str]:
+    """An officer at the demo gateway in ``home``: (user name, generated password)."""
+    password = generate_password()
+    name = f"officer.{PARTIES[party].lower()}"
+
+    async def go() -> None:
+        store = await open_store("gateway.db", home)
+        try:
+            await add_user(store, name, Role.OFFICER, password, actor="demo")
+        finally:
+            await store.close()
+    asyncio.run(go())
+    return name, password
 
 
 def _call(url: str, token: str, data: bytes | None = None, ctype: str = "application/xml",
@@ -72,6 +91,7 @@ def run_demo(root: Path, *, exit_after: bool = False, base_port: int = 8355) -> 
                 (root / party / "keys/partners" / f"{other}.pem").write_bytes(cert_pem(cert))
 
     tokens = {p: secrets.token_urlsafe(24) for p in PARTIES}
+    sign_ins = {p: add_officer(root / p, p) for p in PARTIES}
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # SIGTERM stops the gateways too, as Ctrl-C does
@@ -81,7 +101,10 @@ def run_demo(root: Path, *, exit_after: bool = False, base_port: int = 8355) -> 
     try:
         for party in PARTIES:
             env = {**os.environ, "CME_GATEWAY_API_TOKEN": tokens[party],
-                   "CME_GATEWAY_OFFICER_NAME": f"CME Officer, {PARTIES[party]}"}
+                   "CME_GATEWAY_OFFICER_NAME": f"CME Officer, {PARTIES[party]}",
+                   "CME_GATEWAY_AUTHORITY_NAME": f"{PARTIES[party]} City Council",
+                   # plain http on loopback: the demo's browser must get the cookie back
+                   "CME_GATEWAY_COOKIE_SECURE": "false"}
             with open(root / party / "gateway.log", "ab") as log:  # the child keeps a copy
                 procs[party] = subprocess.Popen(
                     [sys.executable, "-m", "gateway", "--config",
@@ -125,6 +148,9 @@ def run_demo(root: Path, *, exit_after: bool = False, base_port: int = 8355) -> 
         print()
         for party in PARTIES:
             print(f"{party} {PARTIES[party]:10} {base[party]}  (pid {procs[party].pid})")
+            user, password = sign_ins[party]
+            print(f"    web pages         {base[party]}/sign-in  (user {user}, "
+                  f"password {password})")
             print(f"    partner endpoint  POST {base[party]}/v1/messages")
             print(f"    operator API      {base[party]}/v1/admin/outbox  "
                   f"(Authorization: Bearer {tokens[party]})")

@@ -28,6 +28,7 @@ from gateway.cli import (
     records,
     serve,
     setup,
+    users,
 )
 from gateway.cli.settings import ENV_CONFIG
 from gateway.core.errors import GatewayError
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     records.add_cli(sub)
     clients.add_cli(sub)
     calendar.add_cli(sub)  # age, schooldays
+    users.add_cli(sub)
     return p
 
 
