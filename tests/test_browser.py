@@ -1,0 +1,245 @@
+"""The web pages in a real browser (Debian's Chromium driven by Playwright) against real
+gateway processes on loopback: sign in, watch an enquiry from 355 become delivered and then
+answered when 352 replies, resend an expired message once its partner is back, a manager
+cannot send, and an axe-core check of every page (no serious or critical violations).
+
+Screenshots of the main pages go to test-artifacts/screenshots/ (copies for the README are in
+docs/screenshots/). Playwright's own browser download is not used: CI installs Debian's
+``chromium`` package (.ci/run), and these tests fail, not skip, when it is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.messages.schemas import EXAMPLES_DIR
+from tests.conftest import ROOT, Home, Proc, pair
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+TOKEN = "test-token"
+PASSWORD = "browser test password"
+# Fast retries, and a message with no receipt expires within seconds (the resend test).
+EXTRA = """cookie_secure = false
+retry_base_seconds = 0.2
+retry_max_seconds = 0.5
+sender_poll_seconds = 0.1
+breaker_cooldown_seconds = 0.5
+outbound_expiry_seconds = 3
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get "
+                    "install chromium; .ci/run does it as root). The browser tests do not "
+                    "skip.")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def api(home: Home, path: str, data: bytes | None = None,
+        ctype: str = "application/xml") -> Any:
+    req = urllib.request.Request(home.url + path, data=data)
+    req.add_header("Authorization", f"Bearer {TOKEN}")
+    if data is not None:
+        req.add_header("Content-Type", ctype)
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def add_user(home: Home, name: str, role: str) -> None:
+    out = subprocess.run([sys.executable, "-m", "gateway", "--config", str(home.config),
+                          "users", "add", name, "--role", role, "--password-stdin"],
+                         input=PASSWORD + "\n", capture_output=True, text=True, cwd=ROOT,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+
+
+def homes(base: Path) -> tuple[Home, Home]:
+    a, b = pair(base, extra=EXTRA)
+    for home, town in ((a, "Salford"), (b, "Manchester")):
+        text = home.config.read_text().replace(
+            "cookie_secure = false", f'cookie_secure = false\nauthority_name = "{town} City '
+            'Council"')
+        home.config.write_text(text)
+    add_user(a, "olive", "officer")
+    add_user(a, "mina", "manager")
+    add_user(a, "ada", "admin")
+    return a, b
+
+
+def sign_in(page: Any, home: Home, user: str) -> None:
+    page.goto(home.url + "/sign-in")
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/outbox" if user != "ada" else "**/diagnostics")
+
+
+def sign_out(page: Any) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/sign-in")
+
+
+def state_of(page: Any, url: str, mid: str) -> str:
+    page.goto(url)
+    row = page.locator("tr", has=page.locator(f"a[href='/outbox/{mid}']"))
+    return str(row.locator(".govuk-tag").inner_text()).strip().lower()
+
+
+def wait_state(page: Any, url: str, mid: str, wanted: str, timeout: float = 40.0) -> None:
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while time.monotonic() < deadline:
+        seen = state_of(page, url, mid)
+        if seen == wanted:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"message {mid} is {seen!r}, never {wanted!r}")
+
+
+def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def accessible(page: Any, what: str) -> None:
+    """axe-core on the page as it is: no serious or critical violations."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    bad = [f"{v['id']} ({v['impact']}): {v['help']} at "
+           f"{[n['target'] for n in v['nodes']][:3]}"
+           for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert not bad, f"{what}: " + "; ".join(bad)
+
+
+def send_sample(home: Home) -> str:
+    sample = (EXAMPLES_DIR / "enquiry.xml").read_bytes()
+    return str(api(home, "/v1/admin/messages?to=352", sample)["message_id"])
+
+
+def test_an_enquiry_becomes_delivered_then_answered_on_the_outbox_page(
+        tmp_path: Path, procs: Callable[..., Proc], browser: Any) -> None:
+    a, b = homes(tmp_path)
+    procs(a)
+    procs(b)
+    page = browser.new_page()
+    page.goto(a.url + "/")
+    assert page.url.endswith("/sign-in")
+    accessible(page, "sign-in")
+    shot(page, "sign-in")
+    sign_in(page, a, "olive")
+    assert page.locator(".govuk-generic-header").inner_text().strip() == "Salford City Council"
+    mid = send_sample(a)
+    wait_state(page, a.url + "/outbox", mid, "delivered")
+    # The officer sees the children's names; the sample's first child is Amelia Kowalski.
+    assert "KOWALSKI" in page.locator("main").inner_text()
+    # 352 answers "not known but monitoring".
+    inbox = api(b, "/v1/admin/inbox?type=Enquiry")["items"]
+    enquiry = api(b, f"/v1/admin/inbox/{inbox[0]['message_id']}")["message"]
+    outcomes = [{"child_ref": c["child_ref"], "outcome": "not-known-monitoring"}
+                for c in enquiry["children"]]
+    api(b, f"/v1/admin/inbox/{inbox[0]['message_id']}/reply",
+        json.dumps({"outcomes": outcomes}).encode(), "application/json")
+    wait_state(page, a.url + "/outbox", mid, "answered")
+    accessible(page, "outbox")
+    shot(page, "outbox")
+    page.get_by_role("link", name=f"Message {mid[:8]}").click()
+    page.wait_for_url(f"**/outbox/{mid}")
+    main = page.locator("main").inner_text()
+    assert "not-known-monitoring" in main and "Reply received" in main
+    assert "sending → delivered" in main and "delivered → answered" in main
+    accessible(page, "message")
+    shot(page, "message")
+    # Filters and a search by name, without JavaScript's help: a plain GET form.
+    page.goto(a.url + "/outbox")
+    page.get_by_label("Search").fill("kowalski")
+    page.get_by_role("button", name="Show messages").click()
+    assert page.locator(f"a[href='/outbox/{mid}']").count() == 1
+    page.get_by_label("State").select_option("failed")
+    page.get_by_role("button", name="Show messages").click()
+    assert page.locator(f"a[href='/outbox/{mid}']").count() == 0
+    sign_out(page)
+    # The manager: diagnostics, and the outbox without names.
+    sign_in(page, a, "mina")
+    assert "KOWALSKI" not in page.locator("main").inner_text().upper()
+    page.goto(a.url + "/diagnostics")
+    assert "352" in page.locator("main").inner_text()
+    accessible(page, "diagnostics")
+    shot(page, "diagnostics")
+    sign_out(page)
+    sign_in(page, a, "ada")
+    page.goto(a.url + "/users")
+    accessible(page, "users")
+    shot(page, "users")
+    page.goto(a.url + "/outbox/00000000-0000-4000-8000-000000000000")
+    accessible(page, "not found")
+    page.close()
+
+
+def test_a_manager_cannot_send_or_act(tmp_path: Path, procs: Callable[..., Proc],
+                                      browser: Any) -> None:
+    a, b = homes(tmp_path)
+    procs(a)
+    mid = send_sample(a)  # 352 is not running: it stays queued or sending
+    page = browser.new_page()
+    sign_in(page, a, "mina")
+    page.goto(f"{a.url}/outbox/{mid}")
+    assert page.get_by_role("link", name="Cancel message").count() == 0
+    assert page.get_by_role("link", name="Download the signed XML").count() == 0
+    resp = page.goto(f"{a.url}/outbox/{mid}/cancel")
+    assert resp is not None and resp.status == 403
+    assert "Your role does not allow" in page.locator("main").inner_text()
+    accessible(page, "forbidden")
+    # The JSON API with the manager's session: reading is allowed, sending is not.
+    assert page.request.get(f"{a.url}/v1/admin/outbox").status == 200
+    sent = page.request.post(f"{a.url}/v1/admin/messages?to=352",
+                             data=(EXAMPLES_DIR / "enquiry.xml").read_bytes())
+    assert sent.status == 403 and sent.json()["code"] == "role-forbidden"
+    page.close()
+
+
+def test_resend_an_expired_message_after_its_partner_comes_back(
+        tmp_path: Path, procs: Callable[..., Proc], browser: Any) -> None:
+    a, b = homes(tmp_path)
+    procs(a)
+    mid = send_sample(a)  # 352 is down: no receipt before it expires (3 s)
+    page = browser.new_page()
+    sign_in(page, a, "olive")
+    wait_state(page, a.url + "/outbox", mid, "expired")
+    page.get_by_role("link", name=f"Message {mid[:8]}").click()
+    assert "expired" in page.locator(".govuk-warning-text").inner_text()
+    procs(b)  # the partner is back
+    page.get_by_role("button", name="Resend").click()
+    page.wait_for_url(f"**/outbox/{mid}/resend")
+    accessible(page, "confirm resend")
+    shot(page, "confirm-resend")
+    page.get_by_role("button", name="Resend message").click()
+    page.wait_for_url("**/outbox/*")
+    new = page.url.rsplit("/", 1)[1]
+    assert new != mid and f"Resent from {mid}" in page.locator("main").inner_text()
+    wait_state(page, a.url + "/outbox", new, "delivered")
+    assert state_of(page, a.url + "/outbox", mid) == "expired"  # the old one stays a record
+    page.close()
