@@ -170,6 +170,7 @@ def test_an_enquiry_becomes_delivered_then_answered_on_the_outbox_page(
     page.wait_for_url(f"**/outbox/{mid}")
     main = page.locator("main").inner_text()
     assert "not-known-monitoring" in main and "Reply received" in main
+    assert "signed receipt verified" in main
     assert "sending → delivered" in main and "delivered → answered" in main
     accessible(page, "message")
     shot(page, "message")

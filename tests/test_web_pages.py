@@ -391,3 +391,41 @@ async def test_static_assets_are_served_without_signing_in(web):
     assert resp.status == 200
     resp = await web.client.get("/static/app.css")
     assert resp.status == 200 and "arial" in await resp.text()
+
+
+# ---- diagnostics ------------------------------------------------------------------------
+
+def test_certificate_expiry_is_green_amber_under_sixty_days_and_red_when_expired():
+    import datetime as dt
+
+    from gateway.web.pages.diagnostics import expiry_status
+    now = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+    assert expiry_status(now + dt.timedelta(days=61), now) == "green"
+    assert expiry_status(now + dt.timedelta(days=59), now) == "amber"
+    assert expiry_status(now - dt.timedelta(seconds=1), now) == "red"
+
+
+async def test_diagnostics_shows_each_partner_with_its_certificate_and_failures(web):
+    import datetime as dt
+
+    from gateway.crypto import keys as k
+    from tests.web_helpers import START
+    key = k.generate_key("ec")
+    old = k.make_certificate("353", key, days=30, not_before=START - dt.timedelta(days=40))
+    soon = k.make_certificate("353", key, days=50, not_before=START - dt.timedelta(days=1))
+    folder = web.gw.settings.path(web.gw.settings.partners_dir)
+    (folder / "353.pem").write_bytes(k.cert_pem(old) + k.cert_pem(soon))
+    row = await web.send()
+    await web.gw.store.outbox.claim_due(web.clock.time(), "t", 60, 10)
+    await web.gw.store.outbox.mark_failed(row.message_id, "schema-invalid", "bad schema",
+                                          web.clock.time())
+    await web.sign_in("mina")
+    html = await (await web.client.get("/diagnostics")).text()
+    part = html.split("<h2 class=\"govuk-heading-m\">Partners")[1]
+    assert "353" in part and "Expired" in part and "govuk-tag--orange" in part
+    assert "schema-invalid" in part and "bad schema" in part
+    data = await (await web.client.get("/v1/admin/diagnostics")).json()
+    by_party = {p["party"]: p for p in data["partners"]}
+    assert by_party["352"]["last_error_code"] == "schema-invalid"
+    assert by_party["352"]["breaker"] == "not running"  # no sender in this app
+    assert sorted(c["status"] for c in by_party["353"]["certificates"]) == ["amber", "red"]

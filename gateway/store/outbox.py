@@ -366,7 +366,9 @@ class Outbox:
                 f"GROUP BY recipient")
             ok = await tx.fetchall("SELECT recipient, MAX(delivered_at) AS at FROM outbound "
                                    "WHERE delivered_at IS NOT NULL GROUP BY recipient")
-            out: dict[str, dict[str, Any]] = {}
+            out: dict[str, dict[str, Any]] = {
+                r["recipient"]: {} for r in await tx.fetchall(
+                    "SELECT DISTINCT recipient FROM outbound")}
             for r in depth:
                 out.setdefault(r["recipient"], {})["queue_depth"] = int(r["n"])
             for r in ok:

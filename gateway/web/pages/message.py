@@ -8,11 +8,14 @@ Chasing an overdue enquiry is not here yet: it comes with the case workflow's ch
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from gateway.core.errors import GatewayError
 from gateway.exchange.actions import CANCELLABLE, RESENDABLE, cancel, resend
-from gateway.store import OutboundRow, Role
+from gateway.exchange.gateway import Gateway
+from gateway.store import OutboundRow, OutboxEvent, Role
 from gateway.web.frame import EVERYONE, actor, allow, render, user_role
 from gateway.web.keys import CALENDAR, GATEWAY
 from gateway.web.views import view
@@ -42,8 +45,7 @@ async def message_page(request: web.Request) -> web.Response:
                                  f"{len(v.kids)} children's names shown")
     resent_from, resent_as = await gw.store.outbox.resends(row.message_id)
     return render(request, "message.html", {
-        "v": v, "row": row, "events": await gw.store.outbox.events(row.message_id),
-        "replies": await gw.store.inbox.answers_to(row.conversation_id, row.message_id),
+        "v": v, "row": row, "timeline": await timeline(gw, row),
         "resent_from": resent_from, "resent_as": resent_as, "officer": officer,
         "can_resend": officer and row.state in RESENDABLE and row.payload_path is None,
         "can_cancel": officer and row.state in CANCELLABLE})
@@ -57,6 +59,28 @@ async def signed_xml(request: web.Request) -> web.Response:
     await gw.store.audit.add(actor(request), "download-outbound", row.message_id)
     return web.Response(body=row.body, content_type="application/xml", headers={
         "Content-Disposition": f'attachment; filename="{row.message_id}.xml"'})
+
+
+def _moved(e: OutboxEvent) -> dict[str, Any]:
+    what = f"{e.from_state} → {e.to_state}" if e.from_state else f"made and {e.to_state}"
+    if e.from_state == e.to_state == "answered":
+        what = "answer updated"
+    ref = e.reason.removeprefix("reply ") if e.reason and e.reason.startswith("reply ") else None
+    return {"at": e.at, "what": what, "detail": None if ref else (e.reason or ""), "ref": ref}
+
+
+async def timeline(gw: Gateway, row: OutboundRow) -> list[dict[str, Any]]:
+    """Every state the message went through, the receipt, and every message received in
+    reply to it, in time order."""
+    items = [_moved(e) for e in await gw.store.outbox.events(row.message_id)]
+    if row.delivered_at is not None:
+        items.append({"at": row.delivered_at, "what": "signed receipt verified",
+                      "detail": "the partner's receipt names this message and its digest",
+                      "ref": None})
+    for r in await gw.store.inbox.answers_to(row.conversation_id, row.message_id):
+        items.append({"at": r.received_at, "what": f"{r.message_type} received",
+                      "detail": None, "ref": r.message_id})
+    return sorted(items, key=lambda i: i["at"])
 
 
 ACTIONS = {
