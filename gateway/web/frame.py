@@ -53,7 +53,9 @@ def setup(app: web.Application) -> None:
         jinja2.PrefixLoader({"govuk_frontend_jinja": jinja2.PackageLoader(
             "govuk_frontend_jinja")}),
     ])
-    env = aiohttp_jinja2.setup(app, loader=loader, autoescape=True,
+    # auto_reload off: the templates are package files, and checking each one's mtime on
+    # every use (the govuk macros import others on every call) cost a stat per use.
+    env = aiohttp_jinja2.setup(app, loader=loader, autoescape=True, auto_reload=False,
                                trim_blocks=True, lstrip_blocks=True)
     env.filters["quote"] = lambda v: quote(str(v), safe="")
     env.filters["when"] = views.when
