@@ -74,6 +74,13 @@ def test_the_wheel_installs_and_works_outside_the_checkout(tmp_path: Path, pki: 
         wanted = {inside + p.name for p in folder.glob(pattern)}
         assert wanted and wanted <= names, sorted(wanted - names)
     assert "gateway/py.typed" in names
+    # The web pages' templates and the vendored govuk-frontend: a fresh install needs neither
+    # npm nor the network.
+    web = ROOT / "gateway" / "web"
+    for sub in ("templates", "static"):
+        wanted = {str(p.relative_to(ROOT)) for p in (web / sub).rglob("*") if p.is_file()}
+        assert wanted and wanted <= names, sorted(wanted - names)
+    assert "gateway/web/static/govuk-frontend/LICENSE" in names
     dist_info = f"cme_gateway-{__version__}.dist-info"
     assert {n.split("/")[0] for n in names} == {"gateway", dist_info}
     entry_points = zipfile.ZipFile(wheel).read(f"{dist_info}/entry_points.txt")

@@ -12,6 +12,7 @@ web server).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import re
@@ -35,8 +36,13 @@ _USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
 TOUCH_EVERY = 60.0
 
 _hasher = PasswordHasher()  # argon2id with the library's current RFC 9106 "low memory" profile
-# Verified against when there is no such user, so a missing name costs the same time.
-_ABSENT = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _absent() -> str:
+    """Verified against when there is no such user, so a missing name costs the same time
+    (made on first use: hashing costs a CPU-tenth of a second)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def check_username(text: str) -> str:
@@ -125,7 +131,7 @@ async def sign_in(store: Store, clock: Clock, username: str, password: str,
     name = username.strip().lower()[:MAX_USERNAME + 1]
     password = password[:MAX_PASSWORD + 1]
     user = await store.users.get(name) if _USERNAME.fullmatch(name) else None
-    good = await asyncio.to_thread(_verify, user.password_hash if user else _ABSENT, password)
+    good = await asyncio.to_thread(_verify, user.password_hash if user else _absent(), password)
     now = clock.time()
     where = f" from {peer}" if peer else ""
     if user is not None and user.locked_at is not None:

@@ -78,6 +78,9 @@ async def sign_in_post(request: web.Request) -> web.Response:
     except GatewayError as exc:
         return _form(request, errors=[{"text": exc.sentence, "href": "#username"}],
                      username=username, status=exc.status)
+    now = gw.clock.time()  # sessions past either time-out are deleted here, not only on use
+    await gw.store.sessions.purge(now - gw.settings.session_idle_seconds,
+                                  now - gw.settings.session_absolute_seconds)
     target = _safe_next(str(form.get("next", ""))) or START[s.user.role]
     response = web.HTTPSeeOther(target)
     response.set_cookie(cookie_name(gw.settings.cookie_secure), s.session_id, httponly=True,
