@@ -220,6 +220,16 @@ def test_a_manager_cannot_send_or_act(tmp_path: Path, procs: Callable[..., Proc]
                              data=(EXAMPLES_DIR / "enquiry.xml").read_bytes())
     assert sent.status == 403 and sent.json()["code"] == "role-forbidden"
     page.close()
+    # Without JavaScript the pages still work: sign in, filter, open a message.
+    context = browser.new_context(java_script_enabled=False)
+    plain = context.new_page()
+    sign_in(plain, a, "olive")
+    plain.get_by_label("Partner").select_option("352")
+    plain.get_by_role("button", name="Show messages").click()
+    plain.get_by_role("link", name=f"Message {mid[:8]}").click()
+    plain.wait_for_url(f"**/outbox/{mid}")
+    assert "KOWALSKI" in plain.locator("main").inner_text().upper()
+    context.close()
 
 
 def test_resend_an_expired_message_after_its_partner_comes_back(

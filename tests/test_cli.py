@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -110,6 +111,11 @@ def test_demo_runs_the_sample_exchange(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     assert "answered, child 1: not-known-monitoring" in out.stdout
     assert "Bearer" in out.stdout and "gateways stopped" in out.stdout
+    # Each gateway's web pages, with an officer's sign-in that works there.
+    signs = re.findall(r"(http://127.0.0.1:\d+)/sign-in  \(user (\S+), password (\S+)\)",
+                       out.stdout)
+    assert len(signs) == 2 and {s[1] for s in signs} == {"officer.salford",
+                                                         "officer.manchester"}
 
 
 def test_age_and_schooldays(capsys) -> None:  # type: ignore[no-untyped-def]

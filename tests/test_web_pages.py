@@ -109,6 +109,20 @@ async def test_each_role_sees_only_its_pages(web, user):
             assert "role-forbidden" in await resp.text()
 
 
+def test_every_page_route_says_who_may_use_it():
+    """The frame refuses a page with no @allow; this finds one before anyone meets it."""
+    from gateway.core.config import Settings
+    from gateway.web.app import create_app
+    app = create_app(Settings(party="355"), background=False)
+    pages = [r for r in app.router.routes() if r.method != "HEAD" and r.resource is not None
+             and not r.resource.canonical.startswith(("/v1/", "/healthz", "/metrics",
+                                                      "/static"))]
+    assert len(pages) >= 12
+    unmarked = [f"{r.method} {r.resource.canonical}" for r in pages
+                if not hasattr(r.handler, "_cme_roles")]
+    assert not unmarked
+
+
 async def test_anonymous_users_are_sent_to_sign_in_from_every_page(web):
     row = await web.send()
     for path in [*PAGES, f"/outbox/{row.message_id}", f"/outbox/{row.message_id}/signed.xml",

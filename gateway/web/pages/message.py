@@ -32,7 +32,8 @@ async def _row(request: web.Request, with_body: bool = True) -> OutboundRow:
     return row
 
 
-@routes.get(f"/outbox/{ID}")
+# No HEAD for the pages that show or give out a child's details: each GET is audited.
+@routes.get(f"/outbox/{ID}", allow_head=False)
 @allow(*EVERYONE)
 async def message_page(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
@@ -51,7 +52,7 @@ async def message_page(request: web.Request) -> web.Response:
         "can_cancel": officer and row.state in CANCELLABLE})
 
 
-@routes.get(f"/outbox/{ID}/signed.xml")
+@routes.get(f"/outbox/{ID}/signed.xml", allow_head=False)
 @allow(Role.OFFICER)
 async def signed_xml(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
