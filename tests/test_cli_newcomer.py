@@ -253,7 +253,7 @@ def test_status_unknown_state_lists_the_states(home: Home,
     assert rc == 2 and out == "" and "invalid choice: 'faild'" in err
     assert all(state in err for state in messages.STATES)
     assert messages.STATES == ["queued", "sending", "delivered", "answered", "closed", "failed",
-                               "expired"]
+                               "expired", "cancelled"]
     rc, out, _ = cli(capsys, *cfg, "status", "--state", "failed")
     assert rc == 0 and "(no failed messages in the outbox)" in out
 
