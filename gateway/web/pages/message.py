@@ -14,6 +14,7 @@ from aiohttp import web
 
 from gateway.core.errors import GatewayError
 from gateway.exchange.actions import CANCELLABLE, RESENDABLE, cancel, resend
+from gateway.exchange.due import local_day
 from gateway.exchange.gateway import Gateway
 from gateway.store import OutboundRow, OutboxEvent, Role
 from gateway.web.frame import EVERYONE, actor, allow, render, user_role
@@ -39,8 +40,9 @@ async def message_page(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     row = await _row(request)
     officer = user_role(request) is Role.OFFICER
-    v = view(row, request.app[CALENDAR], gw.settings.reply_due_school_days, gw.clock.today(),
-             row.body, names=officer)
+    today = local_day(gw.clock.time())  # in England, as the due dates are
+    v = view(row, request.app[CALENDAR], gw.settings.reply_due_school_days, today, row.body,
+             names=officer)
     if v.kids:
         await gw.store.audit.add(actor(request), "read-outbound", row.message_id,
                                  f"{len(v.kids)} children's names shown")

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from gateway.core.parties import PARTY_RE
-from gateway.exchange.due import day_start, overdue_sent_before
+from gateway.exchange.due import day_start, local_day, overdue_sent_before
 from gateway.messages import model as m
 from gateway.store import OutboundRow, OutboxState, Role
 from gateway.web.frame import EVERYONE, actor, allow, render, user_role
@@ -119,7 +119,7 @@ async def listing(request: web.Request, f: Filters) -> tuple[list[View], str | N
     gw = request.app[GATEWAY]
     calendar = request.app[CALENDAR]
     school_days = gw.settings.reply_due_school_days
-    today = gw.clock.today()
+    today = local_day(gw.clock.time())  # in England, as the due dates are
     names = user_role(request) is Role.OFFICER
     state: OutboxState | None = None
     mtype = f.mtype or None
