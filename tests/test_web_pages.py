@@ -441,5 +441,6 @@ async def test_diagnostics_shows_each_partner_with_its_certificate_and_failures(
     data = await (await web.client.get("/v1/admin/diagnostics")).json()
     by_party = {p["party"]: p for p in data["partners"]}
     assert by_party["352"]["last_error_code"] == "schema-invalid"
+    assert [e["code"] for e in by_party["352"]["recent_errors"]] == ["schema-invalid"]
     assert by_party["352"]["breaker"] == "not running"  # no sender in this app
     assert sorted(c["status"] for c in by_party["353"]["certificates"]) == ["amber", "red"]

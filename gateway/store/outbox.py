@@ -358,8 +358,9 @@ class Outbox:
         return await self.backend.read(op)
 
     async def partner_summary(self) -> list[dict[str, Any]]:
-        """Per partner: open messages (queue depth), the last delivery, and the last failure
-        (a message failed or expired, or still retrying with an error) with its reason."""
+        """Per partner: open messages (queue depth), the last delivery, and the last three
+        failures (a message failed or expired, or still retrying with an error) with their
+        reasons."""
         async def op(tx: Tx) -> list[dict[str, Any]]:
             depth = await tx.fetchall(
                 f"SELECT recipient, COUNT(*) AS n FROM outbound WHERE state IN ({_OPEN_SQL}) "
@@ -374,15 +375,17 @@ class Outbox:
             for r in ok:
                 out.setdefault(r["recipient"], {})["last_success_at"] = r["at"]
             for party, info in out.items():
-                bad = await tx.fetchone(
-                    "SELECT updated_at, error_code, last_error FROM outbound WHERE "
+                bad = await tx.fetchall(
+                    f"SELECT updated_at, error_code, last_error FROM outbound WHERE "
                     f"recipient = ? AND last_error IS NOT NULL AND state IN "
                     f"({sql_list((S.QUEUED, S.SENDING, S.FAILED, S.EXPIRED))}) "
-                    f"ORDER BY updated_at DESC LIMIT 1", party)
+                    f"ORDER BY updated_at DESC LIMIT 3", party)
+                info["recent_errors"] = [{"at": b["updated_at"], "code": b["error_code"],
+                                          "error": b["last_error"]} for b in bad]
                 if bad:
-                    info["last_failure_at"] = bad["updated_at"]
-                    info["last_error_code"] = bad["error_code"]
-                    info["last_error"] = bad["last_error"]
+                    info["last_failure_at"] = bad[0]["updated_at"]
+                    info["last_error_code"] = bad[0]["error_code"]
+                    info["last_error"] = bad[0]["last_error"]
             return [{"party": p, **info} for p, info in sorted(out.items())]
         return await self.backend.read(op)
 

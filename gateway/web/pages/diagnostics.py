@@ -72,6 +72,7 @@ async def gather(app: web.Application) -> dict[str, Any]:
             "last_failure_at": info.get("last_failure_at"),
             "last_error_code": info.get("last_error_code"),
             "last_error": info.get("last_error"),
+            "recent_errors": info.get("recent_errors", []),
             "breaker": (breaker.state(gw.clock.time(), s.breaker_threshold)
                         if breaker is not None else ("closed" if sender is not None
                                                      else "not running")),
