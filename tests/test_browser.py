@@ -14,7 +14,6 @@ import json
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import pytest
 
 from gateway.messages.schemas import EXAMPLES_DIR
 from tests.conftest import ROOT, Home, Proc, pair
+from tests.test_e2e import api
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-TOKEN = "test-token"
 PASSWORD = "browser test password"
 # Fast retries, and a message with no receipt expires within seconds (the resend test).
 EXTRA = """cookie_secure = false
@@ -56,16 +55,6 @@ def browser() -> Iterator[Any]:
             yield b
         finally:
             b.close()
-
-
-def api(home: Home, path: str, data: bytes | None = None,
-        ctype: str = "application/xml") -> Any:
-    req = urllib.request.Request(home.url + path, data=data)
-    req.add_header("Authorization", f"Bearer {TOKEN}")
-    if data is not None:
-        req.add_header("Content-Type", ctype)
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
 
 
 def add_user(home: Home, name: str, role: str) -> None:

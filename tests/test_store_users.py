@@ -6,24 +6,13 @@ from __future__ import annotations
 
 import time
 
-import pytest
+from gateway.store import OutboundRow, OutboxState, Role, SessionRow
+from tests import test_store as contract
+from tests.pgserver import pg_dsn  # noqa: F401
 
-from gateway.store import OutboundRow, OutboxState, Role, SessionRow, open_store
-from tests.pgserver import fresh_database, pg_dsn  # noqa: F401
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "t.db")
-    return fresh_database(request.getfixturevalue("pg_dsn"))
-
-
-@pytest.fixture
-async def store(database: str):
-    s = await open_store(database)
-    yield s
-    await s.close()
+# The store contract's fixtures: a new store on every backend.
+database = contract.database
+store = contract.store
 
 
 async def test_users_lock_after_failures_in_a_row_and_reset_unlocks(store) -> None:
