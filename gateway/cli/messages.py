@@ -19,11 +19,11 @@ from gateway.crypto.trust import TrustStore
 from gateway.exchange.gateway import Gateway
 from gateway.exchange.inbound import verify_and_parse
 from gateway.exchange.outgoing import queue, readdress
-from gateway.exchange.replies import reply
 from gateway.messages import model as m
 from gateway.messages import xml as mx
 from gateway.messages.load import Limits, load_unsigned
 from gateway.store import OutboundRow, OutboxState, open_store
+from gateway.workflow.answering import answer
 
 STATES = [state.value for state in OutboxState]
 
@@ -204,7 +204,8 @@ def cmd_reply(args: argparse.Namespace) -> int:
     async def go() -> str:
         gw = await Gateway.open(s)
         try:
-            row = await reply(gw, args.message_id, outcomes, args.comments)
+            row = await answer(gw, args.message_id, outcomes, args.comments, "cli",
+                               partial=args.partial)
             return row.message_id
         finally:
             await gw.close()
@@ -237,4 +238,6 @@ def add_cli(sub: Any) -> None:
     sp.add_argument("--outcome", action="append", required=True,
                     help="REF=OUTCOME[@LAESTAB:School name], once per child")
     sp.add_argument("--comments")
+    sp.add_argument("--partial", action="store_true",
+                    help="confirm a reply that leaves children of the enquiry out")
     sp.set_defaults(func=cmd_reply)

@@ -138,6 +138,32 @@ class Settings:
     lpd_searches_per_minute: int = _doc(
         "At the hub: most Lost Pupils Database searches one LA may make in a minute; more are "
         "refused (`lpd-rate-limited`) and raise an alert (log and metric).", default=30)
+    monitoring_updates: str = _doc(
+        "When a child this LA answered *not known but monitoring* matches a new arrival: "
+        "`approve` (the officer approves the updated Reply, `cme-gateway monitoring approve`) "
+        "or `auto` (a `match` sends the updated Reply at once; a `possible` always waits for "
+        "the officer).", default="approve")
+    auto_reply: str = _doc(
+        "Answering a received Enquiry: `off` (the officer approves every proposed outcome) or "
+        "`decisive` (a child whose UPN matches exactly one local record on a roll is answered "
+        "at once; any other child of that enquiry still waits for the officer).",
+        default="off")
+    workflow_interval_seconds: float = _doc(
+        "How often the workflow looks for watched children in new arrivals, monitoring that "
+        "has ended, and notifications to e-mail.", default=5.0)
+    smtp_host: str = _doc("SMTP server for officers' and managers' notifications (safeguarding "
+                          "escalations, found children). Empty = the queue only, no e-mail.",
+                          default="")
+    smtp_port: int = _doc("SMTP port.", default=25)
+    smtp_starttls: str = _doc("`yes` to require STARTTLS on the SMTP connection.", default="no")
+    smtp_username: str = _doc("SMTP user name (empty: no login).", default="")
+    smtp_password: str = _doc("SMTP password; set it from the environment.", default="")
+    smtp_from: str = _doc("Sender address of notification e-mails.", default="")
+    notify_officers: str = _doc("Comma-separated e-mail addresses of this LA's CME officers.",
+                                default="")
+    notify_managers: str = _doc("Comma-separated e-mail addresses of their managers (told of "
+                                "every safeguarding escalation and escalated enquiry).",
+                                default="")
     api_token: str = _doc("Bearer token for the operator API (`/v1/admin/...`). Empty = API off. "
                           "Set it from the environment, not the file.", default="")
     officer_name: str = _doc("CME officer named on replies this gateway creates.", default="")
@@ -148,6 +174,15 @@ class Settings:
     legal_basis: str = _doc("Legal basis stated in messages this gateway creates.",
                             default="Education Act 1996 s.436A; Children Act 2004 s.10 and s.11")
     log_level: str = _doc("Python logging level.", default="INFO")
+
+    def addresses(self, *names: str) -> str:
+        """The e-mail addresses of the ``notify_*`` settings named, comma-separated."""
+        found: list[str] = []
+        for name in names:
+            for a in str(getattr(self, name)).split(","):
+                if a.strip() and a.strip() not in found:
+                    found.append(a.strip())
+        return ",".join(found)
 
     def path(self, p: Path) -> Path:
         return p if p.is_absolute() else self.home / p
@@ -252,6 +287,16 @@ def _check(s: Settings) -> None:
                  "max_connections", "lpd_searches_per_minute"):
         if getattr(s, name) <= 0:  # 0 would switch a deadline off, or refuse everything
             raise GatewayError("config-invalid", f"setting {name} must be above 0")
+    if s.monitoring_updates not in ("approve", "auto"):
+        raise GatewayError("config-invalid", "monitoring_updates must be approve or auto")
+    if s.auto_reply not in ("off", "decisive"):
+        raise GatewayError("config-invalid", "auto_reply must be off or decisive")
+    if s.smtp_starttls not in ("yes", "no"):
+        raise GatewayError("config-invalid", "smtp_starttls must be yes or no")
+    if s.workflow_interval_seconds <= 0:
+        raise GatewayError("config-invalid", "setting workflow_interval_seconds must be above 0")
+    if s.smtp_host and not s.smtp_from:
+        raise GatewayError("config-invalid", "smtp_host is set: set smtp_from too")
     if s.matching:
         s.match_config()  # a misspelt threshold fails at start-up, not at the first match
 

@@ -119,6 +119,11 @@ ERRORS: dict[str, tuple[int, str]] = {
     "bad-request": (400, "The request is not valid."),
     "bad-party": (400, "A party id or LAESTAB is malformed."),
     "unknown-partner": (400, "There is no endpoint configured for that party."),
+    "case-transition": (409, "The case cannot make that move from its state in the flowchart; "
+                        "move it through the states between, or override with a reason."),
+    "reply-incomplete": (409, "The reply leaves out children of the enquiry; answer each of "
+                         "them, or confirm that the reply is partial."),
+    "watch-state": (409, "The watched child is not in a state that allows this action."),
     "invalid-state": (409, "The message is not in a state that allows this action."),
     "receipt-invalid": (502, "The partner's receipt did not verify or did not match the message."),
     "config-invalid": (500, "The gateway configuration is not valid."),

@@ -99,7 +99,7 @@ class ReplyArrived:
 T = m.MessageType
 EXCHANGE: dict[m.MessageType, Handler] = {
     T.ENQUIRY: Store(),
-    T.REFERRAL: Store(),
+    # Referral: gateway.workflow.cases.ReferralArrived (it opens a case), added at start-up.
     T.REPLY: ReplyArrived(),
     # Receipt, Error and LpdResult have no handler: they are answers, never accepted here.
     T.TRANSFER: Refuse("payload-missing", "send Transfers to /v1/transfers"),

@@ -167,6 +167,8 @@ class ReferralChild:
     year_group: str | None = None
     gender: str | None = None
     looked_after: bool | None = None
+    # On a child-protection plan: the case is escalated at once (added in 1.0, optional).
+    child_protection_plan: bool | None = None
     ethnicity: str | None = None
     sen_stage: str | None = None
     upn: str | None = None

@@ -209,3 +209,98 @@ CREATE TABLE api_clients (
     last_used_at DOUBLE PRECISION
 )
 """))
+
+# 6: the CME workflow (cases with their flowchart states and history, the children watched as
+# "not known but monitoring", and the notifications queue). 7 and 8 follow on other branches
+# (users and sessions; chasing).
+MIGRATIONS.append((6, """
+ALTER TABLE cases ADD COLUMN urgent INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cases ADD COLUMN key_worker TEXT;
+ALTER TABLE cases ADD COLUMN details TEXT;
+ALTER TABLE cases ADD COLUMN updated_at DOUBLE PRECISION;
+ALTER TABLE cases ADD COLUMN closed_at DOUBLE PRECISION;
+ALTER TABLE cases ADD COLUMN monitor_until TEXT;
+ALTER TABLE cases ADD COLUMN year_group TEXT;
+ALTER TABLE cases ADD COLUMN opened_on TEXT;
+UPDATE cases SET status = 'logged', updated_at = opened_at WHERE status = 'open';
+CREATE INDEX cases_status ON cases (status, urgent, opened_at);
+CREATE INDEX cases_upn ON cases (upn);
+
+CREATE TABLE case_events (
+    id {serial},
+    case_id TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    actor TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT,
+    override INTEGER NOT NULL DEFAULT 0,
+    due_on TEXT,
+    detail TEXT
+);
+CREATE INDEX case_events_case ON case_events (case_id, id);
+
+CREATE TABLE case_messages (
+    case_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (case_id, message_id)
+);
+CREATE INDEX case_messages_message ON case_messages (message_id);
+
+CREATE TABLE watches (
+    watch_id TEXT PRIMARY KEY,
+    enquiry_id TEXT NOT NULL,
+    child_ref TEXT NOT NULL,
+    enquirer TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    case_id TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    watched_until TEXT NOT NULL,
+    until_estimated INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL,
+    child TEXT NOT NULL,
+    found_source TEXT,
+    found_ref TEXT,
+    found_band TEXT,
+    found_detail TEXT,
+    found_at DOUBLE PRECISION,
+    dismissed TEXT,
+    reply_id TEXT,
+    updated_at DOUBLE PRECISION NOT NULL,
+    UNIQUE (enquiry_id, child_ref)
+);
+CREATE INDEX watches_state ON watches (state, watched_until);
+
+CREATE TABLE notifications (
+    id {serial},
+    at DOUBLE PRECISION NOT NULL,
+    kind TEXT NOT NULL,
+    urgent INTEGER NOT NULL DEFAULT 0,
+    case_id TEXT,
+    message_id TEXT,
+    subject TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    sent_at DOUBLE PRECISION,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    seen_at DOUBLE PRECISION
+);
+CREATE INDEX notifications_unsent ON notifications (sent_at, id);
+
+CREATE TABLE enquiry_answers (
+    enquiry_id TEXT NOT NULL,
+    child_ref TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reply_id TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (enquiry_id, child_ref)
+);
+
+CREATE TABLE workflow_marks (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+)
+"""))

@@ -1,7 +1,8 @@
 """The store: one repository per aggregate over one backend.
 
 ``Store`` is what the rest of the gateway holds; each repository (``inbox``, ``outbox``,
-``transfers``, ``cases``, ``records``, ``audit``, ``clients``) is written once in portable
+``transfers``, ``cases``, ``records``, ``audit``, ``clients``, ``watches``,
+``notifications``, ``arrivals``) is written once in portable
 SQL against ``Tx`` and returns frozen row dataclasses.
 """
 
@@ -10,17 +11,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.core.clock import SYSTEM, Clock
+from gateway.store.arrivals import Arrivals
 from gateway.store.audit import AuditLog
 from gateway.store.base import Backend
 from gateway.store.cases import Cases
 from gateway.store.clients import Clients
 from gateway.store.inbox import Inbox
 from gateway.store.migrations import MIGRATIONS
+from gateway.store.notifications import Marks, Notifications
 from gateway.store.outbox import Outbox
 from gateway.store.postgres import PostgresBackend
 from gateway.store.records import Records
 from gateway.store.sqlite import SqliteBackend
 from gateway.store.transfers import Transfers
+from gateway.store.watches import Watches
 
 
 class Store:
@@ -33,6 +37,10 @@ class Store:
         self.records = Records(backend, clock)
         self.audit = AuditLog(backend, clock)
         self.clients = Clients(backend, clock)
+        self.watches = Watches(backend, clock)
+        self.notifications = Notifications(backend, clock)
+        self.marks = Marks(backend)
+        self.arrivals = Arrivals(backend)
 
     async def open(self) -> Store:
         await self.backend.open(MIGRATIONS)

@@ -1,6 +1,6 @@
 """aiohttp application: ``create_app(settings)``, and where the running gateway is put
-together: the inbound pipeline with its handlers, the sender, the spool folders and the
-background matcher.
+together: the inbound pipeline with its handlers, the sender, the spool folders, the
+background matcher and the workflow (monitoring, notifications).
 
 Partner endpoints: ``POST /v1/messages`` and ``POST /v1/transfers`` (``partners.py``).
 Operator API under ``/v1/admin/`` (``operator.py``) needs ``Authorization: Bearer
@@ -31,12 +31,14 @@ from gateway.web import health, operator, partners
 from gateway.web.access import require_access
 from gateway.web.errors import error_answers
 from gateway.web.keys import GATEWAY, INBOUND, METRICS, SENDER, Metrics
+from gateway.workflow.cases import ReferralArrived
 from gateway.workflow.matching import MatchWorker
+from gateway.workflow.monitoring import MonitorWorker
 
 
 def handlers(events: HubEvents | None = None) -> dict[m.MessageType, Handler]:
     """One handler per message type, for one gateway."""
-    return {**EXCHANGE, **hub_handlers(events)}
+    return {**EXCHANGE, **hub_handlers(events), m.MessageType.REFERRAL: ReferralArrived()}
 
 
 def inbound_for(gw: Gateway, events: HubEvents | None = None) -> Inbound:
@@ -78,6 +80,7 @@ def create_app(settings: Settings, *, background: bool = True, spool: bool = Tru
         if spool:
             tasks.append(asyncio.create_task(Spool(gw).run(), name="spool"))
             tasks.append(asyncio.create_task(MatchWorker(gw).run(), name="matcher"))
+            tasks.append(asyncio.create_task(MonitorWorker(gw).run(), name="workflow"))
         yield
         for t in tasks:
             t.cancel()

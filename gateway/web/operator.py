@@ -20,7 +20,6 @@ from aiohttp import web
 from gateway.core.errors import GatewayError
 from gateway.exchange.gateway import Gateway
 from gateway.exchange.outgoing import queue, readdress
-from gateway.exchange.replies import reply as make_reply
 from gateway.hub import relay
 from gateway.messages import model as m
 from gateway.messages import xml as mx
@@ -29,6 +28,7 @@ from gateway.store import OutboxState
 from gateway.web.access import actor
 from gateway.web.keys import GATEWAY
 from gateway.web.partners import read_body
+from gateway.workflow.answering import answer
 
 routes = web.RouteTableDef()
 MAX_JSON = 256 * 1024
@@ -187,8 +187,11 @@ def _outcomes(data: dict[str, Any]) -> list[m.ChildOutcome]:
 @routes.post("/v1/admin/inbox/{id}/reply")
 async def reply(request: web.Request) -> web.Response:
     data = await _json_body(request)
-    row = await make_reply(_gw(request), request.match_info["id"], _outcomes(data),
-                           _text(data, "comments"), actor=actor(request))
+    partial = data.get("partial", False)
+    if not isinstance(partial, bool):
+        raise GatewayError("bad-request", "partial must be true or false")
+    row = await answer(_gw(request), request.match_info["id"], _outcomes(data),
+                       _text(data, "comments"), actor=actor(request), partial=partial)
     return web.json_response(row.to_json(), status=202)
 
 
