@@ -243,7 +243,10 @@ async def reviews_due(gw: Gateway, within_days: int = 14) -> list[dict[str, Any]
         except GatewayError:
             dates = []
         done = dt.datetime.fromtimestamp(last_review, dt.UTC).date() if last_review else None
-        due = next((d for d in dates if done is None or d > done), None)
+        # A review recorded in a half-term block covers that block's review: the one due is
+        # the first whose block (from the review before it) holds no recorded review.
+        due = next((d for i, d in enumerate(dates)
+                    if done is None or done < (dates[i - 1] if i else opened)), None)
         if due is not None and due <= horizon:
             out.append({"case_id": case.case_id, "kind": "half-termly review",
                         "due": due.isoformat(), "overdue": due < today,

@@ -101,9 +101,11 @@ async def match_watches(gw: Gateway, arrival: Arrival, matcher: Matcher | None =
                                           gw.settings.match_config())
     found = 0
     for w in watched:
+        # A candidate is named by its source, the arrival and its place in it: a dismissed
+        # one (the officer said "not the child") is never proposed again.
         cands = [c for c in best_of(matcher, stored(w.query()))
                  if c.band in (MATCH, POSSIBLE)
-                 and f"{arrival.source}:{c.record_id}" not in w.dismissed_refs()]
+                 and f"{arrival.source}:{arrival.ref}:{c.record_id}" not in w.dismissed_refs()]
         if not cands:
             continue
         best = cands[0]
@@ -118,7 +120,8 @@ async def match_watches(gw: Gateway, arrival: Arrival, matcher: Matcher | None =
                   "explanation": best.explanation}
         state = W.FOUND if best.band == MATCH else W.POSSIBLE
         if not await gw.store.watches.set_found(w.watch_id, state, arrival.source,
-                                                best.record_id, best.band, detail):
+                                                f"{arrival.ref}:{best.record_id}", best.band,
+                                                detail):
             continue
         found += 1
         log.info("watched child found watch=%s enquiry=%s source=%s ref=%s band=%s",
@@ -250,11 +253,10 @@ async def end(gw: Gateway, w: WatchRow, actor: str, text: str) -> str:
 async def _since(gw: Gateway, name: str,
                  listing: Callable[[Mark], Awaitable[list[dict[str, Any]]]]
                  ) -> tuple[list[dict[str, Any]], str]:
-    """The rows after the named mark, and the mark after them."""
-    text = await gw.store.marks.get(name)
-    mark: Mark = (0.0, "") if not text else tuple(json.loads(text))  # type: ignore[assignment]
+    """The rows of a listing not seen yet, and the mark after them."""
+    mark = Mark.loads(await gw.store.marks.get(name))
     rows = await listing(mark)
-    return rows, (json.dumps([rows[-1]["t"], rows[-1]["id"]]) if rows else "")
+    return rows, (mark.after(rows).dumps() if rows else "")
 
 
 async def _advance(gw: Gateway, name: str, value: str) -> None:
