@@ -304,9 +304,12 @@ def cmd_reviews(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    census = checks.date(args.census, "--census") if args.census else None
+    if census and not args.termly:
+        raise GatewayError("bad-request", "--census is the termly return's: give --termly TERM")
+
     async def work(gw: Gateway) -> dict[str, Any]:
         if args.termly:
-            census = checks.date(args.census, "--census") if args.census else None
             return await reports.termly_return(gw, args.termly, census)
         return await reports.counts(gw)
 

@@ -27,7 +27,7 @@ from gateway.exchange.spool import Spool
 from gateway.hub.handlers import HubEvents, hub_handlers
 from gateway.messages import model as m
 from gateway.store import OutboxState
-from gateway.web import health, operator, partners
+from gateway.web import health, operator, partners, workflow
 from gateway.web.access import require_access
 from gateway.web.errors import error_answers
 from gateway.web.keys import GATEWAY, INBOUND, METRICS, SENDER, Metrics
@@ -91,6 +91,6 @@ def create_app(settings: Settings, *, background: bool = True, spool: bool = Tru
     app.cleanup_ctx.append(gateway_ctx)
     if background:
         app.cleanup_ctx.append(workers_ctx)
-    for table in (partners.routes, health.routes, operator.routes):
+    for table in (partners.routes, health.routes, operator.routes, workflow.routes):
         app.router.add_routes(table)
     return app

@@ -195,15 +195,7 @@ async def reply(request: web.Request) -> web.Response:
     return web.json_response(row.to_json(), status=202)
 
 
-# ---- cases and CTFs -------------------------------------------------------------------------
-
-@routes.get("/v1/admin/cases")
-async def cases(request: web.Request) -> web.Response:
-    store = _gw(request).store
-    rows = await store.cases.recent(_int_param(request, "limit", 100, 1000))
-    await store.audit.add(actor(request), "read-cases", None, f"{len(rows)} cases")
-    return web.json_response({"items": [dataclasses.asdict(r) for r in rows]})
-
+# ---- CTFs -------------------------------------------------------------------------
 
 _HELD_FIELDS = ("transfer_id", "sender", "purpose", "version", "source_lea", "source_estab",
                 "for_school", "pupils", "flagged", "size_bytes", "received_at", "state",

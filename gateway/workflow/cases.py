@@ -103,6 +103,8 @@ def referral_from_form(gw: Gateway, form: dict[str, Any]) -> m.Referral:
             return None
         if not isinstance(v, str) or len(v) > 500:
             raise GatewayError("bad-request", f"{name} must be text of at most 500 characters")
+        if not v.strip():
+            raise GatewayError("bad-request", f"{name} is blank: give it, or leave it out")
         return v
 
     def day(name: str) -> dt.date | None:
