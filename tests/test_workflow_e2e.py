@@ -151,6 +151,8 @@ def run_paths(tmp_path: Path, a, b, school, mailbox: Mailbox) -> None:
     assert found[0]["found_source"] == "ctf"
     api(b, f"/v1/admin/monitoring/{found[0]['watch_id']}/approve", b"{}", "application/json")
     wait_for("the second updated reply", lambda: outcomes(a, eid).get("2") == "known-on-roll")
+    assert outcomes(a, eid) == {"1": "known-on-roll", "2": "known-on-roll",
+                                "3": "known-on-roll"}  # each child keeps its latest outcome
     assert len(replies_at(a, eid)) == 3
     cases = json.loads(cli(b, "cases", "list", "--json").stdout)
     assert {c["surname"]: c["status"] for c in cases} == {"Kowalski": "located",
