@@ -70,10 +70,8 @@ async def send_enquiry(w: World, *children: m.EnquiryChild) -> str:
 
 
 async def import_records(gw: Gateway, *rows: dict[str, str]) -> None:
-    await gw.store.records.upsert(list(rows))
-    # what workflow.records.import_records does besides: unanswered enquiries matched again
-    await gw.store.backend.write(lambda tx: tx.execute(
-        "UPDATE inbound SET matched_at = NULL WHERE replied_by IS NULL"))
+    """What ``workflow.records.import_records`` does after reading its file."""
+    await gw.store.records.upsert(list(rows), gw.store.inbox.rematch_unanswered)
 
 
 async def replies(gw: Gateway) -> list[m.Reply]:
@@ -232,6 +230,15 @@ async def test_decisive_upn_matches_are_answered_automatically_when_set(
             ("1", m.Outcome.KNOWN_ON_ROLL)]
         [waiting] = await answering.awaiting(b)
         assert waiting["enquiry_id"] == mid and waiting["waiting"] == 1
+        # the child still waiting is matched again after the next import (the enquiry has a
+        # reply already, but not for her)
+        await import_records(b, {"record_id": "r2", "surname": "Nowak", "forename": "Zofia",
+                                 "dob": "2016-05-05", "sex": "F", "postcode": "M30 7LP",
+                                 "laestab": "3524003"})
+        assert await MatchWorker(b).tick() == 1
+        proposals = {p.child_ref: p for p in await answering.propose(b, mid)}
+        assert proposals["2"].outcome is m.Outcome.KNOWN_ON_ROLL
+        assert proposals["1"].answered == "known-on-roll"
     finally:
         await a.close()
         await b.close()

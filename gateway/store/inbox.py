@@ -182,3 +182,15 @@ class Inbox:
                                      "GROUP BY outcome ORDER BY outcome")
             return {r["outcome"]: int(r["n"]) for r in rows}
         return await self.backend.read(op)
+
+    @staticmethod
+    async def rematch_unanswered(tx: Tx) -> None:
+        """Match again (after a records import) every received Enquiry with a child not
+        answered yet, and every Referral whose case is not triaged yet."""
+        await tx.execute(
+            "UPDATE inbound SET matched_at = NULL WHERE (message_type = 'Enquiry' AND "
+            "(replied_by IS NULL OR (SELECT COUNT(*) FROM enquiry_answers a WHERE "
+            "a.enquiry_id = inbound.message_id) < (SELECT COUNT(*) FROM match_results r "
+            "WHERE r.message_id = inbound.message_id))) OR (message_type = 'Referral' AND "
+            "message_id IN (SELECT message_id FROM cases WHERE status = 'referred' AND "
+            "message_id IS NOT NULL))")

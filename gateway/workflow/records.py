@@ -37,7 +37,6 @@ async def import_records(store: Store, path: Path, config: MatchConfig,
         # Enquiries and referrals not answered yet are matched again on the new records
         # (an enquiry that came before the import is not "no match" for ever); the children
         # watched as "not known but monitoring" are matched by the monitoring worker.
-        await tx.execute("UPDATE inbound SET matched_at = NULL WHERE message_type IN "
-                         "('Enquiry', 'Referral') AND replied_by IS NULL")
+        await store.inbox.rematch_unanswered(tx)
 
     return await store.records.upsert(rows, audited)
