@@ -28,6 +28,7 @@ from gateway.cli import (
     records,
     serve,
     setup,
+    workflow,
 )
 from gateway.cli.settings import ENV_CONFIG
 from gateway.core.errors import GatewayError
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     ctf.add_cli(sub)
     lpd.add_cli(sub)
     cases.add_cli(sub)
+    workflow.add_cli(sub)  # answer, monitoring, reviews, report, notifications
     matching.add_cli(sub)  # match, crosscheck
     records.add_cli(sub)
     clients.add_cli(sub)
