@@ -20,6 +20,7 @@ from gateway.core.errors import GatewayError
 from gateway.exchange.gateway import Gateway
 from gateway.messages import model as m
 from gateway.messages import xml as mx
+from gateway.store import InboundRow
 from gateway.store.cases import CaseState, NewCase
 from gateway.store.transfers import TransferRow
 from gateway.store.watches import WatchState
@@ -371,6 +372,29 @@ async def test_a_referral_entered_here_finds_a_watched_child_for_the_officer(
     await monitoring.report(world.b, watch.watch_id, "officer")
     update = (await replies(world.b))[-1]
     assert update.outcomes[0].outcome is m.Outcome.KNOWN_NOT_ON_ROLL
+
+
+async def test_another_authoritys_enquiry_is_a_finding_but_the_same_authority_asking_again_is_not(
+        world: World) -> None:
+    await watched(world, child("1", "Nowak", "Zofia", ZOFIA))
+    worker = MonitorWorker(world.b)
+    await send_enquiry(world, child("1", "Nowak", "Zofia", ZOFIA))  # 355 asks again
+    assert await worker.tick() == 0
+    # 350 asks about her too: the officer is told (two authorities look for one child)
+    mid = m.new_id()
+    other = m.Enquiry(
+        header=m.Header(mid, mid, world.clock.now(), "350", "352", m.MessageType.ENQUIRY),
+        enquiry_date=world.clock.today(), officer=m.Officer("Officer C"),
+        children=(child("1", "Nowak", "Zofia", ZOFIA),))
+    await world.b.store.inbox.accept(InboundRow(
+        message_id=mid, sender="350", recipient="352", message_type="Enquiry",
+        conversation_id=mid, in_reply_to=None, created_at=world.clock.time(),
+        received_at=world.clock.time(), digest="0" * 64, body=mx.to_bytes(mx.build(other)),
+        receipt=b""))
+    assert await worker.tick() == 1
+    [watch] = await world.b.store.watches.listing()
+    assert watch.found_source == "enquiry" and watch.found_ref.startswith(mid)
+    assert len(await replies(world.b)) == 1  # never sent without the officer
 
 
 async def test_monitoring_ends_with_a_final_reply(world: World) -> None:

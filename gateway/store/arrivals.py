@@ -59,9 +59,9 @@ class Arrivals:
             "FROM transfers WHERE state IN ('held', 'collected')", mark, limit)
 
     async def messages(self, mark: Mark, limit: int = 200) -> list[dict[str, Any]]:
-        """Received Enquiries and Referrals: id, t, message_type, body."""
+        """Received Enquiries and Referrals: id, t, message_type, sender, body."""
         return await self._after(
-            "SELECT message_id AS id, received_at AS t, message_type, body FROM inbound "
+            "SELECT message_id AS id, received_at AS t, message_type, sender, body FROM inbound "
             "WHERE message_type IN ('Enquiry', 'Referral')", mark, limit)
 
     async def cases(self, mark: Mark, limit: int = 200) -> list[dict[str, Any]]:

@@ -87,13 +87,17 @@ class Arrival:
     children: list[Record]  # record_id: a reference within the source
     schools: dict[str, m.School | None]  # record_id -> the school the child is on roll at
     exclude_enquiry: str | None = None  # the watch of this enquiry is not matched with it
+    # An enquiry from the LA that asked in the first place says nothing new about where the
+    # child is (it is that LA asking again): its children are not matched with its watches.
+    exclude_enquirer: str | None = None
 
 
 async def match_watches(gw: Gateway, arrival: Arrival, matcher: Matcher | None = None
                         ) -> int:
     """Match every watched child against one arrival; returns how many were found."""
     watched = [w for w in await gw.store.watches.active()
-               if w.enquiry_id != arrival.exclude_enquiry]
+               if w.enquiry_id != arrival.exclude_enquiry
+               and w.enquirer != arrival.exclude_enquirer]
     if not watched or not arrival.children:
         return 0
     if matcher is None:
@@ -294,7 +298,8 @@ async def message_arrivals(gw: Gateway) -> list[Arrival]:
         recs = [Record.from_dict({**q.to_dict(), "record_id": f"{q.record_id}@{i}"})
                 for i, q in enumerate(children)]
         source = "enquiry" if r["message_type"] == "Enquiry" else "referral"
-        out.append(Arrival(source, r["id"], recs, {}, exclude_enquiry=r["id"]))
+        out.append(Arrival(source, r["id"], recs, {}, exclude_enquiry=r["id"],
+                           exclude_enquirer=r["sender"] if source == "enquiry" else None))
     await _advance(gw, "watch:inbound", mark)
     return out
 
