@@ -30,6 +30,7 @@ from gateway.workflow import cases as wf
 from gateway.workflow.matching import MatchWorker
 from gateway.workflow.monitoring import MonitorWorker
 from tests.conftest import free_port, pair
+from tests.pgserver import fresh_database, pg_dsn  # noqa: F401 (a fixture)
 
 C = CaseState
 MONDAY = dt.datetime(2026, 12, 7, 10, 0, tzinfo=dt.UTC)  # autumn term 2026
@@ -42,12 +43,17 @@ class World:
     clock: ManualClock
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+@pytest.fixture(params=["sqlite", "postgres"])
+async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
+    """355 and 352; 352's store on SQLite, then on a real PostgreSQL server: the workflow's
+    SQL is the same contract on both."""
     a_home, b_home = pair(tmp_path)
     clock = ManualClock(MONDAY)
+    kw = {}
+    if request.param == "postgres":
+        kw["database"] = fresh_database(request.getfixturevalue("pg_dsn"))
     a = await Gateway.open(a_home.settings(), clock)
-    b = await Gateway.open(b_home.settings(), clock)
+    b = await Gateway.open(b_home.settings(**kw), clock)
     yield World(a, b, clock)
     await a.close()
     await b.close()
@@ -76,10 +82,11 @@ async def import_records(gw: Gateway, *rows: dict[str, str]) -> None:
 
 
 async def replies(gw: Gateway) -> list[m.Reply]:
-    """The Replies queued, in the order queued (the manual clock stands still: SQLite's
-    rowid orders them)."""
+    """The Replies queued, in the order queued (the manual clock stands still: the order of
+    their "queued" events tells)."""
     rows = await gw.store.backend.read(lambda tx: tx.fetchall(
-        "SELECT body FROM outbound WHERE message_type = 'Reply' ORDER BY rowid"))
+        "SELECT o.body FROM outbound o JOIN outbound_events e ON e.message_id = o.message_id "
+        "AND e.to_state = 'queued' WHERE o.message_type = 'Reply' ORDER BY e.id"))
     out = []
     for r in rows:
         msg = mx.parse_stored(bytes(r["body"]))
