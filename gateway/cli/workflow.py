@@ -32,17 +32,18 @@ def cmd_answer(args: argparse.Namespace) -> int:
         await gw.store.audit.add(ACTOR, "read-proposal", args.message_id)
         if not (args.approve or args.outcome):
             return proposals, None
-        edits = {o.child_ref: o for o in (parse_outcome(t) for t in args.outcome or [])}
-        chosen = []
-        for p in proposals:
-            if p.child_ref in edits:
-                chosen.append(edits.pop(p.child_ref))
-            elif args.approve or not args.only_edited:
-                chosen.append(m.ChildOutcome(child_ref=p.child_ref,
-                                                       outcome=p.outcome, school=p.school))
-        if edits:
-            raise GatewayError("bad-request", f"no child {', '.join(sorted(edits))} in the "
-                               f"enquiry")
+        if args.approve:
+            chosen = await answering.approved(gw, args.message_id)
+        else:  # the officer's outcomes; with them, the proposal for the others not answered
+            edits = {o.child_ref: o for o in (parse_outcome(t) for t in args.outcome)}
+            unknown = sorted(set(edits) - {p.child_ref for p in proposals})
+            if unknown:
+                raise GatewayError("bad-request", f"no child {', '.join(unknown)} in the "
+                                   f"enquiry")
+            chosen = [edits.get(p.child_ref) or m.ChildOutcome(p.child_ref, p.outcome,
+                                                               p.school)
+                      for p in proposals
+                      if p.child_ref in edits or (p.answered is None and not args.only_edited)]
         row = await answering.answer(gw, args.message_id, chosen, args.comments, ACTOR,
                                      partial=args.partial)
         return proposals, row.message_id
@@ -153,7 +154,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         rows = data["rows"] if args.termly else reports.count_rows(data)
         w = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["none"])
         w.writeheader()
-        w.writerows(rows)
+        w.writerows(reports.csv_safe(rows))
         return 0
     if args.json or args.termly:
         print_json(data)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from gateway.core.parties import PARTY_RE
 from gateway.matching import MatchConfig
 
 ENV_PREFIX = "CME_GATEWAY_"
+# An address as SMTP takes it in RCPT TO: no display names, spaces or angle brackets.
+EMAIL_RE = re.compile(r"[^@\s<>,;\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 
 
 
@@ -297,6 +300,11 @@ def _check(s: Settings) -> None:
         raise GatewayError("config-invalid", "setting workflow_interval_seconds must be above 0")
     if s.smtp_host and not s.smtp_from:
         raise GatewayError("config-invalid", "smtp_host is set: set smtp_from too")
+    for name in ("smtp_from", "notify_officers", "notify_managers"):
+        for address in (a.strip() for a in str(getattr(s, name)).split(",") if a.strip()):
+            if not EMAIL_RE.fullmatch(address):
+                raise GatewayError("config-invalid", f"{name}: {address[:60]!r} is not an "
+                                   f"e-mail address (name@domain)")
     if s.matching:
         s.match_config()  # a misspelt threshold fails at start-up, not at the first match
 

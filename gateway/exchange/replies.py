@@ -41,7 +41,8 @@ async def reply(gw: Gateway, enquiry_id: str, outcomes: list[m.ChildOutcome],
     if unknown or len(set(given)) != len(given) or not given:
         raise GatewayError("bad-request",
                            f"outcomes must name each child at most once, from {sorted(refs)}")
-    left_out = sorted(refs - set(given))
+    before = await gw.store.inbox.answers(enquiry_id)
+    left_out = sorted(refs - set(given) - set(before))  # answered before: covered
     if left_out and not partial:
         raise GatewayError("reply-incomplete",
                            f"no outcome for {', '.join(left_out)}; answer each child or "

@@ -83,18 +83,23 @@ class Watches:
 
     async def add(self, tx: Tx, enquiry_id: str, child_ref: str, enquirer: str,
                   conversation_id: str, case_id: str | None, until: str, estimated: bool,
-                  child: dict[str, Any]) -> str:
-        """Start (or restart, for a second reply to the same enquiry) watching one child."""
+                  child: dict[str, Any], dismissed: set[str]) -> str:
+        """Start (or restart, for a second reply to the same enquiry) watching one child.
+        ``dismissed``: candidates never to propose (the records the officer saw and did not
+        answer with, the records given as the answer for the child's brothers and sisters)."""
         now = self.clock.time()
         row = await tx.fetchone(
             "INSERT INTO watches (watch_id, enquiry_id, child_ref, enquirer, conversation_id, "
-            "case_id, created_at, watched_until, until_estimated, state, child, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "case_id, created_at, watched_until, until_estimated, state, child, dismissed, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (enquiry_id, child_ref) DO UPDATE SET watched_until = "
             "excluded.watched_until, until_estimated = excluded.until_estimated, "
-            f"state = '{W.WATCHING}', updated_at = excluded.updated_at RETURNING watch_id",
+            f"state = '{W.WATCHING}', dismissed = excluded.dismissed, found_source = NULL, "
+            "found_ref = NULL, found_band = NULL, found_detail = NULL, found_at = NULL, "
+            "updated_at = excluded.updated_at RETURNING watch_id",
             str(uuid.uuid4()), enquiry_id, child_ref, enquirer, conversation_id, case_id, now,
-            until, int(estimated), W.WATCHING.value, json.dumps(child), now)
+            until, int(estimated), W.WATCHING.value, json.dumps(child),
+            json.dumps(sorted(dismissed)), now)
         assert row is not None
         return str(row["watch_id"])
 
@@ -149,7 +154,7 @@ class Watches:
             refs = w.dismissed_refs() | {f"{w.found_source}:{w.found_ref}"}
             dismissed = json.dumps(sorted(refs))
         clear = to is W.WATCHING
-        await tx.execute(
+        n = await tx.execute(
             "UPDATE watches SET state = ?, reply_id = COALESCE(?, reply_id), dismissed = ?, "
             "found_source = CASE WHEN ? = 1 THEN NULL ELSE found_source END, "
             "found_ref = CASE WHEN ? = 1 THEN NULL ELSE found_ref END, "
@@ -158,16 +163,25 @@ class Watches:
             "updated_at = ? WHERE watch_id = ? AND state = ?",
             to.value, reply_id, dismissed, int(clear), int(clear), int(clear), int(clear),
             self.clock.time(), watch_id, w.state)
+        if not n:  # another officer (or the worker) moved it meanwhile
+            raise GatewayError("watch-state", f"watch {watch_id} changed meanwhile: look again")
         loaded = await self.load(tx, watch_id)
         assert loaded is not None
         return loaded
+
+    async def close(self, tx: Tx, watch_id: str, reply_id: str) -> None:
+        """The officer answered the child otherwise (known): the watch is over."""
+        await tx.execute(
+            f"UPDATE watches SET state = '{W.REPORTED}', reply_id = ?, updated_at = ? "
+            f"WHERE watch_id = ? AND state IN ({sql_list([W.WATCHING, *PENDING])})",
+            reply_id, self.clock.time(), watch_id)
 
     async def due_to_end(self, today: str) -> list[WatchRow]:
         """Children still watched whose monitoring ended before ``today``."""
         async def op(tx: Tx) -> list[WatchRow]:
             rows = await tx.fetchall(
                 f"SELECT * FROM watches WHERE state = '{W.WATCHING}' AND watched_until < ? "
-                f"ORDER BY watched_until LIMIT 200", today)
+                f"ORDER BY watched_until LIMIT 5000", today)
             return [WatchRow(**r) for r in rows]
         return await self.backend.read(op)
 

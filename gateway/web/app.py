@@ -34,6 +34,7 @@ from gateway.web.keys import GATEWAY, INBOUND, METRICS, SENDER, Metrics
 from gateway.workflow.cases import ReferralArrived
 from gateway.workflow.matching import MatchWorker
 from gateway.workflow.monitoring import MonitorWorker
+from gateway.workflow.notify import Notifier
 
 
 def handlers(events: HubEvents | None = None) -> dict[m.MessageType, Handler]:
@@ -81,6 +82,7 @@ def create_app(settings: Settings, *, background: bool = True, spool: bool = Tru
             tasks.append(asyncio.create_task(Spool(gw).run(), name="spool"))
             tasks.append(asyncio.create_task(MatchWorker(gw).run(), name="matcher"))
             tasks.append(asyncio.create_task(MonitorWorker(gw).run(), name="workflow"))
+            tasks.append(asyncio.create_task(Notifier(gw).run(), name="notify"))
         yield
         for t in tasks:
             t.cancel()

@@ -47,7 +47,11 @@ def _date(text: str | None, name: str) -> dt.date | None:
 @routes.get("/v1/admin/cases")
 async def cases(request: web.Request) -> web.Response:
     q = request.query
-    category = _int_param(request, "category", 0, 9) if "category" in q else None
+    category = None
+    if "category" in q:
+        if q["category"] not in tuple("123456789"):
+            raise GatewayError("bad-request", "category must be 1 to 9")
+        category = int(q["category"])
     states = tuple(check_state(s) for s in q.getall("state", []))
     rows = await _gw(request).store.cases.find(CaseFilter(
         states=states, category=category, urgent_only=q.get("urgent") == "true",
@@ -144,16 +148,16 @@ async def proposal(request: web.Request) -> web.Response:
 
 @routes.post("/v1/admin/inbox/{id}/answer")
 async def answer(request: web.Request) -> web.Response:
-    """``{"approve": true}`` sends the proposal as it is; ``{"outcomes": [...]}`` sends the
-    officer's own (a child left out needs ``"partial": true``)."""
+    """``{"approve": true}`` sends the proposal for the children not answered yet;
+    ``{"outcomes": [...]}`` sends the officer's own (a child left out, and not answered
+    before, needs ``"partial": true``)."""
     gw = _gw(request)
     mid = request.match_info["id"]
     data = await _json_body(request)
     if _flag(data, "approve"):
         if "outcomes" in data:
             raise GatewayError("bad-request", "give approve or outcomes, not both")
-        chosen = [m.ChildOutcome(p.child_ref, p.outcome, p.school)
-                  for p in await answering.propose(gw, mid)]
+        chosen = await answering.approved(gw, mid)
     else:
         chosen = _outcomes(data)
     row = await answering.answer(gw, mid, chosen, _text(data, "comments"), actor(request),
@@ -225,7 +229,7 @@ def _csv(rows: list[dict[str, Any]], name: str) -> web.Response:
     out = io.StringIO()
     w = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["none"])
     w.writeheader()
-    w.writerows(rows)
+    w.writerows(reports.csv_safe(rows))
     return web.Response(text=out.getvalue(), content_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

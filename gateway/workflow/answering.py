@@ -131,6 +131,7 @@ async def answer(gw: Gateway, enquiry_id: str, outcomes: list[m.ChildOutcome],
     watching = [o.child_ref for o in outcomes if o.outcome is Out.NOT_KNOWN_MONITORING]
     until, estimated = monitoring.watch_until(gw, enquiry_id)
     existing = {w.child_ref: w for w in await gw.store.watches.for_enquiry(enquiry_id)}
+    not_this = await _not_this_child(gw, enquiry_id, outcomes)
 
     async def caused(tx: Tx, reply_id: str) -> None:
         for ref in watching:
@@ -145,20 +146,48 @@ async def answer(gw: Gateway, enquiry_id: str, outcomes: list[m.ChildOutcome],
                 await gw.store.cases.event(tx, case_id, actor, "note",
                                            detail=f"answered not known but monitoring "
                                                   f"until {until}")
+            old_dismissed = old.dismissed_refs() if old else set()
             await gw.store.watches.add(tx, enquiry_id, ref, enquirer, conversation, case_id,
                                        until, estimated,
-                                       {"queries": [q.to_dict() for q in child_queries(child)]})
+                                       {"queries": [q.to_dict() for q in child_queries(child)]},
+                                       not_this[ref] | old_dismissed)
             await gw.store.audit.add(actor, "watch", enquiry_id,
                                      f"child {ref} watched until {until}", tx=tx)
-        for o in outcomes:  # answered known: any watch of the child is over
+        for o in outcomes:  # answered otherwise: any watch of the child is over
             old = existing.get(o.child_ref)
             if o.outcome is not Out.NOT_KNOWN_MONITORING and old is not None:
-                await tx.execute("UPDATE watches SET state = 'reported', reply_id = ?, "
-                                 "updated_at = ? WHERE watch_id = ?", reply_id,
-                                 gw.clock.time(), old.watch_id)
+                await gw.store.watches.close(tx, old.watch_id, reply_id)
 
     return await reply(gw, enquiry_id, outcomes, comments, actor, partial=partial,
                        step=caused)
+
+
+async def _not_this_child(gw: Gateway, enquiry_id: str, outcomes: list[m.ChildOutcome]
+                          ) -> dict[str, set[str]]:
+    """For each child of the enquiry, the local records a watch must never propose: the
+    candidates the officer was shown and did not answer known with (a child answered "not
+    known but monitoring" in spite of them is not that record), and the records matched to
+    the other children of the enquiry (a twin answered known is not the other twin)."""
+    results = {r.child_ref: r for r in await gw.store.records.results(enquiry_id)}
+    seen = {ref: {f"records:records:{c['record_id']}" for c in r.candidates
+                  if c["band"] in (MATCH, POSSIBLE)} for ref, r in results.items()}
+    every = set().union(*seen.values()) if seen else set()
+    return {o.child_ref: every for o in outcomes}
+
+
+async def approved(gw: Gateway, enquiry_id: str) -> list[m.ChildOutcome]:
+    """The proposal, as the officer approves it: the children not answered yet. Refused while
+    a child has not been matched yet (its proposal would be a guess), or when every child is
+    answered already (approving again must never undo a "now known" update)."""
+    proposals = await propose(gw, enquiry_id)
+    waiting = [p for p in proposals if p.answered is None]
+    if not waiting:
+        raise GatewayError("invalid-state", "every child of this enquiry is answered already; "
+                           "to change an answer, give the child's outcome")
+    if any(p.band == NO_MATCH and p.note.startswith("not matched") for p in waiting):
+        raise GatewayError("invalid-state", "the local records have not been searched for "
+                           "every child yet; try again in a moment")
+    return [m.ChildOutcome(p.child_ref, p.outcome, p.school) for p in waiting]
 
 
 async def auto_answer(gw: Gateway, enquiry_id: str) -> OutboundRow | None:

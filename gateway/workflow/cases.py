@@ -22,6 +22,7 @@ from gateway.messages import schemas
 from gateway.messages import xml as mx
 from gateway.store import Tx
 from gateway.store.cases import CaseRow, CaseState, NewCase
+from gateway.store.watches import PENDING, WatchState
 from gateway.workflow import notify
 
 C = CaseState
@@ -259,11 +260,14 @@ async def reviews_due(gw: Gateway, within_days: int = 14) -> list[dict[str, Any]
                 out.append({"case_id": case.case_id, "kind": "end of monitoring",
                             "due": end.isoformat(), "overdue": end < today,
                             "urgent": bool(case.urgent), "state": case.status})
-    for w in await gw.store.watches.active():
+    for w in await gw.store.watches.listing((WatchState.WATCHING, *PENDING), 1_000_000):
         end = dt.date.fromisoformat(w.watched_until)
         if end <= horizon:
-            out.append({"case_id": w.case_id, "kind": "monitoring ends (watched child)",
-                        "due": w.watched_until, "overdue": end < today, "urgent": False,
-                        "state": w.state, "watch_id": w.watch_id})
+            # a finding still waiting for the officer holds the final reply back
+            kind = ("monitoring ends (watched child)" if w.state == WatchState.WATCHING
+                    else f"decide the {w.state} match: monitoring ends")
+            out.append({"case_id": w.case_id, "kind": kind, "due": w.watched_until,
+                        "overdue": end < today, "urgent": False, "state": w.state,
+                        "watch_id": w.watch_id})
     out.sort(key=lambda r: (not r["urgent"], r["due"]))
     return out

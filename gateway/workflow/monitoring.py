@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -173,15 +174,20 @@ async def report(gw: Gateway, watch_id: str, actor: str,
         raise GatewayError("watch-state", f"watch {watch_id} is {w.state}: only a found or "
                            f"possible match can be approved")
     found = w.found()
+    if outcome is None and w.found_source == "enquiry":
+        # another authority asking about the child does not make the child known here
+        raise GatewayError("bad-request", "this finding is another authority's enquiry about "
+                           "the child: give the outcome you have established (known-on-roll "
+                           "or known-not-on-roll), or dismiss it")
     outcome = outcome or Out(found.get("outcome", Out.KNOWN_NOT_ON_ROLL))
     if outcome is Out.NOT_KNOWN_MONITORING:
         raise GatewayError("bad-request", "an updated reply says the child is now known")
     if school is None and found.get("school") and outcome is Out.KNOWN_ON_ROLL:
         school = m.School(**found["school"])
     when = dt.datetime.fromtimestamp(w.found_at or gw.clock.time(), dt.UTC).date()
-    text = comments or (f"Now known: found on {when.isoformat()} through "
-                        f"{_SOURCE_TEXT.get(w.found_source or '', 'a new arrival')} while "
-                        f"monitoring.")
+    through = _SOURCE_TEXT.get(w.found_source or "")
+    text = comments or (f"Now known: found on {when.isoformat()}"
+                        f"{' through ' + through if through else ''} while monitoring.")
     child = m.ChildOutcome(child_ref=w.child_ref, outcome=outcome, school=school,
                            comments=text)
 
@@ -201,9 +207,10 @@ async def report(gw: Gateway, watch_id: str, actor: str,
     return row.message_id
 
 
+# What the updated reply says of how the child was found. Another authority's enquiry is
+# not named: that it asked is that authority's business.
 _SOURCE_TEXT = {"records": "this authority's pupil records", "ctf": "a Common Transfer File",
-                "enquiry": "another authority's enquiry", "referral": "a referral",
-                "case": "a referral"}
+                "referral": "a referral", "case": "a referral"}
 
 
 async def dismiss(gw: Gateway, watch_id: str, reason: str, actor: str) -> None:
@@ -254,86 +261,105 @@ async def end(gw: Gateway, w: WatchRow, actor: str, text: str) -> str:
 
 # ---- arrivals --------------------------------------------------------------------------------
 
-async def _since(gw: Gateway, name: str,
-                 listing: Callable[[Mark], Awaitable[list[dict[str, Any]]]]
-                 ) -> tuple[list[dict[str, Any]], str]:
-    """The rows of a listing not seen yet, and the mark after them."""
-    mark = Mark.loads(await gw.store.marks.get(name))
-    rows = await listing(mark)
-    return rows, (mark.after(rows).dumps() if rows else "")
+async def ctf_arrival(gw: Gateway, r: dict[str, Any]) -> Arrival | None:
+    school = school_of(r["for_school"] or f"{r['dest_lea']}{r['dest_estab']}")
+    pupils = await gw.store.transfers.pupils(r["id"])
+    children = [Record(record_id=str(p.idx), upn=p.upn or "", former_upn=p.former_upn or "",
+                       surname=p.surname, forename=p.forename, dob=coerce_date(p.dob),
+                       sex=p.sex or "", postcode=p.postcode or "") for p in pupils]
+    return Arrival("ctf", r["id"], children, {c.record_id: school for c in children})
+
+
+async def message_arrival(gw: Gateway, r: dict[str, Any]) -> Arrival | None:
+    try:
+        message = mx.parse_stored(bytes(r["body"]))
+    except GatewayError:
+        return None
+    children = [q for qs in queries(message).values() for q in qs]
+    # Queries of one child share its reference; make each a record of its own.
+    recs = [Record.from_dict({**q.to_dict(), "record_id": f"{q.record_id}@{i}"})
+            for i, q in enumerate(children)]
+    source = "enquiry" if r["message_type"] == "Enquiry" else "referral"
+    return Arrival(source, r["id"], recs, {}, exclude_enquiry=r["id"],
+                   exclude_enquirer=r["sender"] if source == "enquiry" else None)
+
+
+async def case_arrival(gw: Gateway, r: dict[str, Any]) -> Arrival | None:
+    return Arrival("case", r["id"], [Record(record_id=r["id"], upn=r["upn"] or "",
+                                            surname=r["surname"], forename=r["forename"],
+                                            dob=coerce_date(r["dob"]), sex=r["sex"] or "")], {})
 
 
 async def _advance(gw: Gateway, name: str, value: str) -> None:
-    if value:
-        async def op(tx: Tx) -> None:
-            await gw.store.marks.put(tx, name, value)
-        await gw.store.backend.write(op)
+    async def op(tx: Tx) -> None:
+        await gw.store.marks.put(tx, name, value)
+    await gw.store.backend.write(op)
 
 
-async def ctf_arrivals(gw: Gateway) -> list[Arrival]:
-    rows, mark = await _since(gw, "watch:transfers", gw.store.arrivals.transfers)
-    out = []
-    for r in rows:
-        school = school_of(r["for_school"] or f"{r['dest_lea']}{r['dest_estab']}")
-        pupils = await gw.store.transfers.pupils(r["id"])
-        children = [Record(record_id=str(p.idx), upn=p.upn or "", former_upn=p.former_upn or "",
-                           surname=p.surname, forename=p.forename, dob=coerce_date(p.dob),
-                           sex=p.sex or "",
-                           postcode=p.postcode or "") for p in pupils]
-        out.append(Arrival("ctf", r["id"], children, {c.record_id: school for c in children}))
-    await _advance(gw, "watch:transfers", mark)
-    return out
-
-
-async def message_arrivals(gw: Gateway) -> list[Arrival]:
-    rows, mark = await _since(gw, "watch:inbound", gw.store.arrivals.messages)
-    out = []
-    for r in rows:
-        try:
-            message = mx.parse_stored(bytes(r["body"]))
-        except GatewayError:
-            continue
-        children = [q for qs in queries(message).values() for q in qs]
-        # Queries of one child share its reference; make each a record of its own.
-        recs = [Record.from_dict({**q.to_dict(), "record_id": f"{q.record_id}@{i}"})
-                for i, q in enumerate(children)]
-        source = "enquiry" if r["message_type"] == "Enquiry" else "referral"
-        out.append(Arrival(source, r["id"], recs, {}, exclude_enquiry=r["id"],
-                           exclude_enquirer=r["sender"] if source == "enquiry" else None))
-    await _advance(gw, "watch:inbound", mark)
-    return out
-
-
-async def case_arrivals(gw: Gateway) -> list[Arrival]:
-    rows, mark = await _since(gw, "watch:cases", gw.store.arrivals.cases)
-    out = [Arrival("case", r["id"], [Record(record_id=r["id"], upn=r["upn"] or "",
-                                            surname=r["surname"], forename=r["forename"],
-                                            dob=coerce_date(r["dob"]), sex=r["sex"] or "")], {})
-           for r in rows]
-    await _advance(gw, "watch:cases", mark)
-    return out
+Listing = Callable[[Mark], Awaitable[list[dict[str, Any]]]]
+Maker = Callable[[Gateway, dict[str, Any]], Awaitable[Arrival | None]]
+# How many ticks an arrival that fails is tried before it is skipped (with an ERROR log and
+# a notification to the officers): one bad arrival must not hold up the others for ever.
+MAX_TRIES = 5
 
 
 class MonitorWorker:
-    """The workflow's background work: watched children against arrivals, monitoring that
-    ended, and notification e-mails. One per gateway home (like the spool)."""
+    """The workflow's background work: watched children against arrivals, and monitoring
+    that ended. One per gateway home (like the spool). A source's mark moves past an arrival
+    only once the arrival has been matched, so a failure (a busy database) loses nothing: the
+    arrival is tried again on the next tick."""
 
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
+        self.failures: dict[tuple[str, str], int] = {}
 
     async def run(self) -> None:
         await every(lambda: self.gw.settings.workflow_interval_seconds, self.tick, "workflow",
                     self.gw.clock)
 
+    def sources(self) -> list[tuple[str, Listing, Maker]]:
+        a = self.gw.store.arrivals
+        return [("watch:transfers", a.transfers, ctf_arrival),
+                ("watch:inbound", a.messages, message_arrival),
+                ("watch:cases", a.cases, case_arrival)]
+
     async def tick(self) -> int:
         n = 0
-        for arrival in [*await ctf_arrivals(self.gw), *await message_arrivals(self.gw),
-                        *await case_arrivals(self.gw)]:
-            n += await match_watches(self.gw, arrival)
+        for name, listing, make in self.sources():
+            n += await self.source(name, listing, make)
         n += await self.records()
         n += await end_due(self.gw)
-        await notify.send_due(self.gw)
         return n
+
+    async def source(self, name: str, listing: Listing, make: Maker) -> int:
+        gw = self.gw
+        mark = Mark.loads(await gw.store.marks.get(name))
+        found = 0
+        for row in await listing(mark):
+            key = (name, str(row["id"]))
+            try:
+                arrival = await make(gw, row)
+                if arrival is not None:
+                    found += await match_watches(gw, arrival)
+            except Exception as exc:  # noqa: BLE001 - one arrival must not stop the others
+                tries = self.failures[key] = self.failures.get(key, 0) + 1
+                what = getattr(exc, "code", type(exc).__name__)
+                if tries < MAX_TRIES:
+                    log.error("watched children not matched with %s %s (try %d, again next "
+                              "tick): %s", name, key[1], tries, what)
+                    break  # the mark stays before it
+                log.error("watched children never matched with %s %s after %d tries: %s",
+                          name, key[1], tries, what)
+
+                await gw.store.backend.write(functools.partial(
+                    notify.queue, gw, kind="workflow-error",
+                    subject=f"An arrival ({name} {key[1]}) could not be matched against the "
+                            f"watched children: check it by hand",
+                    recipients=gw.settings.addresses("notify_officers"), message_id=key[1]))
+            self.failures.pop(key, None)
+            mark = mark.after([row])
+            await _advance(gw, name, mark.dumps())
+        return found
 
     async def records(self) -> int:
         """After a records import: every watched child against the whole records table."""

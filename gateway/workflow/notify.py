@@ -18,6 +18,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
+from gateway.core.clock import every
 from gateway.exchange.gateway import Gateway
 from gateway.store import Tx
 from gateway.store.notifications import Notification
@@ -75,6 +76,18 @@ def _send(gw: Gateway, msg: EmailMessage) -> None:
         smtp.send_message(msg)
 
 
+class Notifier:
+    """E-mails notifications in a task of its own: a slow or silent SMTP server never holds
+    up the workflow's matching."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+
+    async def run(self) -> None:
+        await every(lambda: self.gw.settings.workflow_interval_seconds,
+                    lambda: send_due(self.gw), "notify", self.gw.clock)
+
+
 async def send_due(gw: Gateway) -> int:
     """E-mail every notification not sent yet (urgent first); a failure is retried on the
     next round, and logged with the notification's id."""
@@ -84,7 +97,7 @@ async def send_due(gw: Gateway) -> int:
     for n in await gw.store.notifications.unsent(MAX_ATTEMPTS):
         try:
             await asyncio.to_thread(_send, gw, _email(gw, n))
-        except (OSError, smtplib.SMTPException) as exc:
+        except (OSError, ValueError, smtplib.SMTPException) as exc:
             await gw.store.notifications.mark(n.id, type(exc).__name__)
             log.error("notification %d not e-mailed (attempt %d): %s", n.id, n.attempts + 1,
                       type(exc).__name__)

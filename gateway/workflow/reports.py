@@ -122,3 +122,13 @@ async def termly_return(gw: Gateway, term_name: str,
     return {"term": f"{term.name} {term.start.year}", "from": term.start.isoformat(),
             "to": term.end.isoformat(), "census_date": census.isoformat(),
             "totals": dict(totals), "rows": rows}
+
+
+def csv_safe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for a CSV file that a spreadsheet opens: a text cell starting with ``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return is prefixed with ``'`` so that it is never run
+    as a formula (free text from a referral form reaches these reports)."""
+    def cell(v: Any) -> Any:
+        return f"'{v}" if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") \
+            else v
+    return [{k: cell(v) for k, v in r.items()} for r in rows]
