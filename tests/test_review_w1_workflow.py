@@ -20,8 +20,18 @@ from gateway.workflow.matching import MatchWorker
 from gateway.workflow.monitoring import MonitorWorker
 from tests.conftest import pair
 from tests.pgserver import pg_dsn  # noqa: F401 (a fixture)
-from tests.test_workflow import (MONDAY, ZOFIA, World, child, import_records, receive_ctf,
-                                 replies, send_enquiry, watched, world)  # noqa: F401
+from tests.test_workflow import (
+    MONDAY,
+    ZOFIA,
+    World,
+    child,
+    import_records,
+    receive_ctf,
+    replies,
+    send_enquiry,
+    watched,
+    world,  # noqa: F401 (a fixture)
+)
 
 ZOFIA_REC = {"record_id": "r9", "surname": "Nowak", "forename": "Zofia",
              "dob": "2016-05-05", "sex": "F", "postcode": "M1 5QA", "address": "9 New Road",
@@ -59,7 +69,7 @@ async def test_officer_rejected_match_is_not_sent_automatically_by_monitoring(
 
 
 async def test_twin_already_answered_known_is_not_claimed_for_the_other_twin(
-        world: World) -> None:
+        world: World) -> None:  # noqa: F811
     """Twins in one enquiry; records hold only Zofia. Zofia answered known-on-roll, Maja
     watched. Maja's watch must not be proposed Zofia's record."""
     await import_records(world.b, ZOFIA_REC)
@@ -77,7 +87,7 @@ async def test_twin_already_answered_known_is_not_claimed_for_the_other_twin(
 
 
 async def test_a_second_enquiry_from_the_same_la_does_not_find_the_watched_child(
-        world: World) -> None:
+        world: World) -> None:  # noqa: F811
     """LA 355 re-sends its enquiry about Zofia (a new message). The watch of its first
     enquiry is 'found' through the enquirer's own question, proposed as known-not-on-roll."""
     await watched(world, child("1", "Nowak", "Zofia", ZOFIA))
@@ -88,7 +98,7 @@ async def test_a_second_enquiry_from_the_same_la_does_not_find_the_watched_child
                                                 first.found())
 
 
-async def test_an_arrival_is_not_lost_when_a_tick_fails(world: World,
+async def test_an_arrival_is_not_lost_when_a_tick_fails(world: World,  # noqa: F811
                                                         monkeypatch: pytest.MonkeyPatch
                                                         ) -> None:
     """Marks are advanced before the arrivals are matched: one failing tick (a busy
@@ -115,7 +125,7 @@ async def test_an_arrival_is_not_lost_when_a_tick_fails(world: World,
 
 
 async def test_approving_the_proposal_again_does_not_undo_a_now_known_update(
-        world: World) -> None:
+        world: World) -> None:  # noqa: F811
     """POST /v1/admin/inbox/{id}/answer {"approve": true} sends propose() for EVERY child,
     answered or not. After monitoring reported 'now known', the stale proposal
     (not-known-monitoring) is sent again and the watch restarts."""
@@ -137,7 +147,7 @@ async def test_approving_the_proposal_again_does_not_undo_a_now_known_update(
 
 
 async def test_approve_waits_until_every_child_is_matched_and_an_enquiry_finding_needs_an_outcome(
-        world: World) -> None:
+        world: World) -> None:  # noqa: F811
     mid = await send_enquiry(world, child("1", "Nowak", "Zofia", ZOFIA))
     with pytest.raises(GatewayError) as info:
         await answering.approved(world.b, mid)  # not matched yet
@@ -171,7 +181,7 @@ async def test_approve_waits_until_every_child_is_matched_and_an_enquiry_finding
 
 
 async def test_a_pending_finding_past_the_end_of_monitoring_is_a_review_due(
-        world: World) -> None:
+        world: World) -> None:  # noqa: F811
     await watched(world, child("1", "Nowak", "Zofia", ZOFIA))
     await receive_ctf(world.b, "Nowak", "Zofia", ZOFIA)
     await MonitorWorker(world.b).tick()
