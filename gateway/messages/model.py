@@ -34,6 +34,7 @@ class MessageType(enum.StrEnum):
     LPD_SEARCH = "LpdSearch"
     LPD_RESULT = "LpdResult"
     LPD_CLAIM = "LpdClaim"
+    CLAIM_NOTICE = "ClaimNotice"
 
 
 class Outcome(enum.StrEnum):
@@ -301,8 +302,20 @@ class LpdClaim:
     reason: str
 
 
+@dataclass(frozen=True)
+class ClaimNotice:
+    """Hub to the LA a lost CTF came from: an LA claimed it from the Lost Pupils Database,
+    so the child has been located there (the loop a CtfNotice opened is closed)."""
+
+    header: Header
+    transfer_id: str
+    claimed_by: str  # the claiming LA's code
+    date_claimed: date
+    pupil: PupilSummary
+
+
 Message = (Enquiry | Reply | Referral | Receipt | Error | Transfer | CtfNotice | LpdSearch
-           | LpdResult | LpdClaim)
+           | LpdResult | LpdClaim | ClaimNotice)
 
 MODEL_OF: dict[MessageType, type] = {
     MessageType.ENQUIRY: Enquiry,
@@ -315,4 +328,5 @@ MODEL_OF: dict[MessageType, type] = {
     MessageType.LPD_SEARCH: LpdSearch,
     MessageType.LPD_RESULT: LpdResult,
     MessageType.LPD_CLAIM: LpdClaim,
+    MessageType.CLAIM_NOTICE: ClaimNotice,
 }

@@ -261,6 +261,11 @@ class Cases:
             return [(r["message_id"], r["direction"], r["at"]) for r in rows]
         return await self.backend.read(op)
 
+    @staticmethod
+    async def for_transfer(tx: Tx, transfer_id: str) -> list[str]:
+        rows = await tx.fetchall("SELECT case_id FROM cases WHERE transfer_id = ?", transfer_id)
+        return [r["case_id"] for r in rows]
+
     async def for_message(self, tx: Tx, message_id: str) -> list[str]:
         rows = await tx.fetchall("SELECT case_id FROM case_messages WHERE message_id = ?",
                                  message_id)

@@ -31,7 +31,7 @@ from gateway.web import health, operator, partners, workflow
 from gateway.web.access import require_access
 from gateway.web.errors import error_answers
 from gateway.web.keys import GATEWAY, INBOUND, METRICS, SENDER, Metrics
-from gateway.workflow.cases import ReferralArrived
+from gateway.workflow.cases import ClaimNoticed, ReferralArrived
 from gateway.workflow.matching import MatchWorker
 from gateway.workflow.monitoring import MonitorWorker
 from gateway.workflow.notify import Notifier
@@ -39,7 +39,8 @@ from gateway.workflow.notify import Notifier
 
 def handlers(events: HubEvents | None = None) -> dict[m.MessageType, Handler]:
     """One handler per message type, for one gateway."""
-    return {**EXCHANGE, **hub_handlers(events), m.MessageType.REFERRAL: ReferralArrived()}
+    return {**EXCHANGE, **hub_handlers(events), m.MessageType.REFERRAL: ReferralArrived(),
+            m.MessageType.CLAIM_NOTICE: ClaimNoticed()}
 
 
 def inbound_for(gw: Gateway, events: HubEvents | None = None) -> Inbound:

@@ -15,6 +15,7 @@ from typing import Any
 
 from gateway.calendar import calendar_for, half_termly_reviews, monitoring_ends
 from gateway.core.errors import GatewayError
+from gateway.core.parties import HUB
 from gateway.exchange.gateway import Gateway
 from gateway.exchange.handlers import Arrival, Handled
 from gateway.messages import model as m
@@ -172,6 +173,49 @@ class ReferralArrived:
             await open_in(gw, tx, case, f"party:{message.header.sender}")
 
         return Handled(step=opened)
+
+
+class ClaimNoticed:
+    """The hub tells this LA that another LA claimed a lost CTF of one of its schools: the
+    child is located there. The case the CtfNotice opened moves to "located" along the
+    flowchart (through "unknown" if it was only logged), with the notice linked; with no
+    such case (the CtfNotice never came), one is opened, located."""
+
+    once = False
+
+    async def handle(self, gw: Gateway, message: m.Message, arrival: Arrival) -> Handled:
+        assert isinstance(message, m.ClaimNotice)
+        n = message
+        if n.header.sender != HUB or gw.settings.role != "la":
+            raise GatewayError("bad-request", "ClaimNotices come from the S2S hub to an LA")
+        why = f"located by LA {n.claimed_by}: it claimed the lost CTF {n.transfer_id}"
+        actor = f"party:{n.header.sender}"
+
+        async def located(tx: Tx) -> None:
+            ids = await gw.store.cases.for_transfer(tx, n.transfer_id)
+            if not ids:
+                p = n.pupil
+                case_id = await gw.store.cases.open(tx, NewCase(
+                    category=int(m.Category.WHEREABOUTS_UNKNOWN), reason=why,
+                    source=f"S2S claim notice: transfer {n.transfer_id}", surname=p.surname,
+                    forename=p.forename, upn=p.upn, dob=p.dob.isoformat() if p.dob else None,
+                    sex=p.sex, message_id=n.header.message_id, state=C.LOCATED), actor)
+                ids = [case_id] if case_id else []
+            for case_id in ids:
+                await gw.store.cases.link(tx, case_id, n.header.message_id, "in")
+                case = await gw.store.cases.load(tx, case_id)
+                path = {C.REFERRED: (C.LOGGED, C.UNKNOWN, C.LOCATED),
+                        C.LOGGED: (C.UNKNOWN, C.LOCATED), C.UNKNOWN: (C.LOCATED,),
+                        C.WHEREABOUTS_UNKNOWN: (C.LOCATED,)}.get(case.state, ())
+                for to in path:
+                    await gw.store.cases.move(tx, case_id, to, actor, why)
+                if not path:
+                    await gw.store.cases.event(tx, case_id, actor, "note", detail=why)
+            await gw.store.audit.add(actor, "claim-notice", n.header.message_id,
+                                     f"transfer {n.transfer_id} claimed by LA {n.claimed_by}",
+                                     tx=tx)
+
+        return Handled(step=located)
 
 
 async def move(gw: Gateway, case_id: str, to: CaseState, actor: str, why: str,
