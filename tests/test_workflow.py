@@ -530,3 +530,26 @@ async def test_a_new_case_opened_meanwhile_waits_for_the_lock(world: World) -> N
         category=1, reason="r", source="cli", surname=f"S{i}", forename="F"), "cli")
         for i in range(5)))
     assert len(set(ids)) == 5 and len(await world.b.store.cases.find()) == 5
+
+
+async def test_a_claim_notice_with_no_case_opens_one_located_and_only_the_hub_may_send_it(
+        world: World) -> None:
+    from gateway.exchange.handlers import Arrival as Got
+    from gateway.workflow.cases import ClaimNoticed
+
+    tid = m.new_id()
+    notice = m.ClaimNotice(
+        header=m.Header(m.new_id(), m.new_id(), world.clock.now(), "S2S", "352",
+                        m.MessageType.CLAIM_NOTICE), transfer_id=tid, claimed_by="350",
+        date_claimed=world.clock.today(),
+        pupil=m.PupilSummary("Nowak", "Zofia", dob=ZOFIA))
+    handled = await ClaimNoticed().handle(world.b, notice, Got("0" * 64, world.clock.now()))
+    assert handled.step is not None
+    await world.b.store.backend.write(handled.step)
+    [case] = await world.b.store.cases.find()
+    assert case.state is C.LOCATED and "located by LA 350" in case.reason
+    forged = dataclasses.replace(notice, header=dataclasses.replace(notice.header,
+                                                                    sender="355"))
+    with pytest.raises(GatewayError) as info:
+        await ClaimNoticed().handle(world.b, forged, Got("0" * 64, world.clock.now()))
+    assert info.value.code == "bad-request"
