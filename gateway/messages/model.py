@@ -34,6 +34,7 @@ class MessageType(enum.StrEnum):
     LPD_SEARCH = "LpdSearch"
     LPD_RESULT = "LpdResult"
     LPD_CLAIM = "LpdClaim"
+    CHASER = "Chaser"
 
 
 class Outcome(enum.StrEnum):
@@ -299,8 +300,24 @@ class LpdClaim:
     reason: str
 
 
+@dataclass(frozen=True)
+class Chaser:
+    """The enquiring LA's reminder that an Enquiry's reply is overdue: in the enquiry's
+    conversation, ``InReplyTo`` = the enquiry, naming the children still awaiting an answer
+    (seed, "Maintaining contact": the enquiring authority follows its enquiries up)."""
+
+    header: Header
+    chaser_number: int  # 1 for the first reminder, 2 for the second, ...
+    date_sent: date
+    officer: Officer  # the enquiring officer, as on the enquiry
+    enquiry_date: date  # the date the enquiry was sent
+    reply_due: date  # the last day a reply was due
+    awaiting: tuple[str, ...] = field(default=(), metadata=item("ChildRef"))
+    comments: str | None = None
+
+
 Message = (Enquiry | Reply | Referral | Receipt | Error | Transfer | CtfNotice | LpdSearch
-           | LpdResult | LpdClaim)
+           | LpdResult | LpdClaim | Chaser)
 
 MODEL_OF: dict[MessageType, type] = {
     MessageType.ENQUIRY: Enquiry,
@@ -313,4 +330,5 @@ MODEL_OF: dict[MessageType, type] = {
     MessageType.LPD_SEARCH: LpdSearch,
     MessageType.LPD_RESULT: LpdResult,
     MessageType.LPD_CLAIM: LpdClaim,
+    MessageType.CHASER: Chaser,
 }
