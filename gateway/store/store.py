@@ -1,8 +1,8 @@
 """The store: one repository per aggregate over one backend.
 
 ``Store`` is what the rest of the gateway holds; each repository (``inbox``, ``outbox``,
-``transfers``, ``cases``, ``records``, ``audit``, ``clients``) is written once in portable
-SQL against ``Tx`` and returns frozen row dataclasses.
+``transfers``, ``cases``, ``records``, ``audit``, ``clients``, ``chasing``) is written once in
+portable SQL against ``Tx`` and returns frozen row dataclasses.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from gateway.core.clock import SYSTEM, Clock
 from gateway.store.audit import AuditLog
 from gateway.store.base import Backend
 from gateway.store.cases import Cases
+from gateway.store.chasing import Chasing
 from gateway.store.clients import Clients
 from gateway.store.inbox import Inbox
 from gateway.store.migrations import MIGRATIONS
@@ -33,6 +34,7 @@ class Store:
         self.records = Records(backend, clock)
         self.audit = AuditLog(backend, clock)
         self.clients = Clients(backend, clock)
+        self.chasing = Chasing(backend, clock)
 
     async def open(self) -> Store:
         await self.backend.open(MIGRATIONS)
