@@ -18,8 +18,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from gateway.core.clock import LONDON, ManualClock
-from gateway.crypto import keys as k
 from gateway.core.errors import GatewayError
+from gateway.crypto import keys as k
 from gateway.exchange.gateway import Gateway
 from gateway.exchange.outgoing import queue
 from gateway.exchange.replies import reply
