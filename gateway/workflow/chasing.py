@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from typing import Any
 
 from gateway.core.clock import every, local, local_date
@@ -43,6 +44,23 @@ log = logging.getLogger(__name__)
 
 MAX_CHASERS = 99  # the Chaser schema's ChaserNumber
 MAX_REASON = 500
+MAX_COMMENTS = 4000  # the schema's Long text
+# Characters XML 1.0 cannot carry: refused before anything is built or signed.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _short(message_id: str) -> str:
+    """An id as given, cut short for a refusal (ids are UUIDs; input may be anything)."""
+    return message_id[:40]
+
+
+def check_text(text: str, what: str, limit: int) -> str:
+    """Free text an officer gives (a chaser's comments, a review's reason): not blank, at
+    most ``limit`` characters, and only characters a message can carry."""
+    text = text.strip()
+    if not text or len(text) > limit or _NOT_XML.search(text):
+        raise GatewayError("bad-request", f"{what} must be 1 to {limit} characters of text")
+    return text
 
 
 def when(t: float | None) -> str:
@@ -65,9 +83,12 @@ async def chase(gw: Gateway, enquiry_id: str, actor: str,
                 comments: str | None = None) -> OutboundRow:
     """Sign and queue the next Chaser for a sent Enquiry, naming the children still awaiting
     an answer; counted, audited and queued in one transaction."""
+    if comments is not None:
+        comments = check_text(comments, "comments", MAX_COMMENTS)
     sent = await gw.store.chasing.get(enquiry_id)
     if sent is None:
-        raise GatewayError("not-found", f"no enquiry {enquiry_id} sent by this gateway")
+        raise GatewayError("not-found", f"no enquiry {_short(enquiry_id)} sent by this "
+                           f"gateway")
     out = await gw.store.outbox.get(enquiry_id, with_body=True)
     if out is None or out.state not in DELIVERED_STATES:
         state = out.state.value if out else "missing"
@@ -156,17 +177,14 @@ async def review(gw: Gateway, enquiry_id: str, child_ref: str, accept: bool, act
     """The officer's decision on a child flagged for review (a later not-known after a
     known): ``accept`` makes the pending outcome the child's outcome; otherwise the known
     outcome stays. Audited with the reason."""
-    reason = reason.strip()
-    if not reason or len(reason) > MAX_REASON:
-        raise GatewayError("bad-request", f"give a reason (1 to {MAX_REASON} characters): "
-                           f"it is audited with the decision")
+    reason = check_text(reason, "the reason (audited with the decision)", MAX_REASON)
     what = "accepted" if accept else "rejected"
 
     async def op(tx: Tx) -> SentChild:
         done = await Chasing.resolve_review(tx, enquiry_id, child_ref, accept)
         if done is None:
             raise GatewayError("not-found", f"child {child_ref[:40]!r} of enquiry "
-                               f"{enquiry_id[:40]} is not awaiting review")
+                               f"{_short(enquiry_id)} is not awaiting review")
         before, after = done
         await gw.store.audit.add(
             actor, f"review-{what}", enquiry_id,
