@@ -148,14 +148,19 @@ def cmd_status(args: argparse.Namespace) -> int:
           f"{'updated (UTC)':19}  detail")
     for r in rows:
         detail = r.error_code or ""
-        if r.outcomes:
+        view = enquiries.get(r.message_id)
+        if view is not None and r.state in ("delivered", "answered", "closed"):
+            # each child's current outcome ("?" while awaited), not only the latest reply's
+            detail = ", ".join(f"{c['child_ref']}={c['outcome'] or '?'}"
+                               for c in view["children"])
+        elif r.outcomes:
             detail = ", ".join(f"{o['child_ref']}={o['outcome']}" for o in json.loads(r.outcomes))
         elif r.last_error and r.state in ("sending", "failed", "expired"):
             detail = f"{detail} {r.last_error}".strip()
         print(f"{r.message_id:36}  {r.recipient:7} {r.message_type:8} {r.state:9} "
               f"{r.attempts:>5}  {_when(r.updated_at):19}  {detail[:80]}")
-        if r.message_id in enquiries:
-            for line in enquiry_lines(enquiries[r.message_id], s.chasing == "manual"):
+        if view is not None:
+            for line in enquiry_lines(view, s.chasing == "manual"):
                 print(line)
     if not rows:
         print(f"(no {args.state} messages in the outbox)" if args.state
