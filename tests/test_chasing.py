@@ -383,3 +383,43 @@ def test_chasing_settings_are_checked(tmp_path) -> None:
     s = home.settings()
     assert (s.chasing, s.reply_due_school_days, s.chase_interval_school_days,
             s.chasers_before_escalation) == ("auto", 10, 5, 2)
+
+
+# ---- operator API --------------------------------------------------------------------------
+
+@pytest.fixture
+async def api_world(tmp_path) -> AsyncIterator[World]:
+    async for w in make_world(tmp_path, api_token="tok"):
+        yield w
+
+
+async def test_operator_api_lists_chases_and_reviews(api_world: World) -> None:
+    w = api_world
+    mid = await send_enquiry(w)
+    base = f"http://127.0.0.1:{w.a.home.port}/v1/admin/enquiries"
+    auth = {"Authorization": "Bearer tok"}
+    async with aiohttp.ClientSession(headers=auth) as http:
+        async with http.get(base) as resp:
+            listing = await resp.json()
+        assert [i["message_id"] for i in listing["items"]] == [mid]
+        assert listing["items"][0]["children"][0]["forename"] == "Amelia"
+        async with http.get(f"{base}/{mid}") as resp:
+            one = await resp.json()
+        assert one["due_on"] == "2026-12-11" and one["chasers_sent"] == []
+        async with http.get(f"{base}/{m.new_id()}") as resp:
+            assert resp.status == 404
+        async with http.post(f"{base}/{mid}/chase", json={"comments": "Any news?"}) as resp:
+            assert resp.status == 202, await resp.text()
+            chaser = await resp.json()
+        async with http.post(f"{base}/{mid}/chase", json={"comments": "\x01"}) as resp:
+            assert resp.status == 400
+        async with http.post(f"{base}/{mid}/children/1/review",
+                             json={"decision": "maybe", "reason": "x"}) as resp:
+            assert resp.status == 400
+        async with http.post(f"{base}/{mid}/children/1/review",
+                             json={"decision": "accept", "reason": "x"}) as resp:
+            assert resp.status == 404  # child 1 is not flagged
+    await w.deliver(w.a, chaser["message_id"])
+    assert (await w.b.gw.store.chasing.chased(mid)).times == 1
+    reads = [e.action for e in await w.a.gw.store.audit.entries()]
+    assert "read-enquiries" in reads and "read-enquiry" in reads and "chase" in reads
