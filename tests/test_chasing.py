@@ -250,10 +250,15 @@ async def test_later_not_known_never_overwrites_known_without_review(
     assert (kids["1"].outcome, kids["1"].pending_outcome, kids["1"].needs_review) == (
         "known-on-roll", "not-known", 1)
     assert kids["1"].school_json()["name"] == "Oak School"
-    # child 2: found after "not known but monitoring": an ordinary update
-    assert (kids["2"].outcome, kids["2"].needs_review) == ("known-not-on-roll", 0)
+    # child 2: found after "not known but monitoring": an ordinary update, shown as such
+    assert (kids["2"].outcome, kids["2"].needs_review, kids["2"].previous_outcome) == (
+        "known-not-on-roll", 0, "not-known-monitoring")
+    assert kids["2"].replied_officer == w.b.gw.officer().name
     flagged = await w.a.gw.store.audit.entries("review-needed")
     assert [(e.message_id, e.actor) for e in flagged] == [(mid, "partner 352")]
+    found = await w.a.gw.store.audit.entries("outcome-changed")
+    assert [e.detail for e in found] == [
+        f"child 2: not-known-monitoring -> known-not-on-roll (reply {kids['2'].reply_id})"]
     assert any(mid in r.getMessage() and "review" in r.getMessage() for r in caplog.records)
     view = (await views(w.a.gw.store, w.a.gw.settings, [mid], w.clock.time()))[mid]
     assert view["needs_review"] == ["1"]

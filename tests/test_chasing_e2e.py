@@ -104,8 +104,10 @@ def test_overdue_enquiry_chased_escalated_answered_and_reviewed(tmp_path, procs)
     assert "not-known-monitoring, answered by 352" in status
     assert "every child answered" in status and "OVERDUE" not in status
 
-    # a later "not known" for the child 352 knew: kept known, flagged for review
-    out = cli(b, "reply", mid, "--outcome", "1=not-known")
+    # a later "not known" for the child 352 knew: kept known, flagged for review; the
+    # watched child is found: updated, and shown as found
+    out = cli(b, "reply", mid, "--outcome", "1=not-known", "--outcome",
+              "2=known-on-roll@3524002:Elm School")
     assert out.returncode == 0, out.stderr
     def flagged() -> bool:
         with db(a) as conn:
@@ -115,6 +117,8 @@ def test_overdue_enquiry_chased_escalated_answered_and_reviewed(tmp_path, procs)
     wait_for("the review flag", flagged)
     status = cli(a, "status").stdout
     assert "NEEDS REVIEW: a later reply says not-known" in status, status
+    assert ("known-on-roll at Elm School (3524002) (was not-known-monitoring), answered by "
+            "352") in status, status
     out = cli(a, "outcome", "reject", mid, "1", "--reason", "school confirmed attendance")
     assert out.returncode == 0 and "stays known-on-roll at Oak School" in out.stdout, out
     assert "NEEDS REVIEW" not in cli(a, "status").stdout

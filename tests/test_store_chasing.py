@@ -58,20 +58,22 @@ async def test_replies_update_children_and_a_later_not_known_is_held(store: Stor
     assert await reply(store, "e1", "999", ("1", "known-on-roll")) == []  # not the recipient
     assert await reply(store, "e1", "352", ("1", "known-on-roll"),
                        ("2", "not-known-monitoring")) == []
-    reviews = await reply(store, "e1", "352", ("1", "not-known"), ("2", "known-not-on-roll"))
-    assert [(r.child_ref, r.kept, r.pending) for r in reviews] == [
-        ("1", "known-on-roll", "not-known")]
+    changes = await reply(store, "e1", "352", ("1", "not-known"), ("2", "known-not-on-roll"))
+    assert [(c.child_ref, c.before, c.after, c.review) for c in changes] == [
+        ("1", "known-on-roll", "not-known", True),
+        ("2", "not-known-monitoring", "known-not-on-roll", False)]
     kids = {c.child_ref: c for c in (await store.chasing.children(["e1"]))["e1"]}
     assert (kids["1"].outcome, kids["1"].pending_outcome, kids["1"].needs_review) == (
         "known-on-roll", "not-known", 1)
     assert kids["1"].school_json() == {"name": "Oak School", "laestab": "3524001"}
-    assert (kids["2"].outcome, kids["2"].replied_by) == ("known-not-on-roll", "352")
+    assert (kids["2"].outcome, kids["2"].replied_by, kids["2"].previous_outcome) == (
+        "known-not-on-roll", "352", "not-known-monitoring")
 
     async def accept(tx):  # type: ignore[no-untyped-def]
         return await Chasing.resolve_review(tx, "e1", "1", accept=True)
     before, after = await store.backend.write(accept)
-    assert (before.outcome, after.outcome, after.school, after.needs_review) == (
-        "known-on-roll", "not-known", None, 0)
+    assert (before.outcome, after.outcome, after.school, after.needs_review,
+            after.previous_outcome) == ("known-on-roll", "not-known", None, 0, "known-on-roll")
     assert await store.backend.write(accept) is None  # nothing left to decide
 
 

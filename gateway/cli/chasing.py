@@ -49,8 +49,11 @@ def enquiry_lines(view: dict[str, Any], manual: bool) -> list[str]:
         lines.append(f"    child {c['child_ref']}: {name}"
                      + (f" ({'; '.join(facts)})" if facts else ""))
         if c["outcome"]:
-            lines.append(f"        {c['outcome']}{_school(c['school'])}, answered by "
-                         f"{c['replied_by']} {when(c['replied_at'])}")
+            by = c["replied_by"] + (f" ({c['replied_officer']})" if c["replied_officer"]
+                                    else "")
+            was = f" (was {c['previous_outcome']})" if c["previous_outcome"] else ""
+            lines.append(f"        {c['outcome']}{_school(c['school'])}{was}, answered by "
+                         f"{by} {when(c['replied_at'])}")
         else:
             lines.append(f"        awaiting an answer, waiting since {when(view['sent_at'])}")
         if c["needs_review"]:

@@ -97,15 +97,25 @@ class ReplyArrived:
         async def answer(tx: Tx) -> None:
             await gw.store.outbox.answer(tx, enquiry_id, h.sender, h.message_id, outcomes,
                                          now.timestamp())
-            reviews = await gw.store.chasing.record_reply(
-                tx, enquiry_id, h.sender, h.message_id, json.loads(outcomes), now.timestamp())
-            for r in reviews:
-                await gw.store.audit.add(
-                    f"partner {h.sender}", "review-needed", enquiry_id,
-                    f"child {r.child_ref}: reply {r.reply_id} says {r.pending} after "
-                    f"{r.kept}; {r.kept} kept until an officer accepts or rejects it", tx=tx)
-                log.warning("reply says not known after known: review needed message=%s "
-                            "child_ref=%s reply=%s", enquiry_id, r.child_ref, r.reply_id)
+            changes = await gw.store.chasing.record_reply(
+                tx, enquiry_id, h.sender, h.message_id, json.loads(outcomes), now.timestamp(),
+                message.officer.name)
+            for c in changes:
+                if c.review:
+                    await gw.store.audit.add(
+                        f"partner {h.sender}", "review-needed", enquiry_id,
+                        f"child {c.child_ref}: reply {c.reply_id} says {c.after} after "
+                        f"{c.before}; {c.before} kept until an officer accepts or rejects it",
+                        tx=tx)
+                    log.warning("reply says not known after known: review needed message=%s "
+                                "child_ref=%s reply=%s", enquiry_id, c.child_ref, c.reply_id)
+                else:
+                    await gw.store.audit.add(
+                        f"partner {h.sender}", "outcome-changed", enquiry_id,
+                        f"child {c.child_ref}: {c.before} -> {c.after} (reply {c.reply_id})",
+                        tx=tx)
+                    log.info("outcome changed message=%s child_ref=%s %s -> %s", enquiry_id,
+                             c.child_ref, c.before, c.after)
 
         return Handled(step=answer)
 

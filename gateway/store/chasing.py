@@ -38,11 +38,14 @@ class SentChild:
     school: str | None = None  # JSON of the School the reply gave
     comments: str | None = None
     replied_by: str | None = None  # the party that answered
+    replied_officer: str | None = None  # the replying officer's name
     reply_id: str | None = None
     replied_at: float | None = None
+    previous_outcome: str | None = None  # the outcome before the last change ("now found")
     pending_outcome: str | None = None  # a later not-known, held for the officer's review
     pending_school: str | None = None
     pending_comments: str | None = None
+    pending_officer: str | None = None
     pending_reply_id: str | None = None
     pending_at: float | None = None
     needs_review: int = 0
@@ -94,13 +97,15 @@ class ChasedSummary:
 
 
 @dataclass(frozen=True)
-class Review:
-    """A child flagged because a later reply said not known after an earlier known."""
+class Change:
+    """A child's outcome changed by a later reply: ``review`` when it is held for the officer
+    (a not-known after a known), else applied (e.g. found after not-known-monitoring)."""
 
     child_ref: str
-    kept: str
-    pending: str
+    before: str
+    after: str
     reply_id: str
+    review: bool
 
 
 class Chasing:
@@ -127,16 +132,18 @@ class Chasing:
 
     @staticmethod
     async def record_reply(tx: Tx, enquiry_id: str, replier: str, reply_id: str,
-                           outcomes: list[dict[str, Any]], now: float) -> list[Review]:
+                           outcomes: list[dict[str, Any]], now: float,
+                           officer: str | None = None) -> list[Change]:
         """Each child's outcome from a Reply to our Enquiry. A ``not-known...`` after a
         ``known-...`` keeps the known outcome, holds the new one as pending and flags the
-        child for review (returned, for the audit log). Anything else updates the child;
-        a later known clears a pending not-known."""
+        child for review. Anything else updates the child (the outcome it replaces is kept
+        as ``previous_outcome``); a later known clears a pending not-known. Returns each
+        change of an outcome already given, for the audit log."""
         sent = await tx.fetchone("SELECT recipient FROM sent_enquiries WHERE message_id = ?",
                                  enquiry_id)
         if sent is None or sent["recipient"] != replier:
             return []  # not ours, or from another party: it answers nothing
-        reviews: list[Review] = []
+        changes: list[Change] = []
         for o in outcomes:
             cur = await tx.fetchone("SELECT outcome FROM sent_children WHERE message_id = ? "
                                     "AND child_ref = ?", enquiry_id, o["child_ref"])
@@ -146,20 +153,27 @@ class Chasing:
             if cur["outcome"] in KNOWN and o["outcome"] not in KNOWN:
                 await tx.execute(
                     "UPDATE sent_children SET pending_outcome = ?, pending_school = ?, "
-                    "pending_comments = ?, pending_reply_id = ?, pending_at = ?, "
-                    "needs_review = 1 WHERE message_id = ? AND child_ref = ?",
-                    o["outcome"], school, o.get("comments"), reply_id, now, enquiry_id,
-                    o["child_ref"])
-                reviews.append(Review(o["child_ref"], cur["outcome"], o["outcome"], reply_id))
+                    "pending_comments = ?, pending_officer = ?, pending_reply_id = ?, "
+                    "pending_at = ?, needs_review = 1 WHERE message_id = ? AND child_ref = ?",
+                    o["outcome"], school, o.get("comments"), officer, reply_id, now,
+                    enquiry_id, o["child_ref"])
+                changes.append(Change(o["child_ref"], cur["outcome"], o["outcome"], reply_id,
+                                      review=True))
                 continue
+            changed = cur["outcome"] is not None and cur["outcome"] != o["outcome"]
             await tx.execute(
                 "UPDATE sent_children SET outcome = ?, school = ?, comments = ?, "
-                "replied_by = ?, reply_id = ?, replied_at = ?, pending_outcome = NULL, "
-                "pending_school = NULL, pending_comments = NULL, pending_reply_id = NULL, "
-                "pending_at = NULL, needs_review = 0 WHERE message_id = ? AND child_ref = ?",
-                o["outcome"], school, o.get("comments"), replier, reply_id, now, enquiry_id,
-                o["child_ref"])
-        return reviews
+                "replied_by = ?, replied_officer = ?, reply_id = ?, replied_at = ?, "
+                "previous_outcome = CASE WHEN ? = 1 THEN outcome ELSE previous_outcome END, "
+                "pending_outcome = NULL, pending_school = NULL, pending_comments = NULL, "
+                "pending_officer = NULL, pending_reply_id = NULL, pending_at = NULL, "
+                "needs_review = 0 WHERE message_id = ? AND child_ref = ?",
+                o["outcome"], school, o.get("comments"), replier, officer, reply_id, now,
+                1 if changed else 0, enquiry_id, o["child_ref"])
+            if changed:
+                changes.append(Change(o["child_ref"], cur["outcome"], o["outcome"], reply_id,
+                                      review=False))
+        return changes
 
     @staticmethod
     async def resolve_review(tx: Tx, enquiry_id: str, child_ref: str,
@@ -173,13 +187,15 @@ class Chasing:
             return None
         if accept:
             await tx.execute(
-                "UPDATE sent_children SET outcome = pending_outcome, school = pending_school, "
-                "comments = pending_comments, reply_id = pending_reply_id, replied_at = "
+                "UPDATE sent_children SET previous_outcome = outcome, outcome = "
+                "pending_outcome, school = pending_school, comments = pending_comments, "
+                "replied_officer = pending_officer, reply_id = pending_reply_id, replied_at = "
                 "pending_at WHERE message_id = ? AND child_ref = ?", enquiry_id, child_ref)
         await tx.execute(
             "UPDATE sent_children SET pending_outcome = NULL, pending_school = NULL, "
-            "pending_comments = NULL, pending_reply_id = NULL, pending_at = NULL, "
-            "needs_review = 0 WHERE message_id = ? AND child_ref = ?", enquiry_id, child_ref)
+            "pending_comments = NULL, pending_officer = NULL, pending_reply_id = NULL, "
+            "pending_at = NULL, needs_review = 0 WHERE message_id = ? AND child_ref = ?",
+            enquiry_id, child_ref)
         new = await tx.fetchone("SELECT * FROM sent_children WHERE message_id = ? AND "
                                 "child_ref = ?", enquiry_id, child_ref)
         assert new is not None
