@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from gateway.cli.chasing import enquiry_lines
 from gateway.core.clock import LONDON, ManualClock
 from gateway.core.errors import GatewayError
 from gateway.crypto import keys as k
@@ -171,7 +172,17 @@ async def test_due_date_outside_the_calendar_is_estimated_and_logged_by_id_only(
     assert any(mid in line and "estimated" in line for line in warned), warned
     assert not any("Kowalczyk" in line or "Amelia" in line for line in caplog.messages)
     view = (await views(world.a.gw.store, world.a.gw.settings, [mid], world.clock.time()))[mid]
-    assert view["due_estimated"] is True
+    assert view["due_estimated"] is True and not view["overdue"]
+    at(world, london(2027, 8, 10))  # overdue, but in the summer holiday: no school day yet
+    view = (await views(world.a.gw.store, world.a.gw.settings, [mid], world.clock.time()))[mid]
+    assert (view["overdue"], view["overdue_school_days"], view["overdue_estimated"]) == (
+        True, 0, False)
+    assert "OVERDUE (no school day since it was due; reply due Mon 2 Aug 2027 (estimated))" \
+        in enquiry_lines(view, manual=False)[0]
+    at(world, london(2027, 9, 10))  # 2027-28 is not held: weekdays from 3 August, estimated
+    view = (await views(world.a.gw.store, world.a.gw.settings, [mid], world.clock.time()))[mid]
+    assert (view["overdue_school_days"], view["overdue_estimated"]) == (29, True)
+    assert "OVERDUE by about 29 school days" in enquiry_lines(view, manual=False)[0]
 
 
 # ---- automatic chasing, escalation, replies -----------------------------------------------

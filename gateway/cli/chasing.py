@@ -29,7 +29,10 @@ def enquiry_lines(view: dict[str, Any], manual: bool) -> list[str]:
     if view["overdue"]:
         n = view["overdue_school_days"]
         about = "about " if view["overdue_estimated"] else ""
-        head.append(f"OVERDUE by {about}{n} school day{'s' if n != 1 else ''} ({due})")
+        if n:
+            head.append(f"OVERDUE by {about}{n} school day{'s' if n != 1 else ''} ({due})")
+        else:  # due before a holiday: overdue, though no school day has passed since
+            head.append(f"OVERDUE (no school day since it was due; {due})")
     elif view["awaiting"]:
         head.append(due)
     else:
