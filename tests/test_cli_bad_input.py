@@ -88,6 +88,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         "transfer_id": "00000000-0000-4000-8000-000000000000",
         "name": "test client", "scope": "operator", "client_id": "0123456789ab",
         "dob": "2015-03-14", "start": "2026-09-01", "end": "2026-09-30",
+        "decision": "reject", "child_ref": "1",
     }
     return World(base, home.config, base / "missing" / "nothing.xml", folder, garbage, foreign,
                  good)
@@ -150,6 +151,7 @@ def bad_values(w: World, command: str, action: argparse.Action) -> list[tuple[st
         "source": ["3812", "XXX/XXXX"], "dest": ["38/12001", "ABC/DEFG"],
         "message_id": ["not-an-id"], "transfer_id": [""], "upn": ["not-a-upn"],
         "scope": ["school:35", "admin"], "client_id": ["no-such-client"],
+        "child_ref": ["", "x" * 300],
     }
     texts = {
         "dob": ["2015-13-45"], "as_of": ["yesterday"], "on": ["31/12/2026"],
@@ -257,7 +259,8 @@ def test_the_walk_finds_every_command(world: World) -> None:
     assert {"init", "keys init", "keys ca", "partners add", "partners list", "config", "serve",
             "send", "status", "verify", "reply", "demo", "ctf check", "ctf post",
             "ctf generate", "lpd search", "lpd claim", "cases", "match", "crosscheck",
-            "records import", "clients add", "clients list", "clients revoke"} <= found
+            "records import", "clients add", "clients list", "clients revoke", "chase",
+            "outcome"} <= found
     kinds = {v.kind for v in variants(world) if v.command == "send"}
     assert {"missing", "folder", "content", "id", "config", "usage"} <= kinds
 

@@ -113,9 +113,10 @@ async def chase(gw: Gateway, enquiry_id: str, actor: str,
                        conversation_id=sent.conversation_id, in_reply_to=enquiry_id)
     if comments is None:
         comments = (f"Reminder {number}: our enquiry of {day(sent_on)} was due a reply by "
-                    f"{day(due)}. {len(awaiting)} of {len(children)} "
-                    f"{'child is' if len(children) == 1 else 'children are'} still awaiting "
-                    f"an answer. Please reply in this conversation.")
+                    f"{day(due)}. {len(awaiting)} of the {len(children)} "
+                    f"{'child' if len(children) == 1 else 'children'} "
+                    f"{'is' if len(awaiting) == 1 else 'are'} still awaiting an answer. "
+                    f"Please reply in this conversation.")
     chaser = m.Chaser(header=header, chaser_number=number, date_sent=today,
                       officer=enquiry.officer, enquiry_date=sent_on, reply_due=due,
                       awaiting=tuple(awaiting), comments=comments)
