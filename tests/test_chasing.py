@@ -8,6 +8,7 @@ escalation are reached by moving it, never by sleeping, and nothing depends on t
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -273,6 +274,12 @@ async def test_later_not_known_never_overwrites_known_without_review(
     assert any(mid in r.getMessage() and "review" in r.getMessage() for r in caplog.records)
     view = (await views(w.a.gw.store, w.a.gw.settings, [mid], w.clock.time()))[mid]
     assert view["needs_review"] == ["1"]
+    # the outbox shows the same, merged child by child, not the latest reply alone
+    row = await w.a.gw.store.outbox.get(mid)
+    assert row is not None and row.outcomes is not None
+    assert [(o["child_ref"], o["outcome"], o["pending_outcome"])
+            for o in json.loads(row.outcomes)] == [
+        ("1", "known-on-roll", "not-known"), ("2", "known-not-on-roll", None)]
 
     with pytest.raises(GatewayError) as info:
         await review(w.a.gw, mid, "1", accept=False, actor="cli", reason=" ")
@@ -298,7 +305,7 @@ async def test_reply_from_another_party_or_about_other_children_changes_nothing(
     async def record(tx):  # a Reply's step, as if from 999 and about a child we never sent
         return await w.a.gw.store.chasing.record_reply(
             tx, mid, "999", m.new_id(), [{"child_ref": "1", "outcome": "known-on-roll"}], 0)
-    assert await w.a.gw.store.backend.write(record) == []
+    assert await w.a.gw.store.backend.write(record) is None
     async def stranger(tx):
         return await w.a.gw.store.chasing.record_reply(
             tx, mid, "352", m.new_id(), [{"child_ref": "9", "outcome": "known-on-roll"}], 0)
@@ -317,6 +324,9 @@ async def test_partial_reply_chases_only_the_unanswered_child(world: World) -> N
     body = (await w.a.gw.store.outbox.get(c1, with_body=True)).body
     assert b"<ChildRef>2</ChildRef>" in body and b"<ChildRef>1</ChildRef>" not in body
     await answer(w, mid, m.ChildOutcome("2", m.Outcome.NOT_KNOWN))
+    row = await w.a.gw.store.outbox.get(mid)
+    assert row is not None and row.outcomes is not None
+    assert [o["child_ref"] for o in json.loads(row.outcomes)] == ["1", "2"]
     at(w, london(2027, 1, 20, 8))
     assert await ChaseWorker(w.a.gw).tick() == {"chased": [], "escalated": [], "overdue": []}
     with pytest.raises(GatewayError) as info:

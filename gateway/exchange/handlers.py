@@ -100,6 +100,13 @@ class ReplyArrived:
             changes = await gw.store.chasing.record_reply(
                 tx, enquiry_id, h.sender, h.message_id, json.loads(outcomes), now.timestamp(),
                 message.officer.name)
+            if changes is None:
+                return  # not an enquiry we track, or not from its recipient
+            merged = await gw.store.chasing.outcomes(tx, enquiry_id)
+            if merged is not None:
+                # the outbox shows every child's current outcome, not only the latest
+                # reply's (which may leave children out, or say not known after known)
+                await gw.store.outbox.set_outcomes(tx, enquiry_id, json.dumps(merged))
             for c in changes:
                 if c.review:
                     await gw.store.audit.add(

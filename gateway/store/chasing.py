@@ -25,6 +25,11 @@ from gateway.store.base import Backend, Tx
 KNOWN = ("known-on-roll", "known-not-on-roll")
 
 
+def _ref_order(ref: str) -> tuple[int, str]:
+    """Child references in the order an officer expects: 1, 2, ..., 10, then any others."""
+    return (int(ref), "") if ref.isdigit() and len(ref) < 10 else (10**10, ref)
+
+
 @dataclass(frozen=True)
 class SentChild:
     message_id: str
@@ -133,16 +138,17 @@ class Chasing:
     @staticmethod
     async def record_reply(tx: Tx, enquiry_id: str, replier: str, reply_id: str,
                            outcomes: list[dict[str, Any]], now: float,
-                           officer: str | None = None) -> list[Change]:
+                           officer: str | None = None) -> list[Change] | None:
         """Each child's outcome from a Reply to our Enquiry. A ``not-known...`` after a
         ``known-...`` keeps the known outcome, holds the new one as pending and flags the
         child for review. Anything else updates the child (the outcome it replaces is kept
         as ``previous_outcome``); a later known clears a pending not-known. Returns each
-        change of an outcome already given, for the audit log."""
+        change of an outcome already given, for the audit log; None when the enquiry is not
+        one this gateway tracks or the reply is not from its recipient."""
         sent = await tx.fetchone("SELECT recipient FROM sent_enquiries WHERE message_id = ?",
                                  enquiry_id)
         if sent is None or sent["recipient"] != replier:
-            return []  # not ours, or from another party: it answers nothing
+            return None  # not ours, or from another party: it answers nothing
         changes: list[Change] = []
         for o in outcomes:
             cur = await tx.fetchone("SELECT outcome FROM sent_children WHERE message_id = ? "
@@ -231,8 +237,25 @@ class Chasing:
             out: dict[str, list[SentChild]] = {}
             for r in rows:
                 out.setdefault(r["message_id"], []).append(SentChild(**r))
+            for kids in out.values():
+                kids.sort(key=lambda c: _ref_order(c.child_ref))
             return out
         return await self.backend.read(op)
+
+    @staticmethod
+    async def outcomes(tx: Tx, enquiry_id: str) -> list[dict[str, Any]] | None:
+        """Each child's current outcome (``pending_outcome`` too while flagged for review),
+        in the outbox's ``outcomes`` form; None for an enquiry this table does not track."""
+        rows = await tx.fetchall("SELECT child_ref, outcome, school, comments, "
+                                 "pending_outcome FROM sent_children WHERE message_id = ?",
+                                 enquiry_id)
+        if not rows:
+            return None
+        rows.sort(key=lambda r: _ref_order(r["child_ref"]))
+        return [{"child_ref": r["child_ref"], "outcome": r["outcome"],
+                 "school": json.loads(r["school"]) if r["school"] else None,
+                 "comments": r["comments"], "pending_outcome": r["pending_outcome"]}
+                for r in rows if r["outcome"] is not None]
 
     async def chasers(self, enquiry_id: str) -> list[ChaserSent]:
         async def op(tx: Tx) -> list[ChaserSent]:
