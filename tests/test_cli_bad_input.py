@@ -95,6 +95,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         "referrer": "Health visitor", "why": "testing the command line", "text": "a note",
         "key_worker": "Sam Key", "due": "2026-12-18", "surname": "Testchild", "forename": "Child",
         "category": "7", "state": "logged",
+        "decision": "reject", "child_ref": "1",
     }
     return World(base, home.config, base / "missing" / "nothing.xml", folder, garbage, foreign,
                  good)
@@ -157,6 +158,7 @@ def bad_values(w: World, command: str, action: argparse.Action) -> list[tuple[st
         "source": ["3812", "XXX/XXXX"], "dest": ["38/12001", "ABC/DEFG"],
         "message_id": ["not-an-id"], "transfer_id": [""], "upn": ["not-a-upn"],
         "scope": ["school:35", "admin"], "client_id": ["no-such-client"],
+        "child_ref": ["", "x" * 300],
     }
     texts = {
         "dob": ["2015-13-45"], "due": ["soon"], "census": ["2026-02-30"],
@@ -269,7 +271,7 @@ def test_the_walk_finds_every_command(world: World) -> None:
             "ctf generate", "lpd search", "lpd claim", "cases list", "cases show", "cases open",
             "cases move", "answer", "monitoring list", "monitoring approve", "reviews",
             "report", "match", "crosscheck", "records import", "clients add", "clients list",
-            "clients revoke"} <= found
+            "clients revoke", "chase", "outcome"} <= found
     kinds = {v.kind for v in variants(world) if v.command == "send"}
     assert {"missing", "folder", "content", "id", "config", "usage"} <= kinds
 

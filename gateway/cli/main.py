@@ -19,6 +19,7 @@ from gateway import __version__
 from gateway.cli import (
     calendar,
     cases,
+    chasing,
     clients,
     ctf,
     demo,
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_cli(sub)  # init, keys, partners, config
     serve.add_cli(sub)
     messages.add_cli(sub)  # send, status, verify, reply
+    chasing.add_cli(sub)  # chase, outcome
     demo.add_cli(sub)
     ctf.add_cli(sub)
     lpd.add_cli(sub)

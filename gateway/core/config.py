@@ -138,6 +138,24 @@ class Settings:
         "TOML file for one school year, or a folder of them, one per school year. Deadlines "
         "in school days are counted on it. Empty = the shipped example for 2026-27 "
         "(examples/calendar-2026-27.toml), which is not your LA's.", default=None)
+    reply_due_school_days: int = _doc(
+        "School days a partner has to reply to an Enquiry this gateway sent: the reply is due "
+        "by the N-th school day after the day it was sent, on `calendar_file`. A date the "
+        "calendar does not hold is estimated (N school weeks as calendar weeks: 14 days for "
+        "10) and shown as estimated.", default=10)
+    chasing: str = _doc(
+        "What happens when a reply is overdue: `auto` (the gateway sends a signed Chaser in "
+        "the enquiry's conversation, and another every `chase_interval_school_days`) or "
+        "`manual` (the enquiry is listed as overdue and the officer chases with "
+        "`cme-gateway chase ID`).", default="auto")
+    chase_interval_school_days: int = _doc(
+        "School days from one chaser to the next (or to escalation) while a reply is still "
+        "awaited.", default=5)
+    chasers_before_escalation: int = _doc(
+        "Chasers sent before an enquiry still unanswered is escalated to a manager (after the "
+        "last one's interval). 0 escalates as soon as the reply is overdue.", default=2)
+    chase_check_seconds: float = _doc(
+        "How often the gateway looks for enquiries whose reply is overdue.", default=300.0)
     lpd_searches_per_minute: int = _doc(
         "At the hub: most Lost Pupils Database searches one LA may make in a minute; more are "
         "refused (`lpd-rate-limited`) and raise an alert (log and metric).", default=30)
@@ -305,6 +323,15 @@ def _check(s: Settings) -> None:
             if not EMAIL_RE.fullmatch(address):
                 raise GatewayError("config-invalid", f"{name}: {address[:60]!r} is not an "
                                    f"e-mail address (name@domain)")
+    if s.chasing not in ("auto", "manual"):
+        raise GatewayError("config-invalid", "chasing must be auto or manual")
+    for name, low, high in (("reply_due_school_days", 1, 190),
+                            ("chase_interval_school_days", 1, 190),
+                            ("chasers_before_escalation", 0, 20)):
+        if not low <= getattr(s, name) <= high:
+            raise GatewayError("config-invalid", f"setting {name} must be from {low} to {high}")
+    if s.chase_check_seconds <= 0:
+        raise GatewayError("config-invalid", "setting chase_check_seconds must be above 0")
     if s.matching:
         s.match_config()  # a misspelt threshold fails at start-up, not at the first match
 

@@ -115,6 +115,13 @@ ERRORS: dict[str, tuple[int, str]] = {
     "scope-forbidden": (403, "This API client's scope does not allow this request."),
     "unauthorized": (401, "This API needs the operator's bearer token."),
     "admin-api-disabled": (503, "The operator API is off because no api_token is configured."),
+    "chaser-unknown-enquiry": (404, "The Chaser does not match an Enquiry this gateway "
+                               "received from its sender: InReplyTo must be the enquiry's "
+                               "message id, ConversationId its conversation, and every "
+                               "ChildRef one of its children."),
+    "enquiry-not-chaseable": (409, "This enquiry cannot be chased now: it has not been "
+                              "delivered, every child has been answered, or another chaser "
+                              "was just sent."),
     "not-found": (404, "There is no such resource."),
     "bad-request": (400, "The request is not valid."),
     "bad-party": (400, "A party id or LAESTAB is malformed."),

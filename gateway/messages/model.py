@@ -35,6 +35,7 @@ class MessageType(enum.StrEnum):
     LPD_RESULT = "LpdResult"
     LPD_CLAIM = "LpdClaim"
     CLAIM_NOTICE = "ClaimNotice"
+    CHASER = "Chaser"
 
 
 class Outcome(enum.StrEnum):
@@ -314,8 +315,24 @@ class ClaimNotice:
     pupil: PupilSummary
 
 
+@dataclass(frozen=True)
+class Chaser:
+    """The enquiring LA's reminder that an Enquiry's reply is overdue: in the enquiry's
+    conversation, ``InReplyTo`` = the enquiry, naming the children still awaiting an answer
+    (seed, "Maintaining contact": the enquiring authority follows its enquiries up)."""
+
+    header: Header
+    chaser_number: int  # 1 for the first reminder, 2 for the second, ...
+    date_sent: date
+    officer: Officer  # the enquiring officer, as on the enquiry
+    enquiry_date: date  # the date the enquiry was sent
+    reply_due: date  # the last day a reply was due
+    awaiting: tuple[str, ...] = field(default=(), metadata=item("ChildRef"))
+    comments: str | None = None
+
+
 Message = (Enquiry | Reply | Referral | Receipt | Error | Transfer | CtfNotice | LpdSearch
-           | LpdResult | LpdClaim | ClaimNotice)
+           | LpdResult | LpdClaim | ClaimNotice | Chaser)
 
 MODEL_OF: dict[MessageType, type] = {
     MessageType.ENQUIRY: Enquiry,
@@ -329,4 +346,5 @@ MODEL_OF: dict[MessageType, type] = {
     MessageType.LPD_RESULT: LpdResult,
     MessageType.LPD_CLAIM: LpdClaim,
     MessageType.CLAIM_NOTICE: ClaimNotice,
+    MessageType.CHASER: Chaser,
 }

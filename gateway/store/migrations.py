@@ -304,3 +304,68 @@ CREATE TABLE workflow_marks (
     value TEXT NOT NULL
 )
 """))
+
+# 6 and 7 are taken by work on other branches (the case workflow and monitoring; the web
+# pages), merged into main separately: chasing's migration is 8 so that the numbers never clash.
+MIGRATIONS.append((8, """
+CREATE TABLE sent_enquiries (
+    message_id TEXT PRIMARY KEY,
+    recipient TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    sent_at DOUBLE PRECISION NOT NULL,
+    sent_on TEXT NOT NULL,
+    due_on TEXT NOT NULL,
+    due_estimated INTEGER NOT NULL DEFAULT 0,
+    chase_after TEXT NOT NULL,
+    chasers INTEGER NOT NULL DEFAULT 0,
+    last_chased_at DOUBLE PRECISION,
+    overdue_at DOUBLE PRECISION,
+    escalated_at DOUBLE PRECISION,
+    escalation_reason TEXT
+);
+CREATE INDEX sent_enquiries_chase ON sent_enquiries (escalated_at, chase_after);
+
+CREATE TABLE sent_children (
+    message_id TEXT NOT NULL,
+    child_ref TEXT NOT NULL,
+    surname TEXT NOT NULL,
+    forename TEXT NOT NULL,
+    middle_names TEXT,
+    dob TEXT,
+    school_last_attended TEXT,
+    outcome TEXT,
+    school TEXT,
+    comments TEXT,
+    replied_by TEXT,
+    replied_officer TEXT,
+    reply_id TEXT,
+    replied_at DOUBLE PRECISION,
+    previous_outcome TEXT,
+    pending_outcome TEXT,
+    pending_school TEXT,
+    pending_comments TEXT,
+    pending_officer TEXT,
+    pending_reply_id TEXT,
+    pending_at DOUBLE PRECISION,
+    needs_review INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (message_id, child_ref)
+);
+
+CREATE TABLE chasers_sent (
+    chaser_id TEXT PRIMARY KEY,
+    enquiry_id TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    sent_at DOUBLE PRECISION NOT NULL,
+    actor TEXT NOT NULL
+);
+CREATE UNIQUE INDEX chasers_sent_number ON chasers_sent (enquiry_id, number);
+
+CREATE TABLE chasers_received (
+    message_id TEXT PRIMARY KEY,
+    enquiry_id TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX chasers_received_enquiry ON chasers_received (enquiry_id, received_at)
+"""))

@@ -236,6 +236,12 @@ class Outbox:
                          "answered_at = ?, answered_by = ?, outcomes = ?",
                          (now, reply_id, outcomes))
 
+    @staticmethod
+    async def set_outcomes(tx: Tx, message_id: str, outcomes: str) -> None:
+        """Replace the outcomes shown with an enquiry (by those merged child by child)."""
+        await tx.execute("UPDATE outbound SET outcomes = ? WHERE message_id = ?", outcomes,
+                         message_id)
+
     async def _move(self, tx: Tx, message_id: str, to: OutboxState, reason: str | None,
                     now: float, extra_sql: str = "", extra_args: tuple[Any, ...] = ()) -> bool:
         allowed = FORWARD[to]

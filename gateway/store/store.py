@@ -2,8 +2,8 @@
 
 ``Store`` is what the rest of the gateway holds; each repository (``inbox``, ``outbox``,
 ``transfers``, ``cases``, ``records``, ``audit``, ``clients``, ``watches``,
-``notifications``, ``arrivals``) is written once in portable
-SQL against ``Tx`` and returns frozen row dataclasses.
+``notifications``, ``arrivals``, ``chasing``) is written once in portable SQL against ``Tx``
+and returns frozen row dataclasses.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from gateway.store.arrivals import Arrivals
 from gateway.store.audit import AuditLog
 from gateway.store.base import Backend
 from gateway.store.cases import Cases
+from gateway.store.chasing import Chasing
 from gateway.store.clients import Clients
 from gateway.store.inbox import Inbox
 from gateway.store.migrations import MIGRATIONS
@@ -41,6 +42,7 @@ class Store:
         self.notifications = Notifications(backend, clock)
         self.marks = Marks(backend)
         self.arrivals = Arrivals(backend)
+        self.chasing = Chasing(backend, clock)
 
     async def open(self) -> Store:
         await self.backend.open(MIGRATIONS)

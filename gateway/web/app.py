@@ -1,6 +1,7 @@
 """aiohttp application: ``create_app(settings)``, and where the running gateway is put
 together: the inbound pipeline with its handlers, the sender, the spool folders, the
-background matcher and the workflow (monitoring, notifications).
+background matcher and the workflow (monitoring, notifications, the chaser of overdue
+replies).
 
 Partner endpoints: ``POST /v1/messages`` and ``POST /v1/transfers`` (``partners.py``).
 Operator API under ``/v1/admin/`` (``operator.py``) needs ``Authorization: Bearer
@@ -32,6 +33,7 @@ from gateway.web.access import require_access
 from gateway.web.errors import error_answers
 from gateway.web.keys import GATEWAY, INBOUND, METRICS, SENDER, Metrics
 from gateway.workflow.cases import ClaimNoticed, ReferralArrived
+from gateway.workflow.chasing import ChaseWorker
 from gateway.workflow.matching import MatchWorker
 from gateway.workflow.monitoring import MonitorWorker
 from gateway.workflow.notify import Notifier
@@ -51,7 +53,8 @@ def inbound_for(gw: Gateway, events: HubEvents | None = None) -> Inbound:
 def create_app(settings: Settings, *, background: bool = True, spool: bool = True,
                clock: Clock = SYSTEM) -> web.Application:
     """The gateway app. ``background`` runs the sender (safe in every process: leases);
-    ``spool`` the spool-folder task and the matcher (one process per gateway home only)."""
+    ``spool`` the spool-folder task, the matcher and the chaser (one process per gateway home
+    only)."""
     app = web.Application(middlewares=[error_answers, require_access],
                           client_max_size=settings.max_body_bytes + 1024)
     # (/v1/transfers streams its multipart body and applies max_ctf_bytes itself)
@@ -84,6 +87,7 @@ def create_app(settings: Settings, *, background: bool = True, spool: bool = Tru
             tasks.append(asyncio.create_task(MatchWorker(gw).run(), name="matcher"))
             tasks.append(asyncio.create_task(MonitorWorker(gw).run(), name="workflow"))
             tasks.append(asyncio.create_task(Notifier(gw).run(), name="notify"))
+            tasks.append(asyncio.create_task(ChaseWorker(gw).run(), name="chaser"))
         yield
         for t in tasks:
             t.cancel()
