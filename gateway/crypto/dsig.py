@@ -268,7 +268,15 @@ def check_profile(root: etree._Element) -> tuple[etree._Element, list[bytes]]:
     """Enforce the profile on the parsed message; return the Signature and the DER certs."""
     if root.tag == _ds("Signature"):
         raise GatewayError("signature-profile", "enveloping signatures are not accepted")
-    sigs = list(root.iter(_ds("Signature")))
+    # One walk over the ds elements of the whole message (lxml filters by namespace in C):
+    # how many signatures, and none of the XML-DSig elements this profile never uses.
+    sigs = []
+    for el in root.iter(f"{{{DS}}}*"):
+        name = el.tag[len(DS) + 2:]
+        if name == "Signature":
+            sigs.append(el)
+        elif name in ("Object", "Manifest", "RetrievalMethod"):
+            raise GatewayError("signature-profile", f"ds:{name} is not allowed")
     if not sigs:
         raise GatewayError("signature-missing")
     if len(sigs) != 1:
@@ -279,9 +287,6 @@ def check_profile(root: etree._Element) -> tuple[etree._Element, list[bytes]]:
         raise GatewayError("signature-profile", "the signature must be the root's last child")
     if sig.getnext() is not None or (sig.tail or "").strip():
         raise GatewayError("signature-profile", "nothing may follow the signature")
-    for bad in ("Object", "Manifest", "RetrievalMethod"):
-        if next(root.iter(_ds(bad)), None) is not None:
-            raise GatewayError("signature-profile", f"ds:{bad} is not allowed")
 
     signed_info, value, key_info = _only(sig, "SignedInfo", "SignatureValue", "KeyInfo")
     _base64(value, "SignatureValue")
