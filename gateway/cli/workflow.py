@@ -55,7 +55,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
     for p in proposals:
         school = f" at {p.school.name}" if p.school else ""
         done = f"  (answered {p.answered})" if p.answered else ""
-        print(f"child {p.child_ref}: propose {p.outcome.value}{school}  [{p.band}] "
+        print(f"child {p.child_ref} {p.name}: propose {p.outcome.value}{school}  [{p.band}] "
               f"{p.note}{done}")
         for field, why in sorted(p.explanation.items()):
             print(f"    {field}: {why}")
@@ -73,23 +73,34 @@ def cmd_monitoring_list(args: argparse.Namespace) -> int:
 
     async def work(gw: Gateway) -> list[dict[str, Any]]:
         rows = await gw.store.watches.listing(states, args.limit)
-        return [{**w.summary(), "found": w.found()} for w in rows]
+        if rows:  # the children's names are shown: audited
+            await gw.store.audit.add(ACTOR, "read-watches", None, f"{len(rows)} watched")
+        return [{**w.summary(), "found": w.found(), "child": _who(w.query())} for w in rows]
 
     rows = on_gateway(args, work)
     if args.json:
         print_json(rows)
         return 0
-    print(f"{'watch id':36}  {'child':6} {'enquiry id':36}  {'from':5} {'until':10}  state")
     for w in rows:
-        est = "~" if w["until_estimated"] else " "
-        extra = ""
+        est = " (estimated)" if w["until_estimated"] else ""
+        print(f"{w['watch_id']}  {w['state'].upper()}  {w['child']}")
+        print(f"    child {w['child_ref']} of enquiry {w['enquiry_id']} from {w['enquirer']}; "
+              f"watched until {w['watched_until']}{est}")
         if w["state"] in ("found", "possible"):
-            extra = f"  {w['found_band']} via {w['found_source']} {w['found']['arrival']}"
-        print(f"{w['watch_id']:36}  {w['child_ref'][:6]:6} {w['enquiry_id']:36}  "
-              f"{w['enquirer']:5} {w['watched_until']}{est} {w['state']}{extra}")
+            f = w["found"]
+            print(f"    {w['found_band']} via {w['found_source']} {f.get('arrival', '')}: "
+                  f"proposed {f.get('outcome', '')}"
+                  + (f" at {f['school']['name']}" if f.get("school") else ""))
     if not rows:
         print("(no watched children)")
     return 0
+
+
+def _who(query: dict[str, Any]) -> str:
+    """The watched child as an officer reads it: "SURNAME, Forename (born 2016-05-05)"."""
+    first = (query.get("queries") or [{}])[0]
+    born = f" (born {first['dob']})" if first.get("dob") else ""
+    return f"{first.get('surname', '')}, {first.get('forename', '')}{born}"
 
 
 def cmd_monitoring_approve(args: argparse.Namespace) -> int:

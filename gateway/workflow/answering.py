@@ -47,6 +47,7 @@ class Proposal:
     decisive: bool
     answered: str | None  # the outcome already sent for this child, if any
     note: str
+    name: str = ""  # "SURNAME, Forename (born ...)", as the enquiry gives it
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -93,7 +94,9 @@ async def propose(gw: Gateway, enquiry_id: str) -> list[Proposal]:
         out.append(Proposal(child_ref=ref, outcome=outcome, band=band, school=school,
                             record_id=record.record_id if record else None,
                             explanation=explanation, decisive=decisive,
-                            answered=done[ref][0] if ref in done else None, note=note))
+                            answered=done[ref][0] if ref in done else None, note=note,
+                            name=f"{child.surname}, {child.forename}"
+                                 + (f" (born {child.dob.isoformat()})" if child.dob else "")))
     return out
 
 
