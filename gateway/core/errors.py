@@ -19,6 +19,10 @@ ERRORS: dict[str, tuple[int, str]] = {
     "xml-entity-forbidden": (400, "The message uses XML entities, which are not allowed."),
     "xml-too-deep": (400, "The message nests elements deeper than this gateway accepts."),
     "xml-too-many-elements": (400, "The message has more elements than this gateway accepts."),
+    "xml-too-many-attributes": (400, "The message has more attributes (on one element, or in "
+                                "all) than this gateway accepts."),
+    "xml-too-many-namespaces": (400, "The message declares more XML namespaces than this "
+                                "gateway accepts."),
     "signature-missing": (400, "The message is not signed: no ds:Signature was found."),
     "signature-profile": (
         400,

@@ -86,9 +86,15 @@ def _method(key: PrivateKey) -> str:
 
 def _c14n(node: etree._Element | etree._ElementTree, prefixes: list[str] | None = None
           ) -> bytes:
-    """Exclusive XML canonicalisation 1.0 without comments, by libxml2."""
-    return etree.tostring(node, method="c14n", exclusive=True, with_comments=False,
-                          inclusive_ns_prefixes=prefixes or None)
+    """Exclusive XML canonicalisation 1.0 without comments, by libxml2. What it cannot
+    canonicalise (a relative namespace URI) is a profile error, never a crash."""
+    try:
+        return etree.tostring(node, method="c14n", exclusive=True, with_comments=False,
+                              inclusive_ns_prefixes=prefixes or None)
+    except (etree.C14NError, ValueError) as exc:
+        raise GatewayError("signature-profile",
+                           f"the message cannot be canonicalised ({type(exc).__name__}: "
+                           f"a relative namespace URI?)") from None
 
 
 def _sub(parent: etree._Element, tag: str, **attrs: str) -> etree._Element:
@@ -124,8 +130,12 @@ class Signer:
         """``element`` (a message's root, unsigned), with the enveloped signature appended
         as its last child, as the bytes to send. ``element`` itself is left unchanged."""
         key, _, method, cert_b64 = self._pair
-        # The digest covers the document without the signature: taken before it is added.
-        digest = hashlib.sha256(_c14n(element.getroottree())).digest()
+        if element.getparent() is not None or next(element.iter(_ds("Signature")), None) \
+                is not None:
+            raise ValueError("sign a message's root element, unsigned")
+        # The digest covers exactly what is sent (the element, without what may lie beside it
+        # in its document) without the signature: taken before the signature is added.
+        digest = hashlib.sha256(_c14n(element)).digest()
         sig = etree.SubElement(element, _ds("Signature"), nsmap={"ds": DS})
         info = _sub(sig, "SignedInfo")
         _sub(info, "CanonicalizationMethod", Algorithm=EXC_C14N)
@@ -257,9 +267,11 @@ def _c14n_ok(el: etree._Element) -> list[str]:
         if kid.tag != f"{{{EXC_C14N}}}InclusiveNamespaces" or prefixes or _elements(kid):
             raise GatewayError("signature-profile", "unexpected child of a C14N method")
         prefixes = (kid.get("PrefixList") or "").split()
+        # "#default" is refused: libxml2's C14N would drop it silently, and verify something
+        # other than what the signer canonicalised
         if not prefixes or len(prefixes) > 16 or any(
-                len(p) > 64 or not (p == "#default" or p.replace("-", "").replace(
-                    "_", "").replace(".", "").isalnum()) for p in prefixes):
+                len(p) > 64 or not p.replace("-", "").replace("_", "").replace(
+                    ".", "").isalnum() for p in prefixes):
             raise GatewayError("signature-profile", "a bad InclusiveNamespaces PrefixList")
     return prefixes
 
