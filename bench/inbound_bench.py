@@ -4,7 +4,7 @@
 
 Prints messages/s and p50/p99 latency at full load (closed loop, C in flight), then p50/p99 at
 half that rate (open loop, fixed arrival rate), beside the same client against a bare aiohttp
-handler (the HTTP floor) and the per-message cost of the primitives (signxml verify + sign).
+handler (the HTTP floor) and the per-message cost of XML-DSig sign + verify.
 ``--profile`` runs the inbound pipeline in-process under cProfile and prints where time goes.
 """
 
@@ -180,7 +180,7 @@ def report(r: dict[str, float]) -> str:
         f"{r['gw_p50_ms']:.1f} | {r['gw_p99_ms']:.1f} |",
         f"| gateway, half load ({r['half_rate']:.0f}/s offered, {int(r['half_ok'])} accepted) | "
         f"- | {r['half_p50_ms']:.1f} | {r['half_p99_ms']:.1f} |",
-        f"| primitives: signxml sign {r['sign_ms']:.2f} ms + verify {r['verify_ms']:.2f} ms "
+        f"| primitives: XML-DSig sign {r['sign_ms']:.2f} ms + verify {r['verify_ms']:.2f} ms "
         f"per message | {1000 / (r['sign_ms'] + r['verify_ms']):.0f} (one core, crypto only) "
         f"| | |",
     ])

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| inbound p50 / p99 ms at half load | {s['inbound']['half_p50_ms']:.1f} / "
             f"{s['inbound']['half_p99_ms']:.1f} | {p['inbound']['half_p50_ms']:.1f} / "
             f"{p['inbound']['half_p99_ms']:.1f} | |",
-            f"| signxml sign + verify per message (ms) | {s['inbound']['sign_ms']:.2f} + "
+            f"| XML-DSig sign + verify per message (ms) | {s['inbound']['sign_ms']:.2f} + "
             f"{s['inbound']['verify_ms']:.2f} | | floor {prim['floor_per_msg_ms']:.2f} |",
             f"| outbound messages/s delivered ({sizes['outbound']}, verified receipts) | "
             f"{s['outbound']['rate']:.0f} | {p['outbound']['rate']:.0f} | |",

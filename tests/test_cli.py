@@ -110,6 +110,8 @@ def test_demo_runs_the_sample_exchange(tmp_path: Path) -> None:
                          cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "answered, child 1: not-known-monitoring" in out.stdout
+    # the monitoring loop: found after 352's records import, the updated reply at 355
+    assert "child 1: known-on-roll at 3524001 (same conversation, updated reply)" in out.stdout
     assert "Bearer" in out.stdout and "gateways stopped" in out.stdout
     # Each gateway's web pages, with an officer's sign-in that works there.
     signs = re.findall(r"(http://127.0.0.1:\d+)/sign-in  \(user (\S+), password (\S+)\)",

@@ -39,7 +39,10 @@ CONFIG_OPTIONAL = {"match", "crosscheck", "verify", "keys init", "schooldays"}
 # Commands that read only a config named by --config (not $CME_GATEWAY_CONFIG).
 CONFIG_FLAG_ONLY = {"match", "crosscheck"}
 # Free text with no value that is wrong in itself (a name, a comment).
-FREE_TEXT = {"surname", "forename", "comments"}
+FREE_TEXT = {"surname", "forename", "comments", "referrer", "text", "key_worker", "year_group",
+             "gender", "ethnicity", "sen_stage", "address", "postcode", "telephone",
+             "gp_details", "referrer_position", "referrer_telephone", "referrer_organisation",
+             "last_school", "action_plan", "other_details", "why"}
 NUMBERS = ["-1", "0", "99999999999999999999", "abc"]
 
 
@@ -89,6 +92,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         "name": "test client", "scope": "operator", "client_id": "0123456789ab",
         "dob": "2015-03-14", "start": "2026-09-01", "end": "2026-09-30",
         "username": "test.user", "role": "officer",
+        "case_id": "00000000-0000-4000-8000-000000000000", "watch_id": "no-such-watch",
+        "referrer": "Health visitor", "why": "testing the command line", "text": "a note",
+        "key_worker": "Sam Key", "due": "2026-12-18", "surname": "Testchild", "forename": "Child",
+        "category": "7", "state": "logged",
+        "decision": "reject", "child_ref": "1",
     }
     return World(base, home.config, base / "missing" / "nothing.xml", folder, garbage, foreign,
                  good)
@@ -151,9 +159,13 @@ def bad_values(w: World, command: str, action: argparse.Action) -> list[tuple[st
         "source": ["3812", "XXX/XXXX"], "dest": ["38/12001", "ABC/DEFG"],
         "message_id": ["not-an-id"], "transfer_id": [""], "upn": ["not-a-upn"],
         "scope": ["school:35", "admin"], "client_id": ["no-such-client"],
+        "child_ref": ["", "x" * 300],
     }
     texts = {
-        "dob": ["2015-13-45"], "as_of": ["yesterday"], "on": ["31/12/2026"],
+        "dob": ["2015-13-45"], "due": ["soon"], "census": ["2026-02-30"],
+        "date_last_on_roll": ["last week"], "termly": ["winter 1999"],
+        "case_id": ["no-such-case"], "watch_id": ["no-such-watch"],
+        "as_of": ["yesterday"], "on": ["31/12/2026"],
         "start": ["2026-09-31"], "end": ["tomorrow"], "sex": ["Q"],
         "outcome": ["1=maybe", "1=known-on-roll@35x:Oak School"],
         "versions": ["x", "25"], "version": ["25"], "reason": ["  "], "name": ["x" * 65],
@@ -258,9 +270,11 @@ def test_the_walk_finds_every_command(world: World) -> None:
     found = {" ".join(p) for p, sub in commands(build_parser()) if p and not is_group(sub)}
     assert {"init", "keys init", "keys ca", "partners add", "partners list", "config", "serve",
             "send", "status", "verify", "reply", "demo", "ctf check", "ctf post",
-            "ctf generate", "lpd search", "lpd claim", "cases", "match", "crosscheck",
+            "ctf generate", "lpd search", "lpd claim", "match", "crosscheck",
             "records import", "clients add", "clients list", "clients revoke", "users add",
-            "users list", "users disable", "users reset"} <= found
+            "users list", "users disable", "users reset", "cases list", "cases show",
+            "cases open", "cases move", "answer", "monitoring list", "monitoring approve",
+            "reviews", "report", "chase", "outcome"} <= found
     kinds = {v.kind for v in variants(world) if v.command == "send"}
     assert {"missing", "folder", "content", "id", "config", "usage"} <= kinds
 

@@ -141,7 +141,15 @@ def test_lost_ctf_lpd_case_search_claim_and_second_claim(world, tmp_path) -> Non
                 tid) == [("claimed", "352", CLAIMED_FOR)]
     history = [a for (a,) in rows(hub, "SELECT action FROM lpd_history WHERE transfer_id = ? "
                                        "ORDER BY id", tid)]
-    assert history == ["stored", "claimed", "delivery-queued"]
+    assert history == ["stored", "claimed", "delivery-queued", "claim-notice"]
+    # the loop closes at 355: the hub's ClaimNotice moves its case to "located by LA 352"
+    wait_for("the case located at 355", lambda: rows(
+        la355, "SELECT status FROM cases WHERE transfer_id = ?", tid) == [("located",)])
+    moves = rows(la355, "SELECT e.to_state, e.detail FROM case_events e JOIN cases c ON "
+                        "c.case_id = e.case_id WHERE c.transfer_id = ? AND e.kind = 'moved' "
+                        "ORDER BY e.id", tid)
+    assert [to for to, _ in moves] == ["unknown", "located"]
+    assert "located by LA 352" in moves[-1][1]
 
     # a second claim is refused, and a claim for another LA's school too
     again = cli(la352, "lpd", "claim", tid, "--for-school", CLAIMED_FOR, "--reason", "again")

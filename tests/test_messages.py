@@ -21,7 +21,7 @@ from tests.conftest import Pki, enquiry, header
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-@pytest.mark.parametrize("name", ["enquiry", "reply", "referral", "receipt", "error"])
+@pytest.mark.parametrize("name", ["enquiry", "reply", "referral", "receipt", "error", "chaser"])
 def test_examples_are_schema_valid_from_355_to_352(name: str) -> None:
     root = etree.fromstring((EXAMPLES / f"{name}.xml").read_bytes())
     assert schemas.validate(root).value.lower() == name

@@ -316,9 +316,16 @@ async def test_postgres_lost_connections_are_store_unavailable_then_recover(
     admin = await asyncpg.connect(pg_dsn)
     try:
         await s.inbox.accept(inbound("m0"))
+        name = dsn.rsplit("/", 1)[1]
         await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = $1 AND pid <> pg_backend_pid()",
-                            dsn.rsplit("/", 1)[1])
+                            "WHERE datname = $1 AND pid <> pg_backend_pid()", name)
+        # pg_terminate_backend only signals: wait until the backends are gone, or (on a busy
+        # machine) the next write may still find its connection alive
+        for _ in range(100):
+            if not await admin.fetchval("SELECT COUNT(*) FROM pg_stat_activity "
+                                        "WHERE datname = $1", name):
+                break
+            await asyncio.sleep(0.05)
         with pytest.raises(GatewayError) as info:
             await s.inbox.accept(inbound("m1"))
         assert info.value.code == "store-unavailable"

@@ -2,8 +2,11 @@
 
 Makes keys that trust each other, starts both gateways as real processes, sends the sample
 enquiry from ``examples/enquiry.xml`` from 355 to 352, has 352 reply "not known but
-monitoring", and shows 355's outbox with the enquiry answered. It prints each gateway's web
-pages with a sign-in for an officer there (a generated password). Then it keeps both running
+monitoring" (its proposal: no local record matches), then shows the monitoring loop: 352
+imports pupil records holding the children, finds the watched children, and its officer
+approves the updated reply, which reaches 355 in the same conversation. It prints each
+gateway's web pages with a sign-in for an officer there (a generated password). Then it keeps
+both running
 until Ctrl-C (or stops at once with ``--exit-after``).
 """
 
@@ -11,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import io
 import json
 import os
 import secrets
@@ -75,6 +80,21 @@ def _wait(what: str, check: Any, timeout: float = 30.0) -> Any:
                        "gateway.log files in the demo folder")
 
 
+def _roll(children: list[dict[str, Any]]) -> str:
+    """352's pupil records holding the enquiry's children at their new address, on the roll
+    of one of its schools (a demo stands in for the LA's pupil database extract)."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["record_id", "surname", "forename", "dob", "sex", "postcode", "address",
+                "laestab"])
+    for i, c in enumerate(children, 1):
+        new = c.get("new_address") or c.get("address_while_resident") or {}
+        w.writerow([f"demo-{i}", c["surname"], c["forename"], c.get("dob") or "",
+                    c.get("gender") or "", new.get("postcode") or "",
+                    " ".join(new.get("lines") or ()), "3524001"])
+    return out.getvalue()
+
+
 def run_demo(root: Path, *, exit_after: bool = False, base_port: int = 8355) -> int:
     ports = {"355": base_port, "352": base_port - 3}
     if root.exists():
@@ -101,6 +121,7 @@ def run_demo(root: Path, *, exit_after: bool = False, base_port: int = 8355) -> 
     try:
         for party in PARTIES:
             env = {**os.environ, "CME_GATEWAY_API_TOKEN": tokens[party],
+                   "CME_GATEWAY_WORKFLOW_INTERVAL_SECONDS": "0.5",
                    "CME_GATEWAY_OFFICER_NAME": f"CME Officer, {PARTIES[party]}",
                    "CME_GATEWAY_AUTHORITY_NAME": f"{PARTIES[party]} City Council",
                    # plain http on loopback: the demo's browser must get the cookie back
@@ -130,21 +151,51 @@ def run_demo(root: Path, *, exit_after: bool = False, base_port: int = 8355) -> 
             f"{base['352']}/v1/admin/inbox?type=Enquiry", tokens["352"])["items"])
         enquiry = _call(f"{base['352']}/v1/admin/inbox/{inbox[0]['message_id']}",
                         tokens["352"])["message"]
-        outcomes = [{"child_ref": c["child_ref"], "outcome": "not-known-monitoring",
-                     "comments": "Not known to Manchester; flagged for monitoring."}
-                    for c in enquiry["children"]]
-        reply = _call(f"{base['352']}/v1/admin/inbox/{inbox[0]['message_id']}/reply",
-                      tokens["352"], json.dumps({"outcomes": outcomes}).encode(),
-                      "application/json")
-        print(f"352 replied {reply['message_id']}: not known but monitoring")
+        eid = inbox[0]["message_id"]
+        _wait("352 to match the enquiry against its records", lambda: not any(
+            c["note"].startswith("not matched") for c in _call(
+                f"{base['352']}/v1/admin/inbox/{eid}/proposal", tokens["352"])["children"]))
+        reply = _call(f"{base['352']}/v1/admin/inbox/{eid}/answer", tokens["352"],
+                      json.dumps({"approve": True}).encode(), "application/json")
+        print(f"352 replied {reply['message_id']}: not known but monitoring (the proposal: "
+              f"no local record matches)")
 
-        def answered() -> Any:
+        def answered(outcome: str) -> Any:
             item = _call(f"{base['355']}/v1/admin/outbox/{mid}", tokens["355"])
-            return item if item["state"] == "answered" else None
+            return item if item["state"] == "answered" and all(
+                o["outcome"] == outcome for o in item["outcomes"] or [{}]) else None
 
-        item = _wait("the reply to reach 355", answered)
+        item = _wait("the reply to reach 355", lambda: answered("not-known-monitoring"))
         for o in item["outcomes"]:
             print(f"  355 outbox: enquiry {mid} answered, child {o['child_ref']}: {o['outcome']}")
+
+        # The monitoring loop: the children join a school's roll in Manchester, 352 imports
+        # its records, the watched children are found, and the officer approves the update.
+        roll = root / "352" / "roll.csv"
+        roll.write_text(_roll(enquiry["children"]), encoding="utf-8")
+        imported = subprocess.run(
+            [sys.executable, "-m", "gateway", "--config", str(root / "352" / "gateway.toml"),
+             "records", "import", str(roll)], capture_output=True, text=True, check=False)
+        if imported.returncode != 0:
+            raise GatewayError("internal-error", f"demo: records import failed: "
+                               f"{imported.stdout.strip()} {imported.stderr.strip()}")
+        print(f"352 imported its pupil records ({roll.name}): the watched children are on a "
+              f"roll now")
+        found = _wait("352 to find the watched children", lambda: [
+            w for w in _call(f"{base['352']}/v1/admin/monitoring?state=found",
+                             tokens["352"])["items"]] if len(_call(
+                f"{base['352']}/v1/admin/monitoring?state=found",
+                tokens["352"])["items"]) == len(enquiry["children"]) else None)
+        for w in found:
+            update = _call(f"{base['352']}/v1/admin/monitoring/{w['watch_id']}/approve",
+                           tokens["352"], b"{}", "application/json")
+            print(f"352 found child {w['child_ref']} ({w['found_band']}, {w['found_source']}); "
+                  f"officer approved the updated reply {update['reply_id']}")
+        item = _wait("the updated reply to reach 355", lambda: answered("known-on-roll"))
+        for o in item["outcomes"]:
+            school = (o.get("school") or {}).get("laestab", "")
+            print(f"  355 outbox: enquiry {mid}, child {o['child_ref']}: {o['outcome']} "
+                  f"at {school} (same conversation, updated reply)")
         print()
         for party in PARTIES:
             print(f"{party} {PARTIES[party]:10} {base[party]}  (pid {procs[party].pid})")

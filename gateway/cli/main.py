@@ -19,6 +19,7 @@ from gateway import __version__
 from gateway.cli import (
     calendar,
     cases,
+    chasing,
     clients,
     ctf,
     demo,
@@ -29,6 +30,7 @@ from gateway.cli import (
     serve,
     setup,
     users,
+    workflow,
 )
 from gateway.cli.settings import ENV_CONFIG
 from gateway.core.errors import GatewayError
@@ -45,10 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_cli(sub)  # init, keys, partners, config
     serve.add_cli(sub)
     messages.add_cli(sub)  # send, status, verify, reply
+    chasing.add_cli(sub)  # chase, outcome
     demo.add_cli(sub)
     ctf.add_cli(sub)
     lpd.add_cli(sub)
     cases.add_cli(sub)
+    workflow.add_cli(sub)  # answer, monitoring, reviews, report, notifications
     matching.add_cli(sub)  # match, crosscheck
     records.add_cli(sub)
     clients.add_cli(sub)

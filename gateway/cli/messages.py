@@ -8,10 +8,12 @@ import dataclasses
 import datetime as dt
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 from gateway.cli import checks
+from gateway.cli.chasing import enquiry_lines
 from gateway.cli.settings import gateway_settings, optional_settings
 from gateway.core.config import Settings
 from gateway.core.errors import GatewayError
@@ -19,11 +21,12 @@ from gateway.crypto.trust import TrustStore
 from gateway.exchange.gateway import Gateway
 from gateway.exchange.inbound import verify_and_parse
 from gateway.exchange.outgoing import queue, readdress
-from gateway.exchange.replies import reply
 from gateway.messages import model as m
 from gateway.messages import xml as mx
 from gateway.messages.load import Limits, load_unsigned
 from gateway.store import OutboundRow, OutboxState, open_store
+from gateway.workflow.answering import answer
+from gateway.workflow.chasing import views
 
 STATES = [state.value for state in OutboxState]
 
@@ -122,25 +125,43 @@ def _when(ts: float | None) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     s = gateway_settings(args)
 
-    async def go() -> list[OutboundRow]:
+    async def go() -> tuple[list[OutboundRow], dict[str, dict[str, Any]]]:
         store = await open_store(s.database, s.home)
         try:
             state = OutboxState(args.state) if args.state else None
-            return await store.outbox.recent(state=state, limit=args.limit)
+            rows = await store.outbox.recent(state=state, limit=args.limit)
+            ids = [r.message_id for r in rows if r.message_type == m.MessageType.ENQUIRY]
+            enquiries = await views(store, s, ids, time.time())
+            if enquiries:  # the children's names are shown: every read is audited
+                await store.audit.add("cli", "read-enquiries", None,
+                                      f"status: {len(enquiries)} enquiries")
+            return rows, enquiries
         finally:
             await store.close()
 
-    rows = asyncio.run(go())
+    rows, enquiries = asyncio.run(go())
+    if args.json:
+        print(json.dumps([{**r.to_json(), "enquiry": enquiries.get(r.message_id)}
+                          for r in rows], indent=2))
+        return 0
     print(f"{'message id':36}  {'to':7} {'type':8} {'state':9} {'tries':>5}  "
           f"{'updated (UTC)':19}  detail")
     for r in rows:
         detail = r.error_code or ""
-        if r.outcomes:
+        view = enquiries.get(r.message_id)
+        if view is not None and r.state in ("delivered", "answered", "closed"):
+            # each child's current outcome ("?" while awaited), not only the latest reply's
+            detail = ", ".join(f"{c['child_ref']}={c['outcome'] or '?'}"
+                               for c in view["children"])
+        elif r.outcomes:
             detail = ", ".join(f"{o['child_ref']}={o['outcome']}" for o in json.loads(r.outcomes))
         elif r.last_error and r.state in ("sending", "failed", "expired"):
             detail = f"{detail} {r.last_error}".strip()
         print(f"{r.message_id:36}  {r.recipient:7} {r.message_type:8} {r.state:9} "
               f"{r.attempts:>5}  {_when(r.updated_at):19}  {detail[:80]}")
+        if view is not None:
+            for line in enquiry_lines(view, s.chasing == "manual"):
+                print(line)
     if not rows:
         print(f"(no {args.state} messages in the outbox)" if args.state
               else "(the outbox is empty)")
@@ -204,7 +225,8 @@ def cmd_reply(args: argparse.Namespace) -> int:
     async def go() -> str:
         gw = await Gateway.open(s)
         try:
-            row = await reply(gw, args.message_id, outcomes, args.comments)
+            row = await answer(gw, args.message_id, outcomes, args.comments, "cli",
+                               partial=args.partial)
             return row.message_id
         finally:
             await gw.close()
@@ -222,9 +244,11 @@ def add_cli(sub: Any) -> None:
                          "if the message was its own conversation)")
     sp.set_defaults(func=cmd_send)
 
-    sp = sub.add_parser("status", help="the outbox, newest first")
+    sp = sub.add_parser("status", help="the outbox, newest first; each enquiry with its "
+                        "children, outcomes, due date, chasers and escalation")
     sp.add_argument("--state", choices=STATES)
     sp.add_argument("--limit", type=checks.limit, default=30)
+    sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_status)
 
     sp = sub.add_parser("verify", help="check a signed message file (no replay check)")
@@ -237,4 +261,6 @@ def add_cli(sub: Any) -> None:
     sp.add_argument("--outcome", action="append", required=True,
                     help="REF=OUTCOME[@LAESTAB:School name], once per child")
     sp.add_argument("--comments")
+    sp.add_argument("--partial", action="store_true",
+                    help="confirm a reply that leaves children of the enquiry out")
     sp.set_defaults(func=cmd_reply)

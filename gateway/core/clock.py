@@ -13,10 +13,23 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from gateway.core.logsafe import failure
 
 log = logging.getLogger(__name__)
+
+LONDON = ZoneInfo("Europe/London")  # every LA is in England: officers read local time
+
+
+def local(t: float) -> dt.datetime:
+    """A UNIX time as local time in England (GMT or BST)."""
+    return dt.datetime.fromtimestamp(t, LONDON)
+
+
+def local_date(t: float) -> dt.date:
+    """The date in England at UNIX time ``t`` (deadlines count in local days)."""
+    return local(t).date()
 
 
 class Clock(Protocol):

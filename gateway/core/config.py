@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from gateway.core.parties import PARTY_RE, PartyKind, kind_of
 from gateway.matching import MatchConfig
 
 ENV_PREFIX = "CME_GATEWAY_"
+# An address as SMTP takes it in RCPT TO: no display names, spaces or angle brackets.
+EMAIL_RE = re.compile(r"[^@\s<>,;\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 
 
 
@@ -135,9 +138,53 @@ class Settings:
         "TOML file for one school year, or a folder of them, one per school year. Deadlines "
         "in school days are counted on it. Empty = the shipped example for 2026-27 "
         "(examples/calendar-2026-27.toml), which is not your LA's.", default=None)
+    reply_due_school_days: int = _doc(
+        "School days a partner has to reply to an Enquiry this gateway sent: the reply is due "
+        "by the N-th school day after the day it was sent, on `calendar_file`. A date the "
+        "calendar does not hold is estimated (N school weeks as calendar weeks: 14 days for "
+        "10) and shown as estimated.", default=10)
+    chasing: str = _doc(
+        "What happens when a reply is overdue: `auto` (the gateway sends a signed Chaser in "
+        "the enquiry's conversation, and another every `chase_interval_school_days`) or "
+        "`manual` (the enquiry is listed as overdue and the officer chases with "
+        "`cme-gateway chase ID`).", default="auto")
+    chase_interval_school_days: int = _doc(
+        "School days from one chaser to the next (or to escalation) while a reply is still "
+        "awaited.", default=5)
+    chasers_before_escalation: int = _doc(
+        "Chasers sent before an enquiry still unanswered is escalated to a manager (after the "
+        "last one's interval). 0 escalates as soon as the reply is overdue.", default=2)
+    chase_check_seconds: float = _doc(
+        "How often the gateway looks for enquiries whose reply is overdue.", default=300.0)
     lpd_searches_per_minute: int = _doc(
         "At the hub: most Lost Pupils Database searches one LA may make in a minute; more are "
         "refused (`lpd-rate-limited`) and raise an alert (log and metric).", default=30)
+    monitoring_updates: str = _doc(
+        "When a child this LA answered *not known but monitoring* matches a new arrival: "
+        "`approve` (the officer approves the updated Reply, `cme-gateway monitoring approve`) "
+        "or `auto` (a `match` sends the updated Reply at once; a `possible` always waits for "
+        "the officer).", default="approve")
+    auto_reply: str = _doc(
+        "Answering a received Enquiry: `off` (the officer approves every proposed outcome) or "
+        "`decisive` (a child whose UPN matches exactly one local record on a roll is answered "
+        "at once; any other child of that enquiry still waits for the officer).",
+        default="off")
+    workflow_interval_seconds: float = _doc(
+        "How often the workflow looks for watched children in new arrivals, monitoring that "
+        "has ended, and notifications to e-mail.", default=5.0)
+    smtp_host: str = _doc("SMTP server for officers' and managers' notifications (safeguarding "
+                          "escalations, found children). Empty = the queue only, no e-mail.",
+                          default="")
+    smtp_port: int = _doc("SMTP port.", default=25)
+    smtp_starttls: str = _doc("`yes` to require STARTTLS on the SMTP connection.", default="no")
+    smtp_username: str = _doc("SMTP user name (empty: no login).", default="")
+    smtp_password: str = _doc("SMTP password; set it from the environment.", default="")
+    smtp_from: str = _doc("Sender address of notification e-mails.", default="")
+    notify_officers: str = _doc("Comma-separated e-mail addresses of this LA's CME officers.",
+                                default="")
+    notify_managers: str = _doc("Comma-separated e-mail addresses of their managers (told of "
+                                "every safeguarding escalation and escalated enquiry).",
+                                default="")
     api_token: str = _doc("Bearer token for the operator API (`/v1/admin/...`). Empty = API off. "
                           "Set it from the environment, not the file.", default="")
     officer_name: str = _doc("CME officer named on replies this gateway creates.", default="")
@@ -160,10 +207,6 @@ class Settings:
         default=1800)
     session_absolute_seconds: int = _doc(
         "A web session ends this long after sign-in, however busy.", default=12 * 3600)
-    reply_due_school_days: int = _doc(
-        "School days a partner has to reply to an enquiry, counted on `calendar_file` from "
-        "the day after it was sent; a delivered enquiry unanswered after that is shown "
-        "overdue.", default=10)
 
     @property
     def display_name(self) -> str:
@@ -174,6 +217,15 @@ class Settings:
         if kind is PartyKind.HUB:
             return "School to School hub"
         return f"{'School' if kind is PartyKind.SCHOOL else 'Local authority'} {self.party}"
+
+    def addresses(self, *names: str) -> str:
+        """The e-mail addresses of the ``notify_*`` settings named, comma-separated."""
+        found: list[str] = []
+        for name in names:
+            for a in str(getattr(self, name)).split(","):
+                if a.strip() and a.strip() not in found:
+                    found.append(a.strip())
+        return ",".join(found)
 
     def path(self, p: Path) -> Path:
         return p if p.is_absolute() else self.home / p
@@ -289,6 +341,30 @@ def _check(s: Settings) -> None:
     if len(s.authority_name) > 100 or not s.authority_name.isprintable():
         raise GatewayError("config-invalid", "authority_name must be at most 100 printable "
                            "characters")
+    if s.monitoring_updates not in ("approve", "auto"):
+        raise GatewayError("config-invalid", "monitoring_updates must be approve or auto")
+    if s.auto_reply not in ("off", "decisive"):
+        raise GatewayError("config-invalid", "auto_reply must be off or decisive")
+    if s.smtp_starttls not in ("yes", "no"):
+        raise GatewayError("config-invalid", "smtp_starttls must be yes or no")
+    if s.workflow_interval_seconds <= 0:
+        raise GatewayError("config-invalid", "setting workflow_interval_seconds must be above 0")
+    if s.smtp_host and not s.smtp_from:
+        raise GatewayError("config-invalid", "smtp_host is set: set smtp_from too")
+    for name in ("smtp_from", "notify_officers", "notify_managers"):
+        for address in (a.strip() for a in str(getattr(s, name)).split(",") if a.strip()):
+            if not EMAIL_RE.fullmatch(address):
+                raise GatewayError("config-invalid", f"{name}: {address[:60]!r} is not an "
+                                   f"e-mail address (name@domain)")
+    if s.chasing not in ("auto", "manual"):
+        raise GatewayError("config-invalid", "chasing must be auto or manual")
+    for name, low, high in (("reply_due_school_days", 1, 190),
+                            ("chase_interval_school_days", 1, 190),
+                            ("chasers_before_escalation", 0, 20)):
+        if not low <= getattr(s, name) <= high:
+            raise GatewayError("config-invalid", f"setting {name} must be from {low} to {high}")
+    if s.chase_check_seconds <= 0:
+        raise GatewayError("config-invalid", "setting chase_check_seconds must be above 0")
     if s.matching:
         s.match_config()  # a misspelt threshold fails at start-up, not at the first match
 

@@ -19,6 +19,10 @@ ERRORS: dict[str, tuple[int, str]] = {
     "xml-entity-forbidden": (400, "The message uses XML entities, which are not allowed."),
     "xml-too-deep": (400, "The message nests elements deeper than this gateway accepts."),
     "xml-too-many-elements": (400, "The message has more elements than this gateway accepts."),
+    "xml-too-many-attributes": (400, "The message has more attributes (on one element, or in "
+                                "all) than this gateway accepts."),
+    "xml-too-many-namespaces": (400, "The message declares more XML namespaces than this "
+                                "gateway accepts."),
     "signature-missing": (400, "The message is not signed: no ds:Signature was found."),
     "signature-profile": (
         400,
@@ -128,10 +132,22 @@ ERRORS: dict[str, tuple[int, str]] = {
     "scope-forbidden": (403, "This API client's scope does not allow this request."),
     "unauthorized": (401, "This API needs the operator's bearer token."),
     "admin-api-disabled": (503, "The operator API is off because no api_token is configured."),
+    "chaser-unknown-enquiry": (404, "The Chaser does not match an Enquiry this gateway "
+                               "received from its sender: InReplyTo must be the enquiry's "
+                               "message id, ConversationId its conversation, and every "
+                               "ChildRef one of its children."),
+    "enquiry-not-chaseable": (409, "This enquiry cannot be chased now: it has not been "
+                              "delivered, every child has been answered, or another chaser "
+                              "was just sent."),
     "not-found": (404, "There is no such resource."),
     "bad-request": (400, "The request is not valid."),
     "bad-party": (400, "A party id or LAESTAB is malformed."),
     "unknown-partner": (400, "There is no endpoint configured for that party."),
+    "case-transition": (409, "The case cannot make that move from its state in the flowchart; "
+                        "move it through the states between, or override with a reason."),
+    "reply-incomplete": (409, "The reply leaves out children of the enquiry; answer each of "
+                         "them, or confirm that the reply is partial."),
+    "watch-state": (409, "The watched child is not in a state that allows this action."),
     "invalid-state": (409, "The message is not in a state that allows this action."),
     "receipt-invalid": (502, "The partner's receipt did not verify or did not match the message."),
     "config-invalid": (500, "The gateway configuration is not valid."),

@@ -43,6 +43,11 @@ def parse(data: bytes, *, max_depth: int, max_elements: int) -> etree._Element:
         raise GatewayError("body-empty")
     if b"<!DOCTYPE" in data or b"<!doctype" in data:
         raise GatewayError("xml-dtd-forbidden")
+    # Namespace declarations are copied onto every canonicalised subtree (the signature's
+    # SignedInfo among them): a message needs a handful, so thousands are refused before the
+    # parse. Counting the bytes is an upper bound (text may say "xmlns" too).
+    if data.count(b"xmlns") > MAX_NAMESPACES:
+        raise GatewayError("xml-too-many-namespaces", f"limit {MAX_NAMESPACES}")
     try:
         root = etree.fromstring(data, parser=_thread_parser())
     except etree.XMLSyntaxError as exc:
@@ -55,15 +60,31 @@ def parse(data: bytes, *, max_depth: int, max_elements: int) -> etree._Element:
     return root
 
 
+# A message (any type, its signature included) has a few attributes and namespaces; these
+# limits leave a wide margin and keep canonicalisation's cost bounded.
+MAX_ATTRIBUTES_PER_ELEMENT = 32
+MAX_ATTRIBUTES = 2_000
+MAX_NAMESPACES = 256
+
+
 def check_shape(root: etree._Element, *, max_depth: int, max_elements: int) -> None:
     depth = 0
     count = 0
+    total = 0
     for event, node in etree.iterwalk(root, events=("start", "end")):
         if event == "start":
             if isinstance(node, etree._Entity):
                 raise GatewayError("xml-entity-forbidden")
             depth += 1
             count += 1
+            attributes = len(node.attrib)
+            if attributes > MAX_ATTRIBUTES_PER_ELEMENT:
+                # C14N sorts attributes at a cost that grows faster than their number
+                raise GatewayError("xml-too-many-attributes",
+                                   f"limit {MAX_ATTRIBUTES_PER_ELEMENT} on one element")
+            total += attributes
+            if total > MAX_ATTRIBUTES:
+                raise GatewayError("xml-too-many-attributes", f"limit {MAX_ATTRIBUTES} in all")
             if depth > max_depth:
                 raise GatewayError("xml-too-deep", f"limit {max_depth}")
             if count > max_elements:

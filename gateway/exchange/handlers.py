@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -21,8 +22,10 @@ from typing import Protocol
 from gateway.core.errors import GatewayError
 from gateway.exchange.gateway import Gateway
 from gateway.messages import model as m
+from gateway.messages import xml as mx
 from gateway.store import Step, Tx
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Arrival:
@@ -78,7 +81,9 @@ def outcomes_json(reply: m.Reply) -> str:
 
 class ReplyArrived:
     """A Reply answers our Enquiry: the enquiry moves to ``answered`` with the outcome per
-    child; a later reply ("now found") updates the outcomes."""
+    child; a later reply ("now found") updates the outcomes. Each child's status is updated
+    too, except that a ``not-known...`` after a ``known-...`` is held for the officer's
+    review (audited), never written over the known outcome."""
 
     once = False
 
@@ -92,15 +97,78 @@ class ReplyArrived:
         async def answer(tx: Tx) -> None:
             await gw.store.outbox.answer(tx, enquiry_id, h.sender, h.message_id, outcomes,
                                          now.timestamp())
+            changes = await gw.store.chasing.record_reply(
+                tx, enquiry_id, h.sender, h.message_id, json.loads(outcomes), now.timestamp(),
+                message.officer.name)
+            if changes is None:
+                return  # not an enquiry we track, or not from its recipient
+            merged = await gw.store.chasing.outcomes(tx, enquiry_id)
+            if merged is not None:
+                # the outbox shows every child's current outcome, not only the latest
+                # reply's (which may leave children out, or say not known after known)
+                await gw.store.outbox.set_outcomes(tx, enquiry_id, json.dumps(merged))
+            for c in changes:
+                if c.review:
+                    await gw.store.audit.add(
+                        f"partner {h.sender}", "review-needed", enquiry_id,
+                        f"child {c.child_ref}: reply {c.reply_id} says {c.after} after "
+                        f"{c.before}; {c.before} kept until an officer accepts or rejects it",
+                        tx=tx)
+                    log.warning("reply says not known after known: review needed message=%s "
+                                "child_ref=%s reply=%s", enquiry_id, c.child_ref, c.reply_id)
+                else:
+                    await gw.store.audit.add(
+                        f"partner {h.sender}", "outcome-changed", enquiry_id,
+                        f"child {c.child_ref}: {c.before} -> {c.after} (reply {c.reply_id})",
+                        tx=tx)
+                    log.info("outcome changed message=%s child_ref=%s %s -> %s", enquiry_id,
+                             c.child_ref, c.before, c.after)
 
         return Handled(step=answer)
+
+
+class ChaserArrived:
+    """A partner chases an Enquiry it sent us: accepted only if it names an Enquiry this
+    gateway received from the same sender, in its conversation, about its children; recorded
+    with that enquiry ("chased N times, last on ...") and audited. Answered with a Receipt;
+    the answer to the chaser is the Reply to the enquiry."""
+
+    once = False
+
+    async def handle(self, gw: Gateway, message: m.Message, arrival: Arrival) -> Handled:
+        assert isinstance(message, m.Chaser)
+        h = message.header
+        enquiry_id = h.in_reply_to
+        row = await gw.store.inbox.get(enquiry_id) if enquiry_id else None
+        if (row is None or enquiry_id is None
+                or row.message_type != m.MessageType.ENQUIRY.value
+                or row.sender != h.sender or row.conversation_id != h.conversation_id):
+            raise GatewayError("chaser-unknown-enquiry", f"chaser {h.message_id}")
+        enquiry = mx.parse_stored(row.body)
+        assert isinstance(enquiry, m.Enquiry)
+        if not set(message.awaiting) <= {c.child_ref for c in enquiry.children}:
+            raise GatewayError("chaser-unknown-enquiry",
+                               f"chaser {h.message_id} names a child the enquiry does not")
+        now = arrival.now.timestamp()
+
+        async def record(tx: Tx) -> None:
+            await gw.store.chasing.record_received(tx, h.message_id, enquiry_id, h.sender,
+                                                   message.chaser_number, now)
+            await gw.store.audit.add(f"partner {h.sender}", "chaser-received", enquiry_id,
+                                     f"chaser {message.chaser_number} {h.message_id}; "
+                                     f"{len(message.awaiting)} children awaiting", tx=tx)
+            log.info("chaser received message=%s enquiry=%s number=%d", h.message_id,
+                     enquiry_id, message.chaser_number)
+
+        return Handled(step=record)
 
 
 T = m.MessageType
 EXCHANGE: dict[m.MessageType, Handler] = {
     T.ENQUIRY: Store(),
-    T.REFERRAL: Store(),
+    # Referral: gateway.workflow.cases.ReferralArrived (it opens a case), added at start-up.
     T.REPLY: ReplyArrived(),
+    T.CHASER: ChaserArrived(),
     # Receipt, Error and LpdResult have no handler: they are answers, never accepted here.
     T.TRANSFER: Refuse("payload-missing", "send Transfers to /v1/transfers"),
 }

@@ -10,8 +10,9 @@ import logging
 
 from gateway.core.errors import GatewayError
 from gateway.exchange.gateway import Gateway, wire_time
+from gateway.exchange.tracking import track
 from gateway.messages import model as m
-from gateway.store import OutboundRow, OutboxState, Step
+from gateway.store import OutboundRow, OutboxState, Step, Tx
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,18 @@ def prepare(gw: Gateway, message: m.Message, *, spool_name: str | None = None,
 
 async def queue(gw: Gateway, message: m.Message, *, spool_name: str | None = None,
                 step: Step | None = None, validate: bool = True) -> OutboundRow:
-    """Sign ``message`` and put it in the outbox (with ``step(tx)`` in the same commit)."""
+    """Sign ``message`` and put it in the outbox (with ``step(tx)`` in the same commit). An
+    Enquiry is tracked in the same commit too: its due date and each child's status."""
     row = prepare(gw, message, spool_name=spool_name, validate=validate)
+    if isinstance(message, m.Enquiry):
+        tracked, caused = track(gw, message, row.created_at), step
+
+        async def both(tx: Tx) -> None:
+            await tracked(tx)
+            if caused is not None:
+                await caused(tx)
+
+        step = both
     await gw.store.outbox.enqueue(row, step)
     log.info("queued message=%s type=%s to=%s", row.message_id, row.message_type,
              row.recipient)

@@ -3,18 +3,21 @@
 Only local authorities (3-digit parties) may search or claim, and every search is written to
 the audit table with who searched, when and why. A claim names a school in the claiming LA's
 own area; it is atomic (``lost`` -> ``claimed`` once), keeps the history, and sends the CTF to
-the claiming LA's gateway in the same transaction.
+the claiming LA's gateway in the same transaction, with a ClaimNotice to the LA the CTF came
+from (its case for the child moves to "located").
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from pathlib import Path
 
 from gateway.core.errors import GatewayError
 from gateway.core.parties import is_la, is_school, la_of
 from gateway.exchange.gateway import Gateway
+from gateway.exchange.outgoing import prepare
 from gateway.hub.routing import transfer_row
 from gateway.matching import MATCH, POSSIBLE, Matcher, Record
 from gateway.matching.normalise import coerce_date
@@ -22,6 +25,7 @@ from gateway.messages import model as m
 from gateway.store import OutboundRow, Step, Tx
 from gateway.store.transfers import LpdPupil
 
+log = logging.getLogger(__name__)
 MAX_RESULTS = 10
 SHORT = 500  # the longest text a PupilSummary or SchoolRef field carries (common.xsd CtfText)
 
@@ -114,6 +118,7 @@ async def prepare_claim(gw: Gateway, sender: str, claim: m.LpdClaim) -> Step:
     delivery: OutboundRow = transfer_row(gw, sender, m.Purpose.CLAIMED, Path(t.path), t.digest,
                                          t.size_bytes, for_school=claim.for_school)
     claim_id = claim.header.message_id
+    notice = await _claim_notice(gw, entry.source_lea, claim.transfer_id, sender)
 
     async def step(tx: Tx) -> None:
         now = gw.clock.time()
@@ -124,5 +129,35 @@ async def prepare_claim(gw: Gateway, sender: str, claim: m.LpdClaim) -> Step:
         await gw.store.audit.add(sender, "lpd-claim", claim_id,
                                  f"transfer {claim.transfer_id} for {claim.for_school}; "
                                  f"reason: {claim.reason[:500]}", tx=tx)
+        if notice is not None:
+            await gw.store.outbox.insert(tx, notice)
+            await gw.store.transfers.history(tx, claim.transfer_id, gw.party, "claim-notice",
+                                             f"notice {notice.message_id} to LA "
+                                             f"{notice.recipient}", now)
+        else:
+            await gw.store.transfers.history(tx, claim.transfer_id, gw.party, "claim-notice",
+                                             f"not sent: no endpoint for LA "
+                                             f"{entry.source_lea}", now)
 
     return step
+
+
+async def _claim_notice(gw: Gateway, source_lea: str, transfer_id: str, claimed_by: str
+                        ) -> OutboundRow | None:
+    """The notice that tells the LA the lost CTF came from that LA ``claimed_by`` found the
+    child (None, logged, when the hub has no endpoint for that LA: the claim goes on)."""
+    if claimed_by == source_lea:
+        return None  # the LA found its own child: nobody else to tell
+    if source_lea not in gw.settings.endpoints:
+        log.warning("claim notice for transfer=%s not sent: no endpoint for LA %s",
+                    transfer_id, source_lea)
+        return None
+    pupils = await gw.store.transfers.pupils(transfer_id)
+    p = pupils[0]
+    notice = m.ClaimNotice(
+        header=gw.header(m.MessageType.CLAIM_NOTICE, source_lea), transfer_id=transfer_id,
+        claimed_by=claimed_by, date_claimed=gw.clock.today(),
+        pupil=m.PupilSummary(surname=p.surname[:SHORT], forename=p.forename[:SHORT],
+                             upn=_short(p.upn), dob=dt.date.fromisoformat(p.dob),
+                             sex=_short(p.sex)))
+    return prepare(gw, notice)

@@ -34,6 +34,8 @@ class MessageType(enum.StrEnum):
     LPD_SEARCH = "LpdSearch"
     LPD_RESULT = "LpdResult"
     LPD_CLAIM = "LpdClaim"
+    CLAIM_NOTICE = "ClaimNotice"
+    CHASER = "Chaser"
 
 
 class Outcome(enum.StrEnum):
@@ -167,6 +169,8 @@ class ReferralChild:
     year_group: str | None = None
     gender: str | None = None
     looked_after: bool | None = None
+    # On a child-protection plan: the case is escalated at once (added in 1.0, optional).
+    child_protection_plan: bool | None = None
     ethnicity: str | None = None
     sen_stage: str | None = None
     upn: str | None = None
@@ -299,8 +303,36 @@ class LpdClaim:
     reason: str
 
 
+@dataclass(frozen=True)
+class ClaimNotice:
+    """Hub to the LA a lost CTF came from: an LA claimed it from the Lost Pupils Database,
+    so the child has been located there (the loop a CtfNotice opened is closed)."""
+
+    header: Header
+    transfer_id: str
+    claimed_by: str  # the claiming LA's code
+    date_claimed: date
+    pupil: PupilSummary
+
+
+@dataclass(frozen=True)
+class Chaser:
+    """The enquiring LA's reminder that an Enquiry's reply is overdue: in the enquiry's
+    conversation, ``InReplyTo`` = the enquiry, naming the children still awaiting an answer
+    (seed, "Maintaining contact": the enquiring authority follows its enquiries up)."""
+
+    header: Header
+    chaser_number: int  # 1 for the first reminder, 2 for the second, ...
+    date_sent: date
+    officer: Officer  # the enquiring officer, as on the enquiry
+    enquiry_date: date  # the date the enquiry was sent
+    reply_due: date  # the last day a reply was due
+    awaiting: tuple[str, ...] = field(default=(), metadata=item("ChildRef"))
+    comments: str | None = None
+
+
 Message = (Enquiry | Reply | Referral | Receipt | Error | Transfer | CtfNotice | LpdSearch
-           | LpdResult | LpdClaim)
+           | LpdResult | LpdClaim | ClaimNotice | Chaser)
 
 MODEL_OF: dict[MessageType, type] = {
     MessageType.ENQUIRY: Enquiry,
@@ -313,4 +345,6 @@ MODEL_OF: dict[MessageType, type] = {
     MessageType.LPD_SEARCH: LpdSearch,
     MessageType.LPD_RESULT: LpdResult,
     MessageType.LPD_CLAIM: LpdClaim,
+    MessageType.CLAIM_NOTICE: ClaimNotice,
+    MessageType.CHASER: Chaser,
 }

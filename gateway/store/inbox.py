@@ -149,3 +149,59 @@ class Inbox:
     async def set_replied(tx: Tx, enquiry_id: str, reply_id: str) -> None:
         await tx.execute("UPDATE inbound SET replied_by = ? WHERE message_id = ?",
                          reply_id, enquiry_id)
+
+    @staticmethod
+    async def record_answers(tx: Tx, enquiry_id: str, outcomes: Sequence[tuple[str, str]],
+                             reply_id: str, actor: str, now: float) -> None:
+        """What a Reply answered for each child: (child ref, outcome); a later reply about
+        the same child replaces its earlier answer."""
+        for ref, outcome in outcomes:
+            await tx.execute(
+                "INSERT INTO enquiry_answers (enquiry_id, child_ref, outcome, reply_id, actor, "
+                "at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (enquiry_id, child_ref) DO UPDATE "
+                "SET outcome = excluded.outcome, reply_id = excluded.reply_id, "
+                "actor = excluded.actor, at = excluded.at",
+                enquiry_id, ref, outcome, reply_id, actor, now)
+
+    async def answers(self, enquiry_id: str) -> dict[str, tuple[str, str]]:
+        """The children of a received Enquiry answered so far: ref -> (outcome, reply id)."""
+        async def op(tx: Tx) -> dict[str, tuple[str, str]]:
+            rows = await tx.fetchall("SELECT child_ref, outcome, reply_id FROM "
+                                     "enquiry_answers WHERE enquiry_id = ?", enquiry_id)
+            return {r["child_ref"]: (r["outcome"], r["reply_id"]) for r in rows}
+        return await self.backend.read(op)
+
+    async def awaiting_reply(self, limit: int) -> list[dict[str, Any]]:
+        """Received Enquiries with fewer children answered than matched (or no reply yet),
+        oldest first: message_id, sender, received_at, matched, answered, possible."""
+        async def op(tx: Tx) -> list[dict[str, Any]]:
+            return await tx.fetchall(
+                "SELECT * FROM (SELECT i.message_id, i.sender, i.received_at, i.replied_by, "
+                "(SELECT COUNT(*) FROM match_results r WHERE r.message_id = i.message_id) "
+                "AS matched, (SELECT COUNT(*) FROM enquiry_answers a WHERE a.enquiry_id = "
+                "i.message_id) AS answered, (SELECT COUNT(*) FROM match_results r WHERE "
+                "r.message_id = i.message_id AND r.best_band = 'possible') AS possible "
+                "FROM inbound i WHERE i.message_type = 'Enquiry') x "
+                "WHERE replied_by IS NULL OR answered < matched ORDER BY received_at LIMIT ?",
+                limit)
+        return await self.backend.read(op)
+
+    async def answer_counts(self) -> dict[str, int]:
+        """How many children this LA answered with each outcome."""
+        async def op(tx: Tx) -> dict[str, int]:
+            rows = await tx.fetchall("SELECT outcome, COUNT(*) AS n FROM enquiry_answers "
+                                     "GROUP BY outcome ORDER BY outcome")
+            return {r["outcome"]: int(r["n"]) for r in rows}
+        return await self.backend.read(op)
+
+    @staticmethod
+    async def rematch_unanswered(tx: Tx) -> None:
+        """Match again (after a records import) every received Enquiry with a child not
+        answered yet, and every Referral whose case is not triaged yet."""
+        await tx.execute(
+            "UPDATE inbound SET matched_at = NULL WHERE (message_type = 'Enquiry' AND "
+            "(replied_by IS NULL OR (SELECT COUNT(*) FROM enquiry_answers a WHERE "
+            "a.enquiry_id = inbound.message_id) < (SELECT COUNT(*) FROM match_results r "
+            "WHERE r.message_id = inbound.message_id))) OR (message_type = 'Referral' AND "
+            "message_id IN (SELECT message_id FROM cases WHERE status = 'referred' AND "
+            "message_id IS NOT NULL))")

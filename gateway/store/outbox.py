@@ -230,11 +230,16 @@ class Outbox:
 
     async def answer(self, tx: Tx, enquiry_id: str, replier: str, reply_id: str,
                      outcomes: str, now: float) -> None:
-        """Link a Reply to our Enquiry. Later replies (e.g. "now found") update the outcomes."""
-        cur = await tx.fetchone("SELECT state, recipient FROM outbound WHERE message_id = ?",
-                                enquiry_id)
+        """Link a Reply to our Enquiry. A later reply (e.g. "now found" for one child) updates
+        the outcomes of the children it names; the others keep theirs."""
+        cur = await tx.fetchone("SELECT state, recipient, outcomes FROM outbound "
+                                "WHERE message_id = ?", enquiry_id)
         if cur is None or cur["recipient"] != replier:
             return  # not ours, or from another party: stored, but it answers nothing
+        if cur["outcomes"]:
+            merged = {o["child_ref"]: o for o in json.loads(cur["outcomes"])}
+            merged.update({o["child_ref"]: o for o in json.loads(outcomes)})
+            outcomes = json.dumps(list(merged.values()))
         if cur["state"] == S.ANSWERED:
             await tx.execute("UPDATE outbound SET outcomes = ?, answered_by = ?, updated_at = ? "
                              "WHERE message_id = ?", outcomes, reply_id, now, enquiry_id)
@@ -243,6 +248,12 @@ class Outbox:
         await self._move(tx, enquiry_id, S.ANSWERED, f"reply {reply_id}", now,
                          "answered_at = ?, answered_by = ?, outcomes = ?",
                          (now, reply_id, outcomes))
+
+    @staticmethod
+    async def set_outcomes(tx: Tx, message_id: str, outcomes: str) -> None:
+        """Replace the outcomes shown with an enquiry (by those merged child by child)."""
+        await tx.execute("UPDATE outbound SET outcomes = ? WHERE message_id = ?", outcomes,
+                         message_id)
 
     async def _move(self, tx: Tx, message_id: str, to: OutboxState, reason: str | None,
                     now: float, extra_sql: str = "", extra_args: tuple[Any, ...] = ()) -> bool:

@@ -79,6 +79,17 @@ class Records:
             return [LocalRecord(**r) for r in rows]
         return await self.backend.read(op)
 
+    async def by_ids(self, ids: set[str]) -> dict[str, LocalRecord]:
+        if not ids:
+            return {}
+
+        async def op(tx: Tx) -> dict[str, LocalRecord]:
+            marks = ", ".join("?" * len(ids))
+            rows = await tx.fetchall(f"SELECT {', '.join(COLUMNS)} FROM records WHERE "
+                                     f"record_id IN ({marks})", *sorted(ids))
+            return {r["record_id"]: LocalRecord(**r) for r in rows}
+        return await self.backend.read(op)
+
     async def version(self) -> tuple[int, float]:
         """Changes when records are imported: (count, newest import time)."""
         async def op(tx: Tx) -> tuple[int, float]:

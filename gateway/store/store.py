@@ -3,6 +3,9 @@
 ``Store`` is what the rest of the gateway holds; each repository (``inbox``, ``outbox``,
 ``transfers``, ``cases``, ``records``, ``audit``, ``clients``, ``users``, ``sessions``) is
 written once in portable SQL against ``Tx`` and returns frozen row dataclasses.
+``transfers``, ``cases``, ``records``, ``audit``, ``clients``, ``watches``,
+``notifications``, ``arrivals``, ``chasing``) is written once in portable SQL against ``Tx``
+and returns frozen row dataclasses.
 """
 
 from __future__ import annotations
@@ -10,18 +13,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.core.clock import SYSTEM, Clock
+from gateway.store.arrivals import Arrivals
 from gateway.store.audit import AuditLog
 from gateway.store.base import Backend
 from gateway.store.cases import Cases
+from gateway.store.chasing import Chasing
 from gateway.store.clients import Clients
 from gateway.store.inbox import Inbox
 from gateway.store.migrations import MIGRATIONS
+from gateway.store.notifications import Marks, Notifications
 from gateway.store.outbox import Outbox
 from gateway.store.postgres import PostgresBackend
 from gateway.store.records import Records
 from gateway.store.sqlite import SqliteBackend
 from gateway.store.transfers import Transfers
 from gateway.store.users import Sessions, Users
+from gateway.store.watches import Watches
 
 
 class Store:
@@ -36,6 +43,11 @@ class Store:
         self.clients = Clients(backend, clock)
         self.users = Users(backend, clock)
         self.sessions = Sessions(backend, clock)
+        self.watches = Watches(backend, clock)
+        self.notifications = Notifications(backend, clock)
+        self.marks = Marks(backend)
+        self.arrivals = Arrivals(backend)
+        self.chasing = Chasing(backend, clock)
 
     async def open(self) -> Store:
         await self.backend.open(MIGRATIONS)

@@ -1,6 +1,7 @@
 """aiohttp application: ``create_app(settings)``, and where the running gateway is put
-together: the inbound pipeline with its handlers, the sender, the spool folders and the
-background matcher.
+together: the inbound pipeline with its handlers, the sender, the spool folders, the
+background matcher and the workflow (monitoring, notifications, the chaser of overdue
+replies).
 
 Partner endpoints: ``POST /v1/messages`` and ``POST /v1/transfers`` (``partners.py``).
 Operator API under ``/v1/admin/`` (``operator.py``) needs ``Authorization: Bearer
@@ -28,17 +29,22 @@ from gateway.exchange.spool import Spool
 from gateway.hub.handlers import HubEvents, hub_handlers
 from gateway.messages import model as m
 from gateway.store import OutboxState
-from gateway.web import frame, health, operator, partners
+from gateway.web import frame, health, operator, partners, workflow
 from gateway.web.access import require_access
 from gateway.web.errors import error_answers
 from gateway.web.keys import CALENDAR, GATEWAY, INBOUND, METRICS, SENDER, Metrics
 from gateway.web.pages import MODULES
+from gateway.workflow.cases import ClaimNoticed, ReferralArrived
+from gateway.workflow.chasing import ChaseWorker
 from gateway.workflow.matching import MatchWorker
+from gateway.workflow.monitoring import MonitorWorker
+from gateway.workflow.notify import Notifier
 
 
 def handlers(events: HubEvents | None = None) -> dict[m.MessageType, Handler]:
     """One handler per message type, for one gateway."""
-    return {**EXCHANGE, **hub_handlers(events)}
+    return {**EXCHANGE, **hub_handlers(events), m.MessageType.REFERRAL: ReferralArrived(),
+            m.MessageType.CLAIM_NOTICE: ClaimNoticed()}
 
 
 def inbound_for(gw: Gateway, events: HubEvents | None = None) -> Inbound:
@@ -49,7 +55,8 @@ def inbound_for(gw: Gateway, events: HubEvents | None = None) -> Inbound:
 def create_app(settings: Settings, *, background: bool = True, spool: bool = True,
                clock: Clock = SYSTEM) -> web.Application:
     """The gateway app. ``background`` runs the sender (safe in every process: leases);
-    ``spool`` the spool-folder task and the matcher (one process per gateway home only)."""
+    ``spool`` the spool-folder task, the matcher, the workflow and the chaser (one process
+    per gateway home only)."""
     app = web.Application(middlewares=[error_answers, require_access, frame.pages],
                           client_max_size=settings.max_body_bytes + 1024)
     # (/v1/transfers streams its multipart body and applies max_ctf_bytes itself)
@@ -81,6 +88,9 @@ def create_app(settings: Settings, *, background: bool = True, spool: bool = Tru
         if spool:
             tasks.append(asyncio.create_task(Spool(gw).run(), name="spool"))
             tasks.append(asyncio.create_task(MatchWorker(gw).run(), name="matcher"))
+            tasks.append(asyncio.create_task(MonitorWorker(gw).run(), name="workflow"))
+            tasks.append(asyncio.create_task(Notifier(gw).run(), name="notify"))
+            tasks.append(asyncio.create_task(ChaseWorker(gw).run(), name="chaser"))
         yield
         for t in tasks:
             t.cancel()
@@ -91,7 +101,7 @@ def create_app(settings: Settings, *, background: bool = True, spool: bool = Tru
     app.cleanup_ctx.append(gateway_ctx)
     if background:
         app.cleanup_ctx.append(workers_ctx)
-    for table in (partners.routes, health.routes, operator.routes):
+    for table in (partners.routes, health.routes, operator.routes, workflow.routes):
         app.router.add_routes(table)
     frame.setup(app)
     for page in MODULES:

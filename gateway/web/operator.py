@@ -1,5 +1,6 @@
-"""The operator API (JSON, bearer token): outbox and inbox listings, send, reply, cases, CTFs
-held for schools, and the Lost Pupils Database through the hub.
+"""The operator API (JSON, bearer token): outbox and inbox listings, send, reply, the sent
+enquiries with each child's status (chase, review), cases, CTFs held for schools, and the Lost
+Pupils Database through the hub.
 
 Reading a received message's content is written to the audit log (DESIGN.md: every read of a
 child's record is audited).
@@ -20,7 +21,6 @@ from aiohttp import web
 from gateway.core.errors import GatewayError
 from gateway.exchange.gateway import Gateway
 from gateway.exchange.outgoing import queue, readdress
-from gateway.exchange.replies import reply as make_reply
 from gateway.hub import relay
 from gateway.messages import model as m
 from gateway.messages import xml as mx
@@ -29,6 +29,10 @@ from gateway.store import OutboxState
 from gateway.web.access import actor
 from gateway.web.keys import GATEWAY
 from gateway.web.partners import read_body
+from gateway.workflow.answering import answer
+from gateway.workflow.chasing import chase as make_chaser
+from gateway.workflow.chasing import review as review_outcome
+from gateway.workflow.chasing import views
 
 routes = web.RouteTableDef()
 MAX_JSON = 256 * 1024
@@ -137,10 +141,13 @@ async def inbox_item(request: web.Request) -> web.Response:
         raise GatewayError("not-found", f"no inbound message {mid}")
     await store.audit.add(actor(request), "read-inbound", mid)
     message = mx.parse_stored(row.body)
+    chased = await store.chasing.chased(mid)
     return _json({"message_id": mid, "sender": row.sender, "type": row.message_type,
                   "replied_by": row.replied_by, "message": dataclasses.asdict(message),
                   "matches": [dataclasses.asdict(r)
-                              for r in await store.records.results(mid)]})
+                              for r in await store.records.results(mid)],
+                  "chased": {"times": chased.times, "last_at": chased.last_at,
+                             "last_number": chased.last_number}})
 
 
 @routes.post("/v1/admin/messages")
@@ -187,20 +194,62 @@ def _outcomes(data: dict[str, Any]) -> list[m.ChildOutcome]:
 @routes.post("/v1/admin/inbox/{id}/reply")
 async def reply(request: web.Request) -> web.Response:
     data = await _json_body(request)
-    row = await make_reply(_gw(request), request.match_info["id"], _outcomes(data),
-                           _text(data, "comments"), actor=actor(request))
+    partial = data.get("partial", False)
+    if not isinstance(partial, bool):
+        raise GatewayError("bad-request", "partial must be true or false")
+    row = await answer(_gw(request), request.match_info["id"], _outcomes(data),
+                       _text(data, "comments"), actor=actor(request), partial=partial)
     return web.json_response(row.to_json(), status=202)
 
 
-# ---- cases and CTFs -------------------------------------------------------------------------
+# ---- sent enquiries: each child's status, chasing ----------------------------------------
 
-@routes.get("/v1/admin/cases")
-async def cases(request: web.Request) -> web.Response:
-    store = _gw(request).store
-    rows = await store.cases.recent(_int_param(request, "limit", 100, 1000))
-    await store.audit.add(actor(request), "read-cases", None, f"{len(rows)} cases")
-    return web.json_response({"items": [dataclasses.asdict(r) for r in rows]})
+@routes.get("/v1/admin/enquiries")
+async def enquiries(request: web.Request) -> web.Response:
+    """Sent enquiries, newest first, each with its children (names: audited), outcomes,
+    due date, chasers and escalation."""
+    gw = _gw(request)
+    sent = await gw.store.chasing.recent(_int_param(request, "limit", 50, 500))
+    items = await views(gw.store, gw.settings, [e.message_id for e in sent], gw.clock.time())
+    await gw.store.audit.add(actor(request), "read-enquiries", None, f"{len(items)} enquiries")
+    return _json({"items": [items[e.message_id] for e in sent if e.message_id in items]})
 
+
+@routes.get("/v1/admin/enquiries/{id}")
+async def enquiry(request: web.Request) -> web.Response:
+    gw = _gw(request)
+    mid = request.match_info["id"]
+    found = await views(gw.store, gw.settings, [mid], gw.clock.time())
+    if mid not in found:
+        raise GatewayError("not-found", f"no enquiry {mid[:40]} sent by this gateway")
+    await gw.store.audit.add(actor(request), "read-enquiry", mid)
+    chasers = [dataclasses.asdict(c) for c in await gw.store.chasing.chasers(mid)]
+    return _json({**found[mid], "chasers_sent": chasers})
+
+
+@routes.post("/v1/admin/enquiries/{id}/chase")
+async def chase(request: web.Request) -> web.Response:
+    data = await _json_body(request) if request.can_read_body else {}
+    row = await make_chaser(_gw(request), request.match_info["id"], actor(request),
+                            _text(data, "comments"))
+    return web.json_response(row.to_json(), status=202)
+
+
+@routes.post("/v1/admin/enquiries/{id}/children/{ref}/review")
+async def review(request: web.Request) -> web.Response:
+    """Accept or reject a later not-known held for review: ``{"decision": "accept" |
+    "reject", "reason": "..."}``."""
+    data = await _json_body(request)
+    decision = data.get("decision")
+    if decision not in ("accept", "reject"):
+        raise GatewayError("bad-request", "decision must be accept or reject")
+    child = await review_outcome(_gw(request), request.match_info["id"],
+                                 request.match_info["ref"], decision == "accept",
+                                 actor(request), _text(data, "reason") or "")
+    return _json(child.to_json())
+
+
+# ---- CTFs held for schools ----------------------------------------------------------------
 
 _HELD_FIELDS = ("transfer_id", "sender", "purpose", "version", "source_lea", "source_estab",
                 "for_school", "pupils", "flagged", "size_bytes", "received_at", "state",

@@ -3,9 +3,10 @@
 After a message is stored and acknowledged (DESIGN.md: "then, asynchronously, matching and
 workflow"), each child in an Enquiry, and the child in a Referral, is matched with the
 matching engine (``gateway.matching``) against the records imported with
-``cme-gateway records import``. The ranked candidates, with their bands and per-field
-explanations, are stored with the message (``match_results``) and shown with it by the
-operator API. The matcher is rebuilt when the records change.
+``cme-gateway records import``, at each address the message gives (``queries``). The ranked
+candidates, with their bands and per-field explanations, are stored with the message
+(``match_results``) and shown with it by the operator API. The matcher is rebuilt when the
+records change.
 """
 
 from __future__ import annotations
@@ -17,32 +18,13 @@ from typing import Any
 from gateway.core.clock import every
 from gateway.exchange.gateway import Gateway
 from gateway.matching import Matcher, Record
-from gateway.matching.normalise import coerce_date
 from gateway.messages import model as m
 from gateway.messages import xml as mx
+from gateway.workflow.answering import auto_answer
+from gateway.workflow.queries import best_of, queries
 
 log = logging.getLogger(__name__)
 TYPES = (m.MessageType.ENQUIRY.value, m.MessageType.REFERRAL.value)
-
-
-def queries(message: m.Message) -> dict[str, Record]:
-    """One matcher query per child the message asks about, keyed by child reference."""
-    if isinstance(message, m.Enquiry):
-        return {c.child_ref: Record(
-            record_id=c.child_ref, upn=c.upn or "", surname=c.surname, forename=c.forename,
-            middle_names=c.middle_names or "", dob=coerce_date(c.dob), sex=c.gender or "",
-            postcode=(c.address_while_resident.postcode or "") if c.address_while_resident
-            else "",
-            address=" ".join(c.address_while_resident.lines) if c.address_while_resident
-            else "") for c in message.children}
-    if isinstance(message, m.Referral):
-        c = message.child
-        addr = c.address_while_resident
-        return {"child": Record(record_id="child", upn=c.upn or "", surname=c.surname,
-                                forename=c.forename, dob=coerce_date(c.dob), sex=c.gender or "",
-                                postcode=(addr.postcode or "") if addr else "",
-                                address=" ".join(addr.lines) if addr else "")}
-    return {}
 
 
 class MatchWorker:
@@ -75,8 +57,8 @@ class MatchWorker:
             results: dict[str, list[dict[str, Any]]] = {}
             try:
                 message = mx.parse_stored(row.body)
-                for ref, query in queries(message).items():
-                    results[ref] = [c.to_dict() for c in matcher.match(query, limit=5)]
+                for ref, asked in queries(message).items():
+                    results[ref] = [c.to_dict() for c in best_of(matcher, asked)]
             except Exception as exc:  # one bad message must not hold up the others
                 log.error("matching failed message=%s: %s", row.message_id,
                           getattr(exc, "code", type(exc).__name__))
@@ -84,4 +66,10 @@ class MatchWorker:
             bands = ",".join(r[0]["band"] if r else "no-match" for r in results.values())
             log.info("matched message=%s children=%d bands=%s", row.message_id,
                      len(results), bands)
+            if row.message_type == m.MessageType.ENQUIRY.value and results:
+                try:
+                    await auto_answer(self.gw, row.message_id)
+                except Exception as exc:  # the officer answers it instead
+                    log.error("auto-reply failed message=%s: %s", row.message_id,
+                              getattr(exc, "code", type(exc).__name__))
         return len(pending)

@@ -34,5 +34,9 @@ async def import_records(store: Store, path: Path, config: MatchConfig,
     async def audited(tx: Tx) -> None:
         await store.audit.add(actor, "records-import", None, f"{len(rows)} records from "
                               f"{path.name}", tx=tx)
+        # Enquiries and referrals not answered yet are matched again on the new records
+        # (an enquiry that came before the import is not "no match" for ever); the children
+        # watched as "not known but monitoring" are matched by the monitoring worker.
+        await store.inbox.rematch_unanswered(tx)
 
     return await store.records.upsert(rows, audited)

@@ -1,0 +1,378 @@
+"""Monitoring: children this LA answered "not known but monitoring" are watched, and every new
+arrival is matched against every watched child.
+
+Arrivals, each a batch of children (``Arrival``):
+
+- a **records import**: the whole local records table, when it changes (a child who joins a
+  school's roll here appears in the next extract);
+- a **CTF** received for a school in this area (the child joined that school);
+- a **received Enquiry or Referral** from another party, and a **case** opened here by hand
+  (a referral through the CLI or the API).
+
+The watched children are matched against each batch (the batch is the matcher's record set,
+so its sibling and twin rules judge the batch: a CTF holding the watched child's twin makes
+the candidate ``possible``, never a ``match``). A ``match`` from records or a CTF sends the
+updated Reply ("now known", with the school) to the enquirer in the same conversation: after
+the officer's approval (``monitoring_updates = "approve"``, the default) or at once
+(``"auto"``). A ``possible``, and anything found through another authority's enquiry or a
+referral, always waits for the officer. A candidate the officer dismissed is never proposed
+again. When monitoring ends (``watched_until`` passed), a final Reply ("not known; monitoring
+ended") goes out.
+
+The default end of monitoring is the last school day of the next school term (the term after
+the one holding the day of the reply): DESIGN.md and the issue's default. The seed monitors a
+*placed* child for one term ("Maintaining contact"); a child not known here is watched at
+least as long, through the next term's admissions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.calendar import calendar_for
+from gateway.core.clock import every
+from gateway.core.errors import GatewayError
+from gateway.exchange.gateway import Gateway
+from gateway.exchange.replies import reply
+from gateway.matching import MATCH, POSSIBLE, Matcher, Record
+from gateway.matching.normalise import coerce_date
+from gateway.messages import model as m
+from gateway.messages import xml as mx
+from gateway.store import Tx
+from gateway.store.arrivals import Mark
+from gateway.store.cases import CaseState
+from gateway.store.watches import PENDING, WatchRow, WatchState
+from gateway.workflow import notify
+from gateway.workflow.queries import best_of, on_roll, queries, school_of, stored
+
+log = logging.getLogger(__name__)
+W = WatchState
+Out = m.Outcome
+# When the calendar does not hold the next term, monitoring runs this long and the watch
+# says its end is an estimate (a term is 12 to 16 weeks; the longest is used).
+ESTIMATE_DAYS = 16 * 7
+
+
+def watch_until(gw: Gateway, what: str) -> tuple[str, bool]:
+    """The last day of monitoring for a child answered today: (ISO date, estimated?)."""
+    today = gw.clock.today()
+    try:
+        cal = calendar_for(gw.settings)
+        current = [t for t in cal.terms() if t.end >= today]
+        for term in current:
+            first = cal.first_school_day(term)
+            last = cal.last_school_day(term)
+            if first is not None and last is not None and first > today:
+                return last.isoformat(), False
+    except GatewayError as exc:
+        log.warning("monitoring end for %s is estimated: %s", what, exc.code)
+        return (today + dt.timedelta(days=ESTIMATE_DAYS)).isoformat(), True
+    log.warning("monitoring end for %s is estimated: the school calendar holds no term after "
+                "today; add next year's term dates (docs/calendar.md)", what)
+    return (today + dt.timedelta(days=ESTIMATE_DAYS)).isoformat(), True
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A batch of children who arrived from one source."""
+
+    source: str  # records | ctf | enquiry | referral | case
+    ref: str  # what the source is: a transfer id, a message id, "records", a case id
+    children: list[Record]  # record_id: a reference within the source
+    schools: dict[str, m.School | None]  # record_id -> the school the child is on roll at
+    exclude_enquiry: str | None = None  # the watch of this enquiry is not matched with it
+    # An enquiry from the LA that asked in the first place says nothing new about where the
+    # child is (it is that LA asking again): its children are not matched with its watches.
+    exclude_enquirer: str | None = None
+
+
+async def match_watches(gw: Gateway, arrival: Arrival, matcher: Matcher | None = None
+                        ) -> int:
+    """Match every watched child against one arrival; returns how many were found."""
+    watched = [w for w in await gw.store.watches.active()
+               if w.enquiry_id != arrival.exclude_enquiry
+               and w.enquirer != arrival.exclude_enquirer]
+    if not watched or not arrival.children:
+        return 0
+    if matcher is None:
+        matcher = await asyncio.to_thread(Matcher.from_records, arrival.children,
+                                          gw.settings.match_config())
+    found = 0
+    for w in watched:
+        # A candidate is named by its source, the arrival and its place in it: a dismissed
+        # one (the officer said "not the child") is never proposed again.
+        cands = [c for c in best_of(matcher, stored(w.query()))
+                 if c.band in (MATCH, POSSIBLE)
+                 and f"{arrival.source}:{arrival.ref}:{c.record_id}" not in w.dismissed_refs()]
+        if not cands:
+            continue
+        best = cands[0]
+        school = arrival.schools.get(best.record_id)
+        if arrival.source in ("records", "ctf"):
+            outcome = Out.KNOWN_ON_ROLL if school else Out.KNOWN_NOT_ON_ROLL
+        else:
+            outcome = Out.KNOWN_NOT_ON_ROLL
+        detail = {"outcome": outcome.value,
+                  "school": school.__dict__ if school else None,
+                  "arrival": arrival.ref, "score": best.score,
+                  "explanation": best.explanation}
+        state = W.FOUND if best.band == MATCH else W.POSSIBLE
+        if not await gw.store.watches.set_found(w.watch_id, state, arrival.source,
+                                                f"{arrival.ref}:{best.record_id}", best.band,
+                                                detail):
+            continue
+        found += 1
+        log.info("watched child found watch=%s enquiry=%s source=%s ref=%s band=%s",
+                 w.watch_id, w.enquiry_id, arrival.source, arrival.ref, best.band)
+        await _found(gw, w, state, arrival)
+    return found
+
+
+async def _found(gw: Gateway, w: WatchRow, state: WatchState, arrival: Arrival) -> None:
+    automatic = (gw.settings.monitoring_updates == "auto" and state is W.FOUND
+                 and arrival.source in ("records", "ctf"))
+    if automatic:
+        try:
+            await report(gw, w.watch_id, actor="monitoring-auto")
+            return
+        except GatewayError as exc:  # e.g. no endpoint: the officer sees it in the queue
+            log.error("updated reply for watch=%s not sent: %s", w.watch_id, exc.code)
+
+    async def tell(tx: Tx) -> None:
+        what = "a match" if state is W.FOUND else "a possible match"
+        await notify.queue(gw, tx, "watch-found",
+                           f"A watched child has {what} ({arrival.source}): "
+                           f"watch {w.watch_id}, enquiry {w.enquiry_id}",
+                           recipients=gw.settings.addresses("notify_officers"),
+                           case_id=w.case_id, message_id=w.enquiry_id)
+        await gw.store.audit.add("monitoring", "watch-found", w.enquiry_id,
+                                 f"watch {w.watch_id}: {state.value} via {arrival.source} "
+                                 f"{arrival.ref}", tx=tx)
+        if w.case_id:
+            await gw.store.cases.event(tx, w.case_id, "monitoring", "note",
+                                       detail=f"{what} via {arrival.source} {arrival.ref}: "
+                                              f"waiting for the officer")
+    await gw.store.backend.write(tell)
+
+
+async def report(gw: Gateway, watch_id: str, actor: str,
+                 outcome: m.Outcome | None = None, school: m.School | None = None,
+                 comments: str | None = None) -> str:
+    """Send the updated Reply ("now known") for a found child, in the enquiry's conversation;
+    the case moves to located. Returns the reply's id."""
+    w = await gw.store.watches.get(watch_id)
+    if w is None:
+        raise GatewayError("not-found", f"no watched child {watch_id}")
+    if w.state not in PENDING:
+        raise GatewayError("watch-state", f"watch {watch_id} is {w.state}: only a found or "
+                           f"possible match can be approved")
+    found = w.found()
+    if outcome is None and w.found_source == "enquiry":
+        # another authority asking about the child does not make the child known here
+        raise GatewayError("bad-request", "this finding is another authority's enquiry about "
+                           "the child: give the outcome you have established (known-on-roll "
+                           "or known-not-on-roll), or dismiss it")
+    outcome = outcome or Out(found.get("outcome", Out.KNOWN_NOT_ON_ROLL))
+    if outcome is Out.NOT_KNOWN_MONITORING:
+        raise GatewayError("bad-request", "an updated reply says the child is now known")
+    if school is None and found.get("school") and outcome is Out.KNOWN_ON_ROLL:
+        school = m.School(**found["school"])
+    when = dt.datetime.fromtimestamp(w.found_at or gw.clock.time(), dt.UTC).date()
+    through = _SOURCE_TEXT.get(w.found_source or "")
+    text = comments or (f"Now known: found on {when.isoformat()}"
+                        f"{' through ' + through if through else ''} while monitoring.")
+    child = m.ChildOutcome(child_ref=w.child_ref, outcome=outcome, school=school,
+                           comments=text)
+
+    async def caused(tx: Tx, reply_id: str) -> None:
+        await gw.store.watches.move(tx, watch_id, PENDING, W.REPORTED, reply_id)
+        await gw.store.audit.add(actor, "watch-reported", w.enquiry_id,
+                                 f"watch {watch_id}: updated reply {reply_id}", tx=tx)
+        if w.case_id:
+            await gw.store.cases.link(tx, w.case_id, reply_id, "out")
+            case = await gw.store.cases.load(tx, w.case_id)
+            if case.state in (CaseState.UNKNOWN, CaseState.WHEREABOUTS_UNKNOWN):
+                await gw.store.cases.move(tx, w.case_id, CaseState.LOCATED, actor,
+                                          f"found while monitoring; updated reply {reply_id}")
+
+    row = await reply(gw, w.enquiry_id, [child], actor=actor, partial=True, step=caused)
+    log.info("updated reply queued watch=%s reply=%s", watch_id, row.message_id)
+    return row.message_id
+
+
+# What the updated reply says of how the child was found. Another authority's enquiry is
+# not named: that it asked is that authority's business.
+_SOURCE_TEXT = {"records": "this authority's pupil records", "ctf": "a Common Transfer File",
+                "referral": "a referral", "case": "a referral"}
+
+
+async def dismiss(gw: Gateway, watch_id: str, reason: str, actor: str) -> None:
+    """Not the child: back to watching; this candidate is never proposed again."""
+    if not reason.strip():
+        raise GatewayError("bad-request", "say why the match is dismissed (--reason)")
+
+    async def op(tx: Tx) -> None:
+        w = await gw.store.watches.move(tx, watch_id, PENDING, W.WATCHING)
+        await gw.store.audit.add(actor, "watch-dismissed", w.enquiry_id,
+                                 f"watch {watch_id}: {reason[:200]}", tx=tx)
+        if w.case_id:
+            await gw.store.cases.event(tx, w.case_id, actor, "note",
+                                       detail=f"possible match dismissed: {reason[:500]}")
+    await gw.store.backend.write(op)
+
+
+async def end_due(gw: Gateway) -> int:
+    """Send the final Reply for every child whose monitoring ended before today."""
+    ended = 0
+    for w in await gw.store.watches.due_to_end(gw.clock.today().isoformat()):
+        try:
+            await end(gw, w, "monitoring", f"Not known: monitoring ended on {w.watched_until}.")
+            ended += 1
+        except GatewayError as exc:
+            log.error("final reply for watch=%s not sent: %s", w.watch_id, exc.code)
+    return ended
+
+
+async def end(gw: Gateway, w: WatchRow, actor: str, text: str) -> str:
+    child = m.ChildOutcome(child_ref=w.child_ref, outcome=Out.NOT_KNOWN, comments=text)
+
+    async def caused(tx: Tx, reply_id: str) -> None:
+        await gw.store.watches.move(tx, w.watch_id, (W.WATCHING,), W.ENDED, reply_id)
+        await gw.store.audit.add(actor, "watch-ended", w.enquiry_id,
+                                 f"watch {w.watch_id}: final reply {reply_id}", tx=tx)
+        if w.case_id:
+            await gw.store.cases.link(tx, w.case_id, reply_id, "out")
+            case = await gw.store.cases.load(tx, w.case_id)
+            if case.state is CaseState.UNKNOWN:
+                await gw.store.cases.move(tx, w.case_id, CaseState.WHEREABOUTS_UNKNOWN,
+                                          actor, f"monitoring ended; final reply {reply_id}")
+
+    row = await reply(gw, w.enquiry_id, [child], actor=actor, partial=True, step=caused)
+    log.info("monitoring ended watch=%s reply=%s", w.watch_id, row.message_id)
+    return row.message_id
+
+
+# ---- arrivals --------------------------------------------------------------------------------
+
+async def ctf_arrival(gw: Gateway, r: dict[str, Any]) -> Arrival | None:
+    school = school_of(r["for_school"] or f"{r['dest_lea']}{r['dest_estab']}")
+    pupils = await gw.store.transfers.pupils(r["id"])
+    children = [Record(record_id=str(p.idx), upn=p.upn or "", former_upn=p.former_upn or "",
+                       surname=p.surname, forename=p.forename, dob=coerce_date(p.dob),
+                       sex=p.sex or "", postcode=p.postcode or "") for p in pupils]
+    return Arrival("ctf", r["id"], children, {c.record_id: school for c in children})
+
+
+async def message_arrival(gw: Gateway, r: dict[str, Any]) -> Arrival | None:
+    try:
+        message = mx.parse_stored(bytes(r["body"]))
+    except GatewayError:
+        return None
+    children = [q for qs in queries(message).values() for q in qs]
+    # Queries of one child share its reference; make each a record of its own.
+    recs = [Record.from_dict({**q.to_dict(), "record_id": f"{q.record_id}@{i}"})
+            for i, q in enumerate(children)]
+    source = "enquiry" if r["message_type"] == "Enquiry" else "referral"
+    return Arrival(source, r["id"], recs, {}, exclude_enquiry=r["id"],
+                   exclude_enquirer=r["sender"] if source == "enquiry" else None)
+
+
+async def case_arrival(gw: Gateway, r: dict[str, Any]) -> Arrival | None:
+    return Arrival("case", r["id"], [Record(record_id=r["id"], upn=r["upn"] or "",
+                                            surname=r["surname"], forename=r["forename"],
+                                            dob=coerce_date(r["dob"]), sex=r["sex"] or "")], {})
+
+
+async def _advance(gw: Gateway, name: str, value: str) -> None:
+    async def op(tx: Tx) -> None:
+        await gw.store.marks.put(tx, name, value)
+    await gw.store.backend.write(op)
+
+
+Listing = Callable[[Mark], Awaitable[list[dict[str, Any]]]]
+Maker = Callable[[Gateway, dict[str, Any]], Awaitable[Arrival | None]]
+# How many ticks an arrival that fails is tried before it is skipped (with an ERROR log and
+# a notification to the officers): one bad arrival must not hold up the others for ever.
+MAX_TRIES = 5
+
+
+class MonitorWorker:
+    """The workflow's background work: watched children against arrivals, and monitoring
+    that ended. One per gateway home (like the spool). A source's mark moves past an arrival
+    only once the arrival has been matched, so a failure (a busy database) loses nothing: the
+    arrival is tried again on the next tick."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self.failures: dict[tuple[str, str], int] = {}
+
+    async def run(self) -> None:
+        await every(lambda: self.gw.settings.workflow_interval_seconds, self.tick, "workflow",
+                    self.gw.clock)
+
+    def sources(self) -> list[tuple[str, Listing, Maker]]:
+        a = self.gw.store.arrivals
+        return [("watch:transfers", a.transfers, ctf_arrival),
+                ("watch:inbound", a.messages, message_arrival),
+                ("watch:cases", a.cases, case_arrival)]
+
+    async def tick(self) -> int:
+        n = 0
+        for name, listing, make in self.sources():
+            n += await self.source(name, listing, make)
+        n += await self.records()
+        n += await end_due(self.gw)
+        return n
+
+    async def source(self, name: str, listing: Listing, make: Maker) -> int:
+        gw = self.gw
+        mark = Mark.loads(await gw.store.marks.get(name))
+        found = 0
+        for row in await listing(mark):
+            key = (name, str(row["id"]))
+            try:
+                arrival = await make(gw, row)
+                if arrival is not None:
+                    found += await match_watches(gw, arrival)
+            except Exception as exc:  # noqa: BLE001 - one arrival must not stop the others
+                tries = self.failures[key] = self.failures.get(key, 0) + 1
+                what = getattr(exc, "code", type(exc).__name__)
+                if tries < MAX_TRIES:
+                    log.error("watched children not matched with %s %s (try %d, again next "
+                              "tick): %s", name, key[1], tries, what)
+                    break  # the mark stays before it
+                log.error("watched children never matched with %s %s after %d tries: %s",
+                          name, key[1], tries, what)
+
+                await gw.store.backend.write(functools.partial(
+                    notify.queue, gw, kind="workflow-error",
+                    subject=f"An arrival ({name} {key[1]}) could not be matched against the "
+                            f"watched children: check it by hand",
+                    recipients=gw.settings.addresses("notify_officers"), message_id=key[1]))
+            self.failures.pop(key, None)
+            mark = mark.after([row])
+            await _advance(gw, name, mark.dumps())
+        return found
+
+    async def records(self) -> int:
+        """After a records import: every watched child against the whole records table."""
+        version = json.dumps(await self.gw.store.records.version())
+        seen = await self.gw.store.marks.get("watch:records")
+        if version == seen:
+            return 0
+        rows = await self.gw.store.records.all()
+        children = [Record.from_dict(r.present()) for r in rows]
+        today = self.gw.clock.today()
+        schools = {r.record_id: school_of(r.laestab) if on_roll(r, today) else None
+                   for r in rows}
+        found = await match_watches(self.gw, Arrival("records", "records", children, schools))
+        await _advance(self.gw, "watch:records", version)
+        return found
+
