@@ -102,8 +102,18 @@ def test_python_dash_m_and_console_script_agree(tmp_path: Path) -> None:
 def test_demo_runs_the_sample_exchange(tmp_path: Path) -> None:
     from tests.conftest import free_port
 
+    import socket
+
+    def free(p: int) -> bool:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                return False
+        return True
+
     port = free_port()
-    while port < 2000:
+    while port < 2000 or not free(port - 3):  # the demo's 352 listens 3 below
         port = free_port()
     out = subprocess.run([sys.executable, "-m", "gateway", "demo", "--dir", str(tmp_path / "d"),
                           "--port", str(port), "--exit-after"], capture_output=True, text=True,

@@ -326,9 +326,15 @@ async def test_postgres_lost_connections_are_store_unavailable_then_recover(
                                         "WHERE datname = $1", name):
                 break
             await asyncio.sleep(0.05)
-        with pytest.raises(GatewayError) as info:
-            await s.inbox.accept(inbound("m1"))
-        assert info.value.code == "store-unavailable"
+        # and keep the database out of reach while the store tries: a dead pooled connection
+        # and a reconnect both fail, whichever the pool meets first on a busy machine
+        await admin.execute(f'ALTER DATABASE "{name}" RENAME TO "{name}_away"')
+        try:
+            with pytest.raises(GatewayError) as info:
+                await s.inbox.accept(inbound("m1"))
+            assert info.value.code == "store-unavailable"
+        finally:
+            await admin.execute(f'ALTER DATABASE "{name}_away" RENAME TO "{name}"')
         for _ in range(10):  # the pool replaces the dead connections
             try:
                 await s.inbox.accept(inbound("m1"))
