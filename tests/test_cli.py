@@ -100,9 +100,9 @@ def test_python_dash_m_and_console_script_agree(tmp_path: Path) -> None:
 
 
 def test_demo_runs_the_sample_exchange(tmp_path: Path) -> None:
-    from tests.conftest import free_port
-
     import socket
+
+    from tests.conftest import free_port
 
     def free(p: int) -> bool:
         with socket.socket() as s:
