@@ -148,6 +148,12 @@ ERRORS: dict[str, tuple[int, str]] = {
     "reply-incomplete": (409, "The reply leaves out children of the enquiry; answer each of "
                          "them, or confirm that the reply is partial."),
     "watch-state": (409, "The watched child is not in a state that allows this action."),
+    "cnis-disabled": (409, "The Children Not in School register is off at this gateway (the duty "
+                      "is not yet in force); set cnis_register = \"on\" to keep one."),
+    "cnis-not-eligible": (400, "The child is not of compulsory school age, so cannot be on the "
+                          "Children Not in School register."),
+    "cnis-entry-state": (409, "The register entry is not in a state that allows this "
+                         "change."),
     "invalid-state": (409, "The message is not in a state that allows this action."),
     "receipt-invalid": (502, "The partner's receipt did not verify or did not match the message."),
     "config-invalid": (500, "The gateway configuration is not valid."),

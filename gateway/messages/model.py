@@ -36,6 +36,7 @@ class MessageType(enum.StrEnum):
     LPD_CLAIM = "LpdClaim"
     CLAIM_NOTICE = "ClaimNotice"
     CHASER = "Chaser"
+    REGISTER_TRANSFER = "RegisterTransfer"
 
 
 class Outcome(enum.StrEnum):
@@ -331,8 +332,64 @@ class Chaser:
     comments: str | None = None
 
 
+class Eligibility(enum.StrEnum):
+    """Why a child is on a Children Not in School register (Education Act 1996 s.436B)."""
+
+    NOT_REGISTERED = "not-registered-pupil"
+    EDUCATED_ELSEWHERE = "registered-educated-elsewhere"
+
+
+@dataclass(frozen=True)
+class RegisterParent:
+    name: str
+    address: Address | None = None
+    provides_education: bool | None = None
+
+
+@dataclass(frozen=True)
+class RegisterProvider:
+    """Someone other than a parent who educates the child (s.436C)."""
+
+    name: str
+    address: Address | None = None
+    provider_type: str | None = None
+    hours_per_week: float | None = None
+    unsupervised_hours_per_week: float | None = None
+
+
+@dataclass(frozen=True)
+class RegisterEntry:
+    """An entry of a Children Not in School register: what s.436C lists."""
+
+    surname: str
+    forename: str
+    dob: date
+    address: Address
+    eligibility: Eligibility
+    parents: tuple[RegisterParent, ...] = field(default=(), metadata=item("Parent"))
+    hours_by_parents: float | None = None
+    hours_by_others: float | None = None
+    providers: tuple[RegisterProvider, ...] = field(default=(), metadata=item("Provider"))
+    upn: str | None = None
+    sen: bool | None = None
+    child_protection_enquiry: bool | None = None
+    child_in_need: bool | None = None
+    looked_after: bool | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class RegisterTransfer:
+    """LA to LA: a family on the register moved; the entry follows the child."""
+
+    header: Header
+    date_moved: date
+    entry: RegisterEntry
+    officer: Officer
+
+
 Message = (Enquiry | Reply | Referral | Receipt | Error | Transfer | CtfNotice | LpdSearch
-           | LpdResult | LpdClaim | ClaimNotice | Chaser)
+           | LpdResult | LpdClaim | ClaimNotice | Chaser | RegisterTransfer)
 
 MODEL_OF: dict[MessageType, type] = {
     MessageType.ENQUIRY: Enquiry,
@@ -347,4 +404,5 @@ MODEL_OF: dict[MessageType, type] = {
     MessageType.LPD_CLAIM: LpdClaim,
     MessageType.CLAIM_NOTICE: ClaimNotice,
     MessageType.CHASER: Chaser,
+    MessageType.REGISTER_TRANSFER: RegisterTransfer,
 }

@@ -402,3 +402,37 @@ CREATE TABLE chasers_received (
 );
 CREATE INDEX chasers_received_enquiry ON chasers_received (enquiry_id, received_at)
 """))
+
+# 9: the Children Not in School register (Education Act 1996 ss.436B-436G): each entry with
+# every version kept (who, when, why), and where it went when the family moved.
+MIGRATIONS.append((9, """
+CREATE TABLE cnis_entries (
+    entry_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    entry TEXT NOT NULL,
+    surname TEXT NOT NULL,
+    forename TEXT NOT NULL,
+    dob TEXT NOT NULL,
+    source TEXT NOT NULL,
+    case_id TEXT,
+    transferred_to TEXT,
+    transfer_message_id TEXT,
+    received_message_id TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX cnis_entries_state ON cnis_entries (state, surname);
+CREATE UNIQUE INDEX cnis_entries_received ON cnis_entries (received_message_id);
+
+CREATE TABLE cnis_versions (
+    entry_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    reason TEXT,
+    entry TEXT NOT NULL,
+    PRIMARY KEY (entry_id, version)
+)
+"""))
