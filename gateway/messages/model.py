@@ -37,6 +37,7 @@ class MessageType(enum.StrEnum):
     CLAIM_NOTICE = "ClaimNotice"
     CHASER = "Chaser"
     REGISTER_TRANSFER = "RegisterTransfer"
+    TRAVELLER_MOVE = "TravellerMove"
 
 
 class Outcome(enum.StrEnum):
@@ -141,6 +142,22 @@ class ChildOutcome:
     outcome: Outcome
     school: School | None = None
     comments: str | None = None
+
+
+@dataclass(frozen=True)
+class TravellerMove:
+    """LA to LA: a Traveller or Gypsy family this LA visits is moving to the recipient's area
+    (learnt on the seed's weekly site visits), so that the children can be registered at a
+    school on arrival. The recipient watches for the children as for an Enquiry's, and answers
+    in the conversation (a Reply) when they arrive."""
+
+    header: Header
+    notice_date: date
+    officer: Officer
+    expected_on: date | None = None
+    destination: Address | None = None
+    site: str | None = None
+    children: tuple[EnquiryChild, ...] = field(default=(), metadata=item("Child"))
 
 
 @dataclass(frozen=True)
@@ -389,7 +406,7 @@ class RegisterTransfer:
 
 
 Message = (Enquiry | Reply | Referral | Receipt | Error | Transfer | CtfNotice | LpdSearch
-           | LpdResult | LpdClaim | ClaimNotice | Chaser | RegisterTransfer)
+           | LpdResult | LpdClaim | ClaimNotice | Chaser | RegisterTransfer | TravellerMove)
 
 MODEL_OF: dict[MessageType, type] = {
     MessageType.ENQUIRY: Enquiry,
@@ -405,4 +422,5 @@ MODEL_OF: dict[MessageType, type] = {
     MessageType.CLAIM_NOTICE: ClaimNotice,
     MessageType.CHASER: Chaser,
     MessageType.REGISTER_TRANSFER: RegisterTransfer,
+    MessageType.TRAVELLER_MOVE: TravellerMove,
 }

@@ -38,7 +38,7 @@ from gateway.workflow.cases import ClaimNoticed, ReferralArrived
 from gateway.workflow.chasing import ChaseWorker
 from gateway.workflow.cnis import RegisterTransferArrived
 from gateway.workflow.matching import MatchWorker
-from gateway.workflow.monitoring import MonitorWorker
+from gateway.workflow.monitoring import MonitorWorker, TravellerMoveArrived
 from gateway.workflow.notify import Notifier
 
 
@@ -46,7 +46,8 @@ def handlers(events: HubEvents | None = None) -> dict[m.MessageType, Handler]:
     """One handler per message type, for one gateway."""
     return {**EXCHANGE, **hub_handlers(events), m.MessageType.REFERRAL: ReferralArrived(),
             m.MessageType.CLAIM_NOTICE: ClaimNoticed(),
-            m.MessageType.REGISTER_TRANSFER: RegisterTransferArrived()}
+            m.MessageType.REGISTER_TRANSFER: RegisterTransferArrived(),
+            m.MessageType.TRAVELLER_MOVE: TravellerMoveArrived()}
 
 
 def inbound_for(gw: Gateway, events: HubEvents | None = None) -> Inbound:

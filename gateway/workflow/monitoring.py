@@ -39,7 +39,10 @@ from typing import Any
 from gateway.calendar import calendar_for
 from gateway.core.clock import every
 from gateway.core.errors import GatewayError
+from gateway.core.parties import is_la
 from gateway.exchange.gateway import Gateway
+from gateway.exchange.handlers import Arrival as Arrived
+from gateway.exchange.handlers import Handled
 from gateway.exchange.replies import reply
 from gateway.matching import MATCH, POSSIBLE, Matcher, Record
 from gateway.matching.normalise import coerce_date
@@ -47,10 +50,17 @@ from gateway.messages import model as m
 from gateway.messages import xml as mx
 from gateway.store import Tx
 from gateway.store.arrivals import Mark
-from gateway.store.cases import CaseState
+from gateway.store.cases import CaseState, NewCase
 from gateway.store.watches import PENDING, WatchRow, WatchState
 from gateway.workflow import notify
-from gateway.workflow.queries import best_of, on_roll, queries, school_of, stored
+from gateway.workflow.queries import (
+    best_of,
+    child_queries,
+    on_roll,
+    queries,
+    school_of,
+    stored,
+)
 
 log = logging.getLogger(__name__)
 W = WatchState
@@ -257,6 +267,58 @@ async def end(gw: Gateway, w: WatchRow, actor: str, text: str) -> str:
     row = await reply(gw, w.enquiry_id, [child], actor=actor, partial=True, step=caused)
     log.info("monitoring ended watch=%s reply=%s", w.watch_id, row.message_id)
     return row.message_id
+
+
+class TravellerMoveArrived:
+    """Another LA tells this one that a Traveller or Gypsy family is moving here: each child
+    gets a case ("unknown": expected, not yet seen) and is watched like a child of an Enquiry
+    answered "not known but monitoring", until the end of the next term (or, when the move is
+    expected later, the end of the term after it). When a child turns up (a records import, a
+    CTF, a referral) the officer approves the Reply "now known" to the LA that wrote, in the
+    same conversation; if none does, monitoring ends with a final Reply."""
+
+    once = False
+
+    async def handle(self, gw: Gateway, message: m.Message, arrival: Arrived) -> Handled:
+        assert isinstance(message, m.TravellerMove)
+        h = message.header
+        if not is_la(h.sender):
+            raise GatewayError("bad-request", "a TravellerMove comes from another LA")
+        until, estimated = watch_until(gw, h.message_id)
+        actor = f"party:{h.sender}"
+
+        async def watched(tx: Tx) -> None:
+            for child in message.children:
+                case_id = await gw.store.cases.open(tx, NewCase(
+                    category=int(m.Category.OTHER),
+                    reason="Traveller family expected: register the children at a school "
+                           "on arrival",
+                    source=f"TravellerMove from LA {h.sender}", surname=child.surname,
+                    forename=child.forename, upn=child.upn,
+                    dob=child.dob.isoformat() if child.dob else None, sex=child.gender,
+                    message_id=h.message_id, state=CaseState.UNKNOWN,
+                    details={k: v for k, v in {
+                        "enquirer": h.sender, "child_ref": child.child_ref,
+                        "site": message.site,
+                        "expected_on": message.expected_on.isoformat()
+                        if message.expected_on else None,
+                        "new_address": _address(message.destination or child.new_address),
+                        "parent_guardian": child.parent_guardian}.items() if v}), actor)
+                await gw.store.watches.add(
+                    tx, h.message_id, child.child_ref, h.sender, h.conversation_id, case_id,
+                    until, estimated,
+                    {"queries": [q.to_dict() for q in child_queries(child)]}, set())
+            await gw.store.audit.add(actor, "traveller-move", h.message_id,
+                                     f"{len(message.children)} children watched until {until}",
+                                     tx=tx)
+
+        return Handled(step=watched)
+
+
+def _address(a: m.Address | None) -> str | None:
+    if a is None:
+        return None
+    return ", ".join([*a.lines, a.postcode or ""]).strip(", ") or None
 
 
 # ---- arrivals --------------------------------------------------------------------------------
