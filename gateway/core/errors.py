@@ -56,6 +56,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     ),
     "wrong-recipient": (400, "The message is addressed to another party, not this gateway."),
     "schema-invalid": (400, "The message does not match its XML schema."),
+    "nhs-number-invalid": (400, "An NHS number in the message fails its check digit: correct "
+                           "it, or leave it out."),
     "unknown-message-type": (400, "The root element is not a known message type."),
     "message-too-old": (400, "The message was created before the replay window; send a new "
                         "message with a new id."),

@@ -119,6 +119,7 @@ class EnquiryChild:
     gender: str | None = None
     ethnicity: str | None = None
     upn: str | None = None
+    nhs_number: str | None = None  # the consistent child identifier (10 digits, mod 11)
     school_last_attended: School | None = None
     parent_guardian: str | None = None
     address_while_resident: Address | None = None
@@ -192,6 +193,7 @@ class ReferralChild:
     ethnicity: str | None = None
     sen_stage: str | None = None
     upn: str | None = None
+    nhs_number: str | None = None
     address_while_resident: Address | None = None
     gp_details: str | None = None
     new_address: Address | None = None
@@ -388,6 +390,7 @@ class RegisterEntry:
     hours_by_others: float | None = None
     providers: tuple[RegisterProvider, ...] = field(default=(), metadata=item("Provider"))
     upn: str | None = None
+    nhs_number: str | None = None
     sen: bool | None = None
     child_protection_enquiry: bool | None = None
     child_in_need: bool | None = None

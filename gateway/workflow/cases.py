@@ -133,6 +133,7 @@ def referral_from_form(gw: Gateway, form: dict[str, Any]) -> m.Referral:
         dob=day("dob"), year_group=text("year_group"), gender=text("gender"),
         looked_after=flag("looked_after"), child_protection_plan=flag("child_protection_plan"),
         ethnicity=text("ethnicity"), sen_stage=text("sen_stage"), upn=text("upn"),
+        nhs_number=text("nhs_number"),
         address_while_resident=m.Address(lines=(address,), postcode=text("postcode"),
                                          telephone=text("telephone")) if address else None,
         gp_details=text("gp_details"))

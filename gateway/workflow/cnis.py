@@ -124,7 +124,7 @@ def entry_from(data: dict[str, Any]) -> m.RegisterEntry:
             hours_per_week=_hours(p, "hours_per_week"),
             unsupervised_hours_per_week=_hours(p, "unsupervised_hours_per_week"))
             for p in _list(data, "providers", 20)),
-        upn=_text(data, "upn"), sen=_flag(data, "sen"),
+        upn=_text(data, "upn"), nhs_number=_text(data, "nhs_number"), sen=_flag(data, "sen"),
         child_protection_enquiry=_flag(data, "child_protection_enquiry"),
         child_in_need=_flag(data, "child_in_need"), looked_after=_flag(data, "looked_after"),
         notes=_text(data, "notes", limit=4000))
