@@ -46,6 +46,8 @@ class EntryRow:
     transferred_to: str | None
     transfer_message_id: str | None
     received_message_id: str | None
+    received_from: str | None
+    received_conversation: str | None
     created_at: float
     updated_at: float
 
@@ -72,21 +74,31 @@ class Register:
         self.backend = backend
         self.clock = clock
 
+    @staticmethod
+    async def received(tx: Tx, sender: str, conversation: str) -> str | None:
+        """The entry a RegisterTransfer in this conversation already made (a resend keeps
+        the conversation), or None."""
+        row = await tx.fetchone("SELECT entry_id FROM cnis_entries WHERE received_from = ? "
+                                "AND received_conversation = ?", sender, conversation)
+        return str(row["entry_id"]) if row else None
+
     async def add(self, tx: Tx, entry: dict[str, Any], actor: str, source: str,
                   state: EntryState = E.ACTIVE, reason: str | None = None,
-                  received_message_id: str | None = None, case_id: str | None = None
+                  received: tuple[str, str, str] | None = None, case_id: str | None = None
                   ) -> str | None:
-        """A new entry (None if this received message already made one: a resend)."""
+        """A new entry. ``received``: (message id, sender, conversation) of the
+        RegisterTransfer that brought it; None if that conversation already made one."""
         entry_id = str(uuid.uuid4())
         now = self.clock.time()
         text = json.dumps(entry, sort_keys=True)
+        mid, sender, conversation = received or (None, None, None)
         row = await tx.fetchone(
             "INSERT INTO cnis_entries (entry_id, state, version, entry, surname, forename, dob, "
-            "source, case_id, received_message_id, created_at, updated_at) "
-            "VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (received_message_id) DO NOTHING RETURNING entry_id",
+            "source, case_id, received_message_id, received_from, received_conversation, "
+            "created_at, updated_at) VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (received_from, received_conversation) DO NOTHING RETURNING entry_id",
             entry_id, state.value, text, entry["surname"], entry["forename"], entry["dob"],
-            source, case_id, received_message_id, now, now)
+            source, case_id, mid, sender, conversation, now, now)
         if row is None:
             return None
         await self._version(tx, entry_id, 1, actor, "added", reason, text, now)
@@ -102,11 +114,15 @@ class Register:
                      entry: dict[str, Any] | None = None, state: EntryState | None = None,
                      allowed: tuple[EntryState, ...] = OPEN,
                      transferred_to: str | None = None,
-                     transfer_message_id: str | None = None) -> EntryRow:
-        """A new version: the entry changed, or its state (a reason is required)."""
+                     transfer_message_id: str | None = None,
+                     expect_version: int | None = None) -> EntryRow:
+        """A new version: the entry changed, or its state (a reason is required).
+        ``expect_version``: refuse if the entry changed since it was read."""
         if not reason.strip():
             raise GatewayError("bad-request", "say why the entry changes (a reason is required)")
         cur = await self.load(tx, entry_id)
+        if expect_version is not None and cur.version != expect_version:
+            raise GatewayError("cnis-entry-state", "the entry changed meanwhile: look again")
         if cur.state not in allowed:
             raise GatewayError("cnis-entry-state",
                                f"the entry is {cur.state}; this needs "
@@ -148,6 +164,20 @@ class Register:
                                      "cnis_versions WHERE entry_id = ? ORDER BY version",
                                      entry_id)
             return [EntryVersion(**{**r, "entry": json.loads(r["entry"])}) for r in rows]
+        return await self.backend.read(op)
+
+    async def stranded(self) -> list[tuple[str, str, str, str | None]]:
+        """Entries marked transferred whose RegisterTransfer never arrived (its outbox
+        message failed, expired or was cancelled): (entry id, state of the message, LA,
+        error code)."""
+        async def op(tx: Tx) -> list[tuple[str, str, str, str | None]]:
+            rows = await tx.fetchall(
+                "SELECT e.entry_id, o.state, e.transferred_to, o.error_code FROM cnis_entries e "
+                "JOIN outbound o ON o.message_id = e.transfer_message_id "
+                f"WHERE e.state = '{E.TRANSFERRED}' AND o.state IN ('failed', 'expired', "
+                "'cancelled')")
+            return [(r["entry_id"], r["state"], r["transferred_to"], r["error_code"])
+                    for r in rows]
         return await self.backend.read(op)
 
     async def listing(self, states: tuple[EntryState, ...] = OPEN, limit: int = 500

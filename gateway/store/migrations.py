@@ -404,7 +404,8 @@ CREATE INDEX chasers_received_enquiry ON chasers_received (enquiry_id, received_
 """))
 
 # 9: the Children Not in School register (Education Act 1996 ss.436B-436G): each entry with
-# every version kept (who, when, why), and where it went when the family moved.
+# every version kept (who, when, why), and where it went when the family moved; and the NHS
+# number on cases.
 MIGRATIONS.append((9, """
 CREATE TABLE cnis_entries (
     entry_id TEXT PRIMARY KEY,
@@ -419,11 +420,14 @@ CREATE TABLE cnis_entries (
     transferred_to TEXT,
     transfer_message_id TEXT,
     received_message_id TEXT,
+    received_from TEXT,
+    received_conversation TEXT,
     created_at DOUBLE PRECISION NOT NULL,
-    updated_at DOUBLE PRECISION NOT NULL
+    updated_at DOUBLE PRECISION NOT NULL,
+    UNIQUE (received_from, received_conversation)
 );
 CREATE INDEX cnis_entries_state ON cnis_entries (state, surname);
-CREATE UNIQUE INDEX cnis_entries_received ON cnis_entries (received_message_id);
+CREATE INDEX cnis_entries_transfer ON cnis_entries (state, transfer_message_id);
 
 CREATE TABLE cnis_versions (
     entry_id TEXT NOT NULL,
@@ -434,5 +438,7 @@ CREATE TABLE cnis_versions (
     reason TEXT,
     entry TEXT NOT NULL,
     PRIMARY KEY (entry_id, version)
-)
+);
+
+ALTER TABLE cases ADD COLUMN nhs_number TEXT
 """))

@@ -106,7 +106,8 @@ def _case_for(enquiry: Asking, child: m.EnquiryChild, enquirer: str) -> NewCase:
         category=int(m.Category.WHEREABOUTS_UNKNOWN),
         reason="enquiry from another authority: the child is not known here",
         source=f"Enquiry from {enquirer}", surname=child.surname, forename=child.forename,
-        upn=child.upn, dob=child.dob.isoformat() if child.dob else None, sex=child.gender,
+        upn=child.upn, nhs_number=child.nhs_number,
+        dob=child.dob.isoformat() if child.dob else None, sex=child.gender,
         message_id=enquiry.header.message_id, state=CaseState.UNKNOWN,
         details={k: v for k, v in {
             "enquirer": enquirer, "child_ref": child.child_ref,

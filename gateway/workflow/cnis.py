@@ -222,12 +222,35 @@ async def transfer(gw: Gateway, entry_id: str, to_la: str, actor: str, reason: s
         await gw.store.register.change(
             tx, entry_id, actor=actor, action="transferred", reason=reason,
             state=E.TRANSFERRED, allowed=(E.ACTIVE,), transferred_to=to_la,
-            transfer_message_id=message.header.message_id)
+            transfer_message_id=message.header.message_id, expect_version=row.version)
         await gw.store.audit.add(actor, "cnis-transfer", message.header.message_id,
                                  f"entry {entry_id} to LA {to_la}", tx=tx)
 
     out = await queue(gw, message, step=moved)
     return out.message_id
+
+
+async def restore_stranded(gw: Gateway) -> int:
+    """Entries marked transferred whose RegisterTransfer failed, expired or was cancelled go
+    back to active with a new version saying why: the LA still holds the child's entry and
+    may send it again. (Run by the workflow worker.)"""
+    restored = 0
+    for entry_id, state, to_la, code in await gw.store.register.stranded():
+        async def op(tx: Tx, entry_id: str = entry_id, state: str = state,
+                     to_la: str | None = to_la, code: str | None = code) -> None:
+            await gw.store.register.change(
+                tx, entry_id, actor="gateway", action="transfer-undone",
+                reason=f"the transfer to LA {to_la} did not arrive: {state}"
+                       + (f" ({code})" if code else ""),
+                state=E.ACTIVE, allowed=(E.TRANSFERRED,))
+            await gw.store.audit.add("gateway", "cnis-transfer-undone", None,
+                                     f"entry {entry_id}: transfer {state}", tx=tx)
+        try:
+            await gw.store.backend.write(op)
+            restored += 1
+        except GatewayError:  # changed meanwhile: the next round looks again
+            continue
+    return restored
 
 
 class RegisterTransferArrived:
@@ -246,18 +269,23 @@ class RegisterTransferArrived:
         actor = f"party:{h.sender}"
 
         async def drafted(tx: Tx) -> None:
+            if await gw.store.register.received(tx, h.sender, h.conversation_id):
+                # a resend (new message id, same conversation): the draft exists already
+                await gw.store.audit.add(actor, "cnis-received", h.message_id,
+                                         "a resend: the draft entry exists already", tx=tx)
+                return
             case_id = await gw.store.cases.open(tx, NewCase(
                 category=int(m.Category.OTHER),
                 reason="Children Not in School register entry received: check it",
                 source=f"RegisterTransfer from LA {h.sender}", surname=e.surname,
-                forename=e.forename, upn=e.upn, dob=e.dob.isoformat(),
+                forename=e.forename, upn=e.upn, nhs_number=e.nhs_number, dob=e.dob.isoformat(),
                 message_id=h.message_id, state=CaseState.LOGGED,
                 details={"from_la": h.sender, "date_moved": message.date_moved.isoformat()}),
                 actor)
             entry_id = await gw.store.register.add(
                 tx, as_data(e), actor, f"transfer from LA {h.sender}", state=E.DRAFT,
                 reason=f"moved here on {message.date_moved.isoformat()}",
-                received_message_id=h.message_id, case_id=case_id)
+                received=(h.message_id, h.sender, h.conversation_id), case_id=case_id)
             await gw.store.audit.add(actor, "cnis-received", h.message_id,
                                      f"draft entry {entry_id}, case {case_id}", tx=tx)
 

@@ -52,7 +52,7 @@ from gateway.store import Tx
 from gateway.store.arrivals import Mark
 from gateway.store.cases import CaseState, NewCase
 from gateway.store.watches import PENDING, WatchRow, WatchState
-from gateway.workflow import notify
+from gateway.workflow import cnis, notify
 from gateway.workflow.queries import (
     best_of,
     child_queries,
@@ -70,9 +70,10 @@ Out = m.Outcome
 ESTIMATE_DAYS = 16 * 7
 
 
-def watch_until(gw: Gateway, what: str) -> tuple[str, bool]:
-    """The last day of monitoring for a child answered today: (ISO date, estimated?)."""
-    today = gw.clock.today()
+def watch_until(gw: Gateway, what: str, from_day: dt.date | None = None) -> tuple[str, bool]:
+    """The last day of monitoring for a child answered today (or expected on ``from_day``,
+    when that is later): the end of the term after it. (ISO date, estimated?)"""
+    today = max(gw.clock.today(), from_day or gw.clock.today())
     try:
         cal = calendar_for(gw.settings)
         current = [t for t in cal.terms() if t.end >= today]
@@ -284,17 +285,22 @@ class TravellerMoveArrived:
         h = message.header
         if not is_la(h.sender):
             raise GatewayError("bad-request", "a TravellerMove comes from another LA")
-        until, estimated = watch_until(gw, h.message_id)
+        until, estimated = watch_until(gw, h.message_id, message.expected_on)
         actor = f"party:{h.sender}"
 
         async def watched(tx: Tx) -> None:
+            if await gw.store.watches.in_conversation(tx, h.sender, h.conversation_id):
+                # a resend (new message id, same conversation): the children are watched
+                await gw.store.audit.add(actor, "traveller-move", h.message_id,
+                                         "a resend: the children are watched already", tx=tx)
+                return
             for child in message.children:
                 case_id = await gw.store.cases.open(tx, NewCase(
                     category=int(m.Category.OTHER),
                     reason="Traveller family expected: register the children at a school "
                            "on arrival",
                     source=f"TravellerMove from LA {h.sender}", surname=child.surname,
-                    forename=child.forename, upn=child.upn,
+                    forename=child.forename, upn=child.upn, nhs_number=child.nhs_number,
                     dob=child.dob.isoformat() if child.dob else None, sex=child.gender,
                     message_id=h.message_id, state=CaseState.UNKNOWN,
                     details={k: v for k, v in {
@@ -313,6 +319,35 @@ class TravellerMoveArrived:
                                      tx=tx)
 
         return Handled(step=watched)
+
+
+async def found_on_arrival(gw: Gateway, message_id: str,
+                           results: dict[str, list[dict[str, Any]]]) -> int:
+    """A TravellerMove's children matched against the local records when it arrived: a
+    child already on a roll here (the family came before the notice) is a finding for the
+    officer, as if the records had arrived after the watch."""
+    found = 0
+    by_ref = {w.child_ref: w for w in await gw.store.watches.for_enquiry(message_id)}
+    ids = {c[0]["record_id"] for c in results.values() if c}
+    records = await gw.store.records.by_ids(ids)
+    today = gw.clock.today()
+    for ref, cands in results.items():
+        w = by_ref.get(ref)
+        best = cands[0] if cands else None
+        if w is None or best is None or best["band"] not in (MATCH, POSSIBLE):
+            continue
+        record = records.get(best["record_id"])
+        school = school_of(record.laestab) if record and on_roll(record, today) else None
+        detail = {"outcome": (Out.KNOWN_ON_ROLL if school else Out.KNOWN_NOT_ON_ROLL).value,
+                  "school": school.__dict__ if school else None, "arrival": "records",
+                  "score": best["score"], "explanation": best.get("explanation", {})}
+        state = W.FOUND if best["band"] == MATCH else W.POSSIBLE
+        if await gw.store.watches.set_found(w.watch_id, state, "records",
+                                            f"records:{best['record_id']}", best["band"],
+                                            detail):
+            found += 1
+            await _found(gw, w, state, Arrival("records", "records", [], {}))
+    return found
 
 
 def _address(a: m.Address | None) -> str | None:
@@ -391,6 +426,7 @@ class MonitorWorker:
             n += await self.source(name, listing, make)
         n += await self.records()
         n += await end_due(self.gw)
+        await cnis.restore_stranded(self.gw)
         return n
 
     async def source(self, name: str, listing: Listing, make: Maker) -> int:
