@@ -156,6 +156,7 @@ def bad_values(w: World, command: str, action: argparse.Action) -> list[tuple[st
         return special[(command, dest)]
     ids = {
         "party": ["35x", "381/20011"], "to": ["3812", ""], "for_school": ["352", "35/24001"],
+        "school": ["352", "35/24001"],
         "source": ["3812", "XXX/XXXX"], "dest": ["38/12001", "ABC/DEFG"],
         "message_id": ["not-an-id"], "transfer_id": [""], "upn": ["not-a-upn"],
         "nhs_number": ["9434765918", "12345"],

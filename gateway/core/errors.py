@@ -150,6 +150,11 @@ ERRORS: dict[str, tuple[int, str]] = {
     "reply-incomplete": (409, "The reply leaves out children of the enquiry; answer each of "
                          "them, or confirm that the reply is partial."),
     "watch-state": (409, "The watched child is not in a state that allows this action."),
+    "notice-outside-area": (403, "A school sends its returns to its own LA's gateway; this "
+                            "school is not in this LA's area."),
+    "notice-incomplete": (400, "The school return lacks what its kind needs (the admission "
+                          "date, the deletion's ground and a parent's telephone, or the "
+                          "absence)."),
     "cnis-disabled": (409, "The Children Not in School register is off at this gateway (the duty "
                       "is not yet in force); set cnis_register = \"on\" to keep one."),
     "cnis-not-eligible": (400, "The child is not of compulsory school age, so cannot be on the "

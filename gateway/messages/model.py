@@ -38,6 +38,7 @@ class MessageType(enum.StrEnum):
     CHASER = "Chaser"
     REGISTER_TRANSFER = "RegisterTransfer"
     TRAVELLER_MOVE = "TravellerMove"
+    SCHOOL_NOTICE = "SchoolNotice"
 
 
 class Outcome(enum.StrEnum):
@@ -408,8 +409,101 @@ class RegisterTransfer:
     officer: Officer
 
 
+class NoticeKind(enum.StrEnum):
+    """The returns a school makes to its LA (School Attendance (Pupil Registration) (England)
+    Regulations 2024; statutory-notes.md "What schools must tell the LA")."""
+
+    NEW_PUPIL = "new-pupil"        # within five days of entry on the admission register
+    DELETION = "deletion"          # as soon as the ground is met, no later than the deletion
+    ABSENCE = "absence"            # 10 school days' continuous absence without permission
+    SICKNESS = "sickness"          # 15 days' absence through illness
+
+
+class DeletionGround(enum.StrEnum):
+    """The grounds for deleting a pupil of compulsory school age from the admission register,
+    as a closed list of stable codes. The regulation's letters are not given here: no
+    authoritative copy of SI 2024/208 regulation 9 was at hand to check them against, and a
+    wrong letter on an official return is worse than none (docs/school-notices.md)."""
+
+    REGISTERED_ELSEWHERE = "registered-at-another-school"
+    NURSERY_NOT_CONTINUING = "nursery-not-continuing"
+    DUAL_REGISTRATION_ENDED = "dual-registration-ended"
+    ATTENDANCE_ORDER_AMENDED = "attendance-order-amended"
+    ATTENDANCE_ORDER_REVOKED = "attendance-order-revoked"
+    EDUCATED_OTHERWISE = "educated-otherwise-than-at-school"
+    NO_LONGER_RESIDES_NEAR = "no-longer-resides-near"
+    MEDICALLY_UNFIT = "medically-unfit"
+    NOT_RETURNED_AFTER_LEAVE = "not-returned-after-leave"
+    ABSENT_20_SCHOOL_DAYS = "continuous-absence-20-school-days"
+    WHEREABOUTS_UNKNOWN = "whereabouts-unknown"
+    IN_CUSTODY = "in-custody"
+    DIED = "died"
+    CEASED_COMPULSORY_AGE = "ceased-compulsory-school-age"
+    PERMANENTLY_EXCLUDED = "permanently-excluded"
+
+
+# Grounds on which the school and the LA must first have jointly made reasonable enquiries to
+# find the child: a notice on one of them opens a case at once.
+JOINT_ENQUIRY_GROUNDS = frozenset({DeletionGround.NOT_RETURNED_AFTER_LEAVE,
+                                   DeletionGround.ABSENT_20_SCHOOL_DAYS,
+                                   DeletionGround.WHEREABOUTS_UNKNOWN})
+
+
+@dataclass(frozen=True)
+class NoticePupil:
+    surname: str
+    forename: str
+    dob: date
+    middle_names: str | None = None
+    gender: str | None = None
+    upn: str | None = None
+    nhs_number: str | None = None
+    year_group: str | None = None
+    address: Address | None = None
+
+
+@dataclass(frozen=True)
+class NoticeParent:
+    name: str
+    address: Address | None = None
+    telephone: str | None = None
+
+
+@dataclass(frozen=True)
+class Deletion:
+    ground: DeletionGround
+    ground_met_on: date
+    deleted_on: date | None = None
+    future_address: Address | None = None
+    destination_school: School | None = None
+
+
+@dataclass(frozen=True)
+class Absence:
+    absent_since: date
+    school_days: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SchoolNotice:
+    """A school's return to its own LA about one pupil."""
+
+    header: Header
+    kind: NoticeKind
+    notice_date: date
+    pupil: NoticePupil
+    parents: tuple[NoticeParent, ...] = field(default=(), metadata=item("Parent"))
+    admitted_on: date | None = None
+    youngest_year_start: bool | None = None
+    deletion: Deletion | None = None
+    absence: Absence | None = None
+    notes: str | None = None
+
+
 Message = (Enquiry | Reply | Referral | Receipt | Error | Transfer | CtfNotice | LpdSearch
-           | LpdResult | LpdClaim | ClaimNotice | Chaser | RegisterTransfer | TravellerMove)
+           | LpdResult | LpdClaim | ClaimNotice | Chaser | RegisterTransfer | TravellerMove
+           | SchoolNotice)
 
 MODEL_OF: dict[MessageType, type] = {
     MessageType.ENQUIRY: Enquiry,
@@ -426,4 +520,5 @@ MODEL_OF: dict[MessageType, type] = {
     MessageType.CHASER: Chaser,
     MessageType.REGISTER_TRANSFER: RegisterTransfer,
     MessageType.TRAVELLER_MOVE: TravellerMove,
+    MessageType.SCHOOL_NOTICE: SchoolNotice,
 }

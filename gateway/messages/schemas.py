@@ -41,6 +41,7 @@ SCHEMA_FILE[MessageType.LPD_CLAIM] = "lpd-claim.xsd"
 SCHEMA_FILE[MessageType.CLAIM_NOTICE] = "claim-notice.xsd"
 SCHEMA_FILE[MessageType.REGISTER_TRANSFER] = "register-transfer.xsd"
 SCHEMA_FILE[MessageType.TRAVELLER_MOVE] = "traveller-move.xsd"
+SCHEMA_FILE[MessageType.SCHOOL_NOTICE] = "school-notice.xsd"
 
 
 @functools.cache

@@ -442,3 +442,21 @@ CREATE TABLE cnis_versions (
 
 ALTER TABLE cases ADD COLUMN nhs_number TEXT
 """))
+
+# 10: the returns schools make to their LA (new pupils, deletions, absence), with whether each
+# came in time.
+MIGRATIONS.append((10, """
+CREATE TABLE school_notices (
+    message_id TEXT PRIMARY KEY,
+    school TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL,
+    event_on TEXT NOT NULL,
+    due_on TEXT,
+    late_school_days INTEGER,
+    case_id TEXT,
+    detail TEXT
+);
+CREATE INDEX school_notices_received ON school_notices (received_at);
+CREATE INDEX school_notices_school ON school_notices (school, received_at)
+"""))

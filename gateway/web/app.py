@@ -39,6 +39,7 @@ from gateway.workflow.chasing import ChaseWorker
 from gateway.workflow.cnis import RegisterTransferArrived
 from gateway.workflow.matching import MatchWorker
 from gateway.workflow.monitoring import MonitorWorker, TravellerMoveArrived
+from gateway.workflow.notices import SchoolNoticeArrived
 from gateway.workflow.notify import Notifier
 
 
@@ -47,7 +48,8 @@ def handlers(events: HubEvents | None = None) -> dict[m.MessageType, Handler]:
     return {**EXCHANGE, **hub_handlers(events), m.MessageType.REFERRAL: ReferralArrived(),
             m.MessageType.CLAIM_NOTICE: ClaimNoticed(),
             m.MessageType.REGISTER_TRANSFER: RegisterTransferArrived(),
-            m.MessageType.TRAVELLER_MOVE: TravellerMoveArrived()}
+            m.MessageType.TRAVELLER_MOVE: TravellerMoveArrived(),
+            m.MessageType.SCHOOL_NOTICE: SchoolNoticeArrived()}
 
 
 def inbound_for(gw: Gateway, events: HubEvents | None = None) -> Inbound:

@@ -126,7 +126,7 @@ async def match_watches(gw: Gateway, arrival: Arrival, matcher: Matcher | None =
             continue
         best = cands[0]
         school = arrival.schools.get(best.record_id)
-        if arrival.source in ("records", "ctf"):
+        if arrival.source in ("records", "ctf", "school"):
             outcome = Out.KNOWN_ON_ROLL if school else Out.KNOWN_NOT_ON_ROLL
         else:
             outcome = Out.KNOWN_NOT_ON_ROLL
@@ -146,9 +146,47 @@ async def match_watches(gw: Gateway, arrival: Arrival, matcher: Matcher | None =
     return found
 
 
+async def match_cases(gw: Gateway, arrival: Arrival) -> int:
+    """A new pupil against every open case: a match or a possible match is noted on the case
+    and told to the officers (the child may be on a school's roll now: check, and move the
+    case). Cases are matched against the arrival, as watched children are."""
+    cases = [c for c in await gw.store.cases.find_open() if c.message_id != arrival.ref]
+    if not cases or not arrival.children:
+        return 0
+    matcher = await asyncio.to_thread(Matcher.from_records, arrival.children,
+                                      gw.settings.match_config())
+    school = arrival.schools.get("pupil")
+    noted = 0
+    for c in cases:
+        asked = Record(record_id=c.case_id, upn=c.upn or "", surname=c.surname,
+                       forename=c.forename, dob=coerce_date(c.dob), sex=c.sex or "")
+        hits = [x for x in matcher.match(asked, limit=1) if x.band in (MATCH, POSSIBLE)]
+        if not hits:
+            continue
+        noted += 1
+        band = hits[0].band
+        where = f" at school {school.laestab}" if school else ""
+
+        async def note(tx: Tx, case_id: str = c.case_id, band: str = band,
+                       where: str = where) -> None:
+            await gw.store.cases.event(tx, case_id, "monitoring", "note",
+                                       detail=f"{band} to a new pupil{where} (return "
+                                              f"{arrival.ref}): check, and move the case")
+            await gw.store.cases.link(tx, case_id, arrival.ref, "in")
+            await notify.queue(gw, tx, "case-found",
+                               f"A child with an open case may be on a school roll now: "
+                               f"case {case_id}, {band}{where}",
+                               gw.settings.addresses("notify_officers"), case_id=case_id,
+                               message_id=arrival.ref)
+        await gw.store.backend.write(note)
+        log.info("open case matched a new pupil case=%s return=%s band=%s", c.case_id,
+                 arrival.ref, band)
+    return noted
+
+
 async def _found(gw: Gateway, w: WatchRow, state: WatchState, arrival: Arrival) -> None:
     automatic = (gw.settings.monitoring_updates == "auto" and state is W.FOUND
-                 and arrival.source in ("records", "ctf"))
+                 and arrival.source in ("records", "ctf", "school"))
     if automatic:
         try:
             await report(gw, w.watch_id, actor="monitoring-auto")
@@ -221,6 +259,7 @@ async def report(gw: Gateway, watch_id: str, actor: str,
 # What the updated reply says of how the child was found. Another authority's enquiry is
 # not named: that it asked is that authority's business.
 _SOURCE_TEXT = {"records": "this authority's pupil records", "ctf": "a Common Transfer File",
+                "school": "a school's new-pupil return",
                 "referral": "a referral", "case": "a referral"}
 
 
@@ -372,6 +411,16 @@ async def message_arrival(gw: Gateway, r: dict[str, Any]) -> Arrival | None:
         message = mx.parse_stored(bytes(r["body"]))
     except GatewayError:
         return None
+    if isinstance(message, m.SchoolNotice):
+        if message.kind is not m.NoticeKind.NEW_PUPIL:
+            return None
+        p = message.pupil
+        new = Record(record_id="pupil", upn=p.upn or "", surname=p.surname,
+                     forename=p.forename, middle_names=p.middle_names or "",
+                     dob=coerce_date(p.dob), sex=p.gender or "",
+                     postcode=(p.address.postcode or "") if p.address else "",
+                     address=" ".join(p.address.lines) if p.address else "")
+        return Arrival("school", r["id"], [new], {"pupil": school_of(r["sender"])})
     children = [q for qs in queries(message).values() for q in qs]
     # Queries of one child share its reference; make each a record of its own.
     recs = [Record.from_dict({**q.to_dict(), "record_id": f"{q.record_id}@{i}"})
@@ -439,6 +488,8 @@ class MonitorWorker:
                 arrival = await make(gw, row)
                 if arrival is not None:
                     found += await match_watches(gw, arrival)
+                    if arrival.source == "school":
+                        found += await match_cases(gw, arrival)
             except Exception as exc:  # noqa: BLE001 - one arrival must not stop the others
                 tries = self.failures[key] = self.failures.get(key, 0) + 1
                 what = getattr(exc, "code", type(exc).__name__)
