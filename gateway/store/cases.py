@@ -264,6 +264,12 @@ class Cases:
         return await self.backend.read(op)
 
     @staticmethod
+    async def linked(tx: Tx, case_id: str) -> set[str]:
+        rows = await tx.fetchall("SELECT message_id FROM case_messages WHERE case_id = ?",
+                                 case_id)
+        return {r["message_id"] for r in rows}
+
+    @staticmethod
     async def for_transfer(tx: Tx, transfer_id: str) -> list[str]:
         rows = await tx.fetchall("SELECT case_id FROM cases WHERE transfer_id = ?", transfer_id)
         return [r["case_id"] for r in rows]

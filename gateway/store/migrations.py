@@ -455,8 +455,10 @@ CREATE TABLE school_notices (
     due_on TEXT,
     late_school_days INTEGER,
     case_id TEXT,
-    detail TEXT
+    detail TEXT,
+    conversation_id TEXT
 );
 CREATE INDEX school_notices_received ON school_notices (received_at);
+CREATE INDEX school_notices_conversation ON school_notices (school, conversation_id);
 CREATE INDEX school_notices_school ON school_notices (school, received_at)
 """))

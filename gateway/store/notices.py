@@ -19,11 +19,26 @@ class NoticeRow:
     late_school_days: int | None
     case_id: str | None
     detail: str | None
+    conversation_id: str | None = None
 
 
 class SchoolNotices:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+
+    async def recorded(self, message_id: str) -> bool:
+        async def op(tx: Tx) -> bool:
+            row = await tx.fetchone("SELECT 1 AS x FROM school_notices WHERE message_id = ?",
+                                    message_id)
+            return row is not None
+        return await self.backend.read(op)
+
+    @staticmethod
+    async def resend_of(tx: Tx, school: str, conversation_id: str) -> str | None:
+        """The return already recorded in this conversation (a resend keeps it), or None."""
+        row = await tx.fetchone("SELECT message_id FROM school_notices WHERE school = ? AND "
+                                "conversation_id = ?", school, conversation_id)
+        return str(row["message_id"]) if row else None
 
     async def recent(self, late_only: bool = False, school: str | None = None,
                      limit: int = 100) -> list[NoticeRow]:

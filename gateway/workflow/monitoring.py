@@ -115,16 +115,27 @@ async def match_watches(gw: Gateway, arrival: Arrival, matcher: Matcher | None =
     if matcher is None:
         matcher = await asyncio.to_thread(Matcher.from_records, arrival.children,
                                           gw.settings.match_config())
-    found = 0
+    bests: list[tuple[WatchRow, Any]] = []
     for w in watched:
         # A candidate is named by its source, the arrival and its place in it: a dismissed
         # one (the officer said "not the child") is never proposed again.
         cands = [c for c in best_of(matcher, stored(w.query()))
                  if c.band in (MATCH, POSSIBLE)
                  and f"{arrival.source}:{arrival.ref}:{c.record_id}" not in w.dismissed_refs()]
-        if not cands:
-            continue
-        best = cands[0]
+        if cands:
+            bests.append((w, cands[0]))
+    # One child of the arrival is one child: when it is the best candidate of several
+    # watched children (twins asked about together, siblings), only the one it fits clearly
+    # best keeps its band; the others are at most possible, for the officer.
+    margin = gw.settings.match_config().ambiguity_margin
+    by_record: dict[str, list[float]] = {}
+    for _, c in bests:
+        by_record.setdefault(c.record_id, []).append(c.score)
+    found = 0
+    for w, best in bests:
+        scores = sorted(by_record[best.record_id], reverse=True)
+        shared = len(scores) > 1 and (best.score < scores[0] or scores[0] - scores[1] < margin)
+        band = POSSIBLE if shared else best.band
         school = arrival.schools.get(best.record_id)
         if arrival.source in ("records", "ctf", "school"):
             outcome = Out.KNOWN_ON_ROLL if school else Out.KNOWN_NOT_ON_ROLL
@@ -133,15 +144,17 @@ async def match_watches(gw: Gateway, arrival: Arrival, matcher: Matcher | None =
         detail = {"outcome": outcome.value,
                   "school": school.__dict__ if school else None,
                   "arrival": arrival.ref, "score": best.score,
-                  "explanation": best.explanation}
-        state = W.FOUND if best.band == MATCH else W.POSSIBLE
+                  "explanation": {**best.explanation, **(
+                      {"band_rule": "this arrival's child fits another watched child as "
+                                    "well: review needed"} if shared else {})}}
+        state = W.FOUND if band == MATCH else W.POSSIBLE
         if not await gw.store.watches.set_found(w.watch_id, state, arrival.source,
-                                                f"{arrival.ref}:{best.record_id}", best.band,
+                                                f"{arrival.ref}:{best.record_id}", band,
                                                 detail):
             continue
         found += 1
         log.info("watched child found watch=%s enquiry=%s source=%s ref=%s band=%s",
-                 w.watch_id, w.enquiry_id, arrival.source, arrival.ref, best.band)
+                 w.watch_id, w.enquiry_id, arrival.source, arrival.ref, band)
         await _found(gw, w, state, arrival)
     return found
 
@@ -168,7 +181,9 @@ async def match_cases(gw: Gateway, arrival: Arrival) -> int:
         where = f" at school {school.laestab}" if school else ""
 
         async def note(tx: Tx, case_id: str = c.case_id, band: str = band,
-                       where: str = where) -> None:
+                       where: str = where) -> bool:
+            if arrival.ref in await gw.store.cases.linked(tx, case_id):
+                return False  # noted already (an arrival tried again after a failure)
             await gw.store.cases.event(tx, case_id, "monitoring", "note",
                                        detail=f"{band} to a new pupil{where} (return "
                                               f"{arrival.ref}): check, and move the case")
@@ -178,9 +193,12 @@ async def match_cases(gw: Gateway, arrival: Arrival) -> int:
                                f"case {case_id}, {band}{where}",
                                gw.settings.addresses("notify_officers"), case_id=case_id,
                                message_id=arrival.ref)
-        await gw.store.backend.write(note)
-        log.info("open case matched a new pupil case=%s return=%s band=%s", c.case_id,
-                 arrival.ref, band)
+            return True
+        if await gw.store.backend.write(note):
+            log.info("open case matched a new pupil case=%s return=%s band=%s", c.case_id,
+                     arrival.ref, band)
+        else:
+            noted -= 1
     return noted
 
 
@@ -414,6 +432,8 @@ async def message_arrival(gw: Gateway, r: dict[str, Any]) -> Arrival | None:
     if isinstance(message, m.SchoolNotice):
         if message.kind is not m.NoticeKind.NEW_PUPIL:
             return None
+        if not await gw.store.school_notices.recorded(r["id"]):
+            return None  # a resend of a return already seen (same conversation)
         p = message.pupil
         new = Record(record_id="pupil", upn=p.upn or "", surname=p.surname,
                      forename=p.forename, middle_names=p.middle_names or "",

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from zoneinfo import ZoneInfo
 
 from gateway.calendar import calendar_for
 from gateway.core.errors import GatewayError
@@ -39,10 +40,20 @@ from gateway.workflow import notify
 
 log = logging.getLogger(__name__)
 K = m.NoticeKind
+LONDON = ZoneInfo("Europe/London")
 NEW_PUPIL_DAYS = 5  # "by the end of the fifth day after" entry on the admission register
 
 
-def _check(n: m.SchoolNotice) -> None:
+# Grounds with no destination to know: "destination unknown" does not make the child missing.
+NO_DESTINATION = frozenset({m.DeletionGround.DIED, m.DeletionGround.CEASED_COMPULSORY_AGE,
+                            m.DeletionGround.IN_CUSTODY, m.DeletionGround.MEDICALLY_UNFIT,
+                            m.DeletionGround.PERMANENTLY_EXCLUDED})
+# Dates a return may give: from the pupil's birth to a little ahead of the day it is sent
+# (an admission or deletion can be notified just before it happens).
+AHEAD = dt.timedelta(days=60)
+
+
+def _check(n: m.SchoolNotice, today: dt.date) -> None:
     if n.kind is K.NEW_PUPIL and n.admitted_on is None:
         raise GatewayError("notice-incomplete", "a new-pupil return needs AdmittedOn")
     if n.kind is K.DELETION:
@@ -51,8 +62,18 @@ def _check(n: m.SchoolNotice) -> None:
         if not any(p.telephone for p in n.parents):
             raise GatewayError("notice-incomplete", "a deletion return needs a parent with "
                                "at least one telephone number")
+        d = n.deletion
+        if d.deleted_on is not None and d.deleted_on < d.ground_met_on:
+            raise GatewayError("notice-incomplete", "DeletedOn is before GroundMetOn")
     if n.kind in (K.ABSENCE, K.SICKNESS) and n.absence is None:
         raise GatewayError("notice-incomplete", f"a {n.kind.value} return needs Absence")
+    dates = [n.admitted_on, n.deletion.ground_met_on if n.deletion else None,
+             n.deletion.deleted_on if n.deletion else None,
+             n.absence.absent_since if n.absence else None]
+    for day in (x for x in dates if x is not None):
+        if not n.pupil.dob <= day <= today + AHEAD:
+            raise GatewayError("notice-incomplete", "a date of the return is before the "
+                               "pupil's birth or too far ahead")
 
 
 def lateness(gw: Gateway, n: m.SchoolNotice, received: dt.date
@@ -67,7 +88,11 @@ def lateness(gw: Gateway, n: m.SchoolNotice, received: dt.date
     elif n.kind is K.DELETION:
         assert n.deletion is not None
         event = n.deletion.ground_met_on
-        due = n.deletion.deleted_on  # no later than the deletion itself
+        # "as soon as the ground is met": by the next school day (a day to send it), and in
+        # any case no later than the deletion itself
+        due = _next_school_day(gw, event)
+        if n.deletion.deleted_on is not None:
+            due = min(due, n.deletion.deleted_on)
     else:
         assert n.absence is not None
         return n.absence.absent_since, None, None
@@ -79,6 +104,16 @@ def lateness(gw: Gateway, n: m.SchoolNotice, received: dt.date
         late = sum(1 for i in range((received - due).days)
                    if (due + dt.timedelta(days=i + 1)).weekday() < 5)
     return event, due, late
+
+
+def _next_school_day(gw: Gateway, day: dt.date) -> dt.date:
+    try:
+        return calendar_for(gw.settings).add_school_days(day, 1)
+    except GatewayError:  # not on the calendar: the next weekday
+        nxt = day + dt.timedelta(days=1)
+        while nxt.weekday() >= 5:
+            nxt += dt.timedelta(days=1)
+        return nxt
 
 
 def _address(a: m.Address | None) -> str | None:
@@ -96,17 +131,24 @@ class SchoolNoticeArrived:
         if not is_school(h.sender) or la_of(h.sender) != gw.party:
             raise GatewayError("notice-outside-area",
                                f"school {h.sender} is not in LA {gw.party}'s area")
-        _check(n)
-        event, due, late = lateness(gw, n, arrival.now.date())
+        received = arrival.now.astimezone(LONDON).date()  # the day it came, in England
+        _check(n, received)
+        event, due, late = lateness(gw, n, received)
         actor = f"school:{h.sender}"
         p = n.pupil
 
         async def recorded(tx: Tx) -> None:
+            earlier = await gw.store.school_notices.resend_of(tx, h.sender, h.conversation_id)
+            if earlier is not None:  # a resend (new message id, same conversation)
+                await gw.store.audit.add(actor, f"school-notice-{n.kind.value}", h.message_id,
+                                         f"a resend of {earlier}: recorded already", tx=tx)
+                return
             case_id = None
             if n.kind is K.DELETION:
                 assert n.deletion is not None
                 d = n.deletion
-                unknown = d.future_address is None and d.destination_school is None
+                unknown = (d.future_address is None and d.destination_school is None
+                           and d.ground not in NO_DESTINATION)
                 joint = d.ground in m.JOINT_ENQUIRY_GROUNDS
                 if unknown or joint:
                     case_id = await gw.store.cases.open(tx, NewCase(
@@ -129,10 +171,12 @@ class SchoolNoticeArrived:
                             }.items() if v}), actor)
             await tx.execute(
                 "INSERT INTO school_notices (message_id, school, kind, received_at, event_on, "
-                "due_on, late_school_days, case_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "due_on, late_school_days, case_id, detail, conversation_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 h.message_id, h.sender, n.kind.value, arrival.now.timestamp(),
                 event.isoformat(), due.isoformat() if due else None, late, case_id,
-                json.dumps({"ground": n.deletion.ground.value} if n.deletion else {}))
+                json.dumps({"ground": n.deletion.ground.value} if n.deletion else {}),
+                h.conversation_id)
             await gw.store.audit.add(actor, f"school-notice-{n.kind.value}", h.message_id,
                                      (f"late by {late} school days; " if late else "")
                                      + (f"case {case_id}" if case_id else "recorded"), tx=tx)
