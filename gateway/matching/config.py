@@ -32,6 +32,10 @@ DEFAULT_WEIGHTS: Mapping[str, Mapping[str, tuple[float, float]]] = MappingProxyT
                 "nickname": (0.034, 0.0023),
                 "close": (0.084, 0.00055),
                 "phonetic": (0.0148, 0.0011),
+                # m, u set: the same child's name damaged by OCR or keying past a single
+                # slip (census-style data: most misses); between different children a
+                # spelling no record has is seldom explained by damage to a held name.
+                "garbled": (0.03, 0.0008),
                 "middle": (0.009, 0.0115),
                 "similar": (0.0106, 0.0083),
                 # Like a partial date, an initial is a property of the enquiry: m and u are

@@ -18,6 +18,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from rapidfuzz.distance import DamerauLevenshtein
+from rapidfuzz.process import extract
+
 from gateway.matching import compare
 from gateway.matching.blocking import (
     Key,
@@ -25,11 +28,12 @@ from gateway.matching.blocking import (
     fallback_keys,
     query_keys,
     record_keys,
+    surname_tokens,
 )
 from gateway.matching.compare import MISSING, Prepared
 from gateway.matching.config import MatchConfig
 from gateway.matching.explain import describe
-from gateway.matching.names import nickname_equivalent, nickname_keys
+from gateway.matching.names import known_name, nickname_equivalent, nickname_keys
 from gateway.matching.records import Record
 
 log = logging.getLogger(__name__)
@@ -103,7 +107,28 @@ def levels_of(q: Prepared, r: Prepared) -> Levels:
     )
 
 
-def _guard(levels: Levels, twin: str, same_name: bool = False) -> str:
+# Base rate behind the forename vetoes. About 3% of children are twins: twin maternities
+# are 1.4-1.6% of all maternities in England and Wales (ONS, "Birth characteristics in
+# England and Wales", multiple maternities, 14-16 per 1,000 maternities in 2012-2022), and
+# each gives two children. So a child on file has an unrecorded co-twin with prior odds of
+# up to about 1 in 32 (5 bits), and a co-twin has the same surname, home and date of
+# birth and a *different real name*. The weights give a disagreeing forename log2(m/u) =
+# log2(0.030/0.965) = -5.0 bits against the same child: the two cancel, so a query whose
+# forename is another name, with everything else the record's, is about as likely an
+# unrecorded twin as the child, whether or not anything else is on file. A loosely similar
+# name (Amira beside Amelia, Ava beside Eva) is no better: parents give twins alike names.
+# Those two vetoes rest on this base rate. A forename that OCR or keying damage explains
+# and that is no real name ("garbled": Hrwwrh for Hannah) is the child's own name, damaged;
+# a co-twin would need a different name *and* damage that happens to lead to this child's
+# name, so its veto rests on evidence instead: a record actually held that could be the
+# child (``Matcher._lone``).
+TWIN_SHARE_OF_CHILDREN = 0.03
+# Date-of-birth levels with which a damaged forename can still be matched.
+_LONE_DOB = frozenset({"exact", "transposed", "slip"})
+_SAME_HOME = frozenset({"address", "postcode"})
+
+
+def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = False) -> str:
     """Why the person fields forbid the ``match`` band whatever the score ("" if they don't).
 
     These rules keep a sibling or twin from being taken for the child: the household fields
@@ -112,11 +137,18 @@ def _guard(levels: Levels, twin: str, same_name: bool = False) -> str:
     when it has and the query's weaker forename evidence (its middle name, or an initial)
     fits this child and none of the twins, "same" otherwise. ``same_name`` is True when
     the forenames are the same or nicknames in the lists (not a nickname with a slip):
-    only that outweighs a different sex.
+    only that outweighs a different sex. ``lone`` is True when the query's forename is a
+    damaged spelling (no real name) and no held record other than this one could be the
+    child (no twin, no namesake with the surname and date of birth, no brother or sister
+    at the home whose forename the query's could be): a damaged ("garbled") forename is
+    then the child's (see ``TWIN_SHARE_OF_CHILDREN``).
     """
     fn, dob = levels[0], levels[3]
-    if fn == "disagree":
+    if fn == "disagree":  # the base rate of twins (TWIN_SHARE_OF_CHILDREN)
         return "different forenames: at most a possible match"
+    if fn == "garbled" and not (lone and dob in _LONE_DOB):
+        return ("a damaged forename, and another record on file could be the child: "
+                "at most a possible match")
     if dob in ("disagree", "year"):
         return "different dates of birth: at most a possible match (could be a sibling)"
     if levels[6] == "disagree":
@@ -134,6 +166,7 @@ def _guard(levels: Levels, twin: str, same_name: bool = False) -> str:
         or levels[4] == "disagree"
     ):
         return "the record has a twin on file and the forename does not tell them apart"
+    # The base rate of twins again (TWIN_SHARE_OF_CHILDREN): alike names are given to twins.
     if fn == "similar" and dob == "exact" and levels[5] in ("address", "postcode"):
         return "same home and date of birth but only a loosely similar forename: could be a twin"
     return ""
@@ -198,6 +231,8 @@ class Matcher:
         # Memoised term-frequency weights; emptied whenever a record is added or removed.
         self._fn_tf_memo: dict[str, float] = {}
         self._sn_tf_memo: dict[str, float] = {}
+        # Every held forename spelling, for ``_real_name``; rebuilt after records change.
+        self._fn_names: tuple[str, ...] | None = None
         self._sn_m, self._sn_u = self.config.weights["surname"]["exact"]
 
     @classmethod
@@ -408,6 +443,7 @@ class Matcher:
         return [rid for rid, _ in ranked[: self.config.max_candidates]]
 
     def _forget_weights(self) -> None:
+        self._fn_names = None
         if self._fn_tf_memo:
             self._fn_tf_memo.clear()
         if self._sn_tf_memo:
@@ -493,6 +529,59 @@ class Matcher:
             return "apart"
         return "same"
 
+    def _real_name(self, fn: str, own: str) -> bool:
+        """Is ``fn`` a real name rather than a damaged spelling of ``own``?
+
+        Real: a spelling some held record has or a nickname list knows (``fn_known``), a
+        formal name the nickname package lists, or one slip from a held forename other
+        than ``own`` (a typo of another child's name, e.g. an unrecorded twin's).
+        """
+        if len(self._records) < self.config.unseen_forename_records:
+            return True  # among few records an unseen spelling may well be a real name
+        if fn in self._fn_count or known_name(fn):
+            return True
+        names = self._fn_names
+        if names is None:
+            names = self._fn_names = tuple(self._fn_count)
+        return any(name != own for name, _, _ in extract(
+            fn, names, scorer=DamerauLevenshtein.distance, score_cutoff=1, limit=None))
+
+    def _lone(self, q: Prepared, r: Prepared) -> bool:
+        """True when the query's forename is a damaged spelling (not a real name) and no
+        held record other than ``r`` could be the child instead.
+
+        A record could be the child instead when it shares a surname part with the query
+        or ``r`` and either its date of birth is the query's (a twin, or a namesake with the
+        same surname and birthday) or it lives at the query's home and its forename does
+        not disagree with the query's (a brother or sister whose name the query's could be
+        a slip of). Only these records are looked at, through the blocking index.
+        """
+        if not q.fn or not q.sn or self._real_name(q.fn, r.fn):
+            return False
+        index, records = self._index, self._records
+        parts = set(q.sn_parts) | set(r.sn_parts)
+        tokens = surname_tokens(q.sn_parts) | surname_tokens(r.sn_parts)
+        ids: set[str] = set()
+        d = q.dob
+        if d is not None and d.is_full:
+            for t in tokens:
+                ids.update(index.get(("ds", d.year, d.month, d.day, t), ()))
+        for pc in {q.pc, r.pc} - {""}:
+            for t in tokens:
+                ids.update(index.get(("ps", pc, t), ()))
+        if q.house and q.addr:
+            ids.update(index.get(("a", q.addr), ()))
+        ids.discard(r.record_id)
+        for rid in ids:
+            o = records[rid]
+            if parts.isdisjoint(o.sn_parts):
+                continue
+            if q.dob_full and o.dob_code == q.dob_code:
+                return False
+            if compare.location(q, o) in _SAME_HOME and compare.forename(q, o) != "disagree":
+                return False
+        return True
+
     def _bands(self, top: list[_Scored], q: Prepared, qs: Prepared | None) -> list[str]:
         cfg = self.config
         bands = []
@@ -500,7 +589,11 @@ class Matcher:
             qq = qs if s.swapped and qs is not None else q
             same_name = nickname_equivalent(qq.fn, self._records[s.record_id].fn)
             if s.total >= cfg.match_threshold:
-                s.rule = _guard(s.levels, self._twin(s, q, qs), same_name)
+                twin = self._twin(s, q, qs)
+                s.rule = _guard(s.levels, twin, same_name)
+                if (s.rule and not twin and s.levels[0] == "garbled"
+                        and self._lone(qq, self._records[s.record_id])):
+                    s.rule = _guard(s.levels, twin, same_name, lone=True)
                 bands.append(POSSIBLE if s.rule else MATCH)
             else:
                 s.rule = _guard(s.levels, "", same_name)

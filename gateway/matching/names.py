@@ -47,6 +47,7 @@ BRITISH_NICKNAMES: dict[str, tuple[str, ...]] = {
 }
 
 _NAMER = NickNamer()
+_BRITISH_FORMAL = frozenset(f for forms in BRITISH_NICKNAMES.values() for f in forms)
 
 
 @lru_cache(maxsize=65536)
@@ -105,6 +106,16 @@ def nickname_forms(name: str) -> tuple[str, ...]:
         forms.update(nick for nick, formal in BRITISH_NICKNAMES.items() if k in formal)
     forms.discard(name)
     return tuple(sorted(forms))
+
+
+@lru_cache(maxsize=65536)
+def known_name(name: str) -> bool:
+    """Do the nickname lists know this spelling as a name (a nickname or a formal name)?"""
+    if not name:
+        return False
+    lower = name.lower()
+    return (bool(_NAMER.canonicals_of(lower)) or bool(_NAMER.nicknames_of(lower))
+            or name in BRITISH_NICKNAMES or name in _BRITISH_FORMAL)
 
 
 def nickname_equivalent(a: str, b: str) -> bool:
