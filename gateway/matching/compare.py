@@ -35,6 +35,8 @@ MIN_LEN_FOR_ONE_EDIT = 5
 # at least this long: short names with one consonant are too often different names that
 # differ in their vowels (Evie/Ivy, Leo/Lea, Ali/Eli).
 MIN_LEN_FOR_ONE_CONSONANT_KEY = 5
+# A surname cut short ("Whitfi" for Whitfield) keeps at least this many letters.
+MIN_TRUNCATED = 5
 # Spelling similarity a transliteration variant needs besides an equal key: Aisha/Ayesha
 # are 0.84, Aishah/Ayesha 0.80; Amara/Umar (0.78), Emilia/Amelia (0.76) and Omar/Amir
 # (0.67), different names, stay out (so, at this cut, does Ebrahim/Ibraheem at 0.78).
@@ -323,6 +325,11 @@ def surname(q: Prepared, r: Prepared) -> str:
         r.sn_parts
     ):
         return "part"
+    # A surname cut short by a field too narrow for it ("Whitfi" for Whitfield): the
+    # shorter is the start of the longer and keeps most of it.
+    short, long_ = sorted((a, b), key=len)
+    if len(short) >= MIN_TRUNCATED and long_.startswith(short) and len(long_) - len(short) >= 2:
+        return "part"
     return _surname_pair(a, b)
 
 
@@ -367,6 +374,10 @@ def dob_level(a: int, b: int) -> str:
         if DamerauLevenshtein.distance(f"{a:08d}", f"{b:08d}") <= 1:
             return "slip"
         diffs = (ay != by) + (am != bm) + (ad != bd)
+        # One part off by one (the 19th for the 20th, September for October): a slip of
+        # the hand or of counting, however many digits it changes.
+        if diffs == 1 and abs(ay - by) + abs(am - bm) + abs(ad - bd) == 1:
+            return "slip"
         if diffs == 1:
             return "one_part"
         return "year" if ay == by else "disagree"

@@ -32,7 +32,6 @@ BRITISH_NICKNAMES: dict[str, tuple[str, ...]] = {
     "FREDDY": ("FREDERICK", "ALFRED"),
     "ELLIE": ("ELEANOR", "ELLEN", "ELIZABETH"),
     "LEXI": ("ALEXANDRA",),
-    "LEXIE": ("ALEXANDRA",),
     "FRANKIE": ("FRANCESCA", "FRANCIS", "FRANK"),
     "JAKE": ("JACOB",),
     "KIT": ("CHRISTOPHER",),
@@ -43,6 +42,24 @@ BRITISH_NICKNAMES: dict[str, tuple[str, ...]] = {
     "CHARLIE": ("CHARLES", "CHARLOTTE"),
     "SASHA": ("ALEXANDER", "ALEXANDRA"),
     "KUBA": ("JAKUB",),  # Polish diminutive of Jakub
+    # Short forms found among census-style misses (issue 14) that the package lacks.
+    "ELLA": ("ISABELLA", "ELEANOR", "GABRIELLA"),
+    "KATIE": ("KATHERINE", "CATHERINE", "KATHRYN"),
+    "KATE": ("KATHERINE", "CATHERINE", "KATHRYN"),
+    "KAT": ("KATHERINE", "CATHERINE", "KATARZYNA"),
+    "SOPH": ("SOPHIE", "SOPHIA"),
+    "ZAK": ("ZAKARIYA", "ZACHARY", "ZAKARIA"),
+    "ZACK": ("ZACHARY", "ZAKARIYA"),
+    "MADDIE": ("MADISON", "MADELEINE", "MADELINE"),
+    "MADDY": ("MADISON", "MADELEINE", "MADELINE"),
+    "GEORGIE": ("GEORGIA", "GEORGINA", "GEORGE"),
+    "FLOSSIE": ("FLORENCE",),
+    "LOTTIE": ("CHARLOTTE",),
+    "NELL": ("ELEANOR", "HELEN", "ELLEN"),
+    "BELLA": ("ISABELLA", "ARABELLA"),
+    "IZZIE": ("ISABEL", "ISABELLA", "ISABELLE", "ISOBEL"),
+    "LEXIE": ("ALEXANDRA", "ALEXIS"),
+    "ROSIE": ("ROSE", "ROSALIND", "ROSEMARY"),
     "OLEK": ("ALEKSANDER",),  # Polish diminutive
 }
 
