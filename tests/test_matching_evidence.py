@@ -28,10 +28,10 @@ KIDS = [
     # A namesake elsewhere: same surname and birthday, another child.
     Record("E4", forename="Hannah", dob="2013-11-02", sex="F", surname="Pemberton",
            postcode="NE6 1AA", address="7 Heaton Road"),
-    Record("E5", forename="Holly", dob="2013-11-02", sex="F", surname="Pemberton",
+    Record("E5", forename="Hannah", dob="2013-11-02", sex="F", surname="Pemberton",
            postcode="PL4 8QQ", address="90 Mutley Plain"),
     # A brother and sister at one home.
-    Record("E6", forename="Hamish", dob="2011-06-30", sex="M", surname="Ormerod",
+    Record("E6", forename="Hamish", dob="2015-01-19", sex="M", surname="Ormerod",
            postcode="M20 2RN", address="3 Burton Road"),
     Record("E7", forename="Hannah", dob="2014-01-19", sex="F", surname="Ormerod",
            postcode="M20 2RN", address="3 Burton Road"),
@@ -83,17 +83,32 @@ def test_a_damaged_forename_of_a_twin_stays_possible(matcher: Matcher) -> None:
 def test_a_damaged_forename_beside_a_namesake_with_the_birthday_stays_possible(
     matcher: Matcher,
 ) -> None:
-    # Holly Pemberton, born the same day elsewhere, could be the child (after a move).
+    # Another Hannah Pemberton, born the same day elsewhere, could be the child.
     rid, band, rule = top(matcher, kid("E4", forename="Hrwwrh"))
     assert (rid, band) == ("E4", POSSIBLE) and "could be the child" in rule
 
 
+def test_a_namesake_whose_forename_the_query_cannot_be_is_no_competitor() -> None:
+    # Holly Pemberton, born the same day elsewhere: "Hrwwrh" is no damage of Holly.
+    kids = [replace(k, forename="Holly") if k.record_id == "E5" else k for k in KIDS]
+    m = Matcher.from_records([*generate(3000, 0, seed=13).records, *kids])
+    assert top(m, kid("E4", forename="Hrwwrh"))[:2] == ("E4", MATCH)
+
+
 def test_a_damaged_name_that_could_be_a_brothers_stays_possible(matcher: Matcher) -> None:
     # "Hamwrh" is damage of Hannah, but also a slip or two from her brother Hamish, at
-    # the same home: with her date of birth it could still be him, so neither is claimed.
+    # the same home, born a year after her to the day: with her date of birth (one slip
+    # from his) it could still be him, so neither is claimed.
     q = kid("E7", forename="Hamwrh")
     assert "damage" in matcher.compare(q, "E7").explanation["forename"]
     assert all(c.band != MATCH for c in matcher.match(q))
+
+
+def test_a_brother_born_another_year_is_no_competitor() -> None:
+    # The same brother born years apart could not be the child: Hannah is matched.
+    kids = [replace(k, dob="2010-05-02") if k.record_id == "E6" else k for k in KIDS]
+    m = Matcher.from_records([*generate(3000, 0, seed=13).records, *kids])
+    assert top(m, kid("E7", forename="Hamwrh"))[:2] == ("E7", MATCH)
 
 
 @pytest.mark.parametrize("forename", ["Hbxkah", "Grace", "Hamwrh", "Hrwwrh"])

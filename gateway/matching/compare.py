@@ -154,10 +154,12 @@ for _x in VOWELS | {"Y"}:
 for _x, _y in OCR_PAIRS:
     _SUB_COST[_x, _y] = _SUB_COST[_y, _x] = OCR_COST
 # Damage explains a pair of spellings when its weighted cost is at most this share of the
-# longer spelling (HRWWRH for HANNAH: four OCR confusions, 1.4 of 6 letters), never more
-# than DAMAGE_MAX, and with at most one edit of full cost (an arbitrary letter).
+# longer spelling (HRWWRH for HANNAH: four OCR confusions, 1.4 of 6 letters), at least
+# DAMAGE_MIN (one arbitrary letter and one confusion: MRVA for MAYA), never more than
+# DAMAGE_MAX, and with few edits of full cost (arbitrary letters; see ``damaged``).
 DAMAGE_SHARE = 0.3
-DAMAGE_MAX = 2.0
+DAMAGE_MIN = 1.4
+DAMAGE_MAX = 2.4
 
 
 def _indel_cost(s: str, i: int) -> float:
@@ -169,42 +171,60 @@ def _indel_cost(s: str, i: int) -> float:
 
 
 @lru_cache(maxsize=1 << 16)
-def damage_distance(a: str, b: str) -> tuple[float, int]:
-    """Weighted Damerau-Levenshtein distance with OCR and keying costs, and the number of
-    full-cost edits on the cheapest path (compared as (cost, edits))."""
+def damage_distance(a: str, b: str) -> float:
+    """Weighted Damerau-Levenshtein distance with OCR and keying costs.
+
+    Written out here (see above for why no library does): one row of floats at a time,
+    the substitution cost looked up per pair of letters.
+    """
     la, lb = len(a), len(b)
-    prev2: list[tuple[float, int]] = []
-    prev = [(0.0, 0)]
-    for j in range(1, lb + 1):
-        c = _indel_cost(b, j - 1)
-        prev.append((prev[-1][0] + c, prev[-1][1] + (c == 1.0)))
+    if not la or not lb:
+        return float(la + lb)
+    sub = _SUB_COST
+    ia = [_indel_cost(a, i) for i in range(la)]
+    ib = [_indel_cost(b, j) for j in range(lb)]
+    prev = [0.0] * (lb + 1)
+    for j in range(lb):
+        prev[j + 1] = prev[j] + ib[j]
+    prev2 = prev
     for i in range(1, la + 1):
-        ca = _indel_cost(a, i - 1)
-        cur = [(prev[0][0] + ca, prev[0][1] + (ca == 1.0))]
+        x, ca = a[i - 1], ia[i - 1]
+        cur = [prev[0] + ca]
         for j in range(1, lb + 1):
-            x, y = a[i - 1], b[j - 1]
-            sub = 0.0 if x == y else _SUB_COST.get((x, y), 1.0)
-            best = min(
-                (prev[j - 1][0] + sub, prev[j - 1][1] + (sub == 1.0)),
-                (prev[j][0] + ca, prev[j][1] + (ca == 1.0)),
-                (cur[j - 1][0] + _indel_cost(b, j - 1),
-                 cur[j - 1][1] + (_indel_cost(b, j - 1) == 1.0)),
-            )
-            if i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y and x != y:
-                t = prev2[j - 2]
-                best = min(best, (t[0] + SWAP_COST, t[1]))
+            y = b[j - 1]
+            best = prev[j - 1] if x == y else prev[j - 1] + sub.get((x, y), 1.0)
+            v = prev[j] + ca
+            if v < best:
+                best = v
+            v = cur[j - 1] + ib[j - 1]
+            if v < best:
+                best = v
+            if i > 1 and j > 1 and x != y and x == b[j - 2] and a[i - 2] == y:
+                v = prev2[j - 2] + SWAP_COST
+                if v < best:
+                    best = v
             cur.append(best)
         prev2, prev = prev, cur
-    return prev[lb] if la or lb else (0.0, 0)
+    return prev[lb]
 
 
 def damaged(a: str, b: str) -> bool:
-    """Can OCR or keying damage explain ``a`` as ``b`` (or the reverse)?"""
+    """Can OCR or keying damage explain ``a`` as ``b`` (or the reverse)?
+
+    Explained: a weighted cost of at most ``DAMAGE_SHARE`` of the longer spelling, at
+    least ``DAMAGE_MIN`` (one arbitrary letter and one confusion) and at most
+    ``DAMAGE_MAX``: so one edit of full cost at most in names of up to six letters, two
+    in longer ones. Letter groups read as one ("rn" for "m") are also tried folded, with
+    confusions alone (cost under 1) left.
+    """
     if not a or not b or abs(len(a) - len(b)) > 2 or min(len(a), len(b)) < 3:
         return False
-    a, b = _ocr_fold(a), _ocr_fold(b)
-    cost, full = damage_distance(a, b)
-    return full <= 1 and cost <= min(DAMAGE_MAX, DAMAGE_SHARE * max(len(a), len(b)))
+    budget = min(DAMAGE_MAX, max(DAMAGE_MIN, DAMAGE_SHARE * max(len(a), len(b))))
+    if damage_distance(a, b) <= budget:
+        return True
+    # Folded, only confusions may be left (Amira is not Amelia read as "Ameha").
+    fa, fb = _ocr_fold(a), _ocr_fold(b)
+    return (fa, fb) != (a, b) and damage_distance(fa, fb) < min(1.0, budget)
 
 
 def _close(a: str, b: str, jw: float) -> bool:
@@ -241,7 +261,10 @@ def _sounds_alike(a: str, b: str, jw: float) -> bool:
 _PAIR_CACHE = 1 << 16
 
 
-def forename(q: Prepared, r: Prepared) -> str:
+def forename(q: Prepared, r: Prepared, deep: bool = True) -> str:
+    """The forename level. ``deep=False`` skips the search for OCR or keying damage
+    ("garbled"), which the matcher only makes where the date of birth is near enough for
+    it to matter (``matcher.levels_of``)."""
     a, b = q.fn, r.fn
     if not a or not b:
         return MISSING
@@ -251,6 +274,13 @@ def forename(q: Prepared, r: Prepared) -> str:
     # The middle-name check outranks only the weak levels.
     if weak and (a in r.mids or b in q.mids):
         return "middle"
+    # A spelling no held record has that OCR or keying damage explains ("Hrwwrh" for
+    # Hannah, "Niccow" for Willow) is the record's name, damaged: not strong enough to
+    # tell twins apart, and capped when another held record could be the child (see
+    # ``matcher._guard``). Two real names are never read as damage of each other.
+    if (deep and level in ("similar", "disagree") and not (q.fn_known and r.fn_known)
+            and damaged(a, b)):
+        return "garbled"
     return level
 
 
@@ -283,20 +313,10 @@ def _forename_pair(a: str, b: str, a_known: bool, b_known: bool) -> tuple[str, b
     # letter). Anything looser may be a real name no record happens to have: Mariam
     # beside Amira (JW 0.81), Amira beside Amelia, Isla beside Isabella.
     edits = DamerauLevenshtein.distance(a, b, score_cutoff=2)
-    unseen = not (a_known and b_known)
     if jw >= SIMILAR_JW or edits <= 1:
-        typo = unseen and (
+        typo = not (a_known and b_known) and (
             edits <= 1 or (edits == 2 and a[0] == b[0] and min(len(a), len(b)) >= 5))
-        if typo:
-            return "close", True
-    # A spelling no held record has that OCR or keying damage explains ("Hrwwrh" for
-    # Hannah, "Wiccow" for Willow) is the record's name, damaged: not strong enough to
-    # tell twins apart, and capped when another held record could be the child (see
-    # ``matcher._guard``). Two real names are never read as damage of each other.
-    if unseen and damaged(a, b):
-        return "garbled", True
-    if jw >= SIMILAR_JW or edits <= 1:
-        return "similar", True
+        return ("close" if typo else "similar"), True
     return "disagree", True
 
 
@@ -315,7 +335,8 @@ def _near_form(name: str, forms: tuple[str, ...], known: bool = True) -> bool:
     ) is not None
 
 
-def surname(q: Prepared, r: Prepared) -> str:
+def surname(q: Prepared, r: Prepared, deep: bool = True) -> str:
+    """The surname level; ``deep=False`` skips the search for OCR or keying damage."""
     a, b = q.sn, r.sn
     if not a or not b:
         return MISSING
@@ -330,7 +351,11 @@ def surname(q: Prepared, r: Prepared) -> str:
     short, long_ = sorted((a, b), key=len)
     if len(short) >= MIN_TRUNCATED and long_.startswith(short) and len(long_) - len(short) >= 2:
         return "part"
-    return _surname_pair(a, b)
+    level = _surname_pair(a, b)
+    # Siblings share a surname, so damage in it is a typo like any other.
+    if deep and level in ("similar", "disagree") and damaged(a, b):
+        return "close"
+    return level
 
 
 @lru_cache(maxsize=_PAIR_CACHE)
@@ -340,9 +365,6 @@ def _surname_pair(a: str, b: str) -> str:
         return "close"
     if _sounds_alike(a, b, jw):
         return "phonetic"
-    # Siblings share a surname, so damage in it is a typo like any other.
-    if damaged(a, b):
-        return "close"
     if jw >= SIMILAR_JW:
         return "similar"
     return "disagree"

@@ -91,16 +91,26 @@ class _Scored:
     rule: str = ""
 
 
+# Date-of-birth levels near enough for OCR or keying damage in a name to be worth looking
+# for: with another child's date of birth the names' levels cannot make a match, and the
+# search (a weighted edit distance in Python) is the costliest comparison.
+_DAMAGE_DOB = frozenset({"exact", "transposed", "slip", "partial", "partial_year", MISSING})
+
+
 def levels_of(q: Prepared, r: Prepared) -> Levels:
     """The comparison level of every field, in ``FIELDS`` order."""
     # The commonest outcomes (exact agreement, a side not given) are decided inline before
     # calling out: this runs for every candidate of every query.
+    dob = ("exact" if q.dob_full and q.dob_code == r.dob_code
+           else compare.dob_level(q.dob_code, r.dob_code))
+    deep = dob in _DAMAGE_DOB
+    fn = "exact" if q.fn and q.fn == r.fn else compare.forename(q, r, deep)
     return (
-        "exact" if q.fn and q.fn == r.fn else compare.forename(q, r),
-        "exact" if q.sn and q.sn == r.sn else compare.surname(q, r),
+        fn,
+        # (With different forenames the pair is another child's whatever the surname.)
+        "exact" if q.sn and q.sn == r.sn else compare.surname(q, r, deep and fn != "disagree"),
         MISSING if not q.mids or not r.mids else compare.middle_names(q, r),
-        "exact" if q.dob_full and q.dob_code == r.dob_code
-        else compare.dob_level(q.dob_code, r.dob_code),
+        dob,
         MISSING if not q.sex or not r.sex else "agree" if q.sex == r.sex else "disagree",
         compare.location(q, r),
         MISSING if not q.upn or not r.upns else compare.upn(q, r),
@@ -126,6 +136,8 @@ TWIN_SHARE_OF_CHILDREN = 0.03
 # Date-of-birth levels with which a damaged forename can still be matched.
 _LONE_DOB = frozenset({"exact", "transposed", "slip"})
 _SAME_HOME = frozenset({"address", "postcode"})
+# Date-of-birth levels that make a record another child (see ``_guard``).
+_OTHER_CHILD_DOB = frozenset({"disagree", "year"})
 
 
 def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = False) -> str:
@@ -551,10 +563,11 @@ class Matcher:
         held record other than ``r`` could be the child instead.
 
         A record could be the child instead when it shares a surname part with the query
-        or ``r`` and either its date of birth is the query's (a twin, or a namesake with the
-        same surname and birthday) or it lives at the query's home and its forename does
-        not disagree with the query's (a brother or sister whose name the query's could be
-        a slip of). Only these records are looked at, through the blocking index.
+        or ``r`` and is a twin (the query's home and date of birth), or its forename does
+        not disagree with the query's and it is a namesake (the query's date of birth) or a
+        brother or sister (the query's home, and a date of birth not another child's):
+        one whose name and date the query's could be slips of. Only these records are
+        looked at, through the blocking index.
         """
         if not q.fn or not q.sn or self._real_name(q.fn, r.fn):
             return False
@@ -576,10 +589,15 @@ class Matcher:
             o = records[rid]
             if parts.isdisjoint(o.sn_parts):
                 continue
+            home = compare.location(q, o) in _SAME_HOME
+            if home and q.dob_full and o.dob_code == q.dob_code:
+                return False  # a twin at the query's home
+            if compare.forename(q, o) == "disagree":
+                continue
             if q.dob_full and o.dob_code == q.dob_code:
-                return False
-            if compare.location(q, o) in _SAME_HOME and compare.forename(q, o) != "disagree":
-                return False
+                return False  # a namesake with the surname and birthday
+            if home and compare.dob_level(q.dob_code, o.dob_code) not in _OTHER_CHILD_DOB:
+                return False  # a brother or sister
         return True
 
     def _bands(self, top: list[_Scored], q: Prepared, qs: Prepared | None) -> list[str]:
