@@ -129,3 +129,40 @@ def test_among_few_records_a_damaged_forename_keeps_its_veto() -> None:
     # Among few records an unseen spelling may be a real name nobody else has.
     m = Matcher.from_records(KIDS)
     assert top(m, kid("E1", forename="Hrwwrh"))[1] == POSSIBLE
+
+
+# -- a spelling no damage explains: the twin base rate against the unseen-name rate ---
+
+@pytest.fixture(scope="module")
+def large() -> Matcher:
+    # The synthetic names are a closed list: among 20,000 records almost every real
+    # forename is held, so an unseen spelling is seldom a real name (Good-Turing).
+    m = Matcher.from_records([*generate(20_000, 0, seed=13).records, *KIDS])
+    assert m._unseen_share() < 1 / 64
+    return m
+
+
+def test_an_unrecognisable_forename_is_the_child_where_real_names_are_all_seen(
+    large: Matcher, matcher: Matcher,
+) -> None:
+    q = kid("E1", forename="Hbxkah")
+    assert top(large, q)[:2] == ("E1", MATCH)
+    # Among 3,000 records more real names are held only once: the veto stays.
+    assert matcher._unseen_share() > 1 / 64
+    assert top(matcher, q)[1] == POSSIBLE
+
+
+@pytest.mark.parametrize(("record_id", "forename"), [
+    ("E1", "Grace"),  # a real name
+    ("E2", "Hbxkqw"),  # Willow has a twin on file
+    ("E4", "Hbxkah"),  # another Hannah Pemberton born that day
+    ("E1", "Xannha"),  # loosely similar... and still lone: see below
+])
+def test_an_unrecognisable_forename_keeps_its_veto_beside_evidence(
+    large: Matcher, record_id: str, forename: str
+) -> None:
+    q = kid(record_id, forename=forename)
+    if forename == "Xannha":  # loosely similar, no real name, nobody else: the child
+        assert top(large, q)[:2] == ("E1", MATCH)
+    else:
+        assert all(c.band != MATCH for c in large.match(q))

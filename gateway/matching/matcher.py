@@ -133,14 +133,31 @@ def levels_of(q: Prepared, r: Prepared) -> Levels:
 # name, so its veto rests on evidence instead: a record actually held that could be the
 # child (``Matcher._lone``).
 TWIN_SHARE_OF_CHILDREN = 0.03
+# A spelling that is no real name we know (no held record has it, no nickname list knows
+# it, it is not one slip from a held name) and that no damage explains ("Jdqcde" for
+# Adaeze) is either the child's name garbled past recognition or a rare real name: an
+# unrecorded twin's, say. Against a twin it needs the twin *and* a name the records have
+# never seen: TWIN_SHARE_OF_CHILDREN x the chance that a real forename is unseen, which
+# the records themselves estimate (Good-Turing: the share of records whose forename no
+# other record has, ``Matcher._unseen_share``). For the same child it needs a garbled
+# name: m of a disagreeing forename, 0.030, the same order as the twin share. So the odds
+# for the child are about 1 / (unseen share); at 1/64 or less, fewer than 2% of such
+# claims (the issue's wrong-child bound) could be an unrecorded twin, and such a spelling
+# with everything else the record's, and no competitor held, is the child. Where many
+# names are held only once (a small authority, or real names' long tail) the unseen share
+# is higher and the veto stays.
+UNSEEN_NAME_SHARE = 1 / 64
+_EVIDENCE_FORENAME = frozenset({"garbled", "disagree", "similar"})
 # Date-of-birth levels with which a damaged forename can still be matched.
 _LONE_DOB = frozenset({"exact", "transposed", "slip"})
 _SAME_HOME = frozenset({"address", "postcode"})
+_LONE_SURNAME = frozenset({"exact", "part", "close"})
 # Date-of-birth levels that make a record another child (see ``_guard``).
 _OTHER_CHILD_DOB = frozenset({"disagree", "year"})
 
 
-def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = False) -> str:
+def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = False,
+           rare_unseen: bool = False) -> str:
     """Why the person fields forbid the ``match`` band whatever the score ("" if they don't).
 
     These rules keep a sibling or twin from being taken for the child: the household fields
@@ -153,10 +170,18 @@ def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = Fals
     damaged spelling (no real name) and no held record other than this one could be the
     child (no twin, no namesake with the surname and date of birth, no brother or sister
     at the home whose forename the query's could be): a damaged ("garbled") forename is
-    then the child's (see ``TWIN_SHARE_OF_CHILDREN``).
+    then the child's (see ``TWIN_SHARE_OF_CHILDREN``). ``rare_unseen`` is True when a real
+    forename is seldom a spelling no held record has (``UNSEEN_NAME_SHARE``): a lone
+    spelling that no damage explains, with everything else the record's, is then the
+    child's too.
     """
     fn, dob = levels[0], levels[3]
-    if fn == "disagree":  # the base rate of twins (TWIN_SHARE_OF_CHILDREN)
+    # The base rate of twins (TWIN_SHARE_OF_CHILDREN), unless the spelling is rarely a
+    # real name here and everything else is the record's.
+    if fn == "disagree" and not (
+        lone and rare_unseen and dob == "exact" and levels[1] in _LONE_SURNAME
+        and levels[5] in _SAME_HOME
+    ):
         return "different forenames: at most a possible match"
     if fn == "garbled" and not (lone and dob in _LONE_DOB):
         return ("a damaged forename, and another record on file could be the child: "
@@ -179,7 +204,8 @@ def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = Fals
     ):
         return "the record has a twin on file and the forename does not tell them apart"
     # The base rate of twins again (TWIN_SHARE_OF_CHILDREN): alike names are given to twins.
-    if fn == "similar" and dob == "exact" and levels[5] in ("address", "postcode"):
+    if (fn == "similar" and dob == "exact" and levels[5] in ("address", "postcode")
+            and not (lone and rare_unseen)):
         return "same home and date of birth but only a loosely similar forename: could be a twin"
     return ""
 
@@ -245,6 +271,7 @@ class Matcher:
         self._sn_tf_memo: dict[str, float] = {}
         # Every held forename spelling, for ``_real_name``; rebuilt after records change.
         self._fn_names: tuple[str, ...] | None = None
+        self._fn_unseen: float | None = None  # see _unseen_share
         self._sn_m, self._sn_u = self.config.weights["surname"]["exact"]
 
     @classmethod
@@ -456,6 +483,7 @@ class Matcher:
 
     def _forget_weights(self) -> None:
         self._fn_names = None
+        self._fn_unseen = None
         if self._fn_tf_memo:
             self._fn_tf_memo.clear()
         if self._sn_tf_memo:
@@ -541,6 +569,14 @@ class Matcher:
             return "apart"
         return "same"
 
+    def _unseen_share(self) -> float:
+        """Good-Turing estimate of the chance that a child's real forename is a spelling
+        no held record has: the share of records whose forename no other record has."""
+        if self._fn_unseen is None:
+            once = sum(1 for n in self._fn_count.values() if n == 1)
+            self._fn_unseen = once / max(1, len(self._records))
+        return self._fn_unseen
+
     def _real_name(self, fn: str, own: str) -> bool:
         """Is ``fn`` a real name rather than a damaged spelling of ``own``?
 
@@ -563,11 +599,12 @@ class Matcher:
         held record other than ``r`` could be the child instead.
 
         A record could be the child instead when it shares a surname part with the query
-        or ``r`` and is a twin (the query's home and date of birth), or its forename does
-        not disagree with the query's and it is a namesake (the query's date of birth) or a
-        brother or sister (the query's home, and a date of birth not another child's):
-        one whose name and date the query's could be slips of. Only these records are
-        looked at, through the blocking index.
+        or ``r`` and is a twin (the query's home and date of birth), or its forename fits
+        the query's as well as ``r``'s does (does not disagree, or ``r``'s disagrees too)
+        and it is a namesake (the query's date of birth) or a brother or sister (the
+        query's home, and a date of birth not another child's): one whose name and date
+        the query's could be slips of. Only these records are looked at, through the
+        blocking index.
         """
         if not q.fn or not q.sn or self._real_name(q.fn, r.fn):
             return False
@@ -585,6 +622,7 @@ class Matcher:
         if q.house and q.addr:
             ids.update(index.get(("a", q.addr), ()))
         ids.discard(r.record_id)
+        own_fn = compare.forename(q, r)
         for rid in ids:
             o = records[rid]
             if parts.isdisjoint(o.sn_parts):
@@ -592,8 +630,8 @@ class Matcher:
             home = compare.location(q, o) in _SAME_HOME
             if home and q.dob_full and o.dob_code == q.dob_code:
                 return False  # a twin at the query's home
-            if compare.forename(q, o) == "disagree":
-                continue
+            if own_fn != "disagree" and compare.forename(q, o) == "disagree":
+                continue  # the query's forename fits this child and not that one
             if q.dob_full and o.dob_code == q.dob_code:
                 return False  # a namesake with the surname and birthday
             if home and compare.dob_level(q.dob_code, o.dob_code) not in _OTHER_CHILD_DOB:
@@ -609,9 +647,10 @@ class Matcher:
             if s.total >= cfg.match_threshold:
                 twin = self._twin(s, q, qs)
                 s.rule = _guard(s.levels, twin, same_name)
-                if (s.rule and not twin and s.levels[0] == "garbled"
+                if (s.rule and not twin and s.levels[0] in _EVIDENCE_FORENAME
                         and self._lone(qq, self._records[s.record_id])):
-                    s.rule = _guard(s.levels, twin, same_name, lone=True)
+                    s.rule = _guard(s.levels, twin, same_name, lone=True,
+                                    rare_unseen=self._unseen_share() <= UNSEEN_NAME_SHARE)
                 bands.append(POSSIBLE if s.rule else MATCH)
             else:
                 s.rule = _guard(s.levels, "", same_name)
