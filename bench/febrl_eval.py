@@ -87,7 +87,8 @@ def run(data: str = "febrl4", split: str = "test") -> dict[str, float]:
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
     return {"queries": len(queries), "records": len(records), "tp": tp, "fp": fp, "fn": fn,
-            "precision": precision, "recall": recall, "f1": 2 * precision * recall / (precision + recall),
+            "precision": precision, "recall": recall,
+            "f1": 2 * precision * recall / (precision + recall),
             "replaced": replaced, "replaced_claims": replaced_claims,
             "recall_not_replaced": (tp - replaced_claims) / max(1, len(queries) - replaced),
             "qps": len(queries) / elapsed}
