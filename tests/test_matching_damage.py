@@ -22,7 +22,7 @@ from gateway.testing.synth import generate
 
 def _p(forename: str = "", surname: str = "", known: bool = True) -> Prepared:
     p = Prepared.from_record(Record("x", forename=forename, surname=surname))
-    p.fn_known = known
+    p.fn_known = p.sn_known = known
     return p
 
 
@@ -69,7 +69,9 @@ def test_a_damaged_unseen_forename_is_garbled_but_two_real_names_are_not() -> No
 @pytest.mark.parametrize(("damaged_form", "name"), [("Obmebod", "Ormerod"),
                                                     ("Fnans", "Evans")])
 def test_damage_in_a_surname_is_a_typo(damaged_form: str, name: str) -> None:
-    assert surname(_p(surname=damaged_form), _p(surname=name)) == "close"
+    assert surname(_p(surname=damaged_form, known=False), _p(surname=name)) == "close"
+    # Two surnames held on file are two families, not damage of each other.
+    assert surname(_p(surname=damaged_form), _p(surname=name)) != "close"
 
 
 def test_a_surname_cut_short_is_part_of_it() -> None:

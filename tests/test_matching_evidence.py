@@ -157,6 +157,8 @@ def test_an_unrecognisable_forename_is_the_child_where_real_names_are_all_seen(
     ("E2", "Hbxkqw"),  # Willow has a twin on file
     ("E4", "Hbxkah"),  # another Hannah Pemberton born that day
     ("E1", "Xannha"),  # loosely similar... and still lone: see below
+    ("E1", "F"),  # an initial that does not fit
+    ("E1", "Fa"),
 ])
 def test_an_unrecognisable_forename_keeps_its_veto_beside_evidence(
     large: Matcher, record_id: str, forename: str

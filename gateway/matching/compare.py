@@ -68,6 +68,10 @@ class Prepared:
     # spelling a slip or so away from a record's forename is read as a typo of it, not as
     # another child's name. Records, and queries against small record sets, keep True.
     fn_known: bool = True
+    # The same for the surname: a surname no held record has may be damage of a held one
+    # ("Obmebod" for Ormerod); two held surnames are two families, never damage of each
+    # other (Wilson is not Nelson misread).
+    sn_known: bool = True
 
     @classmethod
     def from_record(cls, rec: Record) -> Prepared:
@@ -353,7 +357,8 @@ def surname(q: Prepared, r: Prepared, deep: bool = True) -> str:
         return "part"
     level = _surname_pair(a, b)
     # Siblings share a surname, so damage in it is a typo like any other.
-    if deep and level in ("similar", "disagree") and damaged(a, b):
+    if (deep and level in ("similar", "disagree") and not (q.sn_known and r.sn_known)
+            and damaged(a, b)):
         return "close"
     return level
 

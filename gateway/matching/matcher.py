@@ -443,9 +443,12 @@ class Matcher:
     def _mark_spelling(self, q: Prepared) -> None:
         """Note whether the query's forename is a known spelling: one that a held record
         has, or a nickname the nickname lists know (Dan, for Daniel, is a name, not a slip
-        for Jan). Formal names the lists know but no record has still count as unseen."""
+        for Jan). Formal names the lists know but no record has still count as unseen.
+        The surname likewise (``sn_known``): only an unseen one can be damage of another."""
         if q.fn and len(self._records) >= self.config.unseen_forename_records:
             q.fn_known = q.fn in self._fn_count or len(nickname_keys(q.fn)) > 1
+        if q.sn and len(self._records) >= self.config.unseen_forename_records:
+            q.sn_known = q.sn in self._sn_count
 
     def _decisive(self, q: Prepared) -> Candidate | None:
         if not q.upn:
@@ -606,8 +609,8 @@ class Matcher:
         the query's could be slips of. Only these records are looked at, through the
         blocking index.
         """
-        if not q.fn or not q.sn or self._real_name(q.fn, r.fn):
-            return False
+        if len(q.fn) < 3 or not q.sn or self._real_name(q.fn, r.fn):
+            return False  # (an initial that does not fit is another child's)
         index, records = self._index, self._records
         parts = set(q.sn_parts) | set(r.sn_parts)
         tokens = surname_tokens(q.sn_parts) | surname_tokens(r.sn_parts)
