@@ -168,3 +168,19 @@ def test_an_unrecognisable_forename_keeps_its_veto_beside_evidence(
         assert top(large, q)[:2] == ("E1", MATCH)
     else:
         assert all(c.band != MATCH for c in large.match(q))
+
+
+def test_a_spelling_of_another_held_name_is_a_real_name(large: Matcher) -> None:
+    # Yousef is unseen but sounds as Yusuf, held: a real name, what a twin looks like.
+    extra = Record("Y1", forename="Yusuf", dob="2012-02-02", sex="M", surname="Aziz",
+                   postcode="B8 1QQ", address="9 Alum Rock Road")
+    m = Matcher.from_records([*generate(20_000, 0, seed=13).records, *KIDS, extra])
+    q = kid("E1", forename="Yousef", sex="F")
+    assert "YOUSEF" not in m._fn_count and m._real_name("YOUSEF", "HANNAH")
+    assert all(c.band != MATCH for c in m.match(q))
+
+
+def test_names_read_the_other_way_round_are_not_weighed_as_lone(large: Matcher) -> None:
+    # "Hrwwrh" in the surname box, the surname in the forename box: one guess is enough.
+    q = kid("E1", forename="Whitfield", surname="Hrwwrh")
+    assert all(c.band != MATCH for c in large.match(q))

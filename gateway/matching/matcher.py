@@ -33,7 +33,12 @@ from gateway.matching.blocking import (
 from gateway.matching.compare import MISSING, Prepared
 from gateway.matching.config import MatchConfig
 from gateway.matching.explain import describe
-from gateway.matching.names import known_name, nickname_equivalent, nickname_keys
+from gateway.matching.names import (
+    known_name,
+    nickname_equivalent,
+    nickname_keys,
+    transliteration_key,
+)
 from gateway.matching.records import Record
 
 log = logging.getLogger(__name__)
@@ -271,6 +276,7 @@ class Matcher:
         self._sn_tf_memo: dict[str, float] = {}
         # Every held forename spelling, for ``_real_name``; rebuilt after records change.
         self._fn_names: tuple[str, ...] | None = None
+        self._fn_sounds: dict[str, set[str]] = {}
         self._fn_unseen: float | None = None  # see _unseen_share
         self._sn_m, self._sn_u = self.config.weights["surname"]["exact"]
 
@@ -584,8 +590,9 @@ class Matcher:
         """Is ``fn`` a real name rather than a damaged spelling of ``own``?
 
         Real: a spelling some held record has or a nickname list knows (``fn_known``), a
-        formal name the nickname package lists, or one slip from a held forename other
-        than ``own`` (a typo of another child's name, e.g. an unrecorded twin's).
+        formal name the nickname package lists, a spelling of a held forename other than
+        ``own`` (the same transliteration key), or one slip from one (a typo of another
+        child's name, e.g. an unrecorded twin's).
         """
         if len(self._records) < self.config.unseen_forename_records:
             return True  # among few records an unseen spelling may well be a real name
@@ -594,6 +601,13 @@ class Matcher:
         names = self._fn_names
         if names is None:
             names = self._fn_names = tuple(self._fn_count)
+            sounds: dict[str, set[str]] = defaultdict(set)
+            for name in names:
+                sounds[transliteration_key(name)].add(name)
+            self._fn_sounds = sounds
+        # A spelling of a held name (Yousef beside Yusuf) is a real name too.
+        if self._fn_sounds.get(transliteration_key(fn), set()) - {own}:
+            return True
         return any(name != own for name, _, _ in extract(
             fn, names, scorer=DamerauLevenshtein.distance, score_cutoff=1, limit=None))
 
@@ -650,7 +664,8 @@ class Matcher:
             if s.total >= cfg.match_threshold:
                 twin = self._twin(s, q, qs)
                 s.rule = _guard(s.levels, twin, same_name)
-                if (s.rule and not twin and s.levels[0] in _EVIDENCE_FORENAME
+                # (Names read the other way round are one guess already: not two.)
+                if (s.rule and not twin and not s.swapped and s.levels[0] in _EVIDENCE_FORENAME
                         and self._lone(qq, self._records[s.record_id])):
                     s.rule = _guard(s.levels, twin, same_name, lone=True,
                                     rare_unseen=self._unseen_share() <= UNSEEN_NAME_SHARE)
