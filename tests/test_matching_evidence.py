@@ -13,7 +13,8 @@ from dataclasses import replace
 
 import pytest
 
-from gateway.matching import MATCH, POSSIBLE, Matcher, Record
+from gateway.matching import MATCH, POSSIBLE, MatchConfig, Matcher, Record
+from gateway.matching.matcher import UNSEEN_NAME_SHARE
 from gateway.testing.synth import generate
 
 KIDS = [
@@ -137,8 +138,10 @@ def test_among_few_records_a_damaged_forename_keeps_its_veto() -> None:
 def large() -> Matcher:
     # The synthetic names are a closed list: among 20,000 records almost every real
     # forename is held, so an unseen spelling is seldom a real name (Good-Turing).
-    m = Matcher.from_records([*generate(20_000, 0, seed=13).records, *KIDS])
-    assert m._unseen_share() < 1 / 64
+    # Opted in: MatchConfig.unrecognised_name_share (off by default).
+    m = Matcher.from_records([*generate(20_000, 0, seed=13).records, *KIDS],
+                             MatchConfig(unrecognised_name_share=UNSEEN_NAME_SHARE))
+    assert m._unseen_share() < UNSEEN_NAME_SHARE
     return m
 
 
@@ -148,8 +151,13 @@ def test_an_unrecognisable_forename_is_the_child_where_real_names_are_all_seen(
     q = kid("E1", forename="Hbxkah")
     assert top(large, q)[:2] == ("E1", MATCH)
     # Among 3,000 records more real names are held only once: the veto stays.
-    assert matcher._unseen_share() > 1 / 64
-    assert top(matcher, q)[1] == POSSIBLE
+    assert matcher._unseen_share() > UNSEEN_NAME_SHARE
+    m = Matcher.from_records([*generate(3000, 0, seed=13).records, *KIDS],
+                             MatchConfig(unrecognised_name_share=UNSEEN_NAME_SHARE))
+    assert top(m, q)[1] == POSSIBLE
+    # And by default it stays wherever the records are held.
+    default = Matcher.from_records([*generate(20_000, 0, seed=13).records, *KIDS])
+    assert top(default, q)[1] == POSSIBLE
 
 
 @pytest.mark.parametrize(("record_id", "forename"), [
@@ -174,7 +182,8 @@ def test_a_spelling_of_another_held_name_is_a_real_name(large: Matcher) -> None:
     # Yousef is unseen but sounds as Yusuf, held: a real name, what a twin looks like.
     extra = Record("Y1", forename="Yusuf", dob="2012-02-02", sex="M", surname="Aziz",
                    postcode="B8 1QQ", address="9 Alum Rock Road")
-    m = Matcher.from_records([*generate(20_000, 0, seed=13).records, *KIDS, extra])
+    m = Matcher.from_records([*generate(20_000, 0, seed=13).records, *KIDS, extra],
+                             large.config)
     q = kid("E1", forename="Yousef", sex="F")
     assert "YOUSEF" not in m._fn_count and m._real_name("YOUSEF", "HANNAH")
     assert all(c.band != MATCH for c in m.match(q))

@@ -150,7 +150,9 @@ TWIN_SHARE_OF_CHILDREN = 0.03
 # claims (the issue's wrong-child bound) could be an unrecorded twin, and such a spelling
 # with everything else the record's, and no competitor held, is the child. Where many
 # names are held only once (a small authority, or real names' long tail) the unseen share
-# is higher and the veto stays.
+# is higher and the veto stays. This is offered, not the default
+# (``MatchConfig.unrecognised_name_share``): such a spelling is not one an officer would
+# accept at a glance.
 UNSEEN_NAME_SHARE = 1 / 64
 _EVIDENCE_FORENAME = frozenset({"garbled", "disagree", "similar"})
 # Date-of-birth levels with which a damaged forename can still be matched.
@@ -667,8 +669,9 @@ class Matcher:
                 # (Names read the other way round are one guess already: not two.)
                 if (s.rule and not twin and not s.swapped and s.levels[0] in _EVIDENCE_FORENAME
                         and self._lone(qq, self._records[s.record_id])):
+                    share = cfg.unrecognised_name_share
                     s.rule = _guard(s.levels, twin, same_name, lone=True,
-                                    rare_unseen=self._unseen_share() <= UNSEEN_NAME_SHARE)
+                                    rare_unseen=share > 0 and self._unseen_share() <= share)
                 bands.append(POSSIBLE if s.rule else MATCH)
             else:
                 s.rule = _guard(s.levels, "", same_name)
