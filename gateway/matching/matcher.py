@@ -109,15 +109,22 @@ def levels_of(q: Prepared, r: Prepared) -> Levels:
     dob = ("exact" if q.dob_full and q.dob_code == r.dob_code
            else compare.dob_level(q.dob_code, r.dob_code))
     deep = dob in _DAMAGE_DOB
-    fn = "exact" if q.fn and q.fn == r.fn else compare.forename(q, r, deep)
+    loc = compare.location(q, r)
+    sn = "exact" if q.sn and q.sn == r.sn else compare.surname(q, r, False)
+    # A damaged forename is looked for only beside a surname or a home that fits: with
+    # neither, and a damaged name, nothing is left to say it is this child.
+    fn = "exact" if q.fn and q.fn == r.fn else compare.forename(
+        q, r, deep and (sn != "disagree" or loc in _SAME_HOME))
+    # (With different forenames the pair is another child's whatever the surname.)
+    if deep and fn != "disagree" and sn in ("similar", "disagree"):
+        sn = compare.surname(q, r, True)
     return (
         fn,
-        # (With different forenames the pair is another child's whatever the surname.)
-        "exact" if q.sn and q.sn == r.sn else compare.surname(q, r, deep and fn != "disagree"),
+        sn,
         MISSING if not q.mids or not r.mids else compare.middle_names(q, r),
         dob,
         MISSING if not q.sex or not r.sex else "agree" if q.sex == r.sex else "disagree",
-        compare.location(q, r),
+        loc,
         MISSING if not q.upn or not r.upns else compare.upn(q, r),
     )
 
