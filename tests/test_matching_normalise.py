@@ -54,3 +54,13 @@ def test_empty_is_missing() -> None:
 ])
 def test_sex_codes(text: str | None, want: str) -> None:
     assert sex(text) == want
+
+
+def test_only_a_whole_uk_postcode_has_a_sector_and_district() -> None:
+    from gateway.matching.normalise import postcode, postcode_district, postcode_sector
+
+    assert (postcode_sector("LS61AB"), postcode_district("LS61AB")) == ("LS61", "LS6")
+    assert (postcode_sector("SW1A1AA"), postcode_district("SW1A1AA")) == ("SW1A1", "SW1A")
+    # A four-digit (Australian, FEBRL) code is not cut into a "district" of one digit.
+    assert postcode_sector(postcode("2617")) == "" and postcode_district("2617") == ""
+    assert postcode_district("LS6") == ""

@@ -43,3 +43,39 @@ def test_concentrated_population_keeps_the_first_generator() -> None:
 def test_unknown_population_is_refused() -> None:
     with pytest.raises(ValueError, match="population"):
         generate(10, 0, seed=1, population="wales")
+
+
+def test_realistic_errors_resemble_real_linkage_data() -> None:
+    from gateway.matching.normalise import name_key
+    from gateway.testing.synth import generate_set
+
+    data = generate_set("realistic", 6000, 3000, seed=9)
+    recs = {r.record_id: r for r in data.records}
+    pairs = [(q, recs[t]) for q in data.queries if (t := data.truth[q.record_id])]
+    n = len(pairs)
+
+    def share(agree: list[bool]) -> float:
+        return sum(agree) / n
+
+    # The issue's figures for true pairs in real linkage data, with some slack.
+    assert 0.62 < share([name_key(q.forename) == name_key(r.forename) for q, r in pairs]) < 0.75
+    assert 0.66 < share([name_key(q.surname) == name_key(r.surname) for q, r in pairs]) < 0.80
+    assert 0.95 < share([q.sex == r.sex for q, r in pairs]) < 0.99
+    day = share([bool(q.dob and r.dob and q.dob.day == r.dob.day) for q, r in pairs])
+    month = share([bool(q.dob and r.dob and q.dob.month == r.dob.month) for q, r in pairs])
+    assert 0.94 < day < 0.99 and 0.89 < month < 0.96
+    assert 0.84 < share([q.address == r.address for q, r in pairs]) < 0.94
+    # Initials only in about 5% of enquiries.
+    assert 0.03 < sum(len(q.forename) == 1 for q in data.queries) / len(data.queries) < 0.07
+    # 2-3% of enquiries are about a child with no record, and each has a brother, sister
+    # or twin who has one.
+    absent = [qid for qid, t in data.truth.items() if t is None]
+    assert 0.02 <= len(absent) / len(data.queries) <= 0.035
+    assert all(data.household_of[qid] for qid in absent)
+    # OCR damage of the kinds the issue lists is among the corruptions.
+    assert sum("ocr" in tags for tags in data.tags.values()) > 0.1 * len(data.queries)
+
+
+def test_unknown_error_model_is_refused() -> None:
+    with pytest.raises(ValueError, match="errors"):
+        generate(10, 0, seed=1, errors="perfect")

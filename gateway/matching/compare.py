@@ -35,6 +35,8 @@ MIN_LEN_FOR_ONE_EDIT = 5
 # at least this long: short names with one consonant are too often different names that
 # differ in their vowels (Evie/Ivy, Leo/Lea, Ali/Eli).
 MIN_LEN_FOR_ONE_CONSONANT_KEY = 5
+# A surname cut short ("Whitfi" for Whitfield) keeps at least this many letters.
+MIN_TRUNCATED = 5
 # Spelling similarity a transliteration variant needs besides an equal key: Aisha/Ayesha
 # are 0.84, Aishah/Ayesha 0.80; Amara/Umar (0.78), Emilia/Amelia (0.76) and Omar/Amir
 # (0.67), different names, stay out (so, at this cut, does Ebrahim/Ibraheem at 0.78).
@@ -66,6 +68,10 @@ class Prepared:
     # spelling a slip or so away from a record's forename is read as a typo of it, not as
     # another child's name. Records, and queries against small record sets, keep True.
     fn_known: bool = True
+    # The same for the surname: a surname no held record has may be damage of a held one
+    # ("Obmebod" for Ormerod); two held surnames are two families, never damage of each
+    # other (Wilson is not Nelson misread).
+    sn_known: bool = True
 
     @classmethod
     def from_record(cls, rec: Record) -> Prepared:
@@ -121,6 +127,110 @@ def _ocr_fold(s: str) -> str:
     return s
 
 
+# -- damage-aware edit distance ---------------------------------------------------------
+#
+# rapidfuzz's Levenshtein takes one cost per kind of edit (insert, delete, substitute), not
+# per pair of letters, and jellyfish has no weighted distance at all; OCR and keying damage
+# is a matter of *which* letters (N read as W, L as C), so the small dynamic programme
+# below weights each substitution by the pair. It runs only on name pairs no cheaper test
+# has settled, and its result is cached per pair of spellings (``_damage_pair``).
+
+# Letter pairs that scanners and hurried hands confuse (the issue's census-style errors:
+# N/W, L/C/I, R/B, V/R, A/R, E/F, M/H, D/O; and the classic OCR pairs U/V, O/Q, C/E, C/G,
+# H/B, A/O, I/J, H/N, M/N).
+OCR_PAIRS: tuple[tuple[str, str], ...] = tuple(
+    (p[0], p[1]) for p in ("NW", "LC", "LI", "CI", "RB", "VR", "AR", "EF", "MH", "DO", "UV",
+                           "OQ", "CE", "CG", "HB", "AO", "IJ", "HN", "MN"))
+_KEY_ROWS = ("QWERTYUIOP", "ASDFGHJKL", "ZXCVBNM")
+OCR_COST = 0.35  # one OCR confusion
+KEY_COST = 0.5  # a neighbouring key on a QWERTY keyboard
+VOWEL_COST = 0.6  # one vowel for another (a spelling slip)
+DOUBLE_COST = 0.3  # a letter doubled or a double letter dropped (Hanah, Willlow)
+SWAP_COST = 0.5  # two neighbouring letters swapped
+_SUB_COST: dict[tuple[str, str], float] = {}
+for _row in _KEY_ROWS:
+    for _x, _y in zip(_row, _row[1:], strict=False):
+        _SUB_COST[_x, _y] = _SUB_COST[_y, _x] = KEY_COST
+for _x in VOWELS | {"Y"}:
+    for _y in VOWELS | {"Y"}:
+        if _x != _y:
+            _SUB_COST[_x, _y] = min(_SUB_COST.get((_x, _y), 1.0), VOWEL_COST)
+for _x, _y in OCR_PAIRS:
+    _SUB_COST[_x, _y] = _SUB_COST[_y, _x] = OCR_COST
+# Damage explains a pair of spellings when its weighted cost is at most this share of the
+# longer spelling (HRWWRH for HANNAH: four OCR confusions, 1.4 of 6 letters), at least
+# DAMAGE_MIN (one arbitrary letter and one confusion: MRVA for MAYA), never more than
+# DAMAGE_MAX, and with few edits of full cost (arbitrary letters; see ``damaged``).
+DAMAGE_SHARE = 0.3
+DAMAGE_MIN = 1.4
+DAMAGE_MAX = 2.4
+
+
+def _indel_cost(s: str, i: int) -> float:
+    """Cost of inserting or deleting ``s[i]``: cheap next to the same letter (doubling)."""
+    c = s[i]
+    if (i > 0 and s[i - 1] == c) or (i + 1 < len(s) and s[i + 1] == c):
+        return DOUBLE_COST
+    return 1.0
+
+
+@lru_cache(maxsize=1 << 16)
+def damage_distance(a: str, b: str) -> float:
+    """Weighted Damerau-Levenshtein distance with OCR and keying costs.
+
+    Written out here (see above for why no library does): one row of floats at a time,
+    the substitution cost looked up per pair of letters.
+    """
+    la, lb = len(a), len(b)
+    if not la or not lb:
+        return float(la + lb)
+    sub = _SUB_COST
+    ia = [_indel_cost(a, i) for i in range(la)]
+    ib = [_indel_cost(b, j) for j in range(lb)]
+    prev = [0.0] * (lb + 1)
+    for j in range(lb):
+        prev[j + 1] = prev[j] + ib[j]
+    prev2 = prev
+    for i in range(1, la + 1):
+        x, ca = a[i - 1], ia[i - 1]
+        cur = [prev[0] + ca]
+        for j in range(1, lb + 1):
+            y = b[j - 1]
+            best = prev[j - 1] if x == y else prev[j - 1] + sub.get((x, y), 1.0)
+            v = prev[j] + ca
+            if v < best:
+                best = v
+            v = cur[j - 1] + ib[j - 1]
+            if v < best:
+                best = v
+            if i > 1 and j > 1 and x != y and x == b[j - 2] and a[i - 2] == y:
+                v = prev2[j - 2] + SWAP_COST
+                if v < best:
+                    best = v
+            cur.append(best)
+        prev2, prev = prev, cur
+    return prev[lb]
+
+
+def damaged(a: str, b: str) -> bool:
+    """Can OCR or keying damage explain ``a`` as ``b`` (or the reverse)?
+
+    Explained: a weighted cost of at most ``DAMAGE_SHARE`` of the longer spelling, at
+    least ``DAMAGE_MIN`` (one arbitrary letter and one confusion) and at most
+    ``DAMAGE_MAX``: so one edit of full cost at most in names of up to six letters, two
+    in longer ones. Letter groups read as one ("rn" for "m") are also tried folded, with
+    confusions alone (cost under 1) left.
+    """
+    if not a or not b or abs(len(a) - len(b)) > 2 or min(len(a), len(b)) < 3:
+        return False
+    budget = min(DAMAGE_MAX, max(DAMAGE_MIN, DAMAGE_SHARE * max(len(a), len(b))))
+    if damage_distance(a, b) <= budget:
+        return True
+    # Folded, only confusions may be left (Amira is not Amelia read as "Ameha").
+    fa, fb = _ocr_fold(a), _ocr_fold(b)
+    return (fa, fb) != (a, b) and damage_distance(fa, fb) < min(1.0, budget)
+
+
 def _close(a: str, b: str, jw: float) -> bool:
     if jw >= CLOSE_JW:
         return True
@@ -155,7 +265,10 @@ def _sounds_alike(a: str, b: str, jw: float) -> bool:
 _PAIR_CACHE = 1 << 16
 
 
-def forename(q: Prepared, r: Prepared) -> str:
+def forename(q: Prepared, r: Prepared, deep: bool = True) -> str:
+    """The forename level. ``deep=False`` skips the search for OCR or keying damage
+    ("garbled"), which the matcher only makes where the date of birth is near enough for
+    it to matter (``matcher.levels_of``)."""
     a, b = q.fn, r.fn
     if not a or not b:
         return MISSING
@@ -165,12 +278,19 @@ def forename(q: Prepared, r: Prepared) -> str:
     # The middle-name check outranks only the weak levels.
     if weak and (a in r.mids or b in q.mids):
         return "middle"
+    # A spelling no held record has that OCR or keying damage explains ("Hrwwrh" for
+    # Hannah, "Niccow" for Willow) is the record's name, damaged: not strong enough to
+    # tell twins apart, and capped when another held record could be the child (see
+    # ``matcher._guard``). Two real names are never read as damage of each other.
+    if (deep and level in ("similar", "disagree") and not (q.fn_known and r.fn_known)
+            and damaged(a, b)):
+        return "garbled"
     return level
 
 
 def clear_pair_caches() -> None:
     """Forget every cached pair level (benchmarks use this to time a cold start)."""
-    for cached in (_forename_pair, _surname_pair, _ocr_fold):
+    for cached in (_forename_pair, _surname_pair, _ocr_fold, damage_distance):
         cached.cache_clear()
 
 
@@ -219,7 +339,8 @@ def _near_form(name: str, forms: tuple[str, ...], known: bool = True) -> bool:
     ) is not None
 
 
-def surname(q: Prepared, r: Prepared) -> str:
+def surname(q: Prepared, r: Prepared, deep: bool = True) -> str:
+    """The surname level; ``deep=False`` skips the search for OCR or keying damage."""
     a, b = q.sn, r.sn
     if not a or not b:
         return MISSING
@@ -229,7 +350,17 @@ def surname(q: Prepared, r: Prepared) -> str:
         r.sn_parts
     ):
         return "part"
-    return _surname_pair(a, b)
+    # A surname cut short by a field too narrow for it ("Whitfi" for Whitfield): the
+    # shorter is the start of the longer and keeps most of it.
+    short, long_ = sorted((a, b), key=len)
+    if len(short) >= MIN_TRUNCATED and long_.startswith(short) and len(long_) - len(short) >= 2:
+        return "part"
+    level = _surname_pair(a, b)
+    # Siblings share a surname, so damage in it is a typo like any other.
+    if (deep and level in ("similar", "disagree") and not (q.sn_known and r.sn_known)
+            and damaged(a, b)):
+        return "close"
+    return level
 
 
 @lru_cache(maxsize=_PAIR_CACHE)
@@ -270,6 +401,10 @@ def dob_level(a: int, b: int) -> str:
         if DamerauLevenshtein.distance(f"{a:08d}", f"{b:08d}") <= 1:
             return "slip"
         diffs = (ay != by) + (am != bm) + (ad != bd)
+        # One part off by one (the 19th for the 20th, September for October): a slip of
+        # the hand or of counting, however many digits it changes.
+        if diffs == 1 and abs(ay - by) + abs(am - bm) + abs(ad - bd) == 1:
+            return "slip"
         if diffs == 1:
             return "one_part"
         return "year" if ay == by else "disagree"

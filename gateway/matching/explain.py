@@ -13,6 +13,7 @@ DESCRIBE: dict[str, dict[str, str]] = {
         "close": "forenames differ by a typo",
         "phonetic": "forenames sound alike (spelling or transliteration variant)",
         "middle": "one forename is the other's middle name",
+        "garbled": "forenames differ by OCR or keying damage",
         "similar": "forenames loosely similar",
         "initial": "only an initial given, and it fits",
         "disagree": "different forenames",

@@ -18,6 +18,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from rapidfuzz.distance import DamerauLevenshtein
+from rapidfuzz.process import extract
+
 from gateway.matching import compare
 from gateway.matching.blocking import (
     Key,
@@ -25,11 +28,17 @@ from gateway.matching.blocking import (
     fallback_keys,
     query_keys,
     record_keys,
+    surname_tokens,
 )
 from gateway.matching.compare import MISSING, Prepared
 from gateway.matching.config import MatchConfig
 from gateway.matching.explain import describe
-from gateway.matching.names import nickname_equivalent, nickname_keys
+from gateway.matching.names import (
+    known_name,
+    nickname_equivalent,
+    nickname_keys,
+    transliteration_key,
+)
 from gateway.matching.records import Record
 
 log = logging.getLogger(__name__)
@@ -87,23 +96,82 @@ class _Scored:
     rule: str = ""
 
 
+# Date-of-birth levels near enough for OCR or keying damage in a name to be worth looking
+# for: with another child's date of birth the names' levels cannot make a match, and the
+# search (a weighted edit distance in Python) is the costliest comparison.
+_DAMAGE_DOB = frozenset({"exact", "transposed", "slip", "partial", "partial_year", MISSING})
+
+
 def levels_of(q: Prepared, r: Prepared) -> Levels:
     """The comparison level of every field, in ``FIELDS`` order."""
     # The commonest outcomes (exact agreement, a side not given) are decided inline before
     # calling out: this runs for every candidate of every query.
+    dob = ("exact" if q.dob_full and q.dob_code == r.dob_code
+           else compare.dob_level(q.dob_code, r.dob_code))
+    deep = dob in _DAMAGE_DOB
+    loc = compare.location(q, r)
+    sn = "exact" if q.sn and q.sn == r.sn else compare.surname(q, r, False)
+    # A damaged forename is looked for only beside a surname or a home that fits: with
+    # neither, and a damaged name, nothing is left to say it is this child.
+    fn = "exact" if q.fn and q.fn == r.fn else compare.forename(
+        q, r, deep and (sn != "disagree" or loc in _SAME_HOME))
+    # (With different forenames the pair is another child's whatever the surname.)
+    if deep and fn != "disagree" and sn in ("similar", "disagree"):
+        sn = compare.surname(q, r, True)
     return (
-        "exact" if q.fn and q.fn == r.fn else compare.forename(q, r),
-        "exact" if q.sn and q.sn == r.sn else compare.surname(q, r),
+        fn,
+        sn,
         MISSING if not q.mids or not r.mids else compare.middle_names(q, r),
-        "exact" if q.dob_full and q.dob_code == r.dob_code
-        else compare.dob_level(q.dob_code, r.dob_code),
+        dob,
         MISSING if not q.sex or not r.sex else "agree" if q.sex == r.sex else "disagree",
-        compare.location(q, r),
+        loc,
         MISSING if not q.upn or not r.upns else compare.upn(q, r),
     )
 
 
-def _guard(levels: Levels, twin: str, same_name: bool = False) -> str:
+# Base rate behind the forename vetoes. About 3% of children are twins: twin maternities
+# are 1.4-1.6% of all maternities in England and Wales (ONS, "Birth characteristics in
+# England and Wales", multiple maternities, 14-16 per 1,000 maternities in 2012-2022), and
+# each gives two children. So a child on file has an unrecorded co-twin with prior odds of
+# up to about 1 in 32 (5 bits), and a co-twin has the same surname, home and date of
+# birth and a *different real name*. The weights give a disagreeing forename log2(m/u) =
+# log2(0.030/0.965) = -5.0 bits against the same child: the two cancel, so a query whose
+# forename is another name, with everything else the record's, is about as likely an
+# unrecorded twin as the child, whether or not anything else is on file. A loosely similar
+# name (Amira beside Amelia, Ava beside Eva) is no better: parents give twins alike names.
+# Those two vetoes rest on this base rate. A forename that OCR or keying damage explains
+# and that is no real name ("garbled": Hrwwrh for Hannah) is the child's own name, damaged;
+# a co-twin would need a different name *and* damage that happens to lead to this child's
+# name, so its veto rests on evidence instead: a record actually held that could be the
+# child (``Matcher._lone``).
+TWIN_SHARE_OF_CHILDREN = 0.03
+# A spelling that is no real name we know (no held record has it, no nickname list knows
+# it, it is not one slip from a held name) and that no damage explains ("Jdqcde" for
+# Adaeze) is either the child's name garbled past recognition or a rare real name: an
+# unrecorded twin's, say. Against a twin it needs the twin *and* a name the records have
+# never seen: TWIN_SHARE_OF_CHILDREN x the chance that a real forename is unseen, which
+# the records themselves estimate (Good-Turing: the share of records whose forename no
+# other record has, ``Matcher._unseen_share``). For the same child it needs a garbled
+# name: m of a disagreeing forename, 0.030, the same order as the twin share. So the odds
+# for the child are about 1 / (unseen share); at 1/64 or less, fewer than 2% of such
+# claims (the issue's wrong-child bound) could be an unrecorded twin, and such a spelling
+# with everything else the record's, and no competitor held, is the child. Where many
+# names are held only once (a small authority, or real names' long tail) the unseen share
+# is higher and the veto stays. This is offered, not the default
+# (``MatchConfig.unrecognised_name_share``): such a spelling is not one an officer would
+# accept at a glance.
+UNSEEN_NAME_SHARE = 1 / 64
+_EVIDENCE_FORENAME = frozenset({"garbled", "disagree", "similar"})
+# Date-of-birth levels with which a damaged forename can still be matched.
+_LONE_DOB = frozenset({"exact", "transposed", "slip"})
+_SAME_HOME = frozenset({"address", "postcode"})
+_LONE_SURNAME = frozenset({"exact", "part", "close"})
+# Date-of-birth levels that make a record another child (see ``_guard``).
+_OTHER_CHILD_DOB = frozenset({"disagree", "year"})
+
+
+def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = False,
+           rare_unseen: bool = False) -> str:
     """Why the person fields forbid the ``match`` band whatever the score ("" if they don't).
 
     These rules keep a sibling or twin from being taken for the child: the household fields
@@ -112,11 +180,26 @@ def _guard(levels: Levels, twin: str, same_name: bool = False) -> str:
     when it has and the query's weaker forename evidence (its middle name, or an initial)
     fits this child and none of the twins, "same" otherwise. ``same_name`` is True when
     the forenames are the same or nicknames in the lists (not a nickname with a slip):
-    only that outweighs a different sex.
+    only that outweighs a different sex. ``lone`` is True when the query's forename is a
+    damaged spelling (no real name) and no held record other than this one could be the
+    child (no twin, no namesake with the surname and date of birth, no brother or sister
+    at the home whose forename the query's could be): a damaged ("garbled") forename is
+    then the child's (see ``TWIN_SHARE_OF_CHILDREN``). ``rare_unseen`` is True when a real
+    forename is seldom a spelling no held record has (``UNSEEN_NAME_SHARE``): a lone
+    spelling that no damage explains, with everything else the record's, is then the
+    child's too.
     """
     fn, dob = levels[0], levels[3]
-    if fn == "disagree":
+    # The base rate of twins (TWIN_SHARE_OF_CHILDREN), unless the spelling is rarely a
+    # real name here and everything else is the record's.
+    if fn == "disagree" and not (
+        lone and rare_unseen and dob == "exact" and levels[1] in _LONE_SURNAME
+        and levels[5] in _SAME_HOME
+    ):
         return "different forenames: at most a possible match"
+    if fn == "garbled" and not (lone and dob in _LONE_DOB):
+        return ("a damaged forename, and another record on file could be the child: "
+                "at most a possible match")
     if dob in ("disagree", "year"):
         return "different dates of birth: at most a possible match (could be a sibling)"
     if levels[6] == "disagree":
@@ -134,7 +217,9 @@ def _guard(levels: Levels, twin: str, same_name: bool = False) -> str:
         or levels[4] == "disagree"
     ):
         return "the record has a twin on file and the forename does not tell them apart"
-    if fn == "similar" and dob == "exact" and levels[5] in ("address", "postcode"):
+    # The base rate of twins again (TWIN_SHARE_OF_CHILDREN): alike names are given to twins.
+    if (fn == "similar" and dob == "exact" and levels[5] in ("address", "postcode")
+            and not (lone and rare_unseen)):
         return "same home and date of birth but only a loosely similar forename: could be a twin"
     return ""
 
@@ -198,6 +283,10 @@ class Matcher:
         # Memoised term-frequency weights; emptied whenever a record is added or removed.
         self._fn_tf_memo: dict[str, float] = {}
         self._sn_tf_memo: dict[str, float] = {}
+        # Every held forename spelling, for ``_real_name``; rebuilt after records change.
+        self._fn_names: tuple[str, ...] | None = None
+        self._fn_sounds: dict[str, set[str]] = {}
+        self._fn_unseen: float | None = None  # see _unseen_share
         self._sn_m, self._sn_u = self.config.weights["surname"]["exact"]
 
     @classmethod
@@ -369,9 +458,12 @@ class Matcher:
     def _mark_spelling(self, q: Prepared) -> None:
         """Note whether the query's forename is a known spelling: one that a held record
         has, or a nickname the nickname lists know (Dan, for Daniel, is a name, not a slip
-        for Jan). Formal names the lists know but no record has still count as unseen."""
+        for Jan). Formal names the lists know but no record has still count as unseen.
+        The surname likewise (``sn_known``): only an unseen one can be damage of another."""
         if q.fn and len(self._records) >= self.config.unseen_forename_records:
             q.fn_known = q.fn in self._fn_count or len(nickname_keys(q.fn)) > 1
+        if q.sn and len(self._records) >= self.config.unseen_forename_records:
+            q.sn_known = q.sn in self._sn_count
 
     def _decisive(self, q: Prepared) -> Candidate | None:
         if not q.upn:
@@ -408,6 +500,8 @@ class Matcher:
         return [rid for rid, _ in ranked[: self.config.max_candidates]]
 
     def _forget_weights(self) -> None:
+        self._fn_names = None
+        self._fn_unseen = None
         if self._fn_tf_memo:
             self._fn_tf_memo.clear()
         if self._sn_tf_memo:
@@ -493,6 +587,83 @@ class Matcher:
             return "apart"
         return "same"
 
+    def _unseen_share(self) -> float:
+        """Good-Turing estimate of the chance that a child's real forename is a spelling
+        no held record has: the share of records whose forename no other record has."""
+        if self._fn_unseen is None:
+            once = sum(1 for n in self._fn_count.values() if n == 1)
+            self._fn_unseen = once / max(1, len(self._records))
+        return self._fn_unseen
+
+    def _real_name(self, fn: str, own: str) -> bool:
+        """Is ``fn`` a real name rather than a damaged spelling of ``own``?
+
+        Real: a spelling some held record has or a nickname list knows (``fn_known``), a
+        formal name the nickname package lists, a spelling of a held forename other than
+        ``own`` (the same transliteration key), or one slip from one (a typo of another
+        child's name, e.g. an unrecorded twin's).
+        """
+        if len(self._records) < self.config.unseen_forename_records:
+            return True  # among few records an unseen spelling may well be a real name
+        if fn in self._fn_count or known_name(fn):
+            return True
+        names = self._fn_names
+        if names is None:
+            names = self._fn_names = tuple(self._fn_count)
+            sounds: dict[str, set[str]] = defaultdict(set)
+            for name in names:
+                sounds[transliteration_key(name)].add(name)
+            self._fn_sounds = sounds
+        # A spelling of a held name (Yousef beside Yusuf) is a real name too.
+        if self._fn_sounds.get(transliteration_key(fn), set()) - {own}:
+            return True
+        return any(name != own for name, _, _ in extract(
+            fn, names, scorer=DamerauLevenshtein.distance, score_cutoff=1, limit=None))
+
+    def _lone(self, q: Prepared, r: Prepared) -> bool:
+        """True when the query's forename is a damaged spelling (not a real name) and no
+        held record other than ``r`` could be the child instead.
+
+        A record could be the child instead when it shares a surname part with the query
+        or ``r`` and is a twin (the query's home and date of birth), or its forename fits
+        the query's as well as ``r``'s does (does not disagree, or ``r``'s disagrees too)
+        and it is a namesake (the query's date of birth) or a brother or sister (the
+        query's home, and a date of birth not another child's): one whose name and date
+        the query's could be slips of. Only these records are looked at, through the
+        blocking index.
+        """
+        if len(q.fn) < 3 or not q.sn or self._real_name(q.fn, r.fn):
+            return False  # (an initial that does not fit is another child's)
+        index, records = self._index, self._records
+        parts = set(q.sn_parts) | set(r.sn_parts)
+        tokens = surname_tokens(q.sn_parts) | surname_tokens(r.sn_parts)
+        ids: set[str] = set()
+        d = q.dob
+        if d is not None and d.is_full:
+            for t in tokens:
+                ids.update(index.get(("ds", d.year, d.month, d.day, t), ()))
+        for pc in {q.pc, r.pc} - {""}:
+            for t in tokens:
+                ids.update(index.get(("ps", pc, t), ()))
+        if q.house and q.addr:
+            ids.update(index.get(("a", q.addr), ()))
+        ids.discard(r.record_id)
+        own_fn = compare.forename(q, r)
+        for rid in ids:
+            o = records[rid]
+            if parts.isdisjoint(o.sn_parts):
+                continue
+            home = compare.location(q, o) in _SAME_HOME
+            if home and q.dob_full and o.dob_code == q.dob_code:
+                return False  # a twin at the query's home
+            if own_fn != "disagree" and compare.forename(q, o) == "disagree":
+                continue  # the query's forename fits this child and not that one
+            if q.dob_full and o.dob_code == q.dob_code:
+                return False  # a namesake with the surname and birthday
+            if home and compare.dob_level(q.dob_code, o.dob_code) not in _OTHER_CHILD_DOB:
+                return False  # a brother or sister
+        return True
+
     def _bands(self, top: list[_Scored], q: Prepared, qs: Prepared | None) -> list[str]:
         cfg = self.config
         bands = []
@@ -500,7 +671,14 @@ class Matcher:
             qq = qs if s.swapped and qs is not None else q
             same_name = nickname_equivalent(qq.fn, self._records[s.record_id].fn)
             if s.total >= cfg.match_threshold:
-                s.rule = _guard(s.levels, self._twin(s, q, qs), same_name)
+                twin = self._twin(s, q, qs)
+                s.rule = _guard(s.levels, twin, same_name)
+                # (Names read the other way round are one guess already: not two.)
+                if (s.rule and not twin and not s.swapped and s.levels[0] in _EVIDENCE_FORENAME
+                        and self._lone(qq, self._records[s.record_id])):
+                    share = cfg.unrecognised_name_share
+                    s.rule = _guard(s.levels, twin, same_name, lone=True,
+                                    rare_unseen=share > 0 and self._unseen_share() <= share)
                 bands.append(POSSIBLE if s.rule else MATCH)
             else:
                 s.rule = _guard(s.levels, "", same_name)

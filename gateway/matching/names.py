@@ -32,7 +32,6 @@ BRITISH_NICKNAMES: dict[str, tuple[str, ...]] = {
     "FREDDY": ("FREDERICK", "ALFRED"),
     "ELLIE": ("ELEANOR", "ELLEN", "ELIZABETH"),
     "LEXI": ("ALEXANDRA",),
-    "LEXIE": ("ALEXANDRA",),
     "FRANKIE": ("FRANCESCA", "FRANCIS", "FRANK"),
     "JAKE": ("JACOB",),
     "KIT": ("CHRISTOPHER",),
@@ -43,10 +42,29 @@ BRITISH_NICKNAMES: dict[str, tuple[str, ...]] = {
     "CHARLIE": ("CHARLES", "CHARLOTTE"),
     "SASHA": ("ALEXANDER", "ALEXANDRA"),
     "KUBA": ("JAKUB",),  # Polish diminutive of Jakub
+    # Short forms found among census-style misses (issue 14) that the package lacks.
+    "ELLA": ("ISABELLA", "ELEANOR", "GABRIELLA"),
+    "KATIE": ("KATHERINE", "CATHERINE", "KATHRYN"),
+    "KATE": ("KATHERINE", "CATHERINE", "KATHRYN"),
+    "KAT": ("KATHERINE", "CATHERINE", "KATARZYNA"),
+    "SOPH": ("SOPHIE", "SOPHIA"),
+    "ZAK": ("ZAKARIYA", "ZACHARY", "ZAKARIA"),
+    "ZACK": ("ZACHARY", "ZAKARIYA"),
+    "MADDIE": ("MADISON", "MADELEINE", "MADELINE"),
+    "MADDY": ("MADISON", "MADELEINE", "MADELINE"),
+    "GEORGIE": ("GEORGIA", "GEORGINA", "GEORGE"),
+    "FLOSSIE": ("FLORENCE",),
+    "LOTTIE": ("CHARLOTTE",),
+    "NELL": ("ELEANOR", "HELEN", "ELLEN"),
+    "BELLA": ("ISABELLA", "ARABELLA"),
+    "IZZIE": ("ISABEL", "ISABELLA", "ISABELLE", "ISOBEL"),
+    "LEXIE": ("ALEXANDRA", "ALEXIS"),
+    "ROSIE": ("ROSE", "ROSALIND", "ROSEMARY"),
     "OLEK": ("ALEKSANDER",),  # Polish diminutive
 }
 
 _NAMER = NickNamer()
+_BRITISH_FORMAL = frozenset(f for forms in BRITISH_NICKNAMES.values() for f in forms)
 
 
 @lru_cache(maxsize=65536)
@@ -105,6 +123,16 @@ def nickname_forms(name: str) -> tuple[str, ...]:
         forms.update(nick for nick, formal in BRITISH_NICKNAMES.items() if k in formal)
     forms.discard(name)
     return tuple(sorted(forms))
+
+
+@lru_cache(maxsize=65536)
+def known_name(name: str) -> bool:
+    """Do the nickname lists know this spelling as a name (a nickname or a formal name)?"""
+    if not name:
+        return False
+    lower = name.lower()
+    return (bool(_NAMER.canonicals_of(lower)) or bool(_NAMER.nicknames_of(lower))
+            or name in BRITISH_NICKNAMES or name in _BRITISH_FORMAL)
 
 
 def nickname_equivalent(a: str, b: str) -> bool:

@@ -58,14 +58,20 @@ def postcode(text: str | None) -> str:
     return re.sub(r"[^A-Z0-9]", "", fold(text))
 
 
+# A whole UK postcode (spaces removed): only such a code has a sector and a district.
+# A foreign or partial code ("2617", an Australian postcode in FEBRL) is compared whole.
+_UK_POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$")
+
+
 def postcode_sector(pc: str) -> str:
-    """Outward code plus the first inward digit (``LS61AB`` -> ``LS61``); needs a full code."""
-    return pc[:-2] if len(pc) >= 5 else ""
+    """Outward code plus the first inward digit (``LS61AB`` -> ``LS61``); needs a full
+    UK code."""
+    return pc[:-2] if _UK_POSTCODE.match(pc) else ""
 
 
 def postcode_district(pc: str) -> str:
-    """Outward code (``LS61AB`` -> ``LS6``); needs a full code."""
-    return pc[:-3] if len(pc) >= 5 else ""
+    """Outward code (``LS61AB`` -> ``LS6``); needs a full UK code."""
+    return pc[:-3] if _UK_POSTCODE.match(pc) else ""
 
 
 _ADDR_WORDS = re.compile(r"[A-Z0-9]+")

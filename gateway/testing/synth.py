@@ -9,6 +9,7 @@ each corrupted with the kinds of error found in CTFs, referrals and enquiries.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import random
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from nicknames import NickNamer
 from rapidfuzz.distance import JaroWinkler
 from stdnum.gb import upn as stdnum_upn
 
-from gateway.matching.names import BRITISH_NICKNAMES, nickname_equivalent
+from gateway.matching.names import BRITISH_NICKNAMES
 from gateway.matching.normalise import coerce_date, name_key
 from gateway.matching.records import Record
 from gateway.testing.synth_names import (
@@ -50,6 +51,52 @@ _KEYBOARD = {c: n for c, n in zip("qwertyuiopasdfghjklzxcvbnm", "wertyuiopqsdfgh
                                    "xcvbnmz", strict=False)}
 _VARIANT_OF = {name_key(v): grp for grp in VARIANTS for v in grp}
 _NAMER = NickNamer()
+
+# The British nickname list as the matcher had it when the first populations were made
+# (before issue 14 added short forms such as Ella, Katie, Soph). The ``england`` and
+# ``concentrated`` populations keep drawing nicknames, and keeping siblings' names apart,
+# with this list so that they stay the same test sets byte for byte; ``realistic`` uses
+# the matcher's current list.
+_FIRST_NICKNAMES: dict[str, tuple[str, ...]] = {
+    "ALFIE": ("ALFRED",),
+    "ALF": ("ALFRED",),
+    "EVIE": ("EVELYN", "EVE", "EVA"),
+    "GRACIE": ("GRACE",),
+    "ABI": ("ABIGAIL",),
+    "ABBIE": ("ABIGAIL",),
+    "BENJI": ("BENJAMIN",),
+    "LIAM": ("WILLIAM",),
+    "IZZY": ("ISABEL", "ISABELLA", "ISABELLE", "ISOBEL"),
+    "ISSY": ("ISOBEL",),
+    "MAISIE": ("MARGARET",),
+    "ROBBIE": ("ROBERT",),
+    "FREDDIE": ("FREDERICK", "ALFRED"),
+    "FREDDY": ("FREDERICK", "ALFRED"),
+    "ELLIE": ("ELEANOR", "ELLEN", "ELIZABETH"),
+    "LEXI": ("ALEXANDRA",),
+    "LEXIE": ("ALEXANDRA",),
+    "FRANKIE": ("FRANCESCA", "FRANCIS", "FRANK"),
+    "JAKE": ("JACOB",),
+    "KIT": ("CHRISTOPHER",),
+    "MO": ("MOHAMMED", "MUHAMMAD", "MOHAMED", "MOHAMMAD"),
+    "SOPHIE": ("SOPHIA",),
+    "TILLY": ("MATILDA",),
+    "HATTIE": ("HARRIET",),
+    "CHARLIE": ("CHARLES", "CHARLOTTE"),
+    "SASHA": ("ALEXANDER", "ALEXANDRA"),
+    "KUBA": ("JAKUB",),  # Polish diminutive of Jakub
+    "OLEK": ("ALEKSANDER",),  # Polish diminutive
+}
+
+
+def _keys(name: str, extra: dict[str, tuple[str, ...]]) -> frozenset[str]:
+    keys = {name} | {n.upper() for n in _NAMER.canonicals_of(name.lower())}
+    keys.update(extra.get(name, ()))
+    return frozenset(keys)
+
+
+def _equivalent(a: str, b: str, extra: dict[str, tuple[str, ...]]) -> bool:
+    return bool(a) and bool(b) and not _keys(a, extra).isdisjoint(_keys(b, extra))
 
 
 @dataclass
@@ -130,6 +177,7 @@ class _Gen:
                                    else pop.forename_exponent) for i in (1, 2, 3))
                     for g in GROUPS}
         self.upn_serial = 0
+        self.nicknames = _FIRST_NICKNAMES
         self.postcodes: list[tuple[str, str, int]] = []  # postcode, street, next house no
 
     def pick(self, group: str, which: int) -> str:
@@ -170,7 +218,7 @@ class _Gen:
         for _ in range(50):
             name = self.pick(group, 1 if sex == "M" else 2)
             # Siblings' names differ, and are not nicknames or near-spellings of each other.
-            if all(not nickname_equivalent(name_key(name), name_key(a))
+            if all(not _equivalent(name_key(name), name_key(a), self.nicknames)
                    and JaroWinkler.similarity(name_key(name), name_key(a)) < 0.8
                    for a in avoid):
                 return name
@@ -213,15 +261,42 @@ class _Gen:
         return kids
 
 
+# Error models: "first" is the corruption of the first releases (``RATES``, ``_corrupt``);
+# "realistic" (issue 14) resembles real linkage data (``REALISTIC``, ``_corrupt_real``).
+ERROR_MODELS = ("first", "realistic")
+# Test sets: a name population with an error model and a share of enquiries about children
+# with no record. ``realistic`` is the england population with the realistic error model
+# and 3% of enquiries about a child who has no record while a brother, sister or twin does.
+TEST_SETS: dict[str, tuple[str, str, float]] = {
+    "realistic": ("england", "realistic", 0.032),
+    "england": ("england", "first", 0.25),
+    "concentrated": ("concentrated", "first", 0.25),
+}
+
+
+def generate_set(name: str, n_records: int, n_queries: int, seed: int) -> SynthData:
+    """One of ``TEST_SETS`` by name."""
+    population, errors, share = TEST_SETS[name]
+    return generate(n_records, n_queries, seed, no_record_share=share,
+                    population=population, errors=errors)
+
+
 def generate(
     n_records: int, n_queries: int, seed: int, no_record_share: float = 0.25,
     as_of: dt.date = dt.date(2025, 1, 15), population: str = "england",
+    errors: str = "first",
 ) -> SynthData:
     """Records, queries and truth; the same arguments always give the same output.
 
     ``population`` is a key of ``POPULATIONS``: how concentrated the names are.
+    ``errors`` is one of ``ERROR_MODELS``: how the enquiries are corrupted. With
+    "realistic", every child with no record has a brother, sister or twin who has one.
     """
+    if errors not in ERROR_MODELS:
+        raise ValueError(f"errors must be one of {ERROR_MODELS}")
     g = _Gen(seed, as_of, population)
+    if errors == "realistic":
+        g.nicknames = BRITISH_NICKNAMES
     n_absent = int(n_queries * no_record_share)
     children: list[Child] = []
     fid = 0
@@ -237,20 +312,26 @@ def generate(
     twins = [c for c in children if c.twin_of is not None]
     multi = [c for c in children if len(by_family[c.family]) > 1 and c.twin_of is None]
     singles = [c for c in children if len(by_family[c.family]) == 1]
-    for pool, share in ((twins, 0.23), (multi, 0.47), (singles, 0.30)):
+    shares = ((twins, 0.3), (multi, 0.7)) if errors == "realistic" else (
+        (twins, 0.23), (multi, 0.47), (singles, 0.30))
+    for pool, share in shares:
         for c in rng.sample(pool, min(len(pool), round(n_absent * share))):
             absent.add(c.key)
     held = [c for c in children if c.key not in absent][:n_records]
     records = [_to_record(c, f"R{c.key:07d}", rng) for c in held]
     present_q = rng.sample(held, min(len(held), n_queries - len(absent)))
     absent_q = [c for c in children if c.key in absent]
+    if errors == "realistic":  # only children whose brother, sister or twin is held
+        held_set = {c.key for c in held}
+        absent_q = [c for c in absent_q if any(
+            s.key in held_set for s in by_family[c.family] if s.key != c.key)]
     chosen = [(c, True) for c in present_q] + [(c, False) for c in absent_q]
     rng.shuffle(chosen)
     data = SynthData(records, [], {})
     held_keys = {c.key for c in held}
     for i, (c, is_held) in enumerate(chosen):
         qid = f"Q{i:07d}"
-        query, tags = _corrupt(c, qid, g)
+        query, tags = _corrupt_real(c, qid, g) if errors == "realistic" else _corrupt(c, qid, g)
         data.queries.append(query)
         data.truth[qid] = f"R{c.key:07d}" if is_held else None
         data.tags[qid] = tags
@@ -294,10 +375,11 @@ def typo(word: str, rng: random.Random) -> str:
     return w.capitalize()
 
 
-def _nickname(name: str, rng: random.Random) -> str | None:
+def _nickname(name: str, rng: random.Random,
+              extra: dict[str, tuple[str, ...]] = _FIRST_NICKNAMES) -> str | None:
     up = name_key(name)
     options = {n.capitalize() for n in _NAMER.nicknames_of(name.lower())}
-    options |= {k.capitalize() for k, v in BRITISH_NICKNAMES.items() if up in v}
+    options |= {k.capitalize() for k, v in extra.items() if up in v}
     return rng.choice(sorted(options)) if options else None
 
 
@@ -322,7 +404,7 @@ def _corrupt(c: Child, qid: str, g: _Gen) -> tuple[Record, list[str]]:
     variant = _variant(fn, r)
     if variant and hit("fn_variant"):
         fn = variant
-    nick = _nickname(fn, r)
+    nick = _nickname(fn, r, g.nicknames)
     if nick and hit("fn_nickname"):
         fn = nick
     if hit("fn_typo"):
@@ -392,5 +474,159 @@ def _corrupt(c: Child, qid: str, g: _Gen) -> tuple[Record, list[str]]:
         _to_record(c, qid, r), upn=upn, former_upn="", surname=sn, forename=fn,
         middle_names=mid, dob=coerce_date(dob or None), sex=sex, postcode=pc, address=addr,
         laestab="", on_roll_from=None,
+    )
+    return q, tags
+
+
+# -- the realistic error model (issue 14) ---------------------------------------------
+#
+# Rates chosen so that, on true pairs, the fields agree about as often as in real linkage
+# data (the issue's census-style set): forename exactly about two times in three, surname
+# about 70%, sex 97%, day of birth 97%, month 92%, year 94%, address 90%, postcode 93%.
+# Damage comes in kinds that go together: a scanned form damages both names (OCR), a
+# hurried hand slips on a key, a nickname or an initial stands for the name.
+REALISTIC: dict[str, float] = {
+    "ocr": 0.15,  # the form was scanned: OCR damage to the forename, often the surname
+    "fn_typo": 0.10, "fn_nickname": 0.08, "fn_initial": 0.05, "fn_missing": 0.015,
+    "fn_variant": 0.3, "fn_middle": 0.01, "fn_other": 0.01,  # "other": garbled past use
+    "sn_typo": 0.11, "sn_changed": 0.04, "sn_missing": 0.01, "sn_truncated": 0.03,
+    "sn_variant": 0.2, "sn_one_part": 0.5, "swap": 0.01,
+    "dob_transposed": 0.03, "dob_month": 0.055, "dob_year": 0.05, "dob_day": 0.01,
+    "dob_no_day": 0.01, "dob_missing": 0.01,
+    "sex_wrong": 0.01, "sex_missing": 0.02,
+    "moved": 0.06, "addr_missing": 0.03, "addr_typo": 0.03, "pc_typo": 0.01,
+    "pc_missing": 0.01, "upn_given": 0.1,
+}
+# Letters read as others by OCR of printed and handwritten forms, as the issue lists them
+# (N/W, L/C/I, R/B, V/R, A/R, E/F, M/H, D/O) and a few more (U/V, O/Q, G/C, T/I, K/X,
+# F/P, Y/V) that the matcher's own table does not list, so that it is not tested on its
+# own model alone.
+_OCR_SUBS: dict[str, str] = {}
+for _a, _b in ("NW", "LC", "LI", "CI", "RB", "VR", "AR", "EF", "MH", "DO", "UV", "OQ", "GC",
+               "TI", "KX", "FP", "YV"):
+    _OCR_SUBS[_a] = _OCR_SUBS.get(_a, "") + _b
+    _OCR_SUBS[_b] = _OCR_SUBS.get(_b, "") + _a
+
+
+def ocr_damage(word: str, rng: random.Random, rate: float = 0.25) -> str:
+    """OCR damage: each letter misread with probability ``rate`` (at least one), or a
+    double letter read once or a letter read twice ("HRWWRH" for HANNAH)."""
+    w = word.upper()
+    if len(w) < 3:
+        return word
+    for _ in range(10):
+        out = []
+        for i, ch in enumerate(w):
+            x = rng.random()
+            if x < rate and ch in _OCR_SUBS:
+                out.append(rng.choice(_OCR_SUBS[ch]))
+            elif x < rate + 0.03 and i and w[i - 1] == ch:
+                continue  # a double letter read once
+            elif x < rate + 0.05:
+                out.append(ch + ch)
+            else:
+                out.append(ch)
+        new = "".join(out)
+        if new != w:
+            return new.capitalize()
+    return typo(word, rng)
+
+
+def _garble(word: str, rng: random.Random) -> str:
+    """A name garbled past recognition: several arbitrary letters replaced."""
+    w = list(word.lower())
+    for i in rng.sample(range(len(w)), max(1, len(w) // 2)):
+        w[i] = rng.choice("abcdefghijklmnopqrstuvwxyz")
+    return "".join(w).capitalize()
+
+
+def _corrupt_real(c: Child, qid: str, g: _Gen) -> tuple[Record, list[str]]:
+    r, R = g.rng, REALISTIC
+    tags: list[str] = []
+
+    def hit(tag: str) -> bool:
+        if r.random() < R[tag]:
+            tags.append(tag)
+            return True
+        return False
+
+    fn, sn, mid = c.forename, c.surname, c.middle
+    scanned = hit("ocr")
+    variant = _variant(fn, r)
+    if variant and hit("fn_variant"):
+        fn = variant
+    nick = _nickname(fn, r, g.nicknames)
+    if nick and hit("fn_nickname"):
+        fn = nick
+    if mid and hit("fn_middle"):
+        fn, mid = mid, ""
+    if scanned and r.random() < 0.85:
+        fn = ocr_damage(fn, r)
+    elif hit("fn_typo"):
+        fn = typo(fn, r)
+    if hit("fn_other"):
+        fn = _garble(fn, r)
+    if hit("fn_initial"):
+        fn = fn[0]
+    if hit("fn_missing"):
+        fn = ""
+    sn_variant = _variant(sn, r)
+    if sn_variant and hit("sn_variant"):
+        sn = sn_variant
+    if "-" in sn and hit("sn_one_part"):
+        sn = r.choice(sn.split("-"))
+    if hit("sn_changed"):
+        sn = g.surname(g.group())
+    if scanned and r.random() < 0.7:
+        sn = ocr_damage(sn, r)
+    elif hit("sn_typo"):
+        sn = typo(sn, r)
+    if len(sn) > 7 and hit("sn_truncated"):
+        sn = sn[:r.randint(5, len(sn) - 2)]
+    if hit("sn_missing"):
+        sn = ""
+    if hit("swap"):
+        fn, sn = sn, fn
+    y, m, d = c.dob.year, c.dob.month, c.dob.day
+    dob = ""
+    if hit("dob_transposed") and d <= 12 and d != m:
+        m, d = d, m
+    if hit("dob_month"):
+        m = min(12, max(1, m + r.choice((-1, 1, -1, 1, 2, -3))))
+    if hit("dob_year"):
+        y += r.choice((-1, 1))
+    if hit("dob_day"):
+        d = d + r.choice((-1, 1, 10, -10))
+    d = min(max(d, 1), calendar.monthrange(y, m)[1])
+    dob = f"{y:04d}-{m:02d}-{d:02d}"
+    if hit("dob_no_day"):
+        dob = dob[:7]
+    if hit("dob_missing"):
+        dob = ""
+    if r.random() < 0.5 and dob:  # UK style on half the enquiries
+        dob = "/".join(reversed(dob.split("-")))
+    sex = c.sex
+    if hit("sex_wrong"):
+        sex = "F" if sex == "M" else "M"
+    if hit("sex_missing"):
+        sex = ""
+    pc, addr = c.postcode, c.address
+    if hit("moved"):
+        pc, addr = g.new_home()
+    if hit("addr_typo"):
+        addr = ocr_damage(addr, r, 0.05) if scanned else typo(addr, r)
+    if hit("pc_typo"):
+        pc = pc[:-1] + r.choice(INWARD_LETTERS)
+    if hit("pc_missing"):
+        pc = ""
+    if hit("addr_missing"):
+        addr = ""
+    if r.random() < 0.5:
+        pc = pc.replace(" ", "").lower()
+    upn = c.upn if c.upn and hit("upn_given") else ""
+    q = replace(
+        _to_record(c, qid, r), upn=upn, former_upn="", surname=sn, forename=fn,
+        middle_names=mid if r.random() < 0.5 else "", dob=coerce_date(dob or None),
+        sex=sex, postcode=pc, address=addr, laestab="", on_roll_from=None,
     )
     return q, tags
