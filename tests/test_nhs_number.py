@@ -50,3 +50,36 @@ def test_a_wrong_nhs_number_is_refused_when_loaded_and_when_received(
     with pytest.raises(GatewayError) as info:
         verify_and_parse(signed, pki.trust("355"), Settings(party="352"))
     assert info.value.code == code
+
+
+def test_an_equal_valid_nhs_number_decides_and_different_ones_forbid_a_match() -> None:
+    from gateway.matching import MATCH, MatchConfig, Matcher, Record
+
+    held = [Record("r1", surname="Nowak", forename="Zofia", dob="2016-05-05", sex="F",
+                   nhs_number=GOOD),
+            Record("r2", surname="Smith", forename="Oliver", dob="2014-01-01", sex="M",
+                   nhs_number="4010232137")]
+    m_ = Matcher.from_records(held, MatchConfig())
+    # the names garbled past recognition: the NHS number still decides
+    [c] = m_.match(Record("q", surname="Nwoak", forename="Zzzz", nhs_number="943 476 5919"))
+    assert (c.record_id, c.band) == ("r1", MATCH) and "decisive" in c.explanation["nhs_number"]
+    # everything the same but a different valid NHS number (held by nobody): never a match
+    cands = m_.match(Record("q", surname="Nowak", forename="Zofia", dob="2016-05-05", sex="F",
+                            nhs_number="4505577104"))
+    assert cands[0].record_id == "r1" and cands[0].band != MATCH
+    assert "NHS numbers" in cands[0].explanation["band_rule"]
+    # a wrong check digit neither decides nor forbids
+    cands = m_.match(Record("q", surname="Nowak", forename="Zofia", dob="2016-05-05", sex="F",
+                            nhs_number=BAD_DIGIT))
+    assert cands[0].record_id == "r1" and cands[0].band == MATCH
+    assert "nhs_number" not in cands[0].explanation or "decisive" not in \
+        cands[0].explanation["nhs_number"]
+    # a UPN and an NHS number naming two different records decide nothing
+    from gateway.testing.ctf import make_upn
+
+    upn = make_upn("352", "4001", 16, 1)
+    held2 = [dataclasses.replace(held[0], upn=upn), held[1]]
+    m2 = Matcher.from_records(held2, MatchConfig())
+    cands = m2.match(Record("q", surname="Nowak", forename="Zofia", upn=upn,
+                            nhs_number="4010232137"))
+    assert not (len(cands) == 1 and "decisive" in str(cands[0].explanation))

@@ -92,6 +92,8 @@ def record_keys(p: Prepared) -> list[Key]:
     # Wide keys, looked up only by fallback_keys.
     keys.extend(("nm", s, f) for s in sn_toks for f in fn_toks)
     keys.extend(("u", u) for u in p.upns)
+    if p.nhs:
+        keys.append(("h", p.nhs))
     return keys
 
 

@@ -63,6 +63,7 @@ class Prepared:
     house: str
     upns: frozenset[str]
     upn: str
+    nhs: str = ""  # a valid NHS number, or ""
     # Is the forename a spelling some held record has? The matcher clears this for a query
     # whose forename no record has (see ``MatchConfig.unseen_forename_records``): such a
     # spelling a slip or so away from a record's forename is read as a typo of it, not as
@@ -102,6 +103,7 @@ class Prepared:
             house=house,
             upns=upns,
             upn=main_upn,
+            nhs=nz.nhs_number(rec.nhs_number),
         )
 
     def swapped(self) -> Prepared:
@@ -112,7 +114,7 @@ class Prepared:
             record_id=self.record_id, fn=fn, mids=self.mids, sn=self.fn, sn_parts=sn_parts,
             dob=self.dob, dob_code=self.dob_code, dob_full=self.dob_full,
             sex=self.sex, pc=self.pc, sector=self.sector, district=self.district,
-            addr=self.addr, house=self.house, upns=self.upns, upn=self.upn,
+            addr=self.addr, house=self.house, upns=self.upns, upn=self.upn, nhs=self.nhs,
         )
 
 

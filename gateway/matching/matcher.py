@@ -416,8 +416,10 @@ class Matcher:
         """Score one query against one named record (no blocking), e.g. for a review screen."""
         q = Prepared.from_record(query)
         r = self._records[record_id]
-        if q.upn and q.upn in r.upns:
+        if q.upn and q.upn in r.upns and not (q.nhs and r.nhs and q.nhs != r.nhs):
             return self._upn_candidate(record_id)
+        if q.nhs and q.nhs == r.nhs and not (q.upn and r.upn and q.upn not in r.upns):
+            return self._nhs_candidate(record_id)
         qs = self._swapped(q)
         self._mark_spelling(q)
         s = self._score(q, qs, r)
@@ -466,16 +468,32 @@ class Matcher:
             q.sn_known = q.sn in self._sn_count
 
     def _decisive(self, q: Prepared) -> Candidate | None:
-        if not q.upn:
-            return None
-        ids = self._index.get(("u", q.upn))
-        if not ids:
-            return None
-        if len(ids) > 1:
-            # Two records claim the same UPN (one as a former UPN): not decisive, score them.
-            log.warning("UPN shared by %d records: %s", len(ids), ",".join(sorted(ids)))
-            return None
-        return self._upn_candidate(next(iter(ids)))
+        """A valid UPN or NHS number held by exactly one record decides the match (when
+        both are given, they must name the same record)."""
+        found: dict[str, Candidate] = {}
+        for key, value, label in (("u", q.upn, "UPN"), ("h", q.nhs, "NHS number")):
+            if not value:
+                continue
+            ids = self._index.get((key, value))
+            if not ids:
+                continue
+            if len(ids) > 1:
+                # Two records claim the same identifier: not decisive, score them.
+                log.warning("%s shared by %d records: %s", label, len(ids),
+                            ",".join(sorted(ids)))
+                return None
+            rid = next(iter(ids))
+            found[rid] = (self._upn_candidate(rid) if key == "u"
+                          else self._nhs_candidate(rid))
+        if len(found) != 1:
+            return None  # none, or the UPN and the NHS number name different records
+        return next(iter(found.values()))
+
+    def _nhs_candidate(self, record_id: str) -> Candidate:
+        return Candidate(
+            record_id, self.config.upn_score, MATCH,
+            {"nhs_number": "valid NHS number equal to the record's (decisive)"},
+        )
 
     def _upn_candidate(self, record_id: str) -> Candidate:
         return Candidate(
@@ -683,6 +701,11 @@ class Matcher:
             else:
                 s.rule = _guard(s.levels, "", same_name)
                 bands.append(POSSIBLE if s.total >= cfg.possible_threshold else NO_MATCH)
+            r = self._records[s.record_id]
+            if q.nhs and r.nhs and q.nhs != r.nhs and bands[-1] == MATCH:
+                # NHS numbers are one per person: two valid, different ones are two people
+                bands[-1] = POSSIBLE
+                s.rule = "both have valid NHS numbers and they differ: at most a possible match"
         # Two candidates in the match band too close to call (e.g. twins with a forename
         # missing from the query): the matcher does not guess, both become "possible".
         if len(top) > 1 and bands[0] == MATCH and bands[1] == MATCH and (

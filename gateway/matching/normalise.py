@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from stdnum.gb import nhs as stdnum_nhs
 from stdnum.gb import upn as stdnum_upn
 
 # Letters that NFKD does not decompose into an ASCII base letter (Polish, Nordic, Turkish,
@@ -187,6 +188,15 @@ def coerce_date(value: object) -> PartialDate | None:
     if isinstance(value, str):
         return parse_date(value)
     raise TypeError(f"cannot read a date from {type(value).__name__}")
+
+
+def nhs_number(text: str | None) -> str:
+    """The NHS number (10 digits) if its modulus-11 check digit is right, otherwise ``""``
+    (python-stdnum's ``gb.nhs``): a wrong number must neither decide nor forbid a match."""
+    if not text:
+        return ""
+    number = stdnum_nhs.compact(text)
+    return number if stdnum_nhs.is_valid(number) else ""
 
 
 def upn(text: str | None) -> str:

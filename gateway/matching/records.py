@@ -23,7 +23,7 @@ from gateway.matching.normalise import PartialDate, coerce_date
 log = logging.getLogger(__name__)
 
 FIELDS = (
-    "upn", "former_upn", "surname", "forename", "middle_names", "dob", "sex",
+    "upn", "former_upn", "nhs_number", "surname", "forename", "middle_names", "dob", "sex",
     "postcode", "address", "laestab", "on_roll_from", "on_roll_to",
 )
 DATE_FIELDS = ("dob", "on_roll_from", "on_roll_to")
@@ -61,6 +61,7 @@ class Record:
     on_roll_from: PartialDate | None = None
     on_roll_to: PartialDate | None = None
     former_upn: str = ""
+    nhs_number: str = ""  # the consistent child identifier (Children Act 2004 s.16LC)
 
     def __post_init__(self) -> None:
         for name in DATE_FIELDS:

@@ -68,5 +68,6 @@ class Arrivals:
     async def cases(self, mark: Mark, limit: int = 200) -> list[dict[str, Any]]:
         """Cases opened here by hand (no message, no transfer behind them)."""
         return await self._after(
-            "SELECT case_id AS id, opened_at AS t, upn, surname, forename, dob, sex FROM "
+            "SELECT case_id AS id, opened_at AS t, upn, nhs_number, surname, forename, dob, "
+            "sex FROM "
             "cases WHERE message_id IS NULL AND transfer_id IS NULL", mark, limit)

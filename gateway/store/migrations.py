@@ -440,7 +440,8 @@ CREATE TABLE cnis_versions (
     PRIMARY KEY (entry_id, version)
 );
 
-ALTER TABLE cases ADD COLUMN nhs_number TEXT
+ALTER TABLE cases ADD COLUMN nhs_number TEXT;
+ALTER TABLE records ADD COLUMN nhs_number TEXT
 """))
 
 # 10: the returns schools make to their LA (new pupils, deletions, absence), with whether each

@@ -11,8 +11,9 @@ from typing import Any
 from gateway.core.clock import SYSTEM, Clock
 from gateway.store.base import Backend, Step, Tx
 
-COLUMNS = ("record_id", "upn", "former_upn", "surname", "forename", "middle_names", "dob",
-           "sex", "postcode", "address", "laestab", "on_roll_from", "on_roll_to")
+COLUMNS = ("record_id", "upn", "former_upn", "nhs_number", "surname", "forename",
+           "middle_names", "dob", "sex", "postcode", "address", "laestab", "on_roll_from",
+           "on_roll_to")
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class LocalRecord:
     record_id: str
     upn: str | None = None
     former_upn: str | None = None
+    nhs_number: str | None = None
     surname: str | None = None
     forename: str | None = None
     middle_names: str | None = None

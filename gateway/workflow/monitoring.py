@@ -171,7 +171,8 @@ async def match_cases(gw: Gateway, arrival: Arrival) -> int:
     school = arrival.schools.get("pupil")
     noted = 0
     for c in cases:
-        asked = Record(record_id=c.case_id, upn=c.upn or "", surname=c.surname,
+        asked = Record(record_id=c.case_id, upn=c.upn or "", nhs_number=c.nhs_number or "",
+                       surname=c.surname,
                        forename=c.forename, dob=coerce_date(c.dob), sex=c.sex or "")
         hits = [x for x in matcher.match(asked, limit=1) if x.band in (MATCH, POSSIBLE)]
         if not hits:
@@ -435,7 +436,8 @@ async def message_arrival(gw: Gateway, r: dict[str, Any]) -> Arrival | None:
         if not await gw.store.school_notices.recorded(r["id"]):
             return None  # a resend of a return already seen (same conversation)
         p = message.pupil
-        new = Record(record_id="pupil", upn=p.upn or "", surname=p.surname,
+        new = Record(record_id="pupil", upn=p.upn or "", nhs_number=p.nhs_number or "",
+                     surname=p.surname,
                      forename=p.forename, middle_names=p.middle_names or "",
                      dob=coerce_date(p.dob), sex=p.gender or "",
                      postcode=(p.address.postcode or "") if p.address else "",
@@ -452,6 +454,7 @@ async def message_arrival(gw: Gateway, r: dict[str, Any]) -> Arrival | None:
 
 async def case_arrival(gw: Gateway, r: dict[str, Any]) -> Arrival | None:
     return Arrival("case", r["id"], [Record(record_id=r["id"], upn=r["upn"] or "",
+                                            nhs_number=r["nhs_number"] or "",
                                             surname=r["surname"], forename=r["forename"],
                                             dob=coerce_date(r["dob"]), sex=r["sex"] or "")], {})
 

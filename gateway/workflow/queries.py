@@ -20,7 +20,8 @@ from gateway.messages import model as m
 
 def _record(ref: str, child: m.EnquiryChild | m.ReferralChild, address: m.Address | None,
             middle: str = "") -> Record:
-    return Record(record_id=ref, upn=child.upn or "", surname=child.surname,
+    return Record(record_id=ref, upn=child.upn or "", nhs_number=child.nhs_number or "",
+                  surname=child.surname,
                   forename=child.forename, middle_names=middle, dob=coerce_date(child.dob),
                   sex=child.gender or "",
                   postcode=(address.postcode or "") if address else "",
