@@ -30,7 +30,9 @@ def test_concentrated_population_keeps_the_first_generator() -> None:
     data = generate(2000, 500, seed=5, population="concentrated")
     h = hashlib.sha256()
     for r in data.records + data.queries:
-        h.update(repr(sorted(r.to_dict().items())).encode())
+        # (fields added to Record since, empty in the generator's output, left out)
+        h.update(repr(sorted((k, v) for k, v in r.to_dict().items()
+                             if k != "nhs_number")).encode())
     h.update(repr(sorted(data.truth.items())).encode())
     # The same output, byte for byte, as the generator before populations existed
     # (commit 380b0aa), so earlier figures can be reproduced.
