@@ -77,11 +77,37 @@ class Inbox:
                 if old["digest"] != row.digest or old["sender"] != row.sender:
                     raise GatewayError("duplicate-conflict", f"message {row.message_id}")
                 return AcceptResult(bytes(old["receipt"]), duplicate=True)
+            await self._clock(tx, row)
             if step is not None:
                 await step(tx)
             return AcceptResult(row.receipt, duplicate=False)
 
         return await self.backend.write(op)
+
+    @staticmethod
+    async def _clock(tx: Tx, row: InboundRow) -> None:
+        """A partner's clock as its messages show it: how long before arriving each was
+        created (transit and retries included; negative when the partner's clock is ahead).
+        The smallest of the last day is the best estimate of the skew."""
+        delay = row.received_at - row.created_at
+        await tx.execute(
+            "INSERT INTO partner_clock (party, last_delay, last_at, min_delay, min_since) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (party) DO UPDATE SET "
+            "last_delay = excluded.last_delay, last_at = excluded.last_at, "
+            "min_delay = CASE WHEN partner_clock.min_since < excluded.last_at - 86400 "
+            "OR excluded.min_delay < partner_clock.min_delay THEN excluded.min_delay "
+            "ELSE partner_clock.min_delay END, "
+            "min_since = CASE WHEN partner_clock.min_since < excluded.last_at - 86400 "
+            "THEN excluded.min_since ELSE partner_clock.min_since END",
+            row.sender, delay, row.received_at, delay, row.received_at)
+
+    async def clocks(self) -> dict[str, dict[str, float]]:
+        """Each partner's clock (``_clock``): party -> last_delay, last_at, min_delay."""
+        async def op(tx: Tx) -> dict[str, dict[str, float]]:
+            rows = await tx.fetchall("SELECT * FROM partner_clock")
+            return {r["party"]: {k: float(r[k]) for k in ("last_delay", "last_at",
+                                                           "min_delay")} for r in rows}
+        return await self.backend.read(op)
 
     async def get(self, message_id: str) -> InboundRow | None:
         async def op(tx: Tx) -> InboundRow | None:

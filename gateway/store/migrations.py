@@ -445,7 +445,7 @@ ALTER TABLE records ADD COLUMN nhs_number TEXT
 """))
 
 # 10: the returns schools make to their LA (new pupils, deletions, absence), with whether each
-# came in time.
+# came in time; and each partner's clock as its messages show it.
 MIGRATIONS.append((10, """
 CREATE TABLE school_notices (
     message_id TEXT PRIMARY KEY,
@@ -461,5 +461,13 @@ CREATE TABLE school_notices (
 );
 CREATE INDEX school_notices_received ON school_notices (received_at);
 CREATE INDEX school_notices_conversation ON school_notices (school, conversation_id);
+
+CREATE TABLE partner_clock (
+    party TEXT PRIMARY KEY,
+    last_delay DOUBLE PRECISION NOT NULL,
+    last_at DOUBLE PRECISION NOT NULL,
+    min_delay DOUBLE PRECISION NOT NULL,
+    min_since DOUBLE PRECISION NOT NULL
+);
 CREATE INDEX school_notices_school ON school_notices (school, received_at)
 """))

@@ -4,9 +4,10 @@ failure and its reason), this process's circuit breaker for it, its certificates
 (amber under 60 days, red when expired), the messages waiting for it and its recent errors;
 and this gateway's own certificate and its expiry.
 
-Clock skew is not recorded by the gateway yet (a message outside the skew is refused with
-``message-from-future``, counted in the metrics by code); the page says so rather than show a
-number it does not have."""
+Clock skew: each partner's messages show how long before arriving they were created
+(``Inbox.clocks``: transit and retries included, negative when the partner's clock is
+ahead); the smallest of the last day estimates the skew, amber beyond half the allowed
+``clock_skew_seconds``. A message beyond it is refused (``message-from-future``)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,14 @@ def _own(path: Any, now: dt.datetime) -> dict[str, Any]:
             "status": expiry_status(cert.not_valid_after_utc, now)}
 
 
+def _skew(clock: dict[str, float] | None, allowed: int) -> dict[str, Any] | None:
+    if clock is None:
+        return None
+    est = clock["min_delay"]
+    return {**clock, "estimate": round(est, 1),
+            "status": "amber" if est < -allowed / 2 else "green"}
+
+
 async def gather(app: web.Application) -> dict[str, Any]:
     """Everything the diagnostics page shows, as plain data."""
     gw = app[GATEWAY]
@@ -60,8 +69,9 @@ async def gather(app: web.Application) -> dict[str, Any]:
     certs = await asyncio.to_thread(_certificates, s.path(s.partners_dir), now)
     own = await asyncio.to_thread(_own, s.path(s.cert_file), now)
     summary = {r["party"]: r for r in await gw.store.outbox.partner_summary()}
+    clocks = await gw.store.inbox.clocks()
     sender = app.get(SENDER)
-    parties = sorted(set(s.endpoints) | set(certs) | set(summary))
+    parties = sorted(set(s.endpoints) | set(certs) | set(summary) | set(clocks))
     rows = []
     for party in parties:
         info = summary.get(party, {})
@@ -79,7 +89,7 @@ async def gather(app: web.Application) -> dict[str, Any]:
             "consecutive_failures": breaker.failures if breaker is not None else 0,
             "certificates": certs.get(party, []),
             "queue_depth": info.get("queue_depth", 0),
-            "clock_skew": None,  # not recorded yet (see the module's docstring)
+            "clock_skew": _skew(clocks.get(party), s.clock_skew_seconds),
         })
     return {"party": gw.party, "own_certificate": own, "partners": rows,
             "checked_at": gw.clock.time()}
