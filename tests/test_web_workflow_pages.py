@@ -24,7 +24,7 @@ from gateway.workflow import answering
 from gateway.workflow.matching import MatchWorker
 from gateway.workflow.monitoring import MonitorWorker
 from tests.conftest import pair
-from tests.web_helpers import Web, token, web_app
+from tests.web_helpers import Web, web_app
 
 AMELIA = dt.date(2015, 3, 14)
 # A Monday in the autumn term (the shipped 2026-27 calendar), after the test certificates'
@@ -403,7 +403,7 @@ async def test_reports_draw_inline_svg_charts_with_tables_and_csv(web: Two) -> N
     html = await resp.text()
     assert resp.status == 200
     svgs = re.findall(r"<svg.*?</svg>", html, re.S)
-    assert len(svgs) == 5
+    assert len(svgs) == 4  # no outcomes given yet: that chart is left out
     first = svgs[0]
     assert 'role="img"' in first and "<title" in first and "7 whereabouts unknown: 2" in first
     assert not any("<script" in s or "style=" in s for s in svgs)  # no JavaScript, no inline
@@ -533,11 +533,7 @@ async def test_an_overdue_enquiry_is_chased_from_its_page(web: Two) -> None:
     await web.client.post("/sign-out", data={"csrf_token": await web.csrf()})
     await web.sign_in("mina")
     html = await (await web.client.get(page)).text()
-    assert "Awaiting an answer" in html and "KOWALCZYK" not in html.upper().replace(
-        "KOWALCZYK", "") + "" and "kowalczyk" not in html.lower()
+    assert "Awaiting an answer" in html and "kowalczyk" not in html.lower()
     assert "Chase this enquiry" not in html
     assert (await post(web, f"{page}/chase", {})).status == 403
 
-
-async def test_the_page_token_is_per_session() -> None:
-    assert token('<input name="csrf_token" value="abc">') == "abc"

@@ -205,18 +205,23 @@ async def _act(request: web.Request, typed: dict[str, Any], field: str,
 @allow(Role.OFFICER)
 async def move_post(request: web.Request) -> web.Response:
     form = await request.post()
-    typed = {"state": text(form, "state", 40), "why": text(form, "why", 2000),
-             "override": form.get("override") == "yes"}
+    state, why = text(form, "state", 40), text(form, "why", 2000)
+    override = form.get("override") == "yes"
+    typed: dict[str, Any] = {"state": state, "why": why, "override": override}
     errors = []
+    to = None
     try:
-        to = CaseState(typed["state"])
+        to = CaseState(state)
     except ValueError:
         errors.append(error("Choose the state the case moves to", "state"))
-    if not typed["why"] or len(typed["why"]) > 2000:
+    if not why or len(why) > 2000:
         errors.append(error("Say why the case moves (at most 2,000 characters)", "why"))
-    return await _act(request, typed, "state", errors, lambda: wf.move(
-        request.app[GATEWAY], request.match_info["id"], to, actor(request), typed["why"],
-        typed["override"]))
+
+    async def do() -> None:
+        assert to is not None
+        await wf.move(request.app[GATEWAY], request.match_info["id"], to, actor(request), why,
+                      override)
+    return await _act(request, typed, "state", errors, do)
 
 
 @routes.post(f"/cases/{ID}/assign")

@@ -30,20 +30,29 @@ STYLE = Style(background="white", plot_background="white", foreground="#0b0c0c",
               foreground_strong="#0b0c0c", foreground_subtle="#505a5f", opacity="1",
               opacity_hover="1", colors=("#1d70b8",), font_family="arial, sans-serif",
               label_font_size=13, major_label_font_size=13, title_font_size=16,
-              value_font_size=13)
+              value_font_size=13, value_colors=("#ffffff",))
 CHARTS = ("open cases by category", "cases by state", "open cases by year group",
           "cases opened by month", "outcomes given to enquiries")
+
+
+def ticks(most: int) -> list[int]:
+    """Whole numbers for a count axis, at most about ten of them."""
+    step = max(1, -(-most // 10))
+    return list(range(0, most + step, step))
 
 
 def chart(name: str, table: dict[str, int], nonce: str, index: int) -> str:
     """One measure as an inline SVG bar chart: no script, its style marked with the page's
     nonce (the pages' CSP allows no other inline style), a title and a description that say
-    in words what the bars show."""
+    in words what the bars show. Empty when there is nothing to draw (the page says so)."""
+    if not table:
+        return ""
     bar = pygal.HorizontalBar(js=[], show_legend=False, width=640,
                               height=max(160, 60 + 34 * len(table)), style=STYLE,
                               disable_xml_declaration=True, print_values=True,
                               show_y_guides=False, truncate_label=-1)
     bar.x_labels = list(table)
+    bar.y_labels = ticks(max(table.values()))
     bar.add(name, list(table.values()))
     svg = etree.fromstring(bar.render(is_unicode=False))
     for el in list(svg.iter()):
