@@ -537,3 +537,23 @@ async def test_an_overdue_enquiry_is_chased_from_its_page(web: Two) -> None:
     assert "Chase this enquiry" not in html
     assert (await post(web, f"{page}/chase", {})).status == 403
 
+
+
+async def test_a_control_character_is_refused_at_its_field_never_a_500(web: Two) -> None:
+    """A character no XML message can carry (pasted from another system) would make signing
+    fail: every form refuses it at the field."""
+    case_id = await open_case(web)
+    mid = await received(web, kid("1", "Kowalczyk"))
+    await web.sign_in("olive")
+    for path, data, field in (
+            ("/enquiries/new", enquiry_form(**{"c1-surname": "Kowal\x0bczyk"}) | {
+                "action": "send"}, "c1-surname"),
+            ("/cases/new", {"surname": "No\x01wak", "forename": "Ola", "category": "1",
+                            "referrer": "GP"}, "surname"),
+            (f"/queue/enquiries/{mid}", {"action": "edit", "outcome-1": "not-known",
+                                         "comments-1": "x\x1f"}, "comments-1"),
+            (f"/cases/{case_id}/event", {"kind": "note", "text": "a\x0c"}, "text")):
+        resp = await post(web, path, data)
+        assert resp.status == 400 and error_for(await resp.text(), field), path
+    assert await web.gw.store.outbox.recent(limit=5) == []
+    assert len(await web.gw.store.cases.find()) == 1

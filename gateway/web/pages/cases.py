@@ -20,7 +20,7 @@ from gateway.store import Role
 from gateway.store.cases import DETAIL_FIELDS, NEXT, CaseFilter, CaseRow, CaseState
 from gateway.web.frame import actor, allow, render, user_role
 from gateway.web.keys import GATEWAY
-from gateway.web.pages.forms import by_field, error, refusal, text
+from gateway.web.pages.forms import by_field, error, refusal, text, unsendable
 from gateway.workflow import cases as wf
 from gateway.workflow.reports import CATEGORY_NAMES
 
@@ -120,7 +120,7 @@ async def referral_form(request: web.Request) -> web.Response:
 @allow(Role.OFFICER)
 async def referral_post(request: web.Request) -> web.Response:
     form = await request.post()
-    errors: list[dict[str, str]] = []
+    errors: list[dict[str, str]] = unsendable(form)
     typed: dict[str, Any] = {n: text(form, n, 500) for n in REFERRAL_TEXT}
     for name in ("dob", "referral_date", "date_last_on_roll"):
         for p in ("day", "month", "year"):
@@ -189,6 +189,7 @@ async def case_page(request: web.Request) -> web.Response:
 async def _act(request: web.Request, typed: dict[str, Any], field: str,
                errors: list[dict[str, str]], do: Any) -> web.Response:
     """Run an action on the case; its refusal is shown on the case page at ``field``."""
+    errors = unsendable(await request.post()) + errors
     if errors:
         return await _case_page(request, errors=errors, typed=typed, status=400)
     try:

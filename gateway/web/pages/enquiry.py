@@ -21,7 +21,7 @@ from gateway.messages import model as m
 from gateway.store import Role
 from gateway.web.frame import actor, allow, render
 from gateway.web.keys import GATEWAY
-from gateway.web.pages.forms import by_field, error, text
+from gateway.web.pages.forms import by_field, error, text, unsendable
 
 routes = web.RouteTableDef()
 MAX_CHILDREN = 20  # the schema allows 100; a family on one form is a handful
@@ -149,7 +149,7 @@ async def enquiry_post(request: web.Request) -> web.Response:
     count = int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_CHILDREN else 1
     action = text(form, "action", 20)
     typed: dict[str, Any] = {"partner": text(form, "partner", 7)}
-    errors: list[dict[str, str]] = []
+    errors: list[dict[str, str]] = unsendable(form)
     for name, label, limit in OFFICER_TEXT:
         typed[name] = text(form, name, limit + 10)
         if len(typed[name]) > limit:

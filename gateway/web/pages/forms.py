@@ -39,3 +39,16 @@ def field_of(exc: GatewayError, fields: dict[str, str], default: str) -> str:
 
 def refusal(exc: GatewayError, fields: dict[str, str], default: str) -> dict[str, str]:
     return error(exc.text, field_of(exc, fields, default))
+
+
+# Characters XML 1.0 cannot carry (as ``workflow.chasing`` refuses them): a field holding one
+# could never be signed into a message, so it is refused at the field, never a 500.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def unsendable(form: Any) -> list[dict[str, str]]:
+    """An error for each posted field holding a character no message can carry (a control
+    character pasted from another system)."""
+    return [error("Remove the control character from this field: it cannot be sent", key)
+            for key, value in form.items()
+            if isinstance(value, str) and _NOT_XML.search(value)]

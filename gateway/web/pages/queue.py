@@ -23,7 +23,7 @@ from gateway.store.cases import CaseFilter, CaseRow, CaseState
 from gateway.store.watches import PENDING, WatchRow, WatchState
 from gateway.web.frame import actor, allow, render
 from gateway.web.keys import GATEWAY
-from gateway.web.pages.forms import by_field, error, text
+from gateway.web.pages.forms import by_field, error, text, unsendable
 from gateway.workflow import answering, monitoring
 
 routes = web.RouteTableDef()
@@ -148,13 +148,17 @@ async def reply_post(request: web.Request) -> web.Response:
     form = await request.post()
     who = actor(request)
     comments = text(form, "comments", 2000) or None
+    bad = unsendable(form)
+    if bad:
+        return await _reply_page(request, errors=bad, status=400)
     if form.get("action") == "approve":
         try:
             chosen = await answering.approved(gw, mid)
             row = await answering.answer(gw, mid, chosen, comments, who)
         except GatewayError as exc:
-            return await _reply_page(request, errors=[error(exc.text, "approve")],
-                                     status=exc.status)
+            waiting = any(p.answered is None for p in await answering.propose(gw, mid))
+            return await _reply_page(request, errors=[
+                error(exc.text, "approve" if waiting else "outcome-1")], status=exc.status)
         raise web.HTTPSeeOther(f"/queue?sent={row.message_id}")
     proposals = await answering.propose(gw, mid)
     outcomes, left_out, typed, errors = _chosen(form, proposals)
@@ -244,6 +248,9 @@ async def approve_post(request: web.Request) -> web.Response:
     form = await request.post()
     chosen = text(form, "outcome", 40)
     typed = {"outcome": chosen, "comments": text(form, "comments", 2000)}
+    if unsendable(form):
+        return await _watch_confirm(request, "approve", typed=typed, status=400,
+                                    errors=unsendable(form))
     if chosen not in ("", *(v for v, _ in OUTCOMES[:2])):
         return await _watch_confirm(request, "approve", typed=typed, status=400, errors=[
             error("Choose known on roll or known not on roll", "outcome")])
@@ -270,10 +277,13 @@ async def dismiss_confirm(request: web.Request) -> web.Response:
 async def dismiss_post(request: web.Request) -> web.Response:
     form = await request.post()
     reason = text(form, "reason", MAX_REASON)
-    if not reason or len(reason) > MAX_REASON:
+    errors = unsendable(form)
+    if not errors and (not reason or len(reason) > MAX_REASON):
+        errors = [error(f"Say why this is not the child (at most {MAX_REASON} characters)",
+                        "reason")]
+    if errors:
         return await _watch_confirm(request, "dismiss", typed={"reason": reason}, status=400,
-                                    errors=[error("Say why this is not the child (at most "
-                                                  f"{MAX_REASON} characters)", "reason")])
+                                    errors=errors)
     await monitoring.dismiss(request.app[GATEWAY], request.match_info["id"], reason,
                              actor(request))
     raise web.HTTPSeeOther("/queue")
