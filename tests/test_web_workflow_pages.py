@@ -557,3 +557,31 @@ async def test_a_control_character_is_refused_at_its_field_never_a_500(web: Two)
         assert resp.status == 400 and error_for(await resp.text(), field), path
     assert await web.gw.store.outbox.recent(limit=5) == []
     assert len(await web.gw.store.cases.find()) == 1
+
+
+async def test_the_pages_take_a_sent_enquirys_due_date_from_the_chasing_tracking(
+        web: Two) -> None:
+    """One source: the due date the chase worker and ``status`` use is the one shown. Only an
+    enquiry sent before tracking existed (no ``sent_enquiries`` row) is computed from the
+    calendar by the pages."""
+    from gateway.exchange.outgoing import prepare
+    tracked = await web.send(("Kowalczyk",))
+
+    async def move_due(tx: Any) -> None:
+        await tx.execute("UPDATE sent_enquiries SET due_on = ? WHERE message_id = ?",
+                         "2027-03-01", tracked.message_id)
+    await web.gw.store.backend.write(move_due)
+    enquiry = m.Enquiry(header=web.gw.header(m.MessageType.ENQUIRY, "352"),
+                        enquiry_date=web.clock.today(), officer=web.gw.officer(),
+                        children=(kid("1", "Nowak"),))
+    legacy = prepare(web.gw, enquiry)
+    await web.gw.store.outbox.enqueue(legacy)  # not tracked: as before migration 8
+    assert await web.gw.store.chasing.get(legacy.message_id) is None
+    await web.sign_in("mina")
+    html = await (await web.client.get("/outbox")).text()
+    row = html.split(tracked.message_id[:8])[2].split("</tr>")[0]
+    assert "1 Mar 2027" in row
+    row = html.split(legacy.message_id[:8])[2].split("</tr>")[0]
+    assert "5 Jan 2027" in row  # the 10th school day after Monday 7 December (Christmas)
+    html = await (await web.client.get(f"/outbox/{tracked.message_id}")).text()
+    assert "1 Mar 2027" in html and "2027-03-01" in html

@@ -193,8 +193,13 @@ async def tracking(gw: Gateway, rows: list[OutboundRow]) -> dict[str, dict[str, 
 
 
 def _shown(v: View, wanted: str) -> View | None:
-    """Delivered enquiries past their due date are shown (and filtered) as overdue."""
+    """Delivered enquiries past their due date are shown (and filtered) as overdue. The
+    ``overdue`` filter selects by the computed due date; a row whose tracked due date says
+    otherwise (an estimated one) is left out, so the filter never lists a row not tagged
+    overdue."""
     if wanted == "delivered" and v.shown_state == "overdue":
+        return None
+    if wanted == "overdue" and v.shown_state != "overdue":
         return None
     return v
 
