@@ -96,7 +96,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         "referrer": "Health visitor", "why": "testing the command line", "text": "a note",
         "key_worker": "Sam Key", "due": "2026-12-18", "surname": "Testchild", "forename": "Child",
         "category": "7", "state": "logged",
-        "decision": "reject", "child_ref": "1",
+        "decision": "reject", "child_ref": "1", "entry_id": "no-such-entry",
     }
     return World(base, home.config, base / "missing" / "nothing.xml", folder, garbage, foreign,
                  good)
@@ -156,8 +156,10 @@ def bad_values(w: World, command: str, action: argparse.Action) -> list[tuple[st
         return special[(command, dest)]
     ids = {
         "party": ["35x", "381/20011"], "to": ["3812", ""], "for_school": ["352", "35/24001"],
+        "school": ["352", "35/24001"],
         "source": ["3812", "XXX/XXXX"], "dest": ["38/12001", "ABC/DEFG"],
         "message_id": ["not-an-id"], "transfer_id": [""], "upn": ["not-a-upn"],
+        "nhs_number": ["9434765918", "12345"],
         "scope": ["school:35", "admin"], "client_id": ["no-such-client"],
         "child_ref": ["", "x" * 300],
     }
@@ -165,6 +167,7 @@ def bad_values(w: World, command: str, action: argparse.Action) -> list[tuple[st
         "dob": ["2015-13-45"], "due": ["soon"], "census": ["2026-02-30"],
         "date_last_on_roll": ["last week"], "termly": ["winter 1999"],
         "case_id": ["no-such-case"], "watch_id": ["no-such-watch"],
+        "entry_id": ["no-such-entry"],
         "as_of": ["yesterday"], "on": ["31/12/2026"],
         "start": ["2026-09-31"], "end": ["tomorrow"], "sex": ["Q"],
         "outcome": ["1=maybe", "1=known-on-roll@35x:Oak School"],
@@ -274,7 +277,7 @@ def test_the_walk_finds_every_command(world: World) -> None:
             "records import", "clients add", "clients list", "clients revoke", "users add",
             "users list", "users disable", "users reset", "cases list", "cases show",
             "cases open", "cases move", "answer", "monitoring list", "monitoring approve",
-            "reviews", "report", "chase", "outcome"} <= found
+            "reviews", "report", "chase", "outcome", "cnis add", "cnis transfer"} <= found
     kinds = {v.kind for v in variants(world) if v.command == "send"}
     assert {"missing", "folder", "content", "id", "config", "usage"} <= kinds
 

@@ -246,6 +246,11 @@ async def test_malformed_json_on_the_operator_api_is_a_400(aiohttp_client, homes
     ("multipart/form-data; boundary=zz", b"--zz\r\nX-Long: " + b"a" * 20_000 + b"\r\n"),
     ("multipart/form-data; boundary=XyZ; charset=utf-16",  # found by fuzzing
      b'--XyZ\r\nContent-Disposition: form-data; name="payload"; filename="c.xml"X'),
+    ('multipart/form-data; boundary=""',  # a parameter name that is not a token: fuzzing
+     b'--\r\nContent-Disposition: form-data; \xfaame="x"; filename="c.xml"\r\n'
+     b'Content-Type: texttplain; charset=latin-1\r\n\r\n<!DOCTYPE\r\n----\r\n'),
+    ("multipart/form-data; boundary=zz",
+     b'--zz\r\nContent-Disposition: form-data; n@me="payload"\r\n\r\nabc\r\n--zz--\r\n'),
 ])
 async def test_malformed_multipart_on_transfers_is_a_400(client, ctype, body) -> None:
     resp = await client.post("/v1/transfers", data=body, headers={"Content-Type": ctype})

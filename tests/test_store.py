@@ -317,18 +317,20 @@ async def test_postgres_lost_connections_are_store_unavailable_then_recover(
     try:
         await s.inbox.accept(inbound("m0"))
         name = dsn.rsplit("/", 1)[1]
-        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = $1 AND pid <> pg_backend_pid()", name)
-        # pg_terminate_backend only signals: wait until the backends are gone, or (on a busy
-        # machine) the next write may still find its connection alive
-        for _ in range(100):
-            if not await admin.fetchval("SELECT COUNT(*) FROM pg_stat_activity "
-                                        "WHERE datname = $1", name):
+        # End the store's connections and keep the database out of reach while the store
+        # tries: a dead pooled connection and a reconnect both fail, whichever the pool meets
+        # first. pg_terminate_backend only signals, so on a busy machine a backend may still be
+        # there when the rename comes: end them again and retry.
+        for _ in range(200):
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = $1 AND pid <> pg_backend_pid()", name)
+            try:
+                await admin.execute(f'ALTER DATABASE "{name}" RENAME TO "{name}_away"')
                 break
-            await asyncio.sleep(0.05)
-        # and keep the database out of reach while the store tries: a dead pooled connection
-        # and a reconnect both fail, whichever the pool meets first on a busy machine
-        await admin.execute(f'ALTER DATABASE "{name}" RENAME TO "{name}_away"')
+            except asyncpg.exceptions.ObjectInUseError:
+                await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the store's connections did not end")
         try:
             with pytest.raises(GatewayError) as info:
                 await s.inbox.accept(inbound("m1"))

@@ -553,3 +553,34 @@ async def test_a_claim_notice_with_no_case_opens_one_located_and_only_the_hub_ma
     with pytest.raises(GatewayError) as info:
         await ClaimNoticed().handle(world.b, forged, Got("0" * 64, world.clock.now()))
     assert info.value.code == "bad-request"
+
+
+async def test_a_traveller_family_expected_here_is_watched_and_the_sender_told_on_arrival(
+        world: World) -> None:
+    mid = m.new_id()
+    move = m.TravellerMove(
+        header=m.Header(mid, mid, world.clock.now(), "355", "352",
+                        m.MessageType.TRAVELLER_MOVE),
+        notice_date=world.clock.today(), officer=m.Officer("Officer A"),
+        expected_on=dt.date(2027, 1, 11), site="Barton Lane transit site",
+        destination=m.Address(("Barton Lane",), "M30 0AA"),
+        children=(child("1", "Lee", "Kezia", dt.date(2015, 9, 9)),
+                  child("2", "Lee", "Nelson", dt.date(2017, 2, 2))))
+    await inbound_for(world.b).receive(world.a.sign(move))
+    watches = await world.b.store.watches.listing()
+    assert {w.child_ref for w in watches} == {"1", "2"} and all(
+        w.state == "watching" and w.enquirer == "355" for w in watches)
+    cases = await world.b.store.cases.find()
+    assert {c.forename for c in cases} == {"Kezia", "Nelson"}
+    assert all(c.state is C.UNKNOWN and c.detail_map()["site"] for c in cases)
+    # Kezia joins a school's roll in January
+    await import_records(world.b, {"record_id": "r7", "surname": "Lee", "forename": "Kezia",
+                                   "dob": "2015-09-09", "sex": "F", "postcode": "M30 0AA",
+                                   "laestab": "3524005"})
+    assert await MonitorWorker(world.b).tick() == 1
+    [found] = [w for w in await world.b.store.watches.listing() if w.state == "found"]
+    await monitoring.report(world.b, found.watch_id, "officer")
+    [reply] = await replies(world.b)
+    assert reply.header.in_reply_to == mid and reply.header.recipient == "355"
+    assert reply.outcomes[0].outcome is m.Outcome.KNOWN_ON_ROLL
+    assert reply.outcomes[0].school and reply.outcomes[0].school.laestab == "3524005"

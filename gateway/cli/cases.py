@@ -121,7 +121,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_open(args: argparse.Namespace) -> int:
     form = {k: v for k, v in vars(args).items()
             if k in ("surname", "forename", "year_group", "gender", "ethnicity", "sen_stage",
-                     "upn", "address", "postcode", "telephone", "gp_details", "referrer",
+                     "upn", "nhs_number", "address", "postcode", "telephone", "gp_details",
+                     "referrer",
                      "referrer_position", "referrer_telephone", "referrer_organisation",
                      "reason", "last_school", "action_plan", "other_details") and v}
     form["category"] = args.category
@@ -202,7 +203,8 @@ def add_cli(sub: Any) -> None:
                     help="1 no provision ... 7 whereabouts unknown ... 9 other")
     sp.add_argument("--referrer", required=True, help="who refers the child")
     sp.add_argument("--dob")
-    for name in ("year-group", "gender", "ethnicity", "sen-stage", "upn", "address",
+    for name in ("year-group", "gender", "ethnicity", "sen-stage", "upn", "nhs-number",
+                 "address",
                  "postcode", "telephone", "gp-details", "referrer-position",
                  "referrer-telephone", "referrer-organisation", "reason", "last-school",
                  "date-last-on-roll", "action-plan", "other-details"):

@@ -21,6 +21,7 @@ from gateway.cli import (
     cases,
     chasing,
     clients,
+    cnis,
     ctf,
     demo,
     lpd,
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     lpd.add_cli(sub)
     cases.add_cli(sub)
     workflow.add_cli(sub)  # answer, monitoring, reviews, report, notifications
+    cnis.add_cli(sub)  # the Children Not in School register
     matching.add_cli(sub)  # match, crosscheck
     records.add_cli(sub)
     clients.add_cli(sub)

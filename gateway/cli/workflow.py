@@ -190,6 +190,21 @@ def cmd_notifications(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_school_returns(args: argparse.Namespace) -> int:
+    school = checks.laestab(args.school, "--school") if args.school else None
+    rows = on_gateway(args, lambda gw: gw.store.school_notices.recent(args.late, school,
+                                                                      args.limit))
+    for r in rows:
+        late = f"LATE by {r.late_school_days} school days" if r.late_school_days else (
+            "in time" if r.due_on else "no deadline")
+        print(f"{local(r.received_at)}  school {r.school}  {r.kind:9} about {r.event_on}  "
+              f"{late}" + (f"  case {r.case_id}" if r.case_id else "")
+              + f"  (message {r.message_id})")
+    if not rows:
+        print("(no school returns)")
+    return 0
+
+
 def add_cli(sub: Any) -> None:
     sp = sub.add_parser("answer", help="the proposed reply to a received enquiry; approve or "
                                        "edit it")
@@ -240,6 +255,13 @@ def add_cli(sub: Any) -> None:
     sp.add_argument("--csv", action="store_true")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_report)
+
+    sp = sub.add_parser("school-returns", help="schools' returns: new pupils, deletions, "
+                                                "absence; late ones flagged")
+    sp.add_argument("--late", action="store_true", help="late returns only")
+    sp.add_argument("--school", help="one school's LAESTAB")
+    sp.add_argument("--limit", type=checks.limit, default=100)
+    sp.set_defaults(func=cmd_school_returns)
 
     sp = sub.add_parser("notifications", help="safeguarding escalations and other alerts")
     sp.add_argument("--limit", type=checks.limit, default=50)

@@ -172,6 +172,15 @@ class Settings:
     workflow_interval_seconds: float = _doc(
         "How often the workflow looks for watched children in new arrivals, monitoring that "
         "has ended, and notifications to e-mail.", default=5.0)
+    youngest_year_returns: str = _doc(
+        "`yes` if this LA asks its schools for new-pupil returns for the pupils entered at the "
+        "start of the school's youngest year too (the regulations exempt them unless the LA "
+        "asks); with `no` such a return is accepted and never flagged late.", default="no")
+    cnis_register: str = _doc(
+        "`on` to keep a Children Not in School register (Education Act 1996 ss.436B-436G, "
+        "inserted in 2026; the duty commences by regulations): entries, their history, and "
+        "RegisterTransfer messages when a family moves. `off` refuses all of it "
+        "(`cnis-disabled`).", default="off")
     smtp_host: str = _doc("SMTP server for officers' and managers' notifications (safeguarding "
                           "escalations, found children). Empty = the queue only, no e-mail.",
                           default="")
@@ -343,6 +352,10 @@ def _check(s: Settings) -> None:
                            "characters")
     if s.monitoring_updates not in ("approve", "auto"):
         raise GatewayError("config-invalid", "monitoring_updates must be approve or auto")
+    if s.youngest_year_returns not in ("yes", "no"):
+        raise GatewayError("config-invalid", "youngest_year_returns must be yes or no")
+    if s.cnis_register not in ("on", "off"):
+        raise GatewayError("config-invalid", "cnis_register must be on or off")
     if s.auto_reply not in ("off", "decisive"):
         raise GatewayError("config-invalid", "auto_reply must be off or decisive")
     if s.smtp_starttls not in ("yes", "no"):

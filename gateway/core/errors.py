@@ -56,6 +56,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     ),
     "wrong-recipient": (400, "The message is addressed to another party, not this gateway."),
     "schema-invalid": (400, "The message does not match its XML schema."),
+    "nhs-number-invalid": (400, "An NHS number in the message fails its check digit: correct "
+                           "it, or leave it out."),
     "unknown-message-type": (400, "The root element is not a known message type."),
     "message-too-old": (400, "The message was created before the replay window; send a new "
                         "message with a new id."),
@@ -148,6 +150,17 @@ ERRORS: dict[str, tuple[int, str]] = {
     "reply-incomplete": (409, "The reply leaves out children of the enquiry; answer each of "
                          "them, or confirm that the reply is partial."),
     "watch-state": (409, "The watched child is not in a state that allows this action."),
+    "notice-outside-area": (403, "A school sends its returns to its own LA's gateway; this "
+                            "school is not in this LA's area."),
+    "notice-incomplete": (400, "The school return lacks what its kind needs (the admission "
+                          "date, the deletion's ground and a parent's telephone, or the "
+                          "absence)."),
+    "cnis-disabled": (409, "The Children Not in School register is off at this gateway (the duty "
+                      "is not yet in force); set cnis_register = \"on\" to keep one."),
+    "cnis-not-eligible": (400, "The child is not of compulsory school age, so cannot be on the "
+                          "Children Not in School register."),
+    "cnis-entry-state": (409, "The register entry is not in a state that allows this "
+                         "change."),
     "invalid-state": (409, "The message is not in a state that allows this action."),
     "receipt-invalid": (502, "The partner's receipt did not verify or did not match the message."),
     "config-invalid": (500, "The gateway configuration is not valid."),

@@ -18,13 +18,20 @@ from gateway.store import OutboundRow, Tx
 ReplyStep = Callable[[Tx, str], Awaitable[object]]
 
 
-async def received_enquiry(gw: Gateway, enquiry_id: str) -> tuple[m.Enquiry, str, str]:
-    """A received Enquiry, its sender and its conversation id (``not-found`` otherwise)."""
+# Messages about children that a Reply answers: an Enquiry, and a TravellerMove (a family
+# expected here: the reply says the children arrived, or not).
+Asking = m.Enquiry | m.TravellerMove
+ASKING_TYPES = (m.MessageType.ENQUIRY.value, m.MessageType.TRAVELLER_MOVE.value)
+
+
+async def received_enquiry(gw: Gateway, enquiry_id: str) -> tuple[Asking, str, str]:
+    """A received Enquiry (or TravellerMove), its sender and its conversation id
+    (``not-found`` otherwise)."""
     row = await gw.store.inbox.get(enquiry_id)
-    if row is None or row.message_type != m.MessageType.ENQUIRY.value:
+    if row is None or row.message_type not in ASKING_TYPES:
         raise GatewayError("not-found", f"no received enquiry {enquiry_id}")
     enquiry = mx.parse_stored(row.body)
-    assert isinstance(enquiry, m.Enquiry)
+    assert isinstance(enquiry, (m.Enquiry, m.TravellerMove))
     return enquiry, row.sender, row.conversation_id
 
 

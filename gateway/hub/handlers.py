@@ -123,7 +123,14 @@ class CtfNoticed:
         case = notice_case(message)
 
         async def open_case(tx: Tx) -> None:
-            await gw.store.cases.open(tx, case)
+            if await gw.store.cases.open(tx, case) is None:
+                # a case for this transfer exists (a resend, or the ClaimNotice came first:
+                # the child is located already): it is noted there, never opened twice
+                for case_id in await gw.store.cases.for_transfer(tx, message.transfer_id):
+                    await gw.store.cases.link(tx, case_id, message.header.message_id, "in")
+                    await gw.store.cases.event(tx, case_id, "party:S2S", "note",
+                                               detail=f"CtfNotice received: {message.kind} "
+                                                      f"CTF in the Lost Pupils Database")
 
         return Handled(step=open_case)
 

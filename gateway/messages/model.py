@@ -36,6 +36,9 @@ class MessageType(enum.StrEnum):
     LPD_CLAIM = "LpdClaim"
     CLAIM_NOTICE = "ClaimNotice"
     CHASER = "Chaser"
+    REGISTER_TRANSFER = "RegisterTransfer"
+    TRAVELLER_MOVE = "TravellerMove"
+    SCHOOL_NOTICE = "SchoolNotice"
 
 
 class Outcome(enum.StrEnum):
@@ -117,6 +120,7 @@ class EnquiryChild:
     gender: str | None = None
     ethnicity: str | None = None
     upn: str | None = None
+    nhs_number: str | None = None  # the consistent child identifier (10 digits, mod 11)
     school_last_attended: School | None = None
     parent_guardian: str | None = None
     address_while_resident: Address | None = None
@@ -140,6 +144,22 @@ class ChildOutcome:
     outcome: Outcome
     school: School | None = None
     comments: str | None = None
+
+
+@dataclass(frozen=True)
+class TravellerMove:
+    """LA to LA: a Traveller or Gypsy family this LA visits is moving to the recipient's area
+    (learnt on the seed's weekly site visits), so that the children can be registered at a
+    school on arrival. The recipient watches for the children as for an Enquiry's, and answers
+    in the conversation (a Reply) when they arrive."""
+
+    header: Header
+    notice_date: date
+    officer: Officer
+    expected_on: date | None = None
+    destination: Address | None = None
+    site: str | None = None
+    children: tuple[EnquiryChild, ...] = field(default=(), metadata=item("Child"))
 
 
 @dataclass(frozen=True)
@@ -174,6 +194,7 @@ class ReferralChild:
     ethnicity: str | None = None
     sen_stage: str | None = None
     upn: str | None = None
+    nhs_number: str | None = None
     address_while_resident: Address | None = None
     gp_details: str | None = None
     new_address: Address | None = None
@@ -331,8 +352,158 @@ class Chaser:
     comments: str | None = None
 
 
+class Eligibility(enum.StrEnum):
+    """Why a child is on a Children Not in School register (Education Act 1996 s.436B)."""
+
+    NOT_REGISTERED = "not-registered-pupil"
+    EDUCATED_ELSEWHERE = "registered-educated-elsewhere"
+
+
+@dataclass(frozen=True)
+class RegisterParent:
+    name: str
+    address: Address | None = None
+    provides_education: bool | None = None
+
+
+@dataclass(frozen=True)
+class RegisterProvider:
+    """Someone other than a parent who educates the child (s.436C)."""
+
+    name: str
+    address: Address | None = None
+    provider_type: str | None = None
+    hours_per_week: float | None = None
+    unsupervised_hours_per_week: float | None = None
+
+
+@dataclass(frozen=True)
+class RegisterEntry:
+    """An entry of a Children Not in School register: what s.436C lists."""
+
+    surname: str
+    forename: str
+    dob: date
+    address: Address
+    eligibility: Eligibility
+    parents: tuple[RegisterParent, ...] = field(default=(), metadata=item("Parent"))
+    hours_by_parents: float | None = None
+    hours_by_others: float | None = None
+    providers: tuple[RegisterProvider, ...] = field(default=(), metadata=item("Provider"))
+    upn: str | None = None
+    nhs_number: str | None = None
+    sen: bool | None = None
+    child_protection_enquiry: bool | None = None
+    child_in_need: bool | None = None
+    looked_after: bool | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class RegisterTransfer:
+    """LA to LA: a family on the register moved; the entry follows the child."""
+
+    header: Header
+    date_moved: date
+    entry: RegisterEntry
+    officer: Officer
+
+
+class NoticeKind(enum.StrEnum):
+    """The returns a school makes to its LA (School Attendance (Pupil Registration) (England)
+    Regulations 2024; statutory-notes.md "What schools must tell the LA")."""
+
+    NEW_PUPIL = "new-pupil"        # within five days of entry on the admission register
+    DELETION = "deletion"          # as soon as the ground is met, no later than the deletion
+    ABSENCE = "absence"            # 10 school days' continuous absence without permission
+    SICKNESS = "sickness"          # 15 days' absence through illness
+
+
+class DeletionGround(enum.StrEnum):
+    """The grounds for deleting a pupil of compulsory school age from the admission register,
+    as a closed list of stable codes. The regulation's letters are not given here: no
+    authoritative copy of SI 2024/208 regulation 9 was at hand to check them against, and a
+    wrong letter on an official return is worse than none (docs/school-notices.md)."""
+
+    REGISTERED_ELSEWHERE = "registered-at-another-school"
+    NURSERY_NOT_CONTINUING = "nursery-not-continuing"
+    DUAL_REGISTRATION_ENDED = "dual-registration-ended"
+    ATTENDANCE_ORDER_AMENDED = "attendance-order-amended"
+    ATTENDANCE_ORDER_REVOKED = "attendance-order-revoked"
+    EDUCATED_OTHERWISE = "educated-otherwise-than-at-school"
+    NO_LONGER_RESIDES_NEAR = "no-longer-resides-near"
+    MEDICALLY_UNFIT = "medically-unfit"
+    NOT_RETURNED_AFTER_LEAVE = "not-returned-after-leave"
+    ABSENT_20_SCHOOL_DAYS = "continuous-absence-20-school-days"
+    WHEREABOUTS_UNKNOWN = "whereabouts-unknown"
+    IN_CUSTODY = "in-custody"
+    DIED = "died"
+    CEASED_COMPULSORY_AGE = "ceased-compulsory-school-age"
+    PERMANENTLY_EXCLUDED = "permanently-excluded"
+
+
+# Grounds on which the school and the LA must first have jointly made reasonable enquiries to
+# find the child: a notice on one of them opens a case at once.
+JOINT_ENQUIRY_GROUNDS = frozenset({DeletionGround.NOT_RETURNED_AFTER_LEAVE,
+                                   DeletionGround.ABSENT_20_SCHOOL_DAYS,
+                                   DeletionGround.WHEREABOUTS_UNKNOWN})
+
+
+@dataclass(frozen=True)
+class NoticePupil:
+    surname: str
+    forename: str
+    dob: date
+    middle_names: str | None = None
+    gender: str | None = None
+    upn: str | None = None
+    nhs_number: str | None = None
+    year_group: str | None = None
+    address: Address | None = None
+
+
+@dataclass(frozen=True)
+class NoticeParent:
+    name: str
+    address: Address | None = None
+    telephone: str | None = None
+
+
+@dataclass(frozen=True)
+class Deletion:
+    ground: DeletionGround
+    ground_met_on: date
+    deleted_on: date | None = None
+    future_address: Address | None = None
+    destination_school: School | None = None
+
+
+@dataclass(frozen=True)
+class Absence:
+    absent_since: date
+    school_days: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SchoolNotice:
+    """A school's return to its own LA about one pupil."""
+
+    header: Header
+    kind: NoticeKind
+    notice_date: date
+    pupil: NoticePupil
+    parents: tuple[NoticeParent, ...] = field(default=(), metadata=item("Parent"))
+    admitted_on: date | None = None
+    youngest_year_start: bool | None = None
+    deletion: Deletion | None = None
+    absence: Absence | None = None
+    notes: str | None = None
+
+
 Message = (Enquiry | Reply | Referral | Receipt | Error | Transfer | CtfNotice | LpdSearch
-           | LpdResult | LpdClaim | ClaimNotice | Chaser)
+           | LpdResult | LpdClaim | ClaimNotice | Chaser | RegisterTransfer | TravellerMove
+           | SchoolNotice)
 
 MODEL_OF: dict[MessageType, type] = {
     MessageType.ENQUIRY: Enquiry,
@@ -347,4 +518,7 @@ MODEL_OF: dict[MessageType, type] = {
     MessageType.LPD_CLAIM: LpdClaim,
     MessageType.CLAIM_NOTICE: ClaimNotice,
     MessageType.CHASER: Chaser,
+    MessageType.REGISTER_TRANSFER: RegisterTransfer,
+    MessageType.TRAVELLER_MOVE: TravellerMove,
+    MessageType.SCHOOL_NOTICE: SchoolNotice,
 }

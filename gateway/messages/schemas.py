@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from lxml import etree
+from stdnum.gb import nhs
 
 from gateway.core.errors import GatewayError
 from gateway.messages.model import NS, MessageType
@@ -38,6 +39,9 @@ SCHEMA_FILE[MessageType.LPD_SEARCH] = "lpd-search.xsd"
 SCHEMA_FILE[MessageType.LPD_RESULT] = "lpd-result.xsd"
 SCHEMA_FILE[MessageType.LPD_CLAIM] = "lpd-claim.xsd"
 SCHEMA_FILE[MessageType.CLAIM_NOTICE] = "claim-notice.xsd"
+SCHEMA_FILE[MessageType.REGISTER_TRANSFER] = "register-transfer.xsd"
+SCHEMA_FILE[MessageType.TRAVELLER_MOVE] = "traveller-move.xsd"
+SCHEMA_FILE[MessageType.SCHOOL_NOTICE] = "school-notice.xsd"
 
 
 @functools.cache
@@ -60,7 +64,17 @@ def validate(root: etree._Element) -> MessageType:
     schema = schema_for(mtype)
     if not schema.validate(root):
         raise GatewayError("schema-invalid", error_detail(schema.error_log.last_error))
+    check_identifiers(root)
     return mtype
+
+
+def check_identifiers(root: etree._Element) -> None:
+    """What a pattern cannot check: an NHS number's modulus-11 check digit (python-stdnum).
+    The consistent child identifier (Children Act 2004 s.16LC) must be right or absent: a
+    wrong one would decide a match, or forbid one. The error names where, never the value."""
+    for el in root.iter(f"{{{NS}}}NHSNumber"):
+        if not nhs.is_valid(el.text or ""):
+            raise GatewayError("nhs-number-invalid", f"at {root.getroottree().getpath(el)}")
 
 
 def error_detail(err: etree._LogEntry | None) -> str | None:

@@ -23,7 +23,7 @@ from gateway.core.errors import GatewayError
 from gateway.messages.model import MODEL_OF, NS, Message, MessageType
 
 _ACRONYMS = {"upn": "UPN", "dob": "DOB", "gp": "GP", "sen": "SEN", "laestab": "LAESTAB",
-             "sha256": "SHA256", "id": "Id", "lea": "LEA"}
+             "sha256": "SHA256", "id": "Id", "lea": "LEA", "nhs": "NHS"}
 
 
 def tag_of(field_name: str) -> str:

@@ -59,10 +59,11 @@ class Arrivals:
             "FROM transfers WHERE state IN ('held', 'collected')", mark, limit)
 
     async def messages(self, mark: Mark, limit: int = 200) -> list[dict[str, Any]]:
-        """Received Enquiries and Referrals: id, t, message_type, sender, body."""
+        """Received Enquiries, Referrals and schools' returns: id, t, message_type, sender,
+        body."""
         return await self._after(
             "SELECT message_id AS id, received_at AS t, message_type, sender, body FROM inbound "
-            "WHERE message_type IN ('Enquiry', 'Referral')", mark, limit)
+            "WHERE message_type IN ('Enquiry', 'Referral', 'SchoolNotice')", mark, limit)
 
     async def cases(self, mark: Mark, limit: int = 200) -> list[dict[str, Any]]:
         """Cases opened here by hand (no message, no transfer behind them)."""

@@ -87,6 +87,7 @@ class NewCase:
     year_group: str | None = None
     opened_on: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    nhs_number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class CaseRow:
     monitor_until: str | None = None
     year_group: str | None = None
     opened_on: str | None = None
+    nhs_number: str | None = None
 
     @property
     def state(self) -> CaseState:
@@ -160,14 +162,14 @@ class Cases:
         row = await tx.fetchone(
             "INSERT INTO cases (case_id, opened_at, category, reason, source, transfer_id, "
             "message_id, upn, surname, forename, dob, sex, status, urgent, details, "
-            "updated_at, year_group, opened_on) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "updated_at, year_group, opened_on, nhs_number) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (transfer_id) DO NOTHING RETURNING case_id",
             case_id, now, case.category, case.reason, case.source,
             case.transfer_id, case.message_id, case.upn, case.surname, case.forename,
             case.dob, case.sex, case.state.value, int(case.urgent),
             json.dumps(case.details) if case.details else None, now, case.year_group,
-            case.opened_on or self.clock.today().isoformat())
+            case.opened_on or self.clock.today().isoformat(), case.nhs_number)
         if row is None:
             return None
         await self.event(tx, case_id, actor, "opened", None, case.state, detail=case.source)

@@ -402,3 +402,61 @@ CREATE TABLE chasers_received (
 );
 CREATE INDEX chasers_received_enquiry ON chasers_received (enquiry_id, received_at)
 """))
+
+# 9: the Children Not in School register (Education Act 1996 ss.436B-436G): each entry with
+# every version kept (who, when, why), and where it went when the family moved; and the NHS
+# number on cases.
+MIGRATIONS.append((9, """
+CREATE TABLE cnis_entries (
+    entry_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    entry TEXT NOT NULL,
+    surname TEXT NOT NULL,
+    forename TEXT NOT NULL,
+    dob TEXT NOT NULL,
+    source TEXT NOT NULL,
+    case_id TEXT,
+    transferred_to TEXT,
+    transfer_message_id TEXT,
+    received_message_id TEXT,
+    received_from TEXT,
+    received_conversation TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    UNIQUE (received_from, received_conversation)
+);
+CREATE INDEX cnis_entries_state ON cnis_entries (state, surname);
+CREATE INDEX cnis_entries_transfer ON cnis_entries (state, transfer_message_id);
+
+CREATE TABLE cnis_versions (
+    entry_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    reason TEXT,
+    entry TEXT NOT NULL,
+    PRIMARY KEY (entry_id, version)
+);
+
+ALTER TABLE cases ADD COLUMN nhs_number TEXT
+"""))
+
+# 10: the returns schools make to their LA (new pupils, deletions, absence), with whether each
+# came in time.
+MIGRATIONS.append((10, """
+CREATE TABLE school_notices (
+    message_id TEXT PRIMARY KEY,
+    school TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL,
+    event_on TEXT NOT NULL,
+    due_on TEXT,
+    late_school_days INTEGER,
+    case_id TEXT,
+    detail TEXT
+);
+CREATE INDEX school_notices_received ON school_notices (received_at);
+CREATE INDEX school_notices_school ON school_notices (school, received_at)
+"""))

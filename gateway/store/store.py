@@ -1,11 +1,10 @@
 """The store: one repository per aggregate over one backend.
 
 ``Store`` is what the rest of the gateway holds; each repository (``inbox``, ``outbox``,
-``transfers``, ``cases``, ``records``, ``audit``, ``clients``, ``users``, ``sessions``) is
-written once in portable SQL against ``Tx`` and returns frozen row dataclasses.
-``transfers``, ``cases``, ``records``, ``audit``, ``clients``, ``watches``,
-``notifications``, ``arrivals``, ``chasing``) is written once in portable SQL against ``Tx``
-and returns frozen row dataclasses.
+``transfers``, ``cases``, ``records``, ``audit``, ``clients``, ``users``, ``sessions``,
+``watches``, ``notifications``, ``arrivals``, ``chasing``, ``register``,
+``school_notices``) is written once in portable SQL against ``Tx`` and returns frozen row
+dataclasses.
 """
 
 from __future__ import annotations
@@ -19,8 +18,10 @@ from gateway.store.base import Backend
 from gateway.store.cases import Cases
 from gateway.store.chasing import Chasing
 from gateway.store.clients import Clients
+from gateway.store.cnis import Register
 from gateway.store.inbox import Inbox
 from gateway.store.migrations import MIGRATIONS
+from gateway.store.notices import SchoolNotices
 from gateway.store.notifications import Marks, Notifications
 from gateway.store.outbox import Outbox
 from gateway.store.postgres import PostgresBackend
@@ -48,6 +49,8 @@ class Store:
         self.marks = Marks(backend)
         self.arrivals = Arrivals(backend)
         self.chasing = Chasing(backend, clock)
+        self.register = Register(backend, clock)
+        self.school_notices = SchoolNotices(backend)
 
     async def open(self) -> Store:
         await self.backend.open(MIGRATIONS)

@@ -169,6 +169,12 @@ class Watches:
         assert loaded is not None
         return loaded
 
+    @staticmethod
+    async def in_conversation(tx: Tx, enquirer: str, conversation_id: str) -> bool:
+        row = await tx.fetchone("SELECT 1 AS x FROM watches WHERE enquirer = ? AND "
+                                "conversation_id = ? LIMIT 1", enquirer, conversation_id)
+        return row is not None
+
     async def close(self, tx: Tx, watch_id: str, reply_id: str) -> None:
         """The officer answered the child otherwise (known): the watch is over."""
         await tx.execute(

@@ -10,9 +10,9 @@ only the CTFs held for that school, ``GET /v1/admin/schools/<LAESTAB>/ctf[/<id>]
 
 A request with no ``Authorization`` header may instead carry a web session (a signed-in
 person's cookie, ``gateway.accounts``), with that person's role: an officer may use every
-route; a manager may only read the outbox and diagnostics (which carry no child's name); an
-administrator only diagnostics. A POST with a session must also send the session's CSRF token
-in ``X-CSRF-Token``.
+route; a manager may only read the outbox, diagnostics and reports (which carry no child's
+name); an administrator only diagnostics. A POST with a session must also send the session's
+CSRF token in ``X-CSRF-Token``.
 
 Why SHA-256 and not argon2 for the stored secret: a client secret is 256 random bits, so no
 guessing attack can use a fast hash against it; a slow password hash would only cost CPU on
@@ -130,7 +130,8 @@ async def require_access(request: web.Request, handler: Handler) -> web.StreamRe
     return await handler(request)
 
 
-_MANAGER_READS = re.compile(r"/v1/admin/(?:outbox(?:/[^/]+)?|diagnostics)")
+# Counts and the termly return name no child: managers read them too.
+_MANAGER_READS = re.compile(r"/v1/admin/(?:outbox(?:/[^/]+)?|diagnostics|reports(?:/termly)?)")
 _ADMIN_READS = re.compile(r"/v1/admin/diagnostics")
 
 

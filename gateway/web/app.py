@@ -29,22 +29,27 @@ from gateway.exchange.spool import Spool
 from gateway.hub.handlers import HubEvents, hub_handlers
 from gateway.messages import model as m
 from gateway.store import OutboxState
-from gateway.web import frame, health, operator, partners, workflow
+from gateway.web import cnis, frame, health, operator, partners, workflow
 from gateway.web.access import require_access
 from gateway.web.errors import error_answers
 from gateway.web.keys import CALENDAR, GATEWAY, INBOUND, METRICS, SENDER, Metrics
 from gateway.web.pages import MODULES
 from gateway.workflow.cases import ClaimNoticed, ReferralArrived
 from gateway.workflow.chasing import ChaseWorker
+from gateway.workflow.cnis import RegisterTransferArrived
 from gateway.workflow.matching import MatchWorker
-from gateway.workflow.monitoring import MonitorWorker
+from gateway.workflow.monitoring import MonitorWorker, TravellerMoveArrived
+from gateway.workflow.notices import SchoolNoticeArrived
 from gateway.workflow.notify import Notifier
 
 
 def handlers(events: HubEvents | None = None) -> dict[m.MessageType, Handler]:
     """One handler per message type, for one gateway."""
     return {**EXCHANGE, **hub_handlers(events), m.MessageType.REFERRAL: ReferralArrived(),
-            m.MessageType.CLAIM_NOTICE: ClaimNoticed()}
+            m.MessageType.CLAIM_NOTICE: ClaimNoticed(),
+            m.MessageType.REGISTER_TRANSFER: RegisterTransferArrived(),
+            m.MessageType.TRAVELLER_MOVE: TravellerMoveArrived(),
+            m.MessageType.SCHOOL_NOTICE: SchoolNoticeArrived()}
 
 
 def inbound_for(gw: Gateway, events: HubEvents | None = None) -> Inbound:
@@ -101,7 +106,8 @@ def create_app(settings: Settings, *, background: bool = True, spool: bool = Tru
     app.cleanup_ctx.append(gateway_ctx)
     if background:
         app.cleanup_ctx.append(workers_ctx)
-    for table in (partners.routes, health.routes, operator.routes, workflow.routes):
+    for table in (partners.routes, health.routes, operator.routes, workflow.routes,
+                  cnis.routes):
         app.router.add_routes(table)
     frame.setup(app)
     for page in MODULES:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.multipart import BadContentDispositionHeader
+from aiohttp.multipart import BadContentDispositionHeader, BadContentDispositionParam
 
 from gateway.core.errors import GatewayError
 from gateway.core.httpio import read_limited
@@ -69,10 +69,12 @@ async def _part(reader: object, name: str) -> BodyPartReader:
     # it the sender's error, the same whatever the warnings filter.
     with warnings.catch_warnings():
         warnings.simplefilter("error", BadContentDispositionHeader)
+        warnings.simplefilter("error", BadContentDispositionParam)
         try:
             part = await reader.next()  # type: ignore[attr-defined]
             named = part.name if isinstance(part, BodyPartReader) else None
-        except (ValueError, HttpProcessingError, BadContentDispositionHeader):
+        except (ValueError, HttpProcessingError, BadContentDispositionHeader,
+                BadContentDispositionParam):
             # not multipart as declared, a header line longer than aiohttp reads, or a
             # Content-Disposition that cannot be read
             raise GatewayError("bad-request", "the multipart body is malformed") from None

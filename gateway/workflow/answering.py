@@ -23,7 +23,7 @@ from typing import Any
 
 from gateway.core.errors import GatewayError
 from gateway.exchange.gateway import Gateway
-from gateway.exchange.replies import answered, received_enquiry, reply
+from gateway.exchange.replies import Asking, answered, received_enquiry, reply
 from gateway.matching import MATCH, NO_MATCH, POSSIBLE
 from gateway.messages import model as m
 from gateway.store import OutboundRow, Tx
@@ -100,13 +100,14 @@ async def propose(gw: Gateway, enquiry_id: str) -> list[Proposal]:
     return out
 
 
-def _case_for(enquiry: m.Enquiry, child: m.EnquiryChild, enquirer: str) -> NewCase:
+def _case_for(enquiry: Asking, child: m.EnquiryChild, enquirer: str) -> NewCase:
     addr = child.new_address or child.address_while_resident
     return NewCase(
         category=int(m.Category.WHEREABOUTS_UNKNOWN),
         reason="enquiry from another authority: the child is not known here",
         source=f"Enquiry from {enquirer}", surname=child.surname, forename=child.forename,
-        upn=child.upn, dob=child.dob.isoformat() if child.dob else None, sex=child.gender,
+        upn=child.upn, nhs_number=child.nhs_number,
+        dob=child.dob.isoformat() if child.dob else None, sex=child.gender,
         message_id=enquiry.header.message_id, state=CaseState.UNKNOWN,
         details={k: v for k, v in {
             "enquirer": enquirer, "child_ref": child.child_ref,

@@ -59,7 +59,7 @@ def referral_case(r: m.Referral, source: str) -> NewCase:
         "referral_date": r.referral_date.isoformat(), "signed_by": r.signed_by}
     return NewCase(category=int(r.category), reason=r.reason_out_of_provision or
                    f"referral: category {int(r.category)}", source=source,
-                   surname=c.surname, forename=c.forename, upn=c.upn,
+                   surname=c.surname, forename=c.forename, upn=c.upn, nhs_number=c.nhs_number,
                    dob=c.dob.isoformat() if c.dob else None, sex=c.gender,
                    message_id=r.header.message_id, state=C.REFERRED,
                    year_group=c.year_group, opened_on=r.referral_date.isoformat(),
@@ -139,6 +139,7 @@ def referral_from_form(gw: Gateway, form: dict[str, Any]) -> m.Referral:
         dob=day("dob"), year_group=text("year_group"), gender=text("gender"),
         looked_after=flag("looked_after"), child_protection_plan=flag("child_protection_plan"),
         ethnicity=text("ethnicity"), sen_stage=text("sen_stage"), upn=text("upn"),
+        nhs_number=text("nhs_number"),
         address_while_resident=m.Address(lines=(address,), postcode=text("postcode"),
                                          telephone=text("telephone")) if address else None,
         gp_details=text("gp_details"))
@@ -205,7 +206,8 @@ class ClaimNoticed:
                     category=int(m.Category.WHEREABOUTS_UNKNOWN), reason=why,
                     source=f"S2S claim notice: transfer {n.transfer_id}", surname=p.surname,
                     forename=p.forename, upn=p.upn, dob=p.dob.isoformat() if p.dob else None,
-                    sex=p.sex, message_id=n.header.message_id, state=C.LOCATED), actor)
+                    sex=p.sex, message_id=n.header.message_id, state=C.LOCATED,
+                    transfer_id=n.transfer_id), actor)
                 ids = [case_id] if case_id else []
             for case_id in ids:
                 await gw.store.cases.link(tx, case_id, n.header.message_id, "in")

@@ -21,10 +21,12 @@ from gateway.matching import Matcher, Record
 from gateway.messages import model as m
 from gateway.messages import xml as mx
 from gateway.workflow.answering import auto_answer
+from gateway.workflow.monitoring import found_on_arrival
 from gateway.workflow.queries import best_of, queries
 
 log = logging.getLogger(__name__)
-TYPES = (m.MessageType.ENQUIRY.value, m.MessageType.REFERRAL.value)
+TYPES = (m.MessageType.ENQUIRY.value, m.MessageType.REFERRAL.value,
+         m.MessageType.TRAVELLER_MOVE.value)
 
 
 class MatchWorker:
@@ -66,6 +68,12 @@ class MatchWorker:
             bands = ",".join(r[0]["band"] if r else "no-match" for r in results.values())
             log.info("matched message=%s children=%d bands=%s", row.message_id,
                      len(results), bands)
+            if row.message_type == m.MessageType.TRAVELLER_MOVE.value and results:
+                try:
+                    await found_on_arrival(self.gw, row.message_id, results)
+                except Exception as exc:  # the watches still see later arrivals
+                    log.error("traveller children not checked message=%s: %s",
+                              row.message_id, getattr(exc, "code", type(exc).__name__))
             if row.message_type == m.MessageType.ENQUIRY.value and results:
                 try:
                     await auto_answer(self.gw, row.message_id)

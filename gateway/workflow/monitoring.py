@@ -39,7 +39,10 @@ from typing import Any
 from gateway.calendar import calendar_for
 from gateway.core.clock import every
 from gateway.core.errors import GatewayError
+from gateway.core.parties import is_la
 from gateway.exchange.gateway import Gateway
+from gateway.exchange.handlers import Arrival as Arrived
+from gateway.exchange.handlers import Handled
 from gateway.exchange.replies import reply
 from gateway.matching import MATCH, POSSIBLE, Matcher, Record
 from gateway.matching.normalise import coerce_date
@@ -47,10 +50,17 @@ from gateway.messages import model as m
 from gateway.messages import xml as mx
 from gateway.store import Tx
 from gateway.store.arrivals import Mark
-from gateway.store.cases import CaseState
+from gateway.store.cases import CaseState, NewCase
 from gateway.store.watches import PENDING, WatchRow, WatchState
-from gateway.workflow import notify
-from gateway.workflow.queries import best_of, on_roll, queries, school_of, stored
+from gateway.workflow import cnis, notify
+from gateway.workflow.queries import (
+    best_of,
+    child_queries,
+    on_roll,
+    queries,
+    school_of,
+    stored,
+)
 
 log = logging.getLogger(__name__)
 W = WatchState
@@ -60,9 +70,10 @@ Out = m.Outcome
 ESTIMATE_DAYS = 16 * 7
 
 
-def watch_until(gw: Gateway, what: str) -> tuple[str, bool]:
-    """The last day of monitoring for a child answered today: (ISO date, estimated?)."""
-    today = gw.clock.today()
+def watch_until(gw: Gateway, what: str, from_day: dt.date | None = None) -> tuple[str, bool]:
+    """The last day of monitoring for a child answered today (or expected on ``from_day``,
+    when that is later): the end of the term after it. (ISO date, estimated?)"""
+    today = max(gw.clock.today(), from_day or gw.clock.today())
     try:
         cal = calendar_for(gw.settings)
         current = [t for t in cal.terms() if t.end >= today]
@@ -115,7 +126,7 @@ async def match_watches(gw: Gateway, arrival: Arrival, matcher: Matcher | None =
             continue
         best = cands[0]
         school = arrival.schools.get(best.record_id)
-        if arrival.source in ("records", "ctf"):
+        if arrival.source in ("records", "ctf", "school"):
             outcome = Out.KNOWN_ON_ROLL if school else Out.KNOWN_NOT_ON_ROLL
         else:
             outcome = Out.KNOWN_NOT_ON_ROLL
@@ -135,9 +146,47 @@ async def match_watches(gw: Gateway, arrival: Arrival, matcher: Matcher | None =
     return found
 
 
+async def match_cases(gw: Gateway, arrival: Arrival) -> int:
+    """A new pupil against every open case: a match or a possible match is noted on the case
+    and told to the officers (the child may be on a school's roll now: check, and move the
+    case). Cases are matched against the arrival, as watched children are."""
+    cases = [c for c in await gw.store.cases.find_open() if c.message_id != arrival.ref]
+    if not cases or not arrival.children:
+        return 0
+    matcher = await asyncio.to_thread(Matcher.from_records, arrival.children,
+                                      gw.settings.match_config())
+    school = arrival.schools.get("pupil")
+    noted = 0
+    for c in cases:
+        asked = Record(record_id=c.case_id, upn=c.upn or "", surname=c.surname,
+                       forename=c.forename, dob=coerce_date(c.dob), sex=c.sex or "")
+        hits = [x for x in matcher.match(asked, limit=1) if x.band in (MATCH, POSSIBLE)]
+        if not hits:
+            continue
+        noted += 1
+        band = hits[0].band
+        where = f" at school {school.laestab}" if school else ""
+
+        async def note(tx: Tx, case_id: str = c.case_id, band: str = band,
+                       where: str = where) -> None:
+            await gw.store.cases.event(tx, case_id, "monitoring", "note",
+                                       detail=f"{band} to a new pupil{where} (return "
+                                              f"{arrival.ref}): check, and move the case")
+            await gw.store.cases.link(tx, case_id, arrival.ref, "in")
+            await notify.queue(gw, tx, "case-found",
+                               f"A child with an open case may be on a school roll now: "
+                               f"case {case_id}, {band}{where}",
+                               gw.settings.addresses("notify_officers"), case_id=case_id,
+                               message_id=arrival.ref)
+        await gw.store.backend.write(note)
+        log.info("open case matched a new pupil case=%s return=%s band=%s", c.case_id,
+                 arrival.ref, band)
+    return noted
+
+
 async def _found(gw: Gateway, w: WatchRow, state: WatchState, arrival: Arrival) -> None:
     automatic = (gw.settings.monitoring_updates == "auto" and state is W.FOUND
-                 and arrival.source in ("records", "ctf"))
+                 and arrival.source in ("records", "ctf", "school"))
     if automatic:
         try:
             await report(gw, w.watch_id, actor="monitoring-auto")
@@ -210,6 +259,7 @@ async def report(gw: Gateway, watch_id: str, actor: str,
 # What the updated reply says of how the child was found. Another authority's enquiry is
 # not named: that it asked is that authority's business.
 _SOURCE_TEXT = {"records": "this authority's pupil records", "ctf": "a Common Transfer File",
+                "school": "a school's new-pupil return",
                 "referral": "a referral", "case": "a referral"}
 
 
@@ -259,6 +309,92 @@ async def end(gw: Gateway, w: WatchRow, actor: str, text: str) -> str:
     return row.message_id
 
 
+class TravellerMoveArrived:
+    """Another LA tells this one that a Traveller or Gypsy family is moving here: each child
+    gets a case ("unknown": expected, not yet seen) and is watched like a child of an Enquiry
+    answered "not known but monitoring", until the end of the next term (or, when the move is
+    expected later, the end of the term after it). When a child turns up (a records import, a
+    CTF, a referral) the officer approves the Reply "now known" to the LA that wrote, in the
+    same conversation; if none does, monitoring ends with a final Reply."""
+
+    once = False
+
+    async def handle(self, gw: Gateway, message: m.Message, arrival: Arrived) -> Handled:
+        assert isinstance(message, m.TravellerMove)
+        h = message.header
+        if not is_la(h.sender):
+            raise GatewayError("bad-request", "a TravellerMove comes from another LA")
+        until, estimated = watch_until(gw, h.message_id, message.expected_on)
+        actor = f"party:{h.sender}"
+
+        async def watched(tx: Tx) -> None:
+            if await gw.store.watches.in_conversation(tx, h.sender, h.conversation_id):
+                # a resend (new message id, same conversation): the children are watched
+                await gw.store.audit.add(actor, "traveller-move", h.message_id,
+                                         "a resend: the children are watched already", tx=tx)
+                return
+            for child in message.children:
+                case_id = await gw.store.cases.open(tx, NewCase(
+                    category=int(m.Category.OTHER),
+                    reason="Traveller family expected: register the children at a school "
+                           "on arrival",
+                    source=f"TravellerMove from LA {h.sender}", surname=child.surname,
+                    forename=child.forename, upn=child.upn, nhs_number=child.nhs_number,
+                    dob=child.dob.isoformat() if child.dob else None, sex=child.gender,
+                    message_id=h.message_id, state=CaseState.UNKNOWN,
+                    details={k: v for k, v in {
+                        "enquirer": h.sender, "child_ref": child.child_ref,
+                        "site": message.site,
+                        "expected_on": message.expected_on.isoformat()
+                        if message.expected_on else None,
+                        "new_address": _address(message.destination or child.new_address),
+                        "parent_guardian": child.parent_guardian}.items() if v}), actor)
+                await gw.store.watches.add(
+                    tx, h.message_id, child.child_ref, h.sender, h.conversation_id, case_id,
+                    until, estimated,
+                    {"queries": [q.to_dict() for q in child_queries(child)]}, set())
+            await gw.store.audit.add(actor, "traveller-move", h.message_id,
+                                     f"{len(message.children)} children watched until {until}",
+                                     tx=tx)
+
+        return Handled(step=watched)
+
+
+async def found_on_arrival(gw: Gateway, message_id: str,
+                           results: dict[str, list[dict[str, Any]]]) -> int:
+    """A TravellerMove's children matched against the local records when it arrived: a
+    child already on a roll here (the family came before the notice) is a finding for the
+    officer, as if the records had arrived after the watch."""
+    found = 0
+    by_ref = {w.child_ref: w for w in await gw.store.watches.for_enquiry(message_id)}
+    ids = {c[0]["record_id"] for c in results.values() if c}
+    records = await gw.store.records.by_ids(ids)
+    today = gw.clock.today()
+    for ref, cands in results.items():
+        w = by_ref.get(ref)
+        best = cands[0] if cands else None
+        if w is None or best is None or best["band"] not in (MATCH, POSSIBLE):
+            continue
+        record = records.get(best["record_id"])
+        school = school_of(record.laestab) if record and on_roll(record, today) else None
+        detail = {"outcome": (Out.KNOWN_ON_ROLL if school else Out.KNOWN_NOT_ON_ROLL).value,
+                  "school": school.__dict__ if school else None, "arrival": "records",
+                  "score": best["score"], "explanation": best.get("explanation", {})}
+        state = W.FOUND if best["band"] == MATCH else W.POSSIBLE
+        if await gw.store.watches.set_found(w.watch_id, state, "records",
+                                            f"records:{best['record_id']}", best["band"],
+                                            detail):
+            found += 1
+            await _found(gw, w, state, Arrival("records", "records", [], {}))
+    return found
+
+
+def _address(a: m.Address | None) -> str | None:
+    if a is None:
+        return None
+    return ", ".join([*a.lines, a.postcode or ""]).strip(", ") or None
+
+
 # ---- arrivals --------------------------------------------------------------------------------
 
 async def ctf_arrival(gw: Gateway, r: dict[str, Any]) -> Arrival | None:
@@ -275,6 +411,16 @@ async def message_arrival(gw: Gateway, r: dict[str, Any]) -> Arrival | None:
         message = mx.parse_stored(bytes(r["body"]))
     except GatewayError:
         return None
+    if isinstance(message, m.SchoolNotice):
+        if message.kind is not m.NoticeKind.NEW_PUPIL:
+            return None
+        p = message.pupil
+        new = Record(record_id="pupil", upn=p.upn or "", surname=p.surname,
+                     forename=p.forename, middle_names=p.middle_names or "",
+                     dob=coerce_date(p.dob), sex=p.gender or "",
+                     postcode=(p.address.postcode or "") if p.address else "",
+                     address=" ".join(p.address.lines) if p.address else "")
+        return Arrival("school", r["id"], [new], {"pupil": school_of(r["sender"])})
     children = [q for qs in queries(message).values() for q in qs]
     # Queries of one child share its reference; make each a record of its own.
     recs = [Record.from_dict({**q.to_dict(), "record_id": f"{q.record_id}@{i}"})
@@ -329,6 +475,7 @@ class MonitorWorker:
             n += await self.source(name, listing, make)
         n += await self.records()
         n += await end_due(self.gw)
+        await cnis.restore_stranded(self.gw)
         return n
 
     async def source(self, name: str, listing: Listing, make: Maker) -> int:
@@ -341,6 +488,8 @@ class MonitorWorker:
                 arrival = await make(gw, row)
                 if arrival is not None:
                     found += await match_watches(gw, arrival)
+                    if arrival.source == "school":
+                        found += await match_cases(gw, arrival)
             except Exception as exc:  # noqa: BLE001 - one arrival must not stop the others
                 tries = self.failures[key] = self.failures.get(key, 0) + 1
                 what = getattr(exc, "code", type(exc).__name__)

@@ -44,7 +44,7 @@ def child_queries(child: m.EnquiryChild | m.ReferralChild, ref: str | None = Non
 
 def queries(message: m.Message) -> dict[str, list[Record]]:
     """The queries of every child a message asks about, keyed by child reference."""
-    if isinstance(message, m.Enquiry):
+    if isinstance(message, (m.Enquiry, m.TravellerMove)):
         return {c.child_ref: child_queries(c) for c in message.children}
     if isinstance(message, m.Referral):
         return {"child": child_queries(message.child, "child")}
