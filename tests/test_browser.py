@@ -243,3 +243,127 @@ def test_resend_an_expired_message_after_its_partner_comes_back(
     wait_state(page, a.url + "/outbox", new, "delivered")
     assert state_of(page, a.url + "/outbox", mid) == "expired"  # the old one stays a record
     page.close()
+
+
+def wait_for_link(page: Any, url: str, href: str, timeout: float = 40.0) -> None:
+    """Reload ``url`` until it links to ``href`` (a message arriving, then being matched)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page.goto(url)
+        if page.locator(f"a[href='{href}']").count():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"{url} never linked to {href}")
+
+
+def test_an_officer_answers_from_the_queue_and_opens_a_case_from_the_referral_form(
+        tmp_path: Path, procs: Callable[..., Proc], browser: Any) -> None:
+    """355's officer sends an enquiry from the form; 352's officer answers it from the work
+    queue, child by child; 355's outbox shows it answered, with the child's outcome and who
+    answered. Then a case opened through the referral form, and every new page checked with
+    axe-core."""
+    a, b = homes(tmp_path)
+    add_user(b, "bob", "officer")
+    procs(a)
+    procs(b)
+    # Two contexts: the gateways share a host (127.0.0.1), and cookies do not tell ports.
+    ours = browser.new_context().new_page()
+    theirs = browser.new_context().new_page()
+    sign_in(ours, a, "olive")
+    ours.get_by_role("link", name="New enquiry").click()
+    ours.wait_for_url("**/enquiries/new")
+    accessible(ours, "new enquiry")
+    ours.get_by_label("Authority to ask").select_option("352")
+    ours.fill("#c1-surname", "Kowalski")
+    ours.fill("#c1-forename", "Amelia")
+    ours.fill("#c1-dob-day", "14")
+    ours.fill("#c1-dob-month", "3")
+    ours.fill("#c1-dob-year", "2015")
+    ours.fill("#c1-old_postcode", "M30 7LP")
+    ours.get_by_role("button", name="Add another child").click()
+    ours.fill("#c2-surname", "Kowalski")
+    ours.fill("#c2-forename", "Jakub")
+    ours.fill("#c2-upn", "123")  # not a UPN: shown at the field, nothing sent
+    ours.get_by_role("button", name="Send the enquiry").click()
+    assert ours.locator(".govuk-error-summary").count() == 1
+    accessible(ours, "new enquiry with errors")
+    ours.fill("#c2-upn", "")
+    shot(ours, "new-enquiry")
+    ours.get_by_role("button", name="Send the enquiry").click()
+    ours.wait_for_url("**/outbox/*")
+    mid = ours.url.rsplit("/", 1)[1]
+    assert "Amelia KOWALSKI" in ours.locator("main").inner_text()
+    # 352: the enquiry waits in bob's queue.
+    sign_in(theirs, b, "bob")
+    wait_for_link(theirs, b.url + "/queue", f"/queue/enquiries/{mid}")
+    accessible(theirs, "queue")
+    shot(theirs, "queue")
+    theirs.locator(f"a[href='/queue/enquiries/{mid}']").click()
+    theirs.wait_for_url(f"**/queue/enquiries/{mid}")
+    main = theirs.locator("main").inner_text()
+    assert "Kowalski, Amelia (born 2015-03-14)" in main and "Kowalski, Jakub" in main
+    accessible(theirs, "reply form")
+    shot(theirs, "reply")
+    # Amelia is not known and watched; Jakub left out: the partial reply must be confirmed.
+    theirs.get_by_role("group", name="Child 1: Kowalski, Amelia (born 2015-03-14)") \
+        .get_by_label("Not known, and we will keep monitoring").check()
+    theirs.get_by_role("group", name="Child 2: Kowalski, Jakub").get_by_label(
+        "Leave this child out of this reply").check()
+    theirs.get_by_role("button", name="Send this reply").click()
+    assert "partial reply" in theirs.locator(".govuk-error-summary").inner_text()
+    accessible(theirs, "reply form with errors")
+    theirs.get_by_label("I confirm this reply leaves out a child").check()
+    theirs.get_by_role("button", name="Send this reply").click()
+    theirs.wait_for_url("**/queue?sent=*")
+    assert "Reply queued" in theirs.locator("main").inner_text()
+    theirs.goto(b.url + "/monitoring")
+    assert "Amelia KOWALSKI" in theirs.locator("main").inner_text()
+    accessible(theirs, "watch list")
+    shot(theirs, "monitoring")
+    # 355: answered, with the child's outcome and who answered.
+    wait_state(ours, a.url + "/outbox", mid, "answered")
+    ours.get_by_role("link", name=f"Message {mid[:8]}").click()
+    ours.wait_for_url(f"**/outbox/{mid}")
+    children = ours.locator("table", has=ours.get_by_text("Answered by")).inner_text()
+    assert "not-known-monitoring" in children and "352" in children
+    assert "Awaiting an answer" in children  # Jakub
+    accessible(ours, "message with children's answers")
+    shot(ours, "message-answers")
+    # A case opened through the referral form.
+    ours.goto(a.url + "/cases/new")
+    accessible(ours, "new referral")
+    ours.fill("#surname", "Nowak")
+    ours.fill("#forename", "Ola")
+    ours.fill("#dob-day", "2")
+    ours.fill("#dob-month", "2")
+    ours.fill("#dob-year", "2014")
+    ours.get_by_label("7 whereabouts unknown").check()
+    ours.get_by_label("On a child-protection plan").check()
+    ours.get_by_label("Reason the child is out of provision").fill("family moved")
+    ours.get_by_label("Name of the person referring").fill("Health visitor")
+    ours.get_by_role("button", name="Open the case").click()
+    ours.wait_for_url("**/cases/*?opened=1")
+    main = ours.locator("main").inner_text()
+    assert "Ola NOWAK" in main and "Urgent" in main and "Health visitor" in main
+    accessible(ours, "case")
+    shot(ours, "case")
+    ours.get_by_role("group", name="Move the case").get_by_label("Logged").check()
+    ours.locator("#why").fill("checked EMS: not on a roll here")
+    ours.get_by_role("button", name="Move the case").click()
+    ours.wait_for_url("**/cases/*")
+    assert "referred → logged" in ours.locator("main").inner_text()
+    for path, name in (("/cases", "cases"), ("/queue", None), ("/monitoring", None),
+                       ("/reviews?within=366", None), ("/reports", "reports"),
+                       ("/reports/termly?term=autumn+2026", None)):
+        ours.goto(a.url + path)
+        accessible(ours, path)
+        if name:
+            shot(ours, name)
+    sign_out(ours)
+    sign_in(ours, a, "mina")
+    ours.goto(a.url + "/reports")
+    assert "NOWAK" not in ours.locator("main").inner_text().upper()
+    accessible(ours, "reports (manager)")
+    ours.goto(a.url + f"/outbox/{mid}")
+    assert "KOWALSKI" not in ours.locator("main").inner_text().upper()
+    accessible(ours, "message (manager)")

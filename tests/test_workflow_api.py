@@ -54,6 +54,8 @@ async def test_a_case_opened_moved_and_read_through_the_api(client) -> None:  # 
                                  "referrer": "r"}, "bad-request"),
     ("post", "/v1/admin/cases", {"surname": "A", "forename": "B", "category": 1,
                                  "referrer": "r", "looked_after": "yes"}, "bad-request"),
+    ("post", "/v1/admin/cases", {"surname": "A\u000b", "forename": "B", "category": 1,
+                                 "referrer": "r"}, "bad-request"),
     ("get", "/v1/admin/cases/nope", None, "not-found"),
     ("post", "/v1/admin/cases/nope/move", {"state": "logged", "why": "x"}, "not-found"),
     ("post", "/v1/admin/cases/nope/events", {"kind": "gossip", "text": "x"}, "bad-request"),

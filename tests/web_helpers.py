@@ -61,8 +61,9 @@ class Web:
         return await queue(gw, enquiry)
 
 
-async def web_app(aiohttp_client: Any, home: Any, **settings: Any) -> Web:
-    clock = ManualClock(START)
+async def web_app(aiohttp_client: Any, home: Any, start: dt.datetime = START,
+                  **settings: Any) -> Web:
+    clock = ManualClock(start)
     app = create_app(home.settings(**{"cookie_secure": False, **settings}), background=False,
                      clock=clock)
     client = await aiohttp_client(app)

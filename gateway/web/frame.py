@@ -5,7 +5,8 @@ A page is one module in ``gateway/web/pages/`` with a ``routes`` table, and one 
 ``pages`` middleware refuses everyone else before the handler runs (a page with no
 ``@allow`` is refused to all: fail closed). A form POST must carry the session's CSRF token.
 Every page is served with a Content-Security-Policy (scripts only from this gateway, plus
-the template's one inline line, by nonce), no caching, and no framing.
+the template's one inline line, by nonce; styles from this gateway, plus the style of an
+inline SVG chart, by the same nonce), no caching, and no framing.
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def render(request: web.Request, template: str, context: Mapping[str, Any],
 
 def _secure_headers(response: web.StreamResponse, nonce: str) -> None:
     response.headers["Content-Security-Policy"] = (
-        f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; "
+        f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; "
+        f"style-src 'self' 'nonce-{nonce}'; "
         f"img-src 'self' data:; font-src 'self'; form-action 'self'; frame-ancestors 'none'; "
         f"base-uri 'none'; object-src 'none'")
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.calendar import Calendar
 from gateway.core.errors import ERRORS, GatewayError
-from gateway.exchange.due import ENGLAND, is_overdue, local_day, reply_due
+from gateway.exchange.due import AWAITING_REPLY, ENGLAND, is_overdue, local_day, reply_due
 from gateway.messages import model as m
 from gateway.messages import xml as mx
 from gateway.store import OutboundRow, OutboxState
@@ -91,11 +92,22 @@ class View:
 
 
 def view(row: OutboundRow, calendar: Calendar, school_days: int, today: dt.date,
-         body: bytes | None = None, names: bool = False) -> View:
-    """``names``: keep the children's names (only for officers); else only their count."""
-    due = (reply_due(calendar, school_days, row.created_at)
-           if row.message_type == m.MessageType.ENQUIRY.value else None)
-    shown = "overdue" if is_overdue(row, due, today) else row.state.value
+         body: bytes | None = None, names: bool = False,
+         tracked: dict[str, Any] | None = None) -> View:
+    """``names``: keep the children's names (only for officers); else only their count.
+
+    ``tracked``: the chasing view of a sent Enquiry (``gateway.workflow.chasing.views``), the
+    one source of its due date and of whether it is overdue (a child still awaiting an
+    answer after the due day). Only an enquiry the gateway never tracked (sent before
+    tracking existed) has its due date computed here, from the calendar."""
+    if tracked is not None:
+        due: dt.date | None = dt.date.fromisoformat(tracked["due_on"])
+        late = tracked["overdue"] and row.state in AWAITING_REPLY
+    else:
+        due = (reply_due(calendar, school_days, row.created_at)
+               if row.message_type == m.MessageType.ENQUIRY.value else None)
+        late = is_overdue(row, due, today)
+    shown = "overdue" if late else row.state.value
     kids = children(body) if body else []
     return View(row, kids if names else [], len(kids), due, shown)
 

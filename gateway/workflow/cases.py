@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from typing import Any
 
 from gateway.calendar import calendar_for, half_termly_reviews, monitoring_ends
@@ -27,6 +28,8 @@ from gateway.store.watches import PENDING, WatchState
 from gateway.workflow import notify
 
 C = CaseState
+# Characters XML 1.0 cannot carry: refused as bad input, before the Referral is built.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _address(a: m.Address | None) -> str | None:
@@ -105,6 +108,9 @@ def referral_from_form(gw: Gateway, form: dict[str, Any]) -> m.Referral:
             return None
         if not isinstance(v, str) or len(v) > 500:
             raise GatewayError("bad-request", f"{name} must be text of at most 500 characters")
+        if _NOT_XML.search(v):
+            raise GatewayError("bad-request", f"{name} holds a control character, which a "
+                               f"message cannot carry")
         if not v.strip():
             raise GatewayError("bad-request", f"{name} is blank: give it, or leave it out")
         return v

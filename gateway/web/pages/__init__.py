@@ -2,6 +2,16 @@
 ``gateway/web/templates/``. Adding a page: write the module (handlers marked with
 ``frame.allow``), its template (extending ``base.html``), and list the module here."""
 
-from gateway.web.pages import diagnostics, message, outbox, signin, users
+from gateway.web.pages import (
+    cases,
+    diagnostics,
+    enquiry,
+    message,
+    outbox,
+    queue,
+    reports,
+    signin,
+    users,
+)
 
-MODULES = (signin, outbox, message, diagnostics, users)
+MODULES = (signin, outbox, message, diagnostics, users, queue, cases, enquiry, reports)

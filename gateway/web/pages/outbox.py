@@ -16,11 +16,13 @@ from aiohttp import web
 
 from gateway.core.parties import PARTY_RE
 from gateway.exchange.due import day_start, local_day, overdue_sent_before
+from gateway.exchange.gateway import Gateway
 from gateway.messages import model as m
 from gateway.store import OutboundRow, OutboxState, Role
 from gateway.web.frame import EVERYONE, actor, allow, render, user_role
 from gateway.web.keys import CALENDAR, GATEWAY
 from gateway.web.views import STATES, View, matches, may_name, view
+from gateway.workflow import chasing
 
 routes = web.RouteTableDef()
 PAGE = 50
@@ -143,8 +145,9 @@ async def listing(request: web.Request, f: Filters) -> tuple[list[View], str | N
         rows = await store.recent(limit=PAGE + 1, before=f.before, with_body=True, **kw)
         more = len(rows) > PAGE
         rows = rows[:PAGE]
-        views = [_shown(view(r, calendar, school_days, today, r.body, names), f.state)
-                 for r in rows]
+        tracked = await tracking(gw, rows)
+        views = [_shown(view(r, calendar, school_days, today, r.body, names,
+                             tracked.get(r.message_id)), f.state) for r in rows]
         nxt = _cursor(rows[-1]) if more and rows else None
         return [v for v in views if v is not None], nxt, 0
     # A name search reads bodies (names are only in the signed XML), newest first, at most
@@ -157,12 +160,14 @@ async def listing(request: web.Request, f: Filters) -> tuple[list[View], str | N
     while len(found) < PAGE and scanned < NAME_SCAN:
         want = min(NAME_BATCH, NAME_SCAN - scanned)
         batch = await store.recent(limit=want, before=before, with_body=True, **kw)
+        tracked = await tracking(gw, batch)
         for r in batch:
             scanned += 1
             last = r
             if not may_name(r.body, words):
                 continue
-            v = view(r, calendar, school_days, today, r.body, names=True)
+            v = view(r, calendar, school_days, today, r.body, names=True,
+                     tracked=tracked.get(r.message_id))
             if matches(v.kids, words) and _shown(v, f.state) is not None:
                 found.append(v)
                 if len(found) == PAGE:
@@ -178,9 +183,23 @@ async def listing(request: web.Request, f: Filters) -> tuple[list[View], str | N
     return found, nxt, scanned
 
 
+async def tracking(gw: Gateway, rows: list[OutboundRow]) -> dict[str, dict[str, Any]]:
+    """The chasing view (due date, overdue, children's answers) of the enquiries among
+    ``rows``: the one source of their due dates (``gateway.workflow.chasing.views``)."""
+    ids = [r.message_id for r in rows if r.message_type == m.MessageType.ENQUIRY.value]
+    if not ids:
+        return {}
+    return await chasing.views(gw.store, gw.settings, ids, gw.clock.time())
+
+
 def _shown(v: View, wanted: str) -> View | None:
-    """Delivered enquiries past their due date are shown (and filtered) as overdue."""
+    """Delivered enquiries past their due date are shown (and filtered) as overdue. The
+    ``overdue`` filter selects by the computed due date; a row whose tracked due date says
+    otherwise (an estimated one) is left out, so the filter never lists a row not tagged
+    overdue."""
     if wanted == "delivered" and v.shown_state == "overdue":
+        return None
+    if wanted == "overdue" and v.shown_state != "overdue":
         return None
     return v
 
