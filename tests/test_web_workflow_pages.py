@@ -585,3 +585,44 @@ async def test_the_pages_take_a_sent_enquirys_due_date_from_the_chasing_tracking
     assert "5 Jan 2027" in row  # the 10th school day after Monday 7 December (Christmas)
     html = await (await web.client.get(f"/outbox/{tracked.message_id}")).text()
     assert "1 Mar 2027" in html and "2027-03-01" in html
+
+
+async def test_a_later_not_known_held_over_a_known_is_decided_on_the_message_page(
+        web: Two) -> None:
+    row = await web.send(("Kowalczyk", "Nowak"))
+    await web.gw.store.outbox.claim_due(web.clock.time(), "t", 60, 10)
+    await web.gw.store.outbox.mark_delivered(row.message_id, b"<receipt/>", web.clock.time())
+    school = {"name": "Oak School", "laestab": "3524001", "local_authority": "352"}
+
+    async def answer(outcome: str, reply_id: str) -> None:
+        async def op(tx: Any) -> None:
+            await web.gw.store.chasing.record_reply(
+                tx, row.message_id, row.recipient, reply_id,
+                [{"child_ref": "1", "outcome": outcome, "school": school, "comments": None}],
+                web.clock.time(), "Officer B")
+        await web.gw.store.backend.write(op)
+
+    await answer("known-on-roll", m.new_id())
+    await answer("not-known", m.new_id())
+    page = f"/outbox/{row.message_id}"
+    await web.sign_in("olive")
+    html = await (await web.client.get(page)).text()
+    assert "Needs review" in html and "Record the decision" in html
+    review = f"{page}/children/1/review"
+    resp = await web.client.post(review, data={"decision": "accept", "reason": "x",
+                                                "csrf_token": "forged"},
+                                 allow_redirects=False)
+    assert resp.status == 403
+    resp = await post(web, review, {"decision": "maybe", "reason": "x"}, page)
+    assert resp.status == 400
+    resp = await post(web, review, {"decision": "reject", "reason": "the school confirmed"},
+                      page)
+    assert resp.status == 303 and resp.headers["Location"] == page
+    html = await (await web.client.get(page)).text()
+    assert "Needs review" not in html and "known-on-roll" in html
+    assert "outcome-rejected" in await actions(web) or any(
+        "reject" in a for a in await actions(web))
+    web.client.session.cookie_jar.clear()
+    await web.sign_in("mina")  # a manager may not decide
+    resp = await post(web, review, {"decision": "accept", "reason": "x"}, page)
+    assert resp.status == 403

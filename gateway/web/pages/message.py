@@ -3,7 +3,9 @@ every view is audited), the timeline of every state it went through, the receipt
 replies linked to it, the error code and its sentence on failure, and the signed XML to
 download (officers). Actions, each behind a confirm page and audited: resend a failed or
 expired message (a new id, linked to this one), cancel one not yet delivered, chase an
-overdue enquiry (a signed Chaser in its conversation, ``gateway.workflow.chasing.chase``).
+overdue enquiry (a signed Chaser in its conversation, ``gateway.workflow.chasing.chase``);
+and, for a child whose later "not known" is held over a "known", the officer's decision
+(accept it or keep the known outcome, with the reason: ``chasing.review``).
 
 A sent Enquiry also shows each child's status from the chasing tracking (the one source of
 its due date): the outcome and school, who answered and when, a later answer held for review;
@@ -194,3 +196,20 @@ async def chase_post(request: web.Request) -> web.Response:
     await _check_chaseable(request, row)
     await chasing.chase(request.app[GATEWAY], row.message_id, actor(request))
     raise web.HTTPSeeOther(f"/outbox/{row.message_id}?chased=1")
+
+
+@routes.post(f"/outbox/{ID}/children/{{ref}}/review")
+@allow(Role.OFFICER)
+async def review_post(request: web.Request) -> web.Response:
+    """An officer's decision on a child's later "not known" held over a "known" (accept it,
+    or keep the known outcome); ``chasing.review`` audits it with the reason."""
+    row = await _row(request, with_body=False)
+    form = await request.post()
+    decision, reason = form.get("decision"), form.get("reason")
+    if decision not in ("accept", "reject"):
+        raise GatewayError("bad-request", "choose to accept the later answer or keep the "
+                           "earlier one")
+    await chasing.review(request.app[GATEWAY], row.message_id, request.match_info["ref"],
+                         decision == "accept", actor(request),
+                         reason if isinstance(reason, str) else "")
+    raise web.HTTPSeeOther(f"/outbox/{row.message_id}")
