@@ -354,7 +354,7 @@ def test_an_officer_answers_from_the_queue_and_opens_a_case_from_the_referral_fo
     assert "referred → logged" in ours.locator("main").inner_text()
     for path, name in (("/cases", "cases"), ("/queue", None), ("/monitoring", None),
                        ("/reviews?within=366", None), ("/reports", "reports"),
-                       ("/reports/termly?term=autumn+2026", None)):
+                       ("/reports/termly?term=autumn+2026", None), ("/notifications", None)):
         ours.goto(a.url + path)
         accessible(ours, path)
         if name:

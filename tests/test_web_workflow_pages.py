@@ -100,7 +100,8 @@ def error_for(html: str, field: str) -> bool:
 # ---- who may use each page -----------------------------------------------------------------
 
 OFFICER_ONLY = ["/queue", "/cases", "/cases/new", "/monitoring", "/enquiries/new"]
-OFFICER_AND_MANAGER = ["/reports", "/reports/termly", "/reports/counts.csv", "/reviews"]
+OFFICER_AND_MANAGER = ["/reports", "/reports/termly", "/reports/counts.csv", "/reviews",
+                       "/notifications"]
 
 
 @pytest.mark.parametrize("user", ["olive", "mina", "ada", None])
@@ -626,3 +627,12 @@ async def test_a_later_not_known_held_over_a_known_is_decided_on_the_message_pag
     await web.sign_in("mina")  # a manager may not decide
     resp = await post(web, review, {"decision": "accept", "reason": "x"}, page)
     assert resp.status == 403
+
+
+async def test_notifications_list_what_officers_and_managers_were_told(web: Two) -> None:
+    case_id = await open_case(web, child_protection_plan=True)
+    await web.sign_in("mina")
+    html = await (await web.client.get("/notifications")).text()
+    assert "URGENT safeguarding" in html and case_id[:8] in html
+    assert "Nowak" not in html and "Ola" not in html
+    assert "E-mail is off" in html

@@ -7,6 +7,7 @@ from gateway.web.pages import (
     diagnostics,
     enquiry,
     message,
+    notices,
     outbox,
     queue,
     reports,
@@ -14,4 +15,5 @@ from gateway.web.pages import (
     users,
 )
 
-MODULES = (signin, outbox, message, diagnostics, users, queue, cases, enquiry, reports)
+MODULES = (signin, outbox, message, diagnostics, users, queue, cases, enquiry, reports,
+           notices)
