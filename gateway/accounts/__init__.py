@@ -131,32 +131,43 @@ async def sign_in(store: Store, clock: Clock, username: str, password: str,
     name = username.strip().lower()[:MAX_USERNAME + 1]
     password = password[:MAX_PASSWORD + 1]
     user = await store.users.get(name) if _USERNAME.fullmatch(name) else None
-    good = await asyncio.to_thread(_verify, user.password_hash if user else _absent(), password)
     now = clock.time()
     where = f" from {peer}" if peer else ""
-    if user is not None and user.locked_at is not None:
-        await store.audit.add(f"user:{name}", "sign-in-failed", None, f"account locked{where}")
-        raise GatewayError("account-locked")
-    if not good or user is None or user.disabled_at is not None:
-        async def failed(tx: Tx) -> UserRow | None:
-            now_user = await store.users.failed(tx, name, LOCK_AFTER, now) if user else None
-            why = ("unknown user" if user is None else
-                   "account disabled" if user.disabled_at is not None else "wrong password")
+
+    # The attempt is counted before the (slow) password check: attempts made at once are
+    # counted one by one, and those beyond the limit are refused unchecked.
+    async def counted(tx: Tx) -> int | None:
+        return await store.users.attempt(tx, name) if user is not None else None
+    count = await store.backend.write(counted)
+    over = count is not None and count > LOCK_AFTER
+    good = False if over else await asyncio.to_thread(
+        _verify, user.password_hash if user else _absent(), password)
+    if good and user is not None and user.disabled_at is None and count is not None:
+        async def opened_ok(tx: Tx) -> bool:
+            return await store.users.succeeded(tx, name, now)
+        good = await store.backend.write(opened_ok)
+    else:
+        good = False
+    if not good:
+        async def failed(tx: Tx) -> None:
+            why = ("unknown user" if user is None else "account locked" if count is None
+                   else "account disabled" if user.disabled_at is not None
+                   else "too many attempts at once" if over else "wrong password")
             await store.audit.add(f"user:{name}" if user else "web", "sign-in-failed", None,
                                   f"{why}{where}", tx=tx)
-            if now_user is not None and now_user.locked_at == now:
+            if count is not None and count >= LOCK_AFTER and await store.users.lock(
+                    tx, name, now):
                 await store.audit.add(f"user:{name}", "account-locked", None,
                                       f"after {LOCK_AFTER} failed sign-ins", tx=tx)
-            return now_user
-        after = await store.backend.write(failed)
-        if after is not None and after.locked_at is not None and after.disabled_at is None:
-            raise GatewayError("account-locked")
+        await store.backend.write(failed)
+        # The same answer for a wrong password, an unknown user and a locked account: the
+        # lock must not tell which user names exist (the sentence says it may be locked).
         raise GatewayError("sign-in-failed")
+    assert user is not None
     session_id = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
 
     async def opened(tx: Tx) -> None:
-        await store.users.signed_in(tx, name, now)
         await store.sessions.add(tx, SessionRow(_digest(session_id), name, csrf, now, now))
         await store.audit.add(f"user:{name}", "sign-in", None, f"role {user.role.value}{where}",
                               tx=tx)

@@ -119,9 +119,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "request-timeout": (408, "The request was not sent in time; send it again."),
     "client-disconnected": (400, "The client went away before its request was read in full."),
     "sign-in-failed": (401, "The user name or password is not right, or the account is "
-                       "disabled; check them and try again."),
-    "account-locked": (403, "This account is locked after too many failed sign-ins; ask an "
-                       "administrator to unlock it (cme-gateway users reset)."),
+                       "disabled or locked after too many failed sign-ins; check them and try "
+                       "again, or ask an administrator (cme-gateway users reset)."),
     "session-expired": (401, "Your session has ended (signed out, idle too long or too old); "
                         "sign in again."),
     "csrf-invalid": (403, "The form's security token is missing or out of date; go back, "

@@ -85,6 +85,31 @@ class Users:
         await tx.execute("UPDATE users SET failed_sign_ins = 0, last_sign_in_at = ? "
                          "WHERE username = ?", now, username)
 
+    @staticmethod
+    async def attempt(tx: Tx, username: str) -> int | None:
+        """Count a sign-in attempt *before* its password is checked (so that attempts made
+        at once cannot outrun the lock); the attempts counted so far, or None for a user who
+        does not exist or is locked."""
+        row = await tx.fetchone(
+            "UPDATE users SET failed_sign_ins = failed_sign_ins + 1 WHERE username = ? AND "
+            "locked_at IS NULL RETURNING failed_sign_ins", username)
+        return int(row["failed_sign_ins"]) if row else None
+
+    @staticmethod
+    async def lock(tx: Tx, username: str, now: float) -> bool:
+        n = await tx.execute("UPDATE users SET locked_at = ? WHERE username = ? AND "
+                             "locked_at IS NULL", now, username)
+        return bool(n)
+
+    @staticmethod
+    async def succeeded(tx: Tx, username: str, now: float) -> bool:
+        """The password was right: the attempts are forgotten, unless the account was locked
+        meanwhile (then False: no session)."""
+        n = await tx.execute("UPDATE users SET failed_sign_ins = 0, last_sign_in_at = ? "
+                             "WHERE username = ? AND locked_at IS NULL AND disabled_at IS NULL",
+                             now, username)
+        return bool(n)
+
     async def failed(self, tx: Tx, username: str, lock_after: int, now: float) -> UserRow | None:
         """Count one failed sign-in; lock the account when the count reaches ``lock_after``.
         Returns the user as it now is (None if there is no such user)."""

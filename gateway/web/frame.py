@@ -152,7 +152,10 @@ async def _checked(request: web.Request, handler: Handler) -> web.StreamResponse
     if request.method == "POST":
         if request.content_length is not None and request.content_length > MAX_FORM:
             raise GatewayError("body-too-large", f"a form is at most {MAX_FORM} bytes")
-        form = await request.post()
+        try:
+            form = await request.post()
+        except (ValueError, AssertionError, UnicodeDecodeError):  # a body that is no form
+            raise GatewayError("bad-request", "the form could not be read") from None
         token = form.get("csrf_token")
         if found is not None and not csrf_ok(found, token if isinstance(token, str) else None):
             raise GatewayError("csrf-invalid")

@@ -105,6 +105,6 @@ def school_of(laestab: str | None) -> m.School | None:
     """The school with this LAESTAB. Local records and CTFs carry the school's DfE number,
     not always its name: a reply names the school by that number, which every LA can look
     up (Get Information about Schools)."""
-    if not laestab or not laestab.isdigit() or len(laestab) != 7:
+    if not laestab or not (laestab.isascii() and laestab.isdigit()) or len(laestab) != 7:
         return None
     return m.School(name=f"School {laestab}", laestab=laestab, local_authority=laestab[:3])

@@ -275,7 +275,7 @@ async def reviews_page(request: web.Request) -> web.Response:
     raw = request.query.get("within", "14")
     errors = []
     within = 14
-    if not raw.isdigit() or not 1 <= int(raw) <= 366:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 3) or not 1 <= int(raw) <= 366:
         errors.append(error("Show reviews due within 1 to 366 days", "within"))
     else:
         within = int(raw)

@@ -146,7 +146,7 @@ async def enquiry_post(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     form = await request.post()
     raw = text(form, "children", 3)
-    count = int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_CHILDREN else 1
+    count = int(raw) if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_CHILDREN else 1
     action = text(form, "action", 20)
     typed: dict[str, Any] = {"partner": text(form, "partner", 7)}
     errors: list[dict[str, str]] = unsendable(form)
@@ -163,7 +163,7 @@ async def enquiry_post(request: web.Request) -> web.Response:
         return _page(request, typed, count + 1, [])
     if action.startswith("remove-") and count > 1:
         gone = action.removeprefix("remove-")
-        if gone.isdigit() and 1 <= int(gone) <= count:
+        if gone.isascii() and gone.isdigit() and 1 <= int(gone) <= count:
             return _page(request, _without(typed, int(gone), count), count - 1, [])
     if typed["partner"] not in _partners(request):
         errors.insert(0, error("Choose the authority to ask", "partner"))

@@ -65,10 +65,15 @@ def _date(query: Any, name: str, label: str, errors: list[dict[str, str]]
     if not any(parts.values()):
         return None, parts
     try:
-        return dt.date(int(parts["year"]), int(parts["month"]), int(parts["day"])), parts
+        if not all(v.isascii() and v.isdigit() for v in parts.values()):
+            raise ValueError("digits")
+        day = dt.date(int(parts["year"]), int(parts["month"]), int(parts["day"]))
+        if not 2000 <= day.year <= 2100:
+            raise ValueError("year")
+        return day, parts
     except ValueError:
-        errors.append({"text": f"{label} must be a real date, like 27 3 2026",
-                       "href": f"#{name}-day"})
+        errors.append({"text": f"{label} must be a real date between 2000 and 2100, like "
+                               f"27 3 2026", "href": f"#{name}-day"})
         return None, parts
 
 

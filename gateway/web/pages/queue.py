@@ -128,7 +128,7 @@ def _chosen(form: Any, proposals: list[answering.Proposal]
                 errors.append(error(f"Enter the school child {p.child_ref} is on roll at",
                                     f"school-{i}"))
                 continue
-            if laestab and not (laestab.isdigit() and len(laestab) == 7):
+            if laestab and not (laestab.isascii() and laestab.isdigit() and len(laestab) == 7):
                 errors.append(error("A LAESTAB is 7 digits, like 3524001", f"laestab-{i}"))
                 continue
             sch = m.School(name=school, laestab=laestab or None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -22,10 +23,16 @@ START = {Role.OFFICER: "/outbox", Role.MANAGER: "/outbox", Role.ADMIN: "/diagnos
 
 def _safe_next(target: str | None) -> str | None:
     """Only a path on this site (never ``//host`` or a scheme) is followed after sign-in."""
-    if target and len(target) <= 500 and target.startswith("/") \
-            and not target.startswith(("//", "/\\")):
-        return target
-    return None
+    if not target or len(target) > 500 or not target.startswith("/"):
+        return None
+    # No control character or backslash anywhere (a browser drops tabs and line feeds, so
+    # "/\t/evil.example" would become "//evil.example"), and no scheme or host once parsed.
+    if any(c < " " or c in "\\\x7f" for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return None
+    return target
 
 
 @routes.get("/")
