@@ -82,7 +82,7 @@ def messages(draw: st.DrawFn) -> etree._Element:
         if kind == "comment":
             where.insert(0, etree.Comment(draw(TEXT).replace("--", "").strip("-") or "c"))
         elif kind == "pi":
-            # ASCII only: signxml (4.x) digests a processing instruction holding non-ASCII
+            # ASCII only: signxml (5.2.0 here) digests a processing instruction holding non-ASCII
             # text wrongly (xmlsec1 agrees with this gateway: see the test below)
             where.append(etree.ProcessingInstruction("cme-test", draw(ASCII).replace("?>", "")))
         elif kind == "attr":
