@@ -42,9 +42,13 @@ def start(args: list[str], log: Path, env: dict[str, str] | None = None) -> subp
                                 cwd=ROOT, env={**os.environ, **(env or {})})
 
 
-def wait_http(url: str, timeout: float = 20) -> None:
+def wait_http(url: str, timeout: float = 20, proc: subprocess.Popen | None = None) -> None:
+    """Wait until ``url`` answers; fail at once if ``proc`` (the server) has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server for {url} exited with {proc.returncode} before "
+                               "answering; see its log")
         try:
             urllib.request.urlopen(url, timeout=1)  # noqa: S310 - loopback
             return

@@ -135,7 +135,7 @@ def run(n: int, conc: int, do_profile: bool, workers: int = 1,
     port = free_port()
     bare = start(["-m", "bench.bare_server", str(port)], tmp / "bare.log")
     try:
-        wait_http(f"http://127.0.0.1:{port}/healthz")
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc=bare)
         rps, lat, _ = asyncio.run(closed_loop(f"http://127.0.0.1:{port}/v1/messages",
                                               bodies, conc))
         results |= {"bare_rps": rps, "bare_p50_ms": pct(lat, 50) * 1e3,
@@ -147,7 +147,7 @@ def run(n: int, conc: int, do_profile: bool, workers: int = 1,
     gw = start(["-m", "gateway", "--config", str(b.config), "serve", "--workers", str(workers)],
                tmp / "gateway.log")
     try:
-        wait_http(b.url + "/healthz")
+        wait_http(b.url + "/healthz", proc=gw)
         url = b.url + "/v1/messages"
         rps, lat, ok = asyncio.run(closed_loop(url, bodies, conc))
         results |= {"gw_rps": rps, "gw_p50_ms": pct(lat, 50) * 1e3,

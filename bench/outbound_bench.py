@@ -37,14 +37,18 @@ async def _queue(settings, n: int) -> None:  # type: ignore[no-untyped-def]
         await gw.close()
 
 
-async def _delivered(settings) -> int:  # type: ignore[no-untyped-def]
+async def _counts(settings) -> dict[str, int]:  # type: ignore[no-untyped-def]
     from gateway.store import open_store
 
     store = await open_store(settings.database, settings.home)
     try:
-        return (await store.outbox.counts()).get("delivered", 0)
+        return dict(await store.outbox.counts())
     finally:
         await store.close()
+
+
+def _tail(log: Path, lines: int = 5) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
 def run(n: int, database: str | None = None) -> dict[str, float]:
@@ -60,14 +64,23 @@ def run(n: int, database: str | None = None) -> dict[str, float]:
     asyncio.run(_queue(settings, n))
     receiver = start(["-m", "gateway", "--config", str(b.config), "serve"], tmp / "b.log")
     try:
-        wait_http(b.url + "/healthz")
+        wait_http(b.url + "/healthz", proc=receiver)
         t0 = time.perf_counter()
         sender = start(["-m", "gateway", "--config", str(a.config), "serve"], tmp / "a.log")
         try:
-            while asyncio.run(_delivered(settings)) < n:
+            while (counts := asyncio.run(_counts(settings))).get("delivered", 0) < n:
+                # Fail at once, and say what is still queued, rather than wait out a dead
+                # process or a message stuck in back-off.
+                for name, proc, log in (("sender", sender, tmp / "a.log"),
+                                        ("receiver", receiver, tmp / "b.log")):
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"outbound bench: the {name} exited with "
+                                           f"{proc.returncode}; outbox {counts}; its log ends:\n"
+                                           f"{_tail(log)}")
+                if time.perf_counter() - t0 > 300:
+                    raise RuntimeError(f"outbound bench did not finish in 5 minutes; outbox "
+                                       f"{counts}; the sender's log ends:\n{_tail(tmp / 'a.log')}")
                 time.sleep(0.2)
-                if time.perf_counter() - t0 > 600:
-                    raise RuntimeError("outbound bench did not finish in 10 minutes")
             elapsed = time.perf_counter() - t0
         finally:
             sender.terminate()

@@ -27,10 +27,24 @@ from gateway.messages import model as m
 ROOT = Path(__file__).resolve().parent.parent
 
 
+_PORTS_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port no process listens on, never the same one twice in this process.
+
+    The kernel may hand the same ephemeral port to two binds in a row once the first socket is
+    closed, so two homes made one after the other could be given one port (seen in CI: 355
+    could not listen because 352 already held its port). Remembering what was given avoids it.
+    """
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
+    raise RuntimeError("no unused loopback port after 100 tries")
 
 
 @dataclass

@@ -23,3 +23,11 @@ def test_bench_quick_writes_every_figure(tmp_path: Path) -> None:
                    "outbound messages/s delivered", "outbox listing p95", "CTF accept s",
                    "xmlsec1 --verify", "bare aiohttp", "held-out", "queries/s"):
         assert needle in text, needle
+
+
+def test_free_port_never_gives_one_port_twice() -> None:
+    """Two homes made in a row once got one port (CI: the outbound bench then waited blind)."""
+    from tests.conftest import free_port
+
+    ports = [free_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)
