@@ -233,6 +233,11 @@ def damaged(a: str, b: str) -> bool:
     return (fa, fb) != (a, b) and damage_distance(fa, fb) < min(1.0, budget)
 
 
+def sounds_alike(a: str, b: str) -> bool:
+    """Do two spellings sound alike (``_sounds_alike`` with their Jaro-Winkler similarity)?"""
+    return _sounds_alike(a, b, JaroWinkler.similarity(a, b))
+
+
 def _close(a: str, b: str, jw: float) -> bool:
     if jw >= CLOSE_JW:
         return True

@@ -212,8 +212,11 @@ def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = Fals
     # its middle names cannot be expected to agree.)
     if levels[2] == "disagree" and fn not in STRONG_FORENAME and fn != "middle":
         return "different middle names and no forename agreement: at most a possible match"
+    # (A damaged forename that is no twin's and fits no other held record, "lone", tells
+    # the child from its twins as a middle name does.)
     if twin and (
-        (fn not in STRONG_FORENAME and not (twin == "apart" and fn in TWIN_APART_FORENAME))
+        (fn not in STRONG_FORENAME and not (twin == "apart" and (
+            fn in TWIN_APART_FORENAME or (fn == "garbled" and lone))))
         or levels[4] == "disagree"
     ):
         return "the record has a twin on file and the forename does not tell them apart"
@@ -433,7 +436,9 @@ class Matcher:
         For a query with a full date of birth such a record's date is neither the same nor
         transposed (those records share a first key), so its date of birth counts at most
         as a keying slip, or as a fitting partial date if any held record has one; every
-        other field is taken at its best.
+        other field is taken at its best. (The one exception, a record at the query's
+        address with its date of birth but neither its postcode district nor any name
+        sound, has damage in every other field and scores far below this bound.)
         """
         best = self._best
         names = [n for n in (q.fn, q.sn, qs.fn if qs else "", qs.sn if qs else "") if n]
@@ -616,10 +621,15 @@ class Matcher:
     def _real_name(self, fn: str, own: str) -> bool:
         """Is ``fn`` a real name rather than a damaged spelling of ``own``?
 
-        Real: a spelling some held record has or a nickname list knows (``fn_known``), a
-        formal name the nickname package lists, a spelling of a held forename other than
-        ``own`` (the same transliteration key), or one slip from one (a typo of another
-        child's name, e.g. an unrecorded twin's).
+        Real: a spelling some held record has or a nickname list knows (``fn_known``), or
+        a spelling of a held forename other than ``own`` (a transliteration variant: the
+        same key *and* a like spelling, as ``compare.forename`` reads "phonetic"), or one
+        slip from one (a typo of another child's name, e.g. an unrecorded twin's): in the
+        last two cases only when that other name explains ``fn`` at least as well as OCR
+        or keying damage of ``own`` does (weighted cost, ``compare.damage_distance``: the
+        costs stand for how likely each slip is). "Filiot" shares a consonant key with
+        Violet but is Elliot misread (two confusions), not a spelling of Violet; "Jofi" is
+        Kofi's typo as much as Joel's damage, and stays a real name.
         """
         if len(self._records) < self.config.unseen_forename_records:
             return True  # among few records an unseen spelling may well be a real name
@@ -632,11 +642,15 @@ class Matcher:
             for name in names:
                 sounds[transliteration_key(name)].add(name)
             self._fn_sounds = sounds
+        own_cost = compare.damage_distance(fn, own) if own else math.inf
         # A spelling of a held name (Yousef beside Yusuf) is a real name too.
-        if self._fn_sounds.get(transliteration_key(fn), set()) - {own}:
-            return True
-        return any(name != own for name, _, _ in extract(
-            fn, names, scorer=DamerauLevenshtein.distance, score_cutoff=1, limit=None))
+        for other in self._fn_sounds.get(transliteration_key(fn), set()) - {own}:
+            if (compare.sounds_alike(fn, other)
+                    and compare.damage_distance(fn, other) <= own_cost):
+                return True
+        return any(name != own and compare.damage_distance(fn, name) <= own_cost
+                   for name, _, _ in extract(fn, names, scorer=DamerauLevenshtein.distance,
+                                             score_cutoff=1, limit=None))
 
     def _lone(self, q: Prepared, r: Prepared) -> bool:
         """True when the query's forename is a damaged spelling (not a real name) and no
@@ -671,11 +685,13 @@ class Matcher:
             o = records[rid]
             if parts.isdisjoint(o.sn_parts):
                 continue
+            if own_fn != "disagree" and compare.forename(q, o) == "disagree":
+                # The query's forename fits this child and not that one, even a twin: no
+                # damage the matcher knows leads from the twin's name to the query's.
+                continue
             home = compare.location(q, o) in _SAME_HOME
             if home and q.dob_full and o.dob_code == q.dob_code:
-                return False  # a twin at the query's home
-            if own_fn != "disagree" and compare.forename(q, o) == "disagree":
-                continue  # the query's forename fits this child and not that one
+                return False  # a twin at the query's home whose name the query's could be
             if q.dob_full and o.dob_code == q.dob_code:
                 return False  # a namesake with the surname and birthday
             if home and compare.dob_level(q.dob_code, o.dob_code) not in _OTHER_CHILD_DOB:
@@ -692,7 +708,8 @@ class Matcher:
                 twin = self._twin(s, q, qs)
                 s.rule = _guard(s.levels, twin, same_name)
                 # (Names read the other way round are one guess already: not two.)
-                if (s.rule and not twin and not s.swapped and s.levels[0] in _EVIDENCE_FORENAME
+                if (s.rule and twin != "same" and not s.swapped
+                        and s.levels[0] in _EVIDENCE_FORENAME
                         and self._lone(qq, self._records[s.record_id])):
                     share = cfg.unrecognised_name_share
                     s.rule = _guard(s.levels, twin, same_name, lone=True,
