@@ -209,3 +209,56 @@ def test_names_read_the_other_way_round_are_not_weighed_as_lone(large: Matcher) 
     # "Hrwwrh" in the surname box, the surname in the forename box: one guess is enough.
     q = kid("E1", forename="Whitfield", surname="Hrwwrh")
     assert all(c.band != MATCH for c in large.match(q))
+
+
+# -- issue 14, second pass: what counts as a real name, twins, the household key --------
+
+def test_a_damaged_spelling_is_a_real_name_only_where_another_name_explains_it_as_well(
+) -> None:
+    # "Filiot" shares a consonant key with Violet, but is Elliot misread (E as F, L as I):
+    # Violet explains it worse than the damage does, so it is no real name.
+    held = [Record("V1", forename="Violet", dob="2011-01-01", sex="F", surname="Moss",
+                   postcode="LS1 1AA", address="1 Park Row"),
+            Record("K1", forename="Kofi", dob="2012-01-01", sex="M", surname="Mensah",
+                   postcode="LS2 2AA", address="2 Park Row")]
+    m = Matcher.from_records([*generate(3000, 0, seed=13).records, *KIDS, *held])
+    assert not m._real_name("FILIOT", "ELLIOT")
+    # "Jofi" is one slip from Kofi, held, which explains it better than Joel's damage.
+    assert m._real_name("JOFI", "JOEL")
+
+
+def test_a_twin_found_only_by_the_household_key_when_both_names_are_damaged() -> None:
+    # Louie Taylor's form: both names misread and the year of birth a slip. No name
+    # sound, birthday or postcode key finds him; his address does.
+    louie = Record("L1", forename="Louie", dob="2019-03-12", sex="M", surname="Taylor",
+                   postcode="SO21 5RE", address="10 Laburnum Place")
+    m = Matcher.from_records([*generate(3000, 0, seed=13).records, *KIDS, louie])
+    q = replace(louie, record_id="Q", forename="Lovie", surname="Tavldv", dob="2018-03-12")
+    assert any(c.record_id == "L1" for c in m.match(q))
+
+
+def test_no_forename_and_another_surname_is_never_a_match() -> None:
+    # A child with no forename given and another surname, born a day from a child at the
+    # same home: nothing names him; he could be that child's brother.
+    kid_ = Record("P1", forename="Patrick", dob="2016-12-27", sex="M", surname="Fairwood",
+                  postcode="BS3 1ET", address="20 New Grove")
+    m = Matcher.from_records([*generate(3000, 0, seed=13).records, *KIDS, kid_])
+    q = Record("Q", dob="2016-12-26", sex="M", surname="Greendale", postcode="BS3 1ET",
+               address="20 New Grove")
+    c = m.match(q)
+    assert all(x.band != MATCH for x in c)
+    assert "no forename given" in m.compare(q, "P1").explanation["band_rule"]
+
+
+def test_a_typo_no_real_name_outweighs_a_different_sex_but_a_real_name_does_not(
+    matcher: Matcher,
+) -> None:
+    gur = Record("G1", forename="Gurpreet", dob="2011-06-30", sex="M", surname="Bell",
+                 postcode="LU2 3TL", address="7 Park Lane")
+    m = Matcher.from_records([*generate(3000, 0, seed=13).records, *KIDS, gur])
+    # "Gurpeet", a slip of Gurpreet that is no real name, marked F: his, with a slip.
+    assert top(m, replace(gur, record_id="Q", forename="Gurpeet", sex="F"))[:2] == (
+        "G1", MATCH)
+    # Hannah Whitfield asked about as a boy called Hamish, a real name: an opposite-sex
+    # twin, never her.
+    assert top(matcher, kid("E1", forename="Hamish", sex="M"))[1] != MATCH

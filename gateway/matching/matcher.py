@@ -200,13 +200,22 @@ def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = Fals
     if fn == "garbled" and not (lone and dob in _LONE_DOB):
         return ("a damaged forename, and another record on file could be the child: "
                 "at most a possible match")
+    # With no forename given and no surname in common nothing names the child: the date of
+    # birth, sex and home fit a brother or sister born a day apart (a twin whose record
+    # has a slip) as well.
+    if fn == MISSING and levels[1] in ("disagree", MISSING):
+        return "no forename given and the surnames differ: at most a possible match"
     if dob in ("disagree", "year"):
         return "different dates of birth: at most a possible match (could be a sibling)"
     if levels[6] == "disagree":
         return "both have valid UPNs and they differ: at most a possible match"
     # A forename that only nearly agrees does not outweigh a different sex: Ellie and
     # Ollie are one letter apart and could be twins.
-    if levels[4] == "disagree" and not same_name:
+    # A typo'd spelling that is no real name and fits no other held child ("Gurpeet" for
+    # Gurpreet, lone) is this child's name with a slip, so a different sex is one more
+    # slip: an opposite-sex twin would need a real name of its own (Ellie, Ollie).
+    if levels[4] == "disagree" and not same_name and not (
+            lone and fn == "close" and dob in _LONE_DOB):
         return "different sex and no forename agreement: at most a possible match"
     # (A forename given as the record's middle name, "middle", has its names crossed, so
     # its middle names cannot be expected to agree.)
@@ -709,7 +718,8 @@ class Matcher:
                 s.rule = _guard(s.levels, twin, same_name)
                 # (Names read the other way round are one guess already: not two.)
                 if (s.rule and twin != "same" and not s.swapped
-                        and s.levels[0] in _EVIDENCE_FORENAME
+                        and (s.levels[0] in _EVIDENCE_FORENAME
+                             or (s.levels[0] == "close" and s.levels[4] == "disagree"))
                         and self._lone(qq, self._records[s.record_id])):
                     share = cfg.unrecognised_name_share
                     s.rule = _guard(s.levels, twin, same_name, lone=True,
