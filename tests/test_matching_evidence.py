@@ -262,3 +262,21 @@ def test_a_typo_no_real_name_outweighs_a_different_sex_but_a_real_name_does_not(
     # Hannah Whitfield asked about as a boy called Hamish, a real name: an opposite-sex
     # twin, never her.
     assert top(matcher, kid("E1", forename="Hamish", sex="M"))[1] != MATCH
+
+
+def test_two_parts_of_the_date_wrong_leave_a_sole_namesake_at_home_to_the_score() -> None:
+    # Hannah Whitfield's form with the month and the day both wrong: no other child at her
+    # home has a name hers could be, so the date is no sibling's; the score decides.
+    m = Matcher.from_records([*generate(3000, 0, seed=13).records, *KIDS])
+    q = kid("E1", dob="2014-07-21", middle_names="")
+    assert m.compare(q, "E1").explanation.get("band_rule", "") == ""
+    # Hannah Ormerod's home also has Hamish, whose name is not hers: the same.
+    assert "could be a sibling" not in m.compare(
+        kid("E7", dob="2014-06-25"), "E7").explanation.get("band_rule", "")
+    # A second Hannah at the Whitfields' home (a cousin, say): it could be her.
+    cousin = Record("E9", forename="Hannah", dob="2012-02-02", sex="F", surname="Whitfield",
+                    postcode="LS8 3HT", address="5 Kerry Street")
+    m2 = Matcher.from_records([*generate(3000, 0, seed=13).records, *KIDS, cousin])
+    assert "could be a sibling" in m2.compare(q, "E1").explanation["band_rule"]
+    # Another forename with the wrong date stays what it was: another child.
+    assert m.match(kid("E7", forename="Grace", dob="2012-06-25"))[0].band != MATCH
