@@ -1,0 +1,130 @@
+"""The deletion grounds and their letters of SI 2024/208 regulation 9(1): every code has
+exactly one letter (or is a declared legacy code), every letter (a) to (o) has exactly one
+code, the XSD enumeration (and its packaged copy) equals the code's list with the same
+letters, the joint-enquiry grounds are exactly (h) and (i) (and the legacy code naming that
+condition), and a deletion on each ground opens a case or not accordingly, the case showing
+the letter and the words."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from gateway.messages import grounds
+from gateway.messages import model as m
+from gateway.web.app import inbound_for
+from tests.test_school_notices import PARENT, Schools, notice, schools  # noqa: F401
+
+G = m.DeletionGround
+XS = "{http://www.w3.org/2001/XMLSchema}"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_code_has_exactly_one_entry_and_every_letter_exactly_one_code() -> None:
+    assert set(grounds.GROUNDS) == set(G)
+    lettered = [g.letter for g in grounds.GROUNDS.values() if g.letter is not None]
+    assert sorted(lettered) == list(grounds.LETTERS)  # (a) to (o), each once
+    assert len(set(lettered)) == len(lettered)
+    assert grounds.LEGACY == {G.MEDICALLY_UNFIT, G.WHEREABOUTS_UNKNOWN}
+    for g in grounds.GROUNDS.values():
+        assert g.words and len(g.words) < 260  # a paraphrase, not the regulation's text
+        assert g.letter is None or g.letter in grounds.LETTERS
+
+
+def test_the_letters_are_the_ones_the_sources_give() -> None:
+    expected = {G.REGISTERED_ELSEWHERE: "a", G.NURSERY_NOT_CONTINUING: "b",
+                G.DUAL_REGISTRATION_ENDED: "c", G.ATTENDANCE_ORDER_AMENDED: "d",
+                G.ATTENDANCE_ORDER_REVOKED: "e", G.EDUCATED_OTHERWISE: "f",
+                G.NO_LONGER_RESIDES_NEAR: "g", G.NOT_RETURNED_AFTER_LEAVE: "h",
+                G.ABSENT_20_SCHOOL_DAYS: "i", G.IN_CUSTODY: "j", G.DIED: "k",
+                G.CEASED_COMPULSORY_AGE: "l", G.BOARDING_CHARGES_UNPAID: "m",
+                G.LEFT_INDEPENDENT_SCHOOL: "n", G.PERMANENTLY_EXCLUDED: "o"}
+    assert {c: g.letter for c, g in grounds.GROUNDS.items() if g.letter} == expected
+    # only (a) to (e) were read in the regulation's own text (and a second source)
+    assert {g.letter for g in grounds.GROUNDS.values() if g.checked} == set("abcde")
+    assert "not yet checked" in grounds.label(G.DIED)
+    assert "not yet checked" not in grounds.label(G.ATTENDANCE_ORDER_REVOKED)
+    assert grounds.label(G.NOT_RETURNED_AFTER_LEAVE).startswith("reg. 9(1)(h): ")
+
+
+def test_the_old_codes_keep_their_values() -> None:
+    """Codes are stable: a school gateway built before the letters still sends these."""
+    assert {g.value for g in G} >= {
+        "registered-at-another-school", "nursery-not-continuing", "dual-registration-ended",
+        "attendance-order-amended", "attendance-order-revoked",
+        "educated-otherwise-than-at-school", "no-longer-resides-near", "medically-unfit",
+        "not-returned-after-leave", "continuous-absence-20-school-days", "whereabouts-unknown",
+        "in-custody", "died", "ceased-compulsory-school-age", "permanently-excluded"}
+
+
+def _xsd_grounds(text: bytes) -> dict[str, str]:
+    doc = etree.fromstring(text)
+    [simple] = doc.findall(f"{XS}simpleType[@name='DeletionGround']")
+    return {e.get("value"): e.findtext(f"{XS}annotation/{XS}documentation") or ""
+            for e in simple.iter(f"{XS}enumeration")}
+
+
+@pytest.mark.parametrize("text", [
+    (ROOT / "schemas" / "school-notice.xsd").read_bytes(),
+    resources.files("gateway.messages").joinpath("xsd/school-notice.xsd").read_bytes(),
+], ids=["schemas", "packaged"])
+def test_the_xsd_enumeration_equals_the_codes_with_their_letters(text: bytes) -> None:
+    in_xsd = _xsd_grounds(text)
+    assert set(in_xsd) == {g.value for g in G}
+    for code, doc in in_xsd.items():
+        g = grounds.ground(code)
+        if g.letter:
+            assert doc == g.reference
+        else:
+            assert doc.startswith("deprecated: no 9(1) letter")
+
+
+def test_the_joint_enquiry_grounds_are_h_and_i() -> None:
+    lettered = {g.letter for g in grounds.GROUNDS.values() if g.joint_enquiries and g.letter}
+    assert lettered == {"h", "i"}
+    assert grounds.JOINT_ENQUIRY_GROUNDS == {G.NOT_RETURNED_AFTER_LEAVE,
+                                             G.ABSENT_20_SCHOOL_DAYS, G.WHEREABOUTS_UNKNOWN}
+
+
+def test_an_unknown_code_is_shown_as_it_came() -> None:
+    assert grounds.label("no-such-ground") == "no-such-ground"
+    with pytest.raises(ValueError):
+        grounds.ground("no-such-ground")
+
+
+@pytest.mark.parametrize("ground", list(G))
+async def test_a_deletion_with_a_known_destination_opens_a_case_only_for_joint_enquiries(
+        schools: Schools, ground: G) -> None:  # noqa: F811
+    b = schools.w.b
+    deletion = m.Deletion(ground, dt.date(2026, 12, 4), deleted_on=dt.date(2026, 12, 8),
+                          destination_school=m.School("Elm School", "3554002"))
+    await inbound_for(b).receive(schools.ours.sign(
+        notice(schools.ours, m.NoticeKind.DELETION, deletion=deletion, parents=(PARENT,))))
+    cases = await b.store.cases.find()
+    assert bool(cases) is (ground in grounds.JOINT_ENQUIRY_GROUNDS)
+    [row] = await b.store.school_notices.recent()
+    assert row.ground() == ground.value
+    if cases:
+        [case] = cases
+        g = grounds.ground(ground)
+        details = case.detail_map()
+        assert details["ground"] == ground.value and details["ground_words"] == g.words
+        if g.letter:
+            assert details["ground_regulation"].startswith(f"SI 2024/208 reg. 9(1)({g.letter})")
+            assert f"9(1)({g.letter})" in case.reason
+        else:
+            assert "legacy code" in details["ground_regulation"]
+
+
+def test_the_cli_lists_every_ground_with_its_letter() -> None:
+    out = subprocess.run([sys.executable, "-m", "gateway", "deletion-grounds"],
+                         capture_output=True, text=True, check=True).stdout
+    for g in grounds.GROUNDS.values():
+        assert g.code.value in out
+    assert "9(1)(o)" in out and "legislation.gov.uk" in out
