@@ -8,18 +8,23 @@ the letter and the words."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
 
 from gateway.messages import grounds
 from gateway.messages import model as m
+from gateway.store import Tx
 from gateway.web.app import inbound_for
+from tests.conftest import pair
 from tests.test_school_notices import PARENT, Schools, notice, schools  # noqa: F401
+from tests.web_helpers import web_app
 
 G = m.DeletionGround
 XS = "{http://www.w3.org/2001/XMLSchema}"
@@ -128,3 +133,31 @@ def test_the_cli_lists_every_ground_with_its_letter() -> None:
     for g in grounds.GROUNDS.values():
         assert g.code.value in out
     assert "9(1)(o)" in out and "legislation.gov.uk" in out
+
+
+async def test_the_api_shows_a_deletion_ground_with_its_letter(aiohttp_client: Any,
+                                                                tmp_path: Path) -> None:
+    a, _ = pair(tmp_path)
+    web = await web_app(aiohttp_client, a, api_token="tok")
+    auth = {"Authorization": "Bearer tok"}
+
+    async def recorded(tx: Tx) -> None:  # as workflow.notices records a deletion return
+        await tx.execute(
+            "INSERT INTO school_notices (message_id, school, kind, received_at, event_on, "
+            "due_on, late_school_days, case_id, detail, conversation_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "m-1", "3554001", "deletion", 1.0,
+            "2026-12-04", "2026-12-07", 0, None,
+            json.dumps({"ground": "not-returned-after-leave"}), "c-1")
+    await web.gw.store.backend.write(recorded)
+    resp = await web.client.get("/v1/admin/school-returns", headers=auth)
+    assert resp.status == 200
+    [item] = (await resp.json())["items"]
+    assert item["ground"]["reference"] == "9(1)(h)" and item["ground"]["joint_enquiries"]
+    assert item["ground"]["letter_checked"] is False and "detail" not in item
+    resp = await web.client.get("/v1/admin/deletion-grounds", headers=auth)
+    body = await resp.json()
+    assert {i["code"] for i in body["items"]} == {g.value for g in G}
+    assert body["sources"][0].startswith("https://legislation.gov.uk/")
+    resp = await web.client.get("/v1/admin/school-returns?school=12", headers=auth)
+    assert resp.status == 400 and (await resp.json())["code"] == "bad-party"
+    assert (await web.client.get("/v1/admin/deletion-grounds")).status == 401

@@ -180,13 +180,18 @@ async def test_a_change_needs_a_reason_and_makes_a_new_version(web: Two) -> None
     resp = await post(web, f"/register/{entry_id}/edit", {**FORM, "hours_by_parents": "20"})
     assert resp.status == 400 and field_error(await resp.text(), "reason")
     resp = await post(web, f"/register/{entry_id}/edit",
-                      {**FORM, "hours_by_parents": "20", "reason": "a new timetable"})
+                      {**FORM, "hours_by_parents": "20", "hours_by_others": "",
+                       "reason": "a new timetable"})
     assert resp.status == 303
     versions = await web.gw.store.register.versions(entry_id)
     assert [v.version for v in versions] == [1, 2]
     assert versions[1].reason == "a new timetable" and versions[1].actor == "user:olive"
     html = await (await web.client.get(f"/register/{entry_id}")).text()
-    assert "a new timetable" in html and "hours by parents" in html
+    assert "a new timetable" in html and "hours by others, hours by parents" in html
+    # what is not given says so (never blank), and hours read as typed (20, not 20.0)
+    shown = re.sub(r"\s+", " ", html)
+    assert re.search(r"educated by others </dt> <dd [^>]*> Not given", shown), shown[-3000:]
+    assert re.search(r"educated by parents </dt> <dd [^>]*> 20 </dd>", shown)
 
 
 async def test_the_list_searches_filters_and_pages(web: Two) -> None:
