@@ -18,16 +18,18 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from gateway.exchange.gateway import Gateway
 from gateway.messages import grounds
 from gateway.messages import model as m
 from gateway.store import Tx
 from gateway.web.app import inbound_for
-from tests.conftest import pair
+from tests.conftest import make_home, pair
 from tests.test_school_notices import PARENT, Schools, notice, schools  # noqa: F401
 from tests.web_helpers import web_app
 
 G = m.DeletionGround
 XS = "{http://www.w3.org/2001/XMLSchema}"
+MONDAY = dt.datetime(2026, 12, 7, 10, 0, tzinfo=dt.UTC)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -161,3 +163,29 @@ async def test_the_api_shows_a_deletion_ground_with_its_letter(aiohttp_client: A
     resp = await web.client.get("/v1/admin/school-returns?school=12", headers=auth)
     assert resp.status == 400 and (await resp.json())["code"] == "bad-party"
     assert (await web.client.get("/v1/admin/deletion-grounds")).status == 401
+
+
+async def test_the_case_page_shows_the_ground_with_its_letter_and_words(
+        aiohttp_client: Any, tmp_path: Path) -> None:
+    a, _ = pair(tmp_path)
+    school_home = make_home(tmp_path, "3554001", {"355": f"{a.url}/v1/messages"})
+    a.trust(school_home)
+    web = await web_app(aiohttp_client, a, start=MONDAY)
+    school = await Gateway.open(school_home.settings(), web.clock)
+    try:
+        deletion = m.Deletion(G.ABSENT_20_SCHOOL_DAYS, dt.date(2026, 12, 4),
+                              deleted_on=dt.date(2026, 12, 8),
+                              destination_school=m.School("Elm School", "3554002"))
+        pupil = m.NoticePupil("Nowak", "Zofia", dt.date(2016, 5, 5))
+        await inbound_for(web.gw).receive(school.sign(m.SchoolNotice(
+            header=school.header(m.MessageType.SCHOOL_NOTICE, "355"),
+            kind=m.NoticeKind.DELETION, notice_date=web.clock.today(), pupil=pupil,
+            parents=(PARENT,), deletion=deletion)))
+    finally:
+        await school.close()
+    [case] = await web.gw.store.cases.find()
+    await web.sign_in("olive")
+    html = await (await web.client.get(f"/cases/{case.case_id}")).text()
+    g = grounds.ground(G.ABSENT_20_SCHOOL_DAYS)
+    assert "Ground for deletion" in html and "SI 2024/208 reg. 9(1)(i)" in html
+    assert g.words in html and "not yet checked against the regulation" in html
