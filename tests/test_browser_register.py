@@ -61,8 +61,11 @@ def test_an_entry_is_added_changed_and_transferred_then_activated_at_the_new_la(
     shot(ours, "register-form-errors")
     ours.get_by_label("Not a registered pupil at a school").check()
     ours.fill("#hours_by_parents", "18.5")
+    ours.get_by_role("button", name="Add another parent").click()  # posts back, saves nothing
+    assert ours.locator("#parent3_name").count() == 1
+    assert ours.input_value("#hours_by_parents") == "18.5"
     ours.fill("#provider1_name", "Salford Tutors Ltd")
-    ours.get_by_role("button", name="Add to the register").click()
+    ours.press("#provider1_name", "Enter")  # Enter saves (not "Add another")
     ours.wait_for_url("**/register/*?done=added")
     assert "Zofia NOWAK" in ours.locator("h1").inner_text()
     accessible(ours, "register entry")

@@ -275,3 +275,25 @@ async def test_closing_needs_a_reason_and_an_unknown_entry_is_404(web: Two) -> N
     assert resp.status == 409 and 'href="#entry-state"' in html and 'id="entry-state"' in html
     resp = await web.client.get("/register/00000000-0000-0000-0000-000000000000")
     assert resp.status == 404
+
+
+async def test_add_another_parent_or_provider_posts_back_with_one_more_and_saves_nothing(
+        web: Two) -> None:
+    await web.sign_in("olive")
+    resp = await post(web, "/register/new", {**FORM, "action": "add-parent"})
+    html = await resp.text()
+    assert resp.status == 200 and 'id="parent3_name"' in html and "There is a problem" \
+        not in html and 'value="Anna Nowak"' in html
+    resp = await post(web, "/register/new", {**FORM, "action": "add-provider",
+                                             "provider_slots": "20"})
+    html = await resp.text()
+    assert resp.status == 400 and field_error(html, "add-provider") is False and \
+        'href="#add-provider"' in html and 'id="add-provider"' in html
+    assert 'id="provider20_name"' in html and 'id="provider21_name"' not in html
+    assert await web.gw.store.register.listing() == []
+    resp = await post(web, "/register/new", {**FORM, "parent_slots": "3",
+                                             "parent3_name": "Piotr Nowak",
+                                             "action": "save"})
+    assert resp.status == 303
+    [row] = await web.gw.store.register.listing()
+    assert [p["name"] for p in row.data()["parents"]] == ["Anna Nowak", "Piotr Nowak"]

@@ -244,6 +244,20 @@ def _form_page(request: web.Request, typed: dict[str, Any], errors: list[dict[st
         "flags": FLAGS, "eligibility": ELIGIBILITY}, status=status)
 
 
+def _another(form: Any, typed: dict[str, Any]) -> list[dict[str, str]] | None:
+    """"Add another parent/provider" posts the form back with one more empty one (nothing is
+    saved): the errors to show then (none, or the limit), or None for a save."""
+    action = text(form, "action", 20)
+    for what, most, slots in (("parent", MAX_PARENTS, "parent_slots"),
+                              ("provider", MAX_PROVIDERS, "provider_slots")):
+        if action == f"add-{what}":
+            if typed[slots] >= most:
+                return [error(f"An entry holds at most {most} {what}s", f"add-{what}")]
+            typed[slots] += 1
+            return []
+    return None
+
+
 # ---- the list ------------------------------------------------------------------------------
 
 @routes.get("/register", allow_head=False)
@@ -297,7 +311,11 @@ async def new_form(request: web.Request) -> web.Response:
 async def new_post(request: web.Request) -> web.Response:
     if (off := _off(request)) is not None:
         return off
-    typed, data, errors = read_form(await request.post())
+    form = await request.post()
+    typed, data, errors = read_form(form)
+    more = _another(form, typed)
+    if more is not None:
+        return _form_page(request, typed, more, status=400 if more else 200)
     if errors:
         return _form_page(request, typed, errors, status=400)
     try:
@@ -370,6 +388,9 @@ async def edit_post(request: web.Request) -> web.Response:
     form = await request.post()
     typed, data, errors = read_form(form)
     typed["reason"] = text(form, "reason", 500)
+    more = _another(form, typed)
+    if more is not None:
+        return _form_page(request, typed, more, row, 400 if more else 200)
     if not typed["reason"] or len(typed["reason"]) > 500:
         errors.append(error("Say why the entry changes (at most 500 characters)", "reason"))
     if errors:
