@@ -189,3 +189,22 @@ async def test_the_case_page_shows_the_ground_with_its_letter_and_words(
     g = grounds.ground(G.ABSENT_20_SCHOOL_DAYS)
     assert "Ground for deletion" in html and "SI 2024/208 reg. 9(1)(i)" in html
     assert g.words in html and "not yet checked against the regulation" in html
+
+
+async def test_the_cli_shows_a_returns_ground_with_its_letter(tmp_path: Path) -> None:
+    a, _ = pair(tmp_path)
+    gw = await Gateway.open(a.settings())
+    try:
+        async def recorded(tx: Tx) -> None:
+            await tx.execute(
+                "INSERT INTO school_notices (message_id, school, kind, received_at, event_on, "
+                "due_on, late_school_days, case_id, detail, conversation_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "m-1", "3554001", "deletion", 1.0,
+                "2026-12-04", "2026-12-07", 0, None, json.dumps({"ground": "died"}), "c-1")
+        await gw.store.backend.write(recorded)
+    finally:
+        await gw.close()
+    out = subprocess.run([sys.executable, "-m", "gateway", "--config", str(a.config),
+                          "school-returns"], capture_output=True, text=True, check=True,
+                         cwd=ROOT).stdout
+    assert "ground: reg. 9(1)(k): the pupil has died" in out
