@@ -19,8 +19,11 @@ Sources (docs/school-notices.md "Where the letters come from"):
    regulation 9(1)(i).
 
 So (a) to (e) are checked against the regulation's own text and a second source; (f) to (o)
-rest on source 3 (and (i) on 3 and 4) and are marked ``checked=False``: they are shown with
-"(letter from an LA's form, not yet checked against the regulation's text)". The words here
+rest on source 3 (and (i) on 3 and 4) and are marked ``checked=False``. That (h) and (i) need
+the school and the LA first to have jointly made reasonable enquiries is from source 4 for
+(i), and for both from the CME statutory guidance as schools restate it (and regulation
+8(1)(f)(iii) and (h)(iii) of the 2006 regulations they replace). Unchecked letters are shown
+with "(letter from an LA's form, not yet checked against the regulation's text)". The words here
 are a paraphrase, never the regulation's text.
 
 Two older codes have no 9(1) letter: ``medically-unfit`` (a 2006 ground, regulation 8(1)(g)
@@ -102,8 +105,9 @@ GROUNDS: dict[G, Ground] = {g.code: g for g in (
     Ground(G.ATTENDANCE_ORDER_AMENDED, "d",
            "the LA amended the school attendance order to name another school", checked=True),
     Ground(G.ATTENDANCE_ORDER_REVOKED, "e",
-           "the LA revoked the school attendance order naming this school because suitable "
-           "education was arranged otherwise than at school", checked=True),
+           "the LA revoked the school attendance order naming this school because "
+           "arrangements were made for the pupil to receive suitable education",
+           checked=True),
     Ground(G.EDUCATED_OTHERWISE, "f",
            "a parent told the school in writing that the pupil will be educated otherwise "
            "than at school", checked=False),
@@ -120,7 +124,7 @@ GROUNDS: dict[G, Ground] = {g.code: g for g in (
            "LA, after jointly making reasonable enquiries, could not find where the pupil is",
            checked=False, joint_enquiries=True),
     Ground(G.IN_CUSTODY, "j",
-           "detained under a sentence of detention and not expected to return to the school",
+           "detained under a sentence of detention (as regulation 3 defines it)",
            checked=False),
     Ground(G.DIED, "k", "the pupil has died", checked=False),
     Ground(G.CEASED_COMPULSORY_AGE, "l",
