@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from typing import Any
 
@@ -15,6 +16,7 @@ from gateway.cli.cases import ACTOR, local, on_gateway, print_json
 from gateway.cli.messages import parse_outcome
 from gateway.core.errors import GatewayError
 from gateway.exchange.gateway import Gateway
+from gateway.messages import grounds
 from gateway.messages import model as m
 from gateway.store.watches import WatchState
 from gateway.workflow import answering, monitoring, reports
@@ -200,8 +202,23 @@ def cmd_school_returns(args: argparse.Namespace) -> int:
         print(f"{local(r.received_at)}  school {r.school}  {r.kind:9} about {r.event_on}  "
               f"{late}" + (f"  case {r.case_id}" if r.case_id else "")
               + f"  (message {r.message_id})")
+        if r.ground():
+            print(f"    ground: {grounds.label(r.ground() or '')}")
     if not rows:
         print("(no school returns)")
+    return 0
+
+
+def cmd_deletion_grounds(args: argparse.Namespace) -> int:
+    """The closed list of deletion grounds and their letters of SI 2024/208 reg. 9(1)."""
+    if args.json:
+        print(json.dumps([g.as_json() for g in grounds.GROUNDS.values()], indent=2))
+        return 0
+    for g in grounds.GROUNDS.values():
+        print(f"{g.reference:15} {g.code.value:35} {g.words}"
+              + ("" if g.checked or g.letter is None else f" [{grounds.UNCHECKED_NOTE}]")
+              + ("  -> opens a case at once (joint enquiries)" if g.joint_enquiries else ""))
+    print("Sources: " + "; ".join(grounds.SOURCES))
     return 0
 
 
@@ -262,6 +279,12 @@ def add_cli(sub: Any) -> None:
     sp.add_argument("--school", help="one school's LAESTAB")
     sp.add_argument("--limit", type=checks.limit, default=100)
     sp.set_defaults(func=cmd_school_returns)
+
+    sp = sub.add_parser("deletion-grounds", help="the grounds a school's deletion return may "
+                                                  "give, with their letters of SI 2024/208 "
+                                                  "reg. 9(1)")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_deletion_grounds)
 
     sp = sub.add_parser("notifications", help="safeguarding escalations and other alerts")
     sp.add_argument("--limit", type=checks.limit, default=50)

@@ -421,9 +421,10 @@ class NoticeKind(enum.StrEnum):
 
 class DeletionGround(enum.StrEnum):
     """The grounds for deleting a pupil of compulsory school age from the admission register,
-    as a closed list of stable codes. The regulation's letters are not given here: no
-    authoritative copy of SI 2024/208 regulation 9 was at hand to check them against, and a
-    wrong letter on an official return is worse than none (docs/school-notices.md)."""
+    as a closed list of stable codes. Each code's letter of regulation 9(1) of SI 2024/208,
+    its words and the sources are in ``gateway.messages.grounds``; codes are only ever added
+    (a removed one would refuse an older school gateway's return): ``medically-unfit`` and
+    ``whereabouts-unknown`` have no 9(1) letter and are kept, deprecated, for that reason."""
 
     REGISTERED_ELSEWHERE = "registered-at-another-school"
     NURSERY_NOT_CONTINUING = "nursery-not-continuing"
@@ -440,13 +441,8 @@ class DeletionGround(enum.StrEnum):
     DIED = "died"
     CEASED_COMPULSORY_AGE = "ceased-compulsory-school-age"
     PERMANENTLY_EXCLUDED = "permanently-excluded"
-
-
-# Grounds on which the school and the LA must first have jointly made reasonable enquiries to
-# find the child: a notice on one of them opens a case at once.
-JOINT_ENQUIRY_GROUNDS = frozenset({DeletionGround.NOT_RETURNED_AFTER_LEAVE,
-                                   DeletionGround.ABSENT_20_SCHOOL_DAYS,
-                                   DeletionGround.WHEREABOUTS_UNKNOWN})
+    BOARDING_CHARGES_UNPAID = "boarding-charges-unpaid"          # added with the letters
+    LEFT_INDEPENDENT_SCHOOL = "left-independent-school"          # added with the letters
 
 
 @dataclass(frozen=True)

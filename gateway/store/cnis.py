@@ -189,3 +189,25 @@ class Register:
                 limit)
             return [EntryRow(**r) for r in rows]
         return await self.backend.read(op)
+
+    async def search(self, states: tuple[EntryState, ...], text: str = "", offset: int = 0,
+                     limit: int = 50) -> tuple[list[EntryRow], int]:
+        """One page of entries in these states whose surname or forename contains ``text``
+        (any case), by name; and how many match in all (for the pages' pagination)."""
+        where = f"state IN ({sql_list([s.value for s in states])})"
+        args: list[object] = []
+        if text:
+            like = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace(
+                "_", "\\_") + "%"
+            where += (" AND (LOWER(surname) LIKE ? ESCAPE '\\' OR LOWER(forename) LIKE ? "
+                      "ESCAPE '\\' OR LOWER(forename || ' ' || surname) LIKE ? ESCAPE '\\')")
+            args += [like, like, like]
+
+        async def op(tx: Tx) -> tuple[list[EntryRow], int]:
+            total = await tx.fetchone(f"SELECT COUNT(*) AS n FROM cnis_entries WHERE {where}",
+                                      *args)
+            rows = await tx.fetchall(
+                f"SELECT * FROM cnis_entries WHERE {where} ORDER BY surname, forename, "
+                f"entry_id LIMIT ? OFFSET ?", *args, limit, offset)
+            return [EntryRow(**r) for r in rows], int(total["n"]) if total else 0
+        return await self.backend.read(op)

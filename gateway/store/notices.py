@@ -3,6 +3,7 @@ due and how many school days late it came (``workflow.notices``)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from gateway.store.base import Backend, Tx
@@ -20,6 +21,15 @@ class NoticeRow:
     case_id: str | None
     detail: str | None
     conversation_id: str | None = None
+
+
+    def ground(self) -> str | None:
+        """The deletion ground's code, for a deletion return."""
+        try:
+            value = json.loads(self.detail).get("ground") if self.detail else None
+        except (ValueError, AttributeError):
+            return None
+        return str(value) if value else None
 
 
 class SchoolNotices:

@@ -85,7 +85,8 @@ def render(request: web.Request, template: str, context: Mapping[str, Any],
     base = {"authority": gw.settings.display_name, "party": gw.party, "session": s,
             "role": s.user.role.value if s else None,
             "csrf_token": s.csrf_token if s else "", "cspNonce": request.get(NONCE, ""),
-            "path": request.path, "static": lambda name: request.app.router["static"].url_for(
+            "path": request.path, "cnis_on": gw.settings.cnis_register == "on",
+            "static": lambda name: request.app.router["static"].url_for(
                 filename=name)}
     return aiohttp_jinja2.render_template(template, request, {**base, **context},
                                           status=status)

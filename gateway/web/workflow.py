@@ -15,6 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from gateway.core.errors import GatewayError
+from gateway.core.parties import check_laestab
+from gateway.messages import grounds
 from gateway.messages import model as m
 from gateway.store.cases import CaseFilter, CaseState, check_state
 from gateway.store.watches import WatchState
@@ -238,3 +240,30 @@ def _csv(rows: list[dict[str, Any]], name: str) -> web.Response:
 async def notifications(request: web.Request) -> web.Response:
     rows = await _gw(request).store.notifications.recent(_int_param(request, "limit", 100, 1000))
     return _json({"items": [n.__dict__ for n in rows]})
+
+
+# ---- schools' returns --------------------------------------------------------------------
+
+@routes.get("/v1/admin/school-returns")
+async def school_returns(request: web.Request) -> web.Response:
+    """Schools' returns as received, newest first; a deletion's ground with its letter of
+    SI 2024/208 regulation 9(1) and the regulation's words (paraphrased)."""
+    q = request.query
+    school = check_laestab(q["school"]) if q.get("school") else None
+    rows = await _gw(request).store.school_notices.recent(
+        q.get("late") == "true", school, _int_param(request, "limit", 100, 1000))
+    items = []
+    for r in rows:
+        code = r.ground()
+        items.append({**{k: v for k, v in r.__dict__.items() if k != "detail"},
+                      "ground": grounds.ground(code).as_json() if code else None})
+    return _json({"items": items})
+
+
+@routes.get("/v1/admin/deletion-grounds")
+async def deletion_grounds(request: web.Request) -> web.Response:
+    """The closed list of deletion grounds, each with its regulation 9(1) letter and sources."""
+    return _json({"regulation": "School Attendance (Pupil Registration) (England) "
+                                "Regulations 2024 (SI 2024/208), regulation 9(1)",
+                  "sources": list(grounds.SOURCES),
+                  "items": [g.as_json() for g in grounds.GROUNDS.values()]})

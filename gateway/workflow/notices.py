@@ -33,6 +33,7 @@ from gateway.core.errors import GatewayError
 from gateway.core.parties import is_school, la_of
 from gateway.exchange.gateway import Gateway
 from gateway.exchange.handlers import Arrival, Handled
+from gateway.messages import grounds
 from gateway.messages import model as m
 from gateway.store import Tx
 from gateway.store.cases import CaseState, NewCase
@@ -149,12 +150,13 @@ class SchoolNoticeArrived:
                 d = n.deletion
                 unknown = (d.future_address is None and d.destination_school is None
                            and d.ground not in NO_DESTINATION)
-                joint = d.ground in m.JOINT_ENQUIRY_GROUNDS
+                joint = d.ground in grounds.JOINT_ENQUIRY_GROUNDS
+                why = grounds.ground(d.ground)
                 if unknown or joint:
                     case_id = await gw.store.cases.open(tx, NewCase(
                         category=int(m.Category.WHEREABOUTS_UNKNOWN),
                         reason=f"deletion from the roll of school {h.sender}: "
-                               f"{d.ground.value}"
+                               f"{d.ground.value} ({why.label()})"
                                + ("; destination unknown" if unknown else ""),
                         source=f"SchoolNotice from school {h.sender}", surname=p.surname,
                         forename=p.forename, upn=p.upn, nhs_number=p.nhs_number,
@@ -162,6 +164,8 @@ class SchoolNoticeArrived:
                         state=CaseState.UNKNOWN, year_group=p.year_group,
                         details={k: v for k, v in {
                             "last_school": h.sender, "ground": d.ground.value,
+                            "ground_regulation": why.citation_noted,
+                            "ground_words": why.words,
                             "ground_met_on": d.ground_met_on.isoformat(),
                             "address_while_resident": _address(p.address),
                             "new_address": _address(d.future_address),
@@ -175,7 +179,9 @@ class SchoolNoticeArrived:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 h.message_id, h.sender, n.kind.value, arrival.now.timestamp(),
                 event.isoformat(), due.isoformat() if due else None, late, case_id,
-                json.dumps({"ground": n.deletion.ground.value} if n.deletion else {}),
+                json.dumps({"ground": n.deletion.ground.value,
+                            "ground_regulation": grounds.ground(n.deletion.ground).reference}
+                           if n.deletion else {}),
                 h.conversation_id)
             await gw.store.audit.add(actor, f"school-notice-{n.kind.value}", h.message_id,
                                      (f"late by {late} school days; " if late else "")

@@ -10,10 +10,11 @@ from gateway.web.pages import (
     notices,
     outbox,
     queue,
+    register,
     reports,
     signin,
     users,
 )
 
 MODULES = (signin, outbox, message, diagnostics, users, queue, cases, enquiry, reports,
-           notices)
+           notices, register)

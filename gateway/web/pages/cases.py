@@ -29,7 +29,12 @@ ID = r"{id:[0-9a-f-]{36}}"
 FLAGS = ("child-protection plan", "looked after")
 KINDS = (("note", "Note"), ("action", "Dated action"), ("review", "Review"))
 LIMIT = 200
+# A case opened from a school's deletion return: the ground, its letter of SI 2024/208
+# regulation 9(1) and the regulation's words (gateway.messages.grounds).
+GROUND_FIELDS = ("ground", "ground_regulation", "ground_words", "ground_met_on")
 DETAIL_LABELS = {
+    "ground": "Ground for deletion (code)", "ground_regulation": "Ground for deletion",
+    "ground_words": "What the ground means", "ground_met_on": "Ground met on",
     "referrer": "Referrer", "referrer_position": "Referrer's position",
     "referrer_telephone": "Referrer's telephone",
     "referrer_organisation": "Referrer's organisation", "looked_after": "Looked after",
@@ -167,8 +172,9 @@ async def _case_page(request: web.Request, *, errors: list[dict[str, str]] | Non
     messages = await gw.store.cases.messages(cid)
     await gw.store.audit.add(actor(request), "read-case", None, f"case {cid}")
     details = case.detail_map()
-    shown = [(DETAIL_LABELS.get(k, k), details[k]) for k in (*DETAIL_FIELDS, "referral_date",
-                                                            "signed_by") if k in details]
+    shown = [(DETAIL_LABELS.get(k, k), details[k]) for k in (*DETAIL_FIELDS, *GROUND_FIELDS,
+                                                            "referral_date", "signed_by")
+             if k in details]
     errors = errors or []
     return render(request, "case.html", {
         "case": case, "details": shown, "events": events, "messages": messages,
