@@ -280,3 +280,17 @@ def test_two_parts_of_the_date_wrong_leave_a_sole_namesake_at_home_to_the_score(
     assert "could be a sibling" in m2.compare(q, "E1").explanation["band_rule"]
     # Another forename with the wrong date stays what it was: another child.
     assert m.match(kid("E7", forename="Grace", dob="2012-06-25"))[0].band != MATCH
+
+
+def test_a_moved_child_with_both_names_damaged_is_found_by_the_day_of_birth() -> None:
+    # Benjamin Lockwood moved; his form was scanned: both names' first letters misread, so
+    # no sound, initials, postcode or address key is shared, only the date of birth.
+    ben = Record("B1", forename="Benjamin", dob="2013-04-17", sex="M", surname="Lockwood",
+                 postcode="LS6 2QT", address="12 Cardigan Road")
+    m = Matcher.from_records([*generate(3000, 0, seed=13).records, *KIDS, ben])
+    q = Record("Q", forename="Wjamtn", dob="2013-04-17", sex="M", surname="Cockwood",
+               postcode="YO10 5DD", address="3 Heslington Lane")
+    assert any(c.record_id == "B1" for c in m.match(q))
+    # A query whose names are both held spellings does not look there: nothing damaged.
+    q2 = replace(q, forename="Oliver", surname="Smith")
+    assert all(c.record_id != "B1" for c in m.match(q2))

@@ -25,7 +25,9 @@ missing date of birth after a move, or a missing postcode with a wrong date of b
 typo in one name: it found about one more child in 8,000 enquiries for 15 more records
 scored per enquiry it was used for, so it is not used.)
 Wider keys for every unplaced query (e.g. all records born that day) found a few more
-children but cost more than half the batch speed, so they are not used.
+children but cost more than half the batch speed, so they are not used as such; the
+children born that day are looked up (``damaged_keys``) only for an unplaced query whose
+forename or surname is a spelling no record holds, as damage to both names leaves.
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ def record_keys(p: Prepared) -> list[Key]:
     keys.extend(("u", u) for u in p.upns)
     if p.nhs:
         keys.append(("h", p.nhs))
+    if d is not None and d.is_full:  # born that day, looked up only by damaged_keys
+        keys.append(("d", d.year, d.month, d.day, p.sex))
     return keys
 
 
@@ -172,3 +176,17 @@ def fallback_keys(q: Prepared) -> list[Key]:
     if q.house and q.addr:
         keys.append(("a", q.addr))
     return keys
+
+
+def damaged_keys(q: Prepared) -> list[Key]:
+    """Every child of the query's sex born on the query's date of birth (any sex if the
+    query gives none): for a query that nothing placed and whose names are spellings no
+    record holds. Damage in the first letters of both names (OCR: "Wjamtn" for Benjamin)
+    breaks every sound and initials key, and a move breaks the postcode and address ones;
+    the date of birth, given whole, is left. A few children per day in an authority.
+    """
+    d = q.dob
+    if d is None or not d.is_full:
+        return []
+    sexes = (q.sex, "") if q.sex else ("F", "M", "")
+    return [("d", d.year, d.month, d.day, s) for s in sexes]

@@ -24,6 +24,7 @@ from rapidfuzz.process import extract
 from gateway.matching import compare
 from gateway.matching.blocking import (
     Key,
+    damaged_keys,
     deferred_keys,
     fallback_keys,
     query_keys,
@@ -378,6 +379,8 @@ class Matcher:
             keys = deferred_keys(q)
             if not q.dob_full or not q.pc:
                 keys += fallback_keys(q)
+            if not (q.fn_known and q.sn_known):
+                keys += damaged_keys(q)
         elif q.dob_full and (len(seen) >= self.config.max_candidates  # first look-up cut short
                              or best < self._deferred_bound(q, qs) + self.config.ambiguity_margin):
             # Something is placed, but a record only the later keys find (say the child,
