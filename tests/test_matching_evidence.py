@@ -280,6 +280,13 @@ def test_two_parts_of_the_date_wrong_leave_a_sole_namesake_at_home_to_the_score(
     assert "could be a sibling" in m2.compare(q, "E1").explanation["band_rule"]
     # Another forename with the wrong date stays what it was: another child.
     assert m.match(kid("E7", forename="Grace", dob="2012-06-25"))[0].band != MATCH
+    # A nickname may stand for two names: Freddie, born another year at the home of
+    # Alfred, could be his brother Frederick.
+    alfred = Record("A1", forename="Alfred", dob="2015-03-04", sex="M", surname="Smith-Jones",
+                    postcode="LS6 1AB", address="12 Acacia Road")
+    m3 = Matcher.from_records([*generate(3000, 0, seed=13).records, alfred])
+    fred = replace(alfred, record_id="Q", forename="Freddie", dob="2016-01-05")
+    assert "could be a sibling" in m3.compare(fred, "A1").explanation["band_rule"]
 
 
 def test_a_moved_child_with_both_names_damaged_is_found_by_the_day_of_birth() -> None:

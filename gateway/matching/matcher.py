@@ -188,8 +188,8 @@ def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = Fals
     then the child's (see ``TWIN_SHARE_OF_CHILDREN``). ``rare_unseen`` is True when a real
     forename is seldom a spelling no held record has (``UNSEEN_NAME_SHARE``): a lone
     spelling that no damage explains, with everything else the record's, is then the
-    child's too. ``sole_namesake`` is True when the query has the record's forename (or
-    a listed nickname), surname and home and no other held record there has a name the
+    child's too. ``sole_namesake`` is True when the query has the record's forename (the
+    same spelling), surname and home and no other held record there has a name the
     query's could be: a different date of birth is then no sibling's.
     """
     fn, dob = levels[0], levels[3]
@@ -756,8 +756,10 @@ class Matcher:
                     share = cfg.unrecognised_name_share
                     s.rule = _guard(s.levels, twin, same_name, lone=True,
                                     rare_unseen=share > 0 and self._unseen_share() <= share)
-                if (s.rule and s.levels[3] in _OTHER_CHILD_DOB and same_name
-                        and s.levels[0] in ("exact", "nickname")
+                # (Only the same spelling: a nickname may stand for two formal names, and
+                # Freddie at Alfie's home, born another year, is as likely his brother
+                # Frederick.)
+                if (s.rule and s.levels[3] in _OTHER_CHILD_DOB and s.levels[0] == "exact"
                         and s.levels[1] in _LONE_SURNAME and s.levels[5] in _SAME_HOME
                         and s.levels[4] != "disagree"
                         and self._sole_namesake(qq, self._records[s.record_id])):
