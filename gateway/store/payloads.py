@@ -39,7 +39,7 @@ from typing import BinaryIO, Protocol
 
 from gateway.core.clock import SYSTEM, Clock
 from gateway.core.errors import GatewayError
-from gateway.core.files import fsync_dir, store_file
+from gateway.core.files import file_digest, fsync_dir, store_file
 from gateway.store.base import Backend, Row, Tx
 
 CHUNK = 256 * 1024
@@ -181,6 +181,10 @@ class FilePayloads:
         return str(self.folder / name)
 
     async def stage(self, tmp: Path, name: str, digest: str, size: int) -> Staged:
+        # The same promise as the database's: only the bytes the envelope signs are stored.
+        if await asyncio.to_thread(file_digest, tmp) != (digest, size):
+            raise GatewayError("payload-mismatch", f"payload {name} changed on this host "
+                               "before it was stored")
         final = self.folder / name
         await asyncio.to_thread(store_file, tmp, final)
         return _StagedFile(final)
