@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import shutil
 import socket
 import sqlite3
@@ -224,3 +225,22 @@ def test_a_client_gone_half_way_through_an_upload_leaves_nothing(
                                                                   [])
     else:
         assert len(got["files"]) == 1 and got["payloads"] == 0
+
+
+def test_uploads_left_by_a_dead_process_are_swept_and_live_ones_kept(tmp_path) -> None:
+    """kill -9 in the middle of an upload leaves its ``.part`` in this host's
+    ``.incoming``; the next start removes it, never a younger one (another worker's upload
+    still in flight)."""
+    from gateway.web.partners import incoming_dir, sweep_incoming
+    s = make_home(tmp_path, "S2S", role="hub").settings()
+    folder = incoming_dir(s)
+    assert sweep_incoming(s) == 0  # no folder yet
+    folder.mkdir(parents=True)
+    dead, live, other = folder / "dead.part", folder / "live.part", folder / "keep.txt"
+    for p in (dead, live, other):
+        p.write_bytes(b"x")
+    old = time.time() - (s.body_timeout_seconds + s.transfer_timeout_seconds + 61)
+    os.utime(dead, (old, old))
+    os.utime(other, (old, old))
+    assert sweep_incoming(s) == 1
+    assert sorted(p.name for p in folder.iterdir()) == ["keep.txt", "live.part"]

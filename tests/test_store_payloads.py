@@ -109,6 +109,13 @@ async def test_where_payloads_live_follows_the_backend(store: Store, tmp_path) -
     if store.backend.dialect.name == "postgresql":
         assert store.payloads.where == "database" and ref == "db:t1-abc.xml"
         assert not (tmp_path / "ctf").exists()  # nothing on this host's disk
+
+        async def storage(tx) -> str:  # type: ignore[no-untyped-def]
+            row = await tx.fetchone("SELECT attstorage::text AS s FROM pg_attribute WHERE "
+                                    "attrelid = 'ctf_payload_chunks'::regclass "
+                                    "AND attname = 'data'")
+            return str(row["s"])
+        assert await store.backend.read(storage) == "e"  # uncompressed: no pglz per CTF
     else:
         assert store.payloads.where == "files" and ref == str(tmp_path / "ctf" / "t1-abc.xml")
         assert Path(ref).stat().st_size == 1000
