@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import shutil
@@ -37,6 +36,8 @@ from gateway.messages import xml as mx
 from gateway.testing.ctf import write_ctf
 from tests.conftest import ROOT, Home, free_port, make_home
 from tests.pgserver import fresh_database, pg_dsn  # noqa: F401
+from tests.test_e2e import wait_for
+from tests.test_multiprocess import pg
 
 SCHOOL, DEST_SCHOOL = "3552001", "3524001"
 TUNING = ("retry_base_seconds = 0.2\nretry_max_seconds = 0.5\nsender_poll_seconds = 0.1\n"
@@ -44,24 +45,12 @@ TUNING = ("retry_base_seconds = 0.2\nretry_max_seconds = 0.5\nsender_poll_second
 TOKEN = "test-token"
 
 
-def pg(dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
-    async def go() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(dsn)
-        try:
-            return await conn.fetch(sql, *args)
-        finally:
-            await conn.close()
-    return asyncio.run(go())
-
-
-def wait_for(what: str, check: Any, timeout: float = 60.0, logs: Any = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}\n{logs() if logs else ''}")
+def waited(what: str, check: Any, timeout: float = 60.0, logs: Any = None) -> Any:
+    """``wait_for``, with the processes' logs in the failure."""
+    try:
+        return wait_for(what, check, timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{logs() if logs else ''}") from None
 
 
 def cli(home: Home, *args: str) -> subprocess.CompletedProcess[str]:
@@ -130,14 +119,14 @@ def test_a_ctf_uploaded_to_one_hub_process_is_served_by_another(
     def delivered() -> list[asyncpg.Record]:
         return pg(hub_db, "SELECT message_id, attempts FROM outbound WHERE "
                           "message_type = 'Transfer' AND state = 'delivered'")
-    (fwd,) = wait_for("the forwarded CTF delivered", delivered,
+    (fwd,) = waited("the forwarded CTF delivered", delivered,
                       logs=lambda: started[1].log() + started[2].log())
     assert f"delivered message={fwd['message_id']}" in hub_b.path.joinpath(
         "gateway.log").read_text()  # B delivered what A received (A cannot reach 352)
     assert f"delivered message={fwd['message_id']}" not in hub_a.path.joinpath(
         "gateway.log").read_text()
 
-    items = wait_for("the CTF held at 352", lambda: pg(
+    items = waited("the CTF held at 352", lambda: pg(
         la_db, "SELECT transfer_id, path FROM transfers WHERE for_school = $1", DEST_SCHOOL))
     assert items[0]["path"].startswith("db:")
     got = get(la, f"/v1/admin/schools/{DEST_SCHOOL}/ctf/{items[0]['transfer_id']}")
@@ -211,7 +200,7 @@ def test_a_client_gone_half_way_through_an_upload_leaves_nothing(
 
     upload_and_vanish(hub, envelope, ctf, size // 2)
     empty = {"transfers": 0, "inbound": 0, "payloads": 0, "chunks": 0, "files": []}
-    wait_for("the half upload cleaned away", lambda: leftovers(hub, dsn) == empty, 20,
+    waited("the half upload cleaned away", lambda: leftovers(hub, dsn) == empty, 20,
              logs=lambda: f"{leftovers(hub, dsn)}\n{proc.log()}")
     assert "client disconnected path=/v1/transfers" in proc.log()
 
