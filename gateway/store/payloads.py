@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -99,18 +99,22 @@ def missing(ref: str) -> GatewayError:
 
 class Opened:
     """A stored payload being read: ``size`` in bytes, and ``async for chunk in opened``
-    (each chunk at most ``CHUNK`` bytes; one at a time in memory). Read it once."""
+    (each chunk at most ``CHUNK`` bytes; one at a time in memory). Read it once; ``aclose``
+    when done, read to the end or not."""
 
-    def __init__(self, size: int, chunks: AsyncIterator[bytes]) -> None:
+    def __init__(self, size: int, chunks: AsyncGenerator[bytes, None],
+                 close: Callable[[], object] | None = None) -> None:
         self.size = size
         self._chunks = chunks
+        self._close = close
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks
 
     async def aclose(self) -> None:
-        """Stop early (closes a file at once rather than when collected)."""
-        await self._chunks.aclose()  # type: ignore[attr-defined]
+        await self._chunks.aclose()
+        if self._close is not None:  # a generator never started runs no finally
+            await asyncio.to_thread(self._close)
 
 
 async def open_file(path: Path | str) -> Opened:
@@ -121,24 +125,24 @@ async def open_file(path: Path | str) -> Opened:
         raise missing(str(path)) from None
     size = (await asyncio.to_thread(os.fstat, fh.fileno())).st_size
 
-    async def chunks() -> AsyncIterator[bytes]:
+    async def chunks() -> AsyncGenerator[bytes, None]:
         try:
             while chunk := await asyncio.to_thread(fh.read, CHUNK):
                 yield chunk
         finally:
             await asyncio.to_thread(fh.close)
 
-    return Opened(size, chunks())
+    return Opened(size, chunks(), fh.close)
 
 
-async def write_atomically(target: Path, chunks: Opened) -> None:
-    """``chunks`` into ``target``: a temporary file beside it, fsynced, renamed."""
-    await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+async def write_atomically(target: Path, opened: Opened) -> None:
+    """``opened`` into ``target``: a temporary file beside it, fsynced, renamed."""
     tmp = target.with_name(f".{target.name}.tmp")
-    fh = await asyncio.to_thread(open, tmp, "wb")
     try:
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        fh = await asyncio.to_thread(open, tmp, "wb")
         try:
-            async for chunk in chunks:
+            async for chunk in opened:
                 await asyncio.to_thread(fh.write, chunk)
             await asyncio.to_thread(fh.flush)
             await asyncio.to_thread(os.fsync, fh.fileno())
@@ -148,6 +152,8 @@ async def write_atomically(target: Path, chunks: Opened) -> None:
     except BaseException:
         await asyncio.to_thread(tmp.unlink, missing_ok=True)
         raise
+    finally:
+        await opened.aclose()
     await asyncio.to_thread(fsync_dir, target.parent)
 
 
@@ -279,7 +285,7 @@ class DbPayloads:
             raise missing(ref)
         return Opened(int(found["size_bytes"]), self._rows(payload_id, int(found["chunks"])))
 
-    async def _rows(self, payload_id: str, n: int) -> AsyncIterator[bytes]:
+    async def _rows(self, payload_id: str, n: int) -> AsyncGenerator[bytes, None]:
         for seq in range(n):
             async def one(tx: Tx, seq: int = seq) -> bytes | None:
                 row = await tx.fetchone("SELECT data FROM ctf_payload_chunks "
