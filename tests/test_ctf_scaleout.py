@@ -120,12 +120,19 @@ def test_a_ctf_uploaded_to_one_hub_process_is_served_by_another(
         return pg(hub_db, "SELECT message_id, attempts FROM outbound WHERE "
                           "message_type = 'Transfer' AND state = 'delivered'")
     (fwd,) = waited("the forwarded CTF delivered", delivered,
-                      logs=lambda: started[1].log() + started[2].log())
+                    logs=lambda: started[1].log() + started[2].log())
     assert f"delivered message={fwd['message_id']}" in hub_b.path.joinpath(
         "gateway.log").read_text()  # B delivered what A received (A cannot reach 352)
     assert f"delivered message={fwd['message_id']}" not in hub_a.path.joinpath(
         "gateway.log").read_text()
 
+    # The LA's spool copies it from its database for the school's system, byte for byte
+    # (before the collection below: the spool copies only CTFs not yet collected).
+    held = la.path / "inbox" / DEST_SCHOOL
+    (copy,) = waited("the CTF in 352's spool folder",
+                     lambda: list(held.glob("*.xml")) if held.exists() else [],
+                     logs=started[0].log)
+    assert copy.read_bytes() == ctf.read_bytes()
     items = waited("the CTF held at 352", lambda: pg(
         la_db, "SELECT transfer_id, path FROM transfers WHERE for_school = $1", DEST_SCHOOL))
     assert items[0]["path"].startswith("db:")
@@ -233,3 +240,37 @@ def test_uploads_left_by_a_dead_process_are_swept_and_live_ones_kept(tmp_path) -
     os.utime(other, (old, old))
     assert sweep_incoming(s) == 1
     assert sorted(p.name for p in folder.iterdir()) == ["keep.txt", "live.part"]
+
+
+def test_move_to_database_command(tmp_path, pg_dsn) -> None:  # noqa: F811
+    """An operator moving to PostgreSQL: the CTF files a host kept become rows, through the
+    real command; a second run has nothing left to move; on SQLite it refuses with a reason."""
+    dsn = fresh_database(pg_dsn)
+    home = make_home(tmp_path, "S2S", role="hub", extra=f'database = "{dsn}"\n')
+    folder = home.settings().path(home.settings().ctf_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    ctf = folder / "t1-0123456789abcdef.xml"
+    write_ctf(ctf, source=("355", "2001"), dest=("352", "4001"), pupils=2)
+    data = ctf.read_bytes()
+    digest, size = file_digest(ctf)
+    out = cli(home, "ctf", "check", str(ctf))  # (creates nothing; the store is made below)
+    assert out.returncode == 0, out.stdout + out.stderr
+    first = cli(home, "ctf", "move-to-database")  # an empty store: migrates, nothing to move
+    assert first.returncode == 0 and "moved=0 " in first.stdout, first.stdout + first.stderr
+    pg(dsn, "INSERT INTO transfers (transfer_id, sender, purpose, version, source_lea, "
+            "source_estab, dest_lea, dest_estab, destination, pupils, flagged, size_bytes, "
+            "digest, path, received_at, state) VALUES ('t1', '3552001', 'deliver', '25.0', "
+            "'355', '2001', '352', '4001', 'school', 2, 0, $1, $2, $3, 0, 'forwarded')",
+       size, digest, str(ctf))
+    out = cli(home, "ctf", "move-to-database")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines()[0] == "moved=1 missing=0 mismatched=0 too-large=0"
+    assert not ctf.exists()
+    (row,) = pg(dsn, "SELECT path FROM transfers WHERE transfer_id = 't1'")
+    assert row["path"] == "db:t1-0123456789abcdef.xml"
+    chunks = pg(dsn, "SELECT data FROM ctf_payload_chunks ORDER BY seq")
+    assert b"".join(bytes(r["data"]) for r in chunks) == data
+    sqlite_home = make_home(tmp_path / "sqlite", "S2S", role="hub")
+    out = cli(sqlite_home, "ctf", "move-to-database")
+    assert out.returncode == 1 and out.stdout.startswith("REJECTED config-invalid: "), \
+        out.stdout + out.stderr
