@@ -106,6 +106,7 @@ async def test_a_payload_reads_back_byte_for_byte_in_bounded_chunks(store: Store
 async def test_where_payloads_live_follows_the_backend(store: Store, tmp_path) -> None:
     tmp, digest, n = payload(tmp_path, 1000)
     ref = await stored(store, tmp, "t1-abc.xml", digest, n)
+    assert await store.payloads.not_shared() == 0
     if store.backend.dialect.name == "postgresql":
         assert store.payloads.where == "database" and ref == "db:t1-abc.xml"
         assert not (tmp_path / "ctf").exists()  # nothing on this host's disk
@@ -218,6 +219,7 @@ async def test_move_files_into_database(pg_dsn, tmp_path) -> None:  # noqa: F811
             await store.backend.write(op)
         files["gone"][0].unlink()
         files["changed"][0].write_bytes(b"x" * 10)
+        assert await store.payloads.not_shared() == 3
         conn = await asyncpg.connect(dsn)
         try:
             await conn.execute(
@@ -237,6 +239,7 @@ async def test_move_files_into_database(pg_dsn, tmp_path) -> None:  # noqa: F811
             assert files["changed"][0].exists()  # left for the operator
             t = await store.transfers.get("changed")
             assert t is not None and t.path == str(files["changed"][0])
+            assert await store.payloads.not_shared() == 2  # gone and changed stay files
             again = await move_files_into_database(store.payloads)
             assert again["moved"] == [] and again["missing"] == ["gone"]
         finally:

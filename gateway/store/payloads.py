@@ -90,6 +90,11 @@ class Payloads(Protocol):
         """Remove a stored payload (its file, or its rows and every chunk)."""
         ...
 
+    async def not_shared(self) -> int:
+        """How many stored transfers only this host can serve (files, on a store that keeps
+        payloads in the database: ``cme-gateway ctf move-to-database`` moves them)."""
+        ...
+
 
 def missing(ref: str) -> GatewayError:
     # A file reference is a path on this host: name only its file name, not its folder.
@@ -208,6 +213,9 @@ class FilePayloads:
         if not is_db_ref(ref):
             await asyncio.to_thread(Path(ref).unlink, missing_ok=True)
 
+    async def not_shared(self) -> int:
+        return 0  # one host: files are where payloads belong
+
 
 # ---- rows (PostgreSQL) ---------------------------------------------------------------------
 
@@ -309,6 +317,13 @@ class DbPayloads:
         async def op(tx: Tx) -> None:
             await delete_rows(tx, payload_id)
         await self.backend.write(op)
+
+    async def not_shared(self) -> int:
+        async def op(tx: Tx) -> int:
+            row = await tx.fetchone("SELECT COUNT(*) AS n FROM transfers "
+                                    "WHERE path NOT LIKE 'db:%'")
+            return int(row["n"]) if row else 0
+        return await self.backend.read(op)
 
 
 async def delete_rows(tx: Tx, payload_id: str) -> None:

@@ -79,6 +79,9 @@ def create_app(settings: Settings, *, background: bool = True, spool: bool = Tru
         swept = await asyncio.to_thread(partners.sweep_incoming, settings)
         if swept:
             log.info("removed %d unfinished CTF upload(s) left by an earlier process", swept)
+        if stranded := await gw.store.payloads.not_shared():
+            log.warning("%d stored CTF(s) are files that only the host holding them can "
+                        "serve; run 'cme-gateway ctf move-to-database' there", stranded)
         app[INBOUND] = inbound_for(gw, app[METRICS])
         yield
         await gw.close()
