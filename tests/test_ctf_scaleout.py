@@ -171,7 +171,10 @@ def upload_and_vanish(home: Home, envelope: bytes, ctf: Path, send: int) -> None
                      f"Content-Length: {length}\r\n\r\n".encode() + head)
         for i in range(0, send, 65536):
             sock.sendall(data[i:min(send, i + 65536)])
-        time.sleep(1.0)  # the gateway has verified the envelope and is spooling the CTF
+        # Vanish only once the gateway has verified the envelope and is spooling the CTF.
+        incoming = home.settings().path(home.settings().ctf_dir) / ".incoming"
+        wait_for("the upload spooling", lambda: incoming.is_dir() and
+                 any(p.stat().st_size >= send // 2 for p in incoming.glob("*.part")), 30)
 
 
 def leftovers(home: Home, dsn: str | None) -> dict[str, Any]:
@@ -207,9 +210,10 @@ def test_a_client_gone_half_way_through_an_upload_leaves_nothing(
 
     upload_and_vanish(hub, envelope, ctf, size // 2)
     empty = {"transfers": 0, "inbound": 0, "payloads": 0, "chunks": 0, "files": []}
-    waited("the half upload cleaned away", lambda: leftovers(hub, dsn) == empty, 20,
-             logs=lambda: f"{leftovers(hub, dsn)}\n{proc.log()}")
-    assert "client disconnected path=/v1/transfers" in proc.log()
+    waited("the half upload cleaned away", lambda: leftovers(hub, dsn) == empty, 30,
+           logs=lambda: f"{leftovers(hub, dsn)}\n{proc.log()}")
+    waited("the disconnect logged", lambda: "client disconnected path=/v1/transfers" in
+           proc.log(), 30, logs=proc.log)
 
     # The same gateway takes the whole CTF (so the checks above could have failed).
     out = cli(school, "ctf", "post", str(ctf), "--to", "S2S")
