@@ -34,7 +34,7 @@ class Dialect:
     # Appended to the outbox claim sub-select: row locks that other claimers skip.
     skip_locked: str
     # The statement (or nothing) that stores CTF payload chunks uncompressed (migration 11):
-    # on PostgreSQL, TOAST's pglz cost 0.5-0.9 s of server CPU per 10 MB CTF here, against
+    # on PostgreSQL, TOAST's pglz cost 0.5-1.5 s of server time per 10 MB CTF here, against
     # 0.15 s for the whole write uncompressed (docs/storage.md).
     chunk_storage: str = ""
 
