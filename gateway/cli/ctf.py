@@ -99,7 +99,7 @@ def cmd_post(args: argparse.Namespace) -> int:
         gw = await Gateway.open(s)
         try:
             digest, size = await asyncio.to_thread(file_digest, path)
-            row = transfer_row(gw, to, m.Purpose(args.purpose), path, digest, size)
+            row = transfer_row(gw, to, m.Purpose(args.purpose), str(path), digest, size)
             async with aiohttp.ClientSession() as session:
                 _, answer, _ = await post(gw, session, row)
             return f"delivered transfer {row.message_id} (receipt {answer.header.message_id})"
@@ -117,6 +117,39 @@ def cmd_post(args: argparse.Namespace) -> int:
     return 1 if answer.startswith("REJECTED ") else 0
 
 
+def cmd_move_to_database(args: argparse.Namespace) -> int:
+    """Move the CTFs this host keeps as files in ``ctf_dir`` into the PostgreSQL store, so
+    that every gateway host on that database can serve them (docs/storage.md)."""
+    from gateway.store.payloads import DbPayloads, move_files_into_database
+    from gateway.store.store import is_postgres, open_store
+
+    s = gateway_settings(args)
+    if not is_postgres(s.database):
+        raise GatewayError("config-invalid", "move-to-database is for a PostgreSQL store; "
+                           "with SQLite the CTFs stay files in ctf_dir")
+
+    async def go() -> dict[str, list[str]]:
+        store = await open_store(s.database, s.home, payload_dir=s.path(s.ctf_dir))
+        try:
+            assert isinstance(store.payloads, DbPayloads)
+            return await move_files_into_database(store.payloads, remove=not args.keep_files,
+                                                  max_bytes=s.max_ctf_bytes)
+        finally:
+            await store.close()
+
+    out = asyncio.run(go())
+    print(f"moved={len(out['moved'])} missing={len(out['missing'])} "
+          f"mismatched={len(out['mismatched'])} too-large={len(out['too-large'])}")
+    notes = {"missing": "its file is not on this host: run this on the host that received it",
+             "mismatched": "its file is not the bytes received (SHA-256 or size differs): "
+                           "left as it is; restore it from backup",
+             "too-large": "over max_ctf_bytes: raise the limit to move it"}
+    for outcome, note in notes.items():
+        for tid in out[outcome]:
+            print(f"{outcome.upper()} transfer {tid}: {note}")
+    return 0 if not (out["missing"] or out["mismatched"] or out["too-large"]) else 1
+
+
 def add_cli(sub: Any) -> None:
     ctf = sub.add_parser("ctf", help="Common Transfer Files").add_subparsers(dest="ctf_cmd",
                                                                                required=True)
@@ -129,6 +162,11 @@ def add_cli(sub: Any) -> None:
     sp.add_argument("--to", default="S2S", help="the hub (S2S, default) or your LA")
     sp.add_argument("--purpose", default="deliver", choices=["deliver", "lpd"])
     sp.set_defaults(func=cmd_post, results_on_stdout=True)
+    sp = ctf.add_parser("move-to-database",
+                        help="move CTFs kept as files on this host into the PostgreSQL store")
+    sp.add_argument("--keep-files", action="store_true",
+                    help="leave each file in ctf_dir after it is moved (default: remove it)")
+    sp.set_defaults(func=cmd_move_to_database, results_on_stdout=True)
     sp = ctf.add_parser("generate", help="write a synthetic CTF (tests, benchmarks)")
     sp.add_argument("out")
     sp.add_argument("--pupils", type=checks.whole_number(1, 1_000_000), default=1)

@@ -105,7 +105,9 @@ class Settings:
     sender_concurrency: int = _doc("Most deliveries in flight at once.", default=16)
     spool_poll_seconds: float = _doc("How often the outbox spool folder is scanned.",
                                      default=1.0)
-    ctf_dir: Path = _doc("Where received CTFs are kept, byte for byte (one file per transfer).",
+    ctf_dir: Path = _doc("With SQLite, where received CTFs are kept, byte for byte (one file "
+                         "per transfer); with PostgreSQL they are in the database and this "
+                         "folder holds only uploads in flight (`.incoming/`).",
                          default=Path("ctf"))
     max_ctf_bytes: int = _doc("Largest CTF accepted, in bytes (at least 50 MB by default).",
                               default=64 * 1024 * 1024)

@@ -71,6 +71,9 @@ ERRORS: dict[str, tuple[int, str]] = {
     "payload-missing": (400, "A Transfer needs two parts: the signed envelope, then the CTF."),
     "payload-mismatch": (400, "The CTF's SHA-256 or size is not what the signed envelope says."),
     "ctf-too-large": (413, "The CTF is larger than this gateway accepts."),
+    "ctf-payload-missing": (404, "The stored CTF is not there (its file was removed, or it "
+                            "was stored by another gateway host and not yet moved into the "
+                            "database: run 'cme-gateway ctf move-to-database' on that host)."),
     "ctf-schema-invalid": (400, "The CTF does not follow the CTF structure (root CTfile, Header, "
                            "CTFpupilData/Pupil)."),
     "ctf-version-unsupported": (400, "This CTF version is not accepted; only the current and "

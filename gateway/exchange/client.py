@@ -7,7 +7,6 @@ message's recipient, is addressed to this gateway and is about exactly this mess
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import re
@@ -24,9 +23,19 @@ from gateway.messages import model as m
 from gateway.messages import schemas
 from gateway.messages import xml as mx
 from gateway.store import OutboundRow
+from gateway.store.payloads import Opened
 
 MAX_ANSWER_BYTES = 256 * 1024
 CODE_RE = re.compile(r"[a-z0-9-]{1,64}")
+
+
+class _SizedStream(aiohttp.payload.AsyncIterablePayload):
+    """A stored CTF as a multipart part with its size known, so the request keeps a
+    Content-Length (as a file part has) rather than falling back to chunked encoding."""
+
+    def __init__(self, opened: Opened) -> None:
+        super().__init__(aiter(opened), content_type="application/xml")
+        self._size = opened.size
 
 
 class Retry(Exception):
@@ -63,18 +72,21 @@ async def post(gw: Gateway, session: aiohttp.ClientSession, row: OutboundRow
     try:
         timeout = aiohttp.ClientTimeout(total=s.send_timeout_seconds)
         if row.payload_path:
-            payload = await asyncio.to_thread(open, row.payload_path, "rb")
-            with payload:
+            # The stored CTF streams from wherever the store keeps it (a file, or rows in
+            # PostgreSQL written by any host), one chunk in memory at a time.
+            opened = await gw.store.payloads.open(row.payload_path)
+            try:
                 form = aiohttp.MultipartWriter("form-data")
                 form.append(row.body, {"Content-Type": "application/xml"}
                             ).set_content_disposition("form-data", name="envelope")
-                form.append(payload, {"Content-Type": "application/xml"}
-                            ).set_content_disposition("form-data", name="payload",
-                                                      filename="ctf.xml")
+                form.append_payload(_SizedStream(opened)).set_content_disposition(
+                    "form-data", name="payload", filename="ctf.xml")
                 async with session.post(url, data=form, timeout=timeout,
                                         allow_redirects=False) as resp:
                     answer = await read_limited(resp.content, MAX_ANSWER_BYTES)
                     status = resp.status
+            finally:
+                await opened.aclose()
         else:
             # Never follow a redirect: it would send a child's data to another host.
             async with session.post(url, data=row.body, timeout=timeout,
@@ -82,8 +94,10 @@ async def post(gw: Gateway, session: aiohttp.ClientSession, row: OutboundRow
                                     allow_redirects=False) as resp:
                 answer = await read_limited(resp.content, MAX_ANSWER_BYTES)
                 status = resp.status
-    except FileNotFoundError:
-        raise Retry(f"the CTF file {row.payload_path} is missing") from None
+    except GatewayError as exc:
+        if exc.code != "ctf-payload-missing":
+            raise
+        raise Retry(f"the stored CTF is missing ({exc.detail})") from None
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise Retry(f"connection: {type(exc).__name__}") from None
     if len(answer) > MAX_ANSWER_BYTES:

@@ -45,7 +45,8 @@ class Gateway:
                                f"cannot load this gateway's key or certificate: {exc}; run "
                                f"'cme-gateway keys init'") from None
         trust = TrustStore.from_settings(settings)
-        store = await open_store(settings.database, settings.home, clock)
+        store = await open_store(settings.database, settings.home, clock,
+                                 settings.path(settings.ctf_dir))
         return cls(settings, store, signer, trust, clock)
 
     async def close(self) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from gateway.core.clock import every
 from gateway.core.errors import GatewayError
-from gateway.core.files import atomic_copy, atomic_write
+from gateway.core.files import atomic_write
 from gateway.core.logsafe import failure
 from gateway.exchange.gateway import Gateway
 from gateway.exchange.outgoing import queue
@@ -79,9 +79,12 @@ class Spool:
         for row in rows:
             target = self.inbox / str(row.for_school) / f"{row.transfer_id}.xml"
             try:
-                await asyncio.to_thread(atomic_copy, Path(row.path), target)
-            except FileNotFoundError:
-                log.error("held CTF transfer=%s: its stored file is missing", row.transfer_id)
+                await self.gw.store.payloads.export(row.path, target)
+            except GatewayError as exc:
+                if exc.code != "ctf-payload-missing":
+                    raise
+                log.error("held CTF transfer=%s: its stored payload is missing",
+                          row.transfer_id)
                 continue
             await self.gw.store.transfers.mark_spooled(row.transfer_id)
         return len(rows)

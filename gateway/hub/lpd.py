@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from pathlib import Path
 
 from gateway.core.errors import GatewayError
 from gateway.core.parties import is_la, is_school, la_of
@@ -115,7 +114,7 @@ async def prepare_claim(gw: Gateway, sender: str, claim: m.LpdClaim) -> Step:
         raise GatewayError("lpd-already-claimed", f"claimed by LA {entry.claimed_by}")
     t = await gw.store.transfers.get(claim.transfer_id)
     assert t is not None
-    delivery: OutboundRow = transfer_row(gw, sender, m.Purpose.CLAIMED, Path(t.path), t.digest,
+    delivery: OutboundRow = transfer_row(gw, sender, m.Purpose.CLAIMED, t.path, t.digest,
                                          t.size_bytes, for_school=claim.for_school)
     claim_id = claim.header.message_id
     notice = await _claim_notice(gw, entry.source_lea, claim.transfer_id, sender)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 from gateway.core.errors import GatewayError
 from gateway.core.parties import HUB, PartyKind, kind_of, la_of
@@ -41,13 +40,14 @@ class Routed:
     steps: list[Step]
 
 
-def transfer_row(gw: Gateway, recipient: str, purpose: m.Purpose, path: Path, digest: str,
+def transfer_row(gw: Gateway, recipient: str, purpose: m.Purpose, ref: str, digest: str,
                  size: int, for_school: str | None = None) -> OutboundRow:
-    """A signed Transfer envelope for the CTF at ``path``, ready for the outbox."""
+    """A signed Transfer envelope for the CTF at ``ref`` (a stored payload's reference, see
+    ``store.payloads``, or a file's path), ready for the outbox."""
     message = m.Transfer(header=gw.header(m.MessageType.TRANSFER, recipient), purpose=purpose,
                          payload=m.Payload(digest_sha256=digest, size_bytes=size),
                          for_school=for_school)
-    return prepare(gw, message, payload_path=str(path))
+    return prepare(gw, message, payload_path=ref)
 
 
 def check_source(sender: str, info: CtfInfo) -> None:
@@ -91,20 +91,20 @@ def _notice(gw: Gateway, tid: str, kind: str, info: CtfInfo) -> m.CtfNotice:
         date_received=gw.clock.today())
 
 
-def route(gw: Gateway, sender: str, transfer: m.Transfer, info: CtfInfo, path: Path,
+def route(gw: Gateway, sender: str, transfer: m.Transfer, info: CtfInfo, ref: str,
           digest: str, size: int) -> Routed:
     if gw.settings.role == "hub":
-        return _at_hub(gw, sender, transfer, info, path, digest, size)
-    return _at_la(gw, sender, transfer, info, path, digest, size)
+        return _at_hub(gw, sender, transfer, info, ref, digest, size)
+    return _at_la(gw, sender, transfer, info, ref, digest, size)
 
 
-def _at_hub(gw: Gateway, sender: str, transfer: m.Transfer, info: CtfInfo, path: Path,
+def _at_hub(gw: Gateway, sender: str, transfer: m.Transfer, info: CtfInfo, ref: str,
             digest: str, size: int) -> Routed:
     tid, kind, src = transfer.header.message_id, info.destination, info.source
     now = gw.clock.time()
     if kind not in LOST_KINDS:
         return Routed("forwarded", None, [transfer_row(gw, info.dest.lea, m.Purpose.DELIVER,
-                                                       path, digest, size)], [])
+                                                       ref, digest, size)], [])
 
     async def store_lost(tx: Tx) -> None:
         await gw.store.transfers.insert_lpd(tx, tid, kind, src.lea, src.estab, src.name,
@@ -125,7 +125,7 @@ def _at_hub(gw: Gateway, sender: str, transfer: m.Transfer, info: CtfInfo, path:
     return Routed("lpd", None, outbound, steps)
 
 
-def _at_la(gw: Gateway, sender: str, transfer: m.Transfer, info: CtfInfo, path: Path,
+def _at_la(gw: Gateway, sender: str, transfer: m.Transfer, info: CtfInfo, ref: str,
            digest: str, size: int) -> Routed:
     me, tid, kind, src = gw.party, transfer.header.message_id, info.destination, info.source
     if sender == HUB:
@@ -147,8 +147,8 @@ def _at_la(gw: Gateway, sender: str, transfer: m.Transfer, info: CtfInfo, path: 
             await gw.store.cases.open(tx, case)
 
         return Routed("forwarded", None,
-                      [transfer_row(gw, HUB, m.Purpose.LPD, path, digest, size)], [open_case])
+                      [transfer_row(gw, HUB, m.Purpose.LPD, ref, digest, size)], [open_case])
     if kind in ("school", "la") and info.dest.lea == me:
         return Routed("held", info.dest.laestab, [], [])
     return Routed("forwarded", None,
-                  [transfer_row(gw, HUB, m.Purpose.DELIVER, path, digest, size)], [])
+                  [transfer_row(gw, HUB, m.Purpose.DELIVER, ref, digest, size)], [])

@@ -16,7 +16,6 @@ import logging
 from pathlib import Path
 
 from gateway.core.errors import GatewayError
-from gateway.core.files import store_file
 from gateway.ctf.reader import read_ctf
 from gateway.exchange import answers
 from gateway.exchange.gateway import Gateway
@@ -25,6 +24,7 @@ from gateway.exchange.inbound import check_addressed, inbound_row, peer_of, veri
 from gateway.hub.routing import check_source, route
 from gateway.messages import model as m
 from gateway.store import Tx
+from gateway.store.payloads import Staged
 from gateway.store.transfers import TransferRow
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 def check_envelope(gw: Gateway, envelope: bytes) -> m.Transfer:
     """Everything about a Transfer that needs no payload: signature, trust, sender, schema,
-    recipient, freshness and the declared size. Done before the payload is written to disk,
+    recipient, freshness and the declared size. Done before the payload is written anywhere,
     so that nobody unauthenticated can make the gateway write anything."""
     s = gw.settings
     now = gw.clock.now()
@@ -51,7 +51,8 @@ def check_envelope(gw: Gateway, envelope: bytes) -> m.Transfer:
 async def receive_transfer(gw: Gateway, envelope: bytes, message: m.Transfer, tmp: Path,
                            digest: str, size: int) -> bytes:
     """Accept a Transfer (``message``, already checked by ``check_envelope``) whose payload
-    has been streamed to ``tmp``. Returns the receipt."""
+    has been streamed to ``tmp`` (this host's own temporary file; the store moves or copies it
+    to where payloads live). Returns the receipt."""
     s = gw.settings
     h = message.header
     if message.payload.digest_sha256 != digest or message.payload.size_bytes != size:
@@ -72,10 +73,12 @@ async def receive_transfer(gw: Gateway, envelope: bytes, message: m.Transfer, tm
                                    max_concurrent=s.max_concurrent_ctf_checks)
     check_source(h.sender, info)
     # Named by id and the envelope's own digest: two resends of one transfer re-signed (ECDSA
-    # gives other envelope bytes) never share a file, so neither can remove the other's; an
-    # identical resend (after a crash between the file and the commit) replaces the file.
-    final = s.path(s.ctf_dir) / f"{h.message_id}-{env_digest[:16]}.xml"
-    routed = route(gw, h.sender, message, info, final, digest, size)
+    # gives other envelope bytes) never share a payload, so neither can remove the other's; an
+    # identical resend (after a crash between a file and the commit) replaces the file.
+    # Where the payload goes (a file in ctf_dir, or rows in PostgreSQL) is the store's choice.
+    name = f"{h.message_id}-{env_digest[:16]}.xml"
+    ref = gw.store.payloads.ref(name)
+    routed = route(gw, h.sender, message, info, ref, digest, size)
     receipt = answers.receipt(gw, h, env_digest, arrival.now)
     row = inbound_row(h, envelope, arrival, receipt)
     trow = TransferRow(
@@ -83,39 +86,43 @@ async def receive_transfer(gw: Gateway, envelope: bytes, message: m.Transfer, tm
         version=info.version, source_lea=info.source.lea, source_estab=info.source.estab,
         dest_lea=info.dest.lea, dest_estab=info.dest.estab, destination=info.destination,
         for_school=routed.for_school, pupils=len(info.pupils), flagged=len(info.flagged),
-        size_bytes=size, digest=digest, path=str(final), received_at=arrival.now.timestamp(),
+        size_bytes=size, digest=digest, path=ref, received_at=arrival.now.timestamp(),
         state=routed.state)
 
     async def commit(tx: Tx) -> None:
+        await staged.step(tx)  # the payload's rows, where the store keeps them in the database
         await gw.store.transfers.insert(tx, trow, info.pupils)
         for step in routed.steps:
             await step(tx)
         for out in routed.outbound:
             await gw.store.outbox.insert(tx, out)
 
-    # The file is in place before the rows that point to it commit. If the commit fails, or
-    # another request for the same transfer committed first (a duplicate), this request's
-    # own file is removed again: no committed row names it. The commit is shielded: once
-    # queued it completes even if this request is cancelled (a client gone, a shutdown), and
-    # then the file must stay; the client's resend gets the stored receipt.
-    await asyncio.to_thread(store_file, tmp, final)
+    # The payload is in place (a file) or goes in with the rows (the database) before the rows
+    # that name it commit. If the commit fails, or another request for the same transfer
+    # committed first (a duplicate), this request's own file is removed again: no committed
+    # row names it. The commit is shielded: once queued it completes even if this request is
+    # cancelled (a client gone, a shutdown), and then the payload must stay; the client's
+    # resend gets the stored receipt.
+    staged = await gw.store.payloads.stage(tmp, name, digest, size)
+    accepting = asyncio.ensure_future(gw.store.inbox.accept(row, commit))
+    accepting.add_done_callback(lambda _: staged.release())
     try:
-        result = await asyncio.shield(gw.store.inbox.accept(row, commit))
+        result = await asyncio.shield(accepting)
     except asyncio.CancelledError:
         raise
     except Exception:
-        await _remove_unless_stored(gw, h.message_id, final)
+        await _discard_unless_stored(gw, h.message_id, staged)
         raise
     if result.duplicate:
-        await _remove_unless_stored(gw, h.message_id, final)
+        await _discard_unless_stored(gw, h.message_id, staged)
     log.info("accepted transfer=%s from=%s pupils=%d flagged=%d destination=%s state=%s",
              h.message_id, h.sender, len(info.pupils), len(info.flagged), info.destination,
              routed.state)
     return result.receipt
 
 
-async def _remove_unless_stored(gw: Gateway, transfer_id: str, path: Path) -> None:
-    """Remove ``path`` (this request's own file) unless the committed transfer names it."""
+async def _discard_unless_stored(gw: Gateway, transfer_id: str, staged: Staged) -> None:
+    """Remove this request's own payload unless the committed transfer names it."""
     stored = await gw.store.transfers.get(transfer_id)
-    if stored is None or stored.path != str(path):
-        await asyncio.to_thread(path.unlink, missing_ok=True)
+    if stored is None or stored.path != staged.ref:
+        await staged.discard()

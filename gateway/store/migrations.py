@@ -471,3 +471,25 @@ CREATE TABLE partner_clock (
 );
 CREATE INDEX school_notices_school ON school_notices (school, received_at)
 """))
+
+# 11: CTF payloads in the database, for PostgreSQL (any host serves any transfer, no shared
+# folder): one row a payload and its bytes in chunks of 256 KiB (gateway/store/payloads.py).
+# Created on SQLite too (one schema for both) but unused there: SQLite keeps files. On
+# PostgreSQL the chunks are stored uncompressed (``chunk_storage``; see Dialect).
+MIGRATIONS.append((11, """
+CREATE TABLE ctf_payloads (
+    payload_id TEXT PRIMARY KEY,
+    size_bytes BIGINT NOT NULL,
+    digest TEXT NOT NULL,
+    chunks INTEGER NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);
+
+CREATE TABLE ctf_payload_chunks (
+    payload_id TEXT NOT NULL REFERENCES ctf_payloads (payload_id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    data {blob} NOT NULL,
+    PRIMARY KEY (payload_id, seq)
+);
+{chunk_storage}
+"""))

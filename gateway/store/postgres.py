@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 POSTGRES = Dialect(name="postgresql", blob="BYTEA", serial="BIGSERIAL PRIMARY KEY",
-                   skip_locked=" FOR UPDATE SKIP LOCKED")
+                   skip_locked=" FOR UPDATE SKIP LOCKED",
+                   chunk_storage="ALTER TABLE ctf_payload_chunks ALTER COLUMN data "
+                                 "SET STORAGE EXTERNAL")
 
 # pg_advisory_xact_lock key that serialises schema migrations ("cmegw-mg" as 8 bytes).
 MIGRATION_LOCK = int.from_bytes(b"cmegw-mg", "big") & 0x7FFF_FFFF_FFFF_FFFF
@@ -178,7 +180,8 @@ class PostgresBackend:
                 if version in done:
                     continue
                 # No parameters: the simple query protocol runs several statements at once.
-                await conn.execute(ddl.format(blob=POSTGRES.blob, serial=POSTGRES.serial),
+                await conn.execute(ddl.format(blob=POSTGRES.blob, serial=POSTGRES.serial,
+                                              chunk_storage=POSTGRES.chunk_storage),
                                    timeout=MIGRATION_TIMEOUT)
                 await conn.execute("INSERT INTO schema_migrations (version, applied_at) "
                                    "VALUES ($1, extract(epoch FROM clock_timestamp()))",

@@ -115,7 +115,8 @@ class SqliteBackend:
             for version, ddl in migrations:
                 if version in done:
                     continue
-                for stmt in _statements(ddl.format(blob=SQLITE.blob, serial=SQLITE.serial)):
+                for stmt in _statements(ddl.format(blob=SQLITE.blob, serial=SQLITE.serial,
+                                                   chunk_storage=SQLITE.chunk_storage)):
                     conn.execute(stmt)
                 _drive(tx.execute("INSERT INTO schema_migrations VALUES "
                                   "(?, strftime('%s','now'))", version))

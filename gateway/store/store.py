@@ -24,6 +24,7 @@ from gateway.store.migrations import MIGRATIONS
 from gateway.store.notices import SchoolNotices
 from gateway.store.notifications import Marks, Notifications
 from gateway.store.outbox import Outbox
+from gateway.store.payloads import DbPayloads, FilePayloads, Payloads
 from gateway.store.postgres import PostgresBackend
 from gateway.store.records import Records
 from gateway.store.sqlite import SqliteBackend
@@ -33,8 +34,14 @@ from gateway.store.watches import Watches
 
 
 class Store:
-    def __init__(self, backend: Backend, clock: Clock = SYSTEM) -> None:
+    def __init__(self, backend: Backend, clock: Clock = SYSTEM,
+                 payload_dir: Path = Path("ctf")) -> None:
         self.backend = backend
+        # CTF payloads: files in ``payload_dir`` on SQLite (one host), rows in the database on
+        # PostgreSQL (any number of hosts, no shared folder).
+        self.payloads: Payloads = (DbPayloads(backend, clock)
+                                   if backend.dialect.name == "postgresql"
+                                   else FilePayloads(payload_dir))
         self.inbox = Inbox(backend, clock)
         self.outbox = Outbox(backend)
         self.transfers = Transfers(backend, clock)
@@ -64,11 +71,14 @@ def is_postgres(database: str) -> bool:
     return database.startswith(("postgresql://", "postgres://"))
 
 
-async def open_store(database: str, home: Path | None = None, clock: Clock = SYSTEM) -> Store:
-    """Open the store named by the ``database`` setting (a SQLite path or a DSN)."""
+async def open_store(database: str, home: Path | None = None, clock: Clock = SYSTEM,
+                     payload_dir: Path | None = None) -> Store:
+    """Open the store named by the ``database`` setting (a SQLite path or a DSN);
+    ``payload_dir`` is where CTF payloads are files (SQLite only; default ``home/ctf``)."""
+    folder = payload_dir or (home or Path.cwd()) / "ctf"
     if is_postgres(database):
-        return await Store(PostgresBackend(database), clock).open()
+        return await Store(PostgresBackend(database), clock, folder).open()
     path = Path(database)
     if home is not None and not path.is_absolute():
         path = home / path
-    return await Store(SqliteBackend(path), clock).open()
+    return await Store(SqliteBackend(path), clock, folder).open()

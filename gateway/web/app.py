@@ -13,6 +13,7 @@ diagnostics, users) are ``pages/``, in the frame of ``frame.py``.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -41,6 +42,8 @@ from gateway.workflow.matching import MatchWorker
 from gateway.workflow.monitoring import MonitorWorker, TravellerMoveArrived
 from gateway.workflow.notices import SchoolNoticeArrived
 from gateway.workflow.notify import Notifier
+
+log = logging.getLogger(__name__)
 
 
 def handlers(events: HubEvents | None = None) -> dict[m.MessageType, Handler]:
@@ -73,6 +76,12 @@ def create_app(settings: Settings, *, background: bool = True, spool: bool = Tru
         app[CALENDAR] = calendar_for(settings)
         gw = await Gateway.open(settings, clock)
         app[GATEWAY] = gw
+        swept = await asyncio.to_thread(partners.sweep_incoming, settings)
+        if swept:
+            log.info("removed %d unfinished CTF upload(s) left by an earlier process", swept)
+        if stranded := await gw.store.payloads.not_shared():
+            log.warning("%d stored CTF(s) are files that only the host holding them can "
+                        "serve; run 'cme-gateway ctf move-to-database' there", stranded)
         app[INBOUND] = inbound_for(gw, app[METRICS])
         yield
         await gw.close()

@@ -8,12 +8,10 @@ child's record is audited).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import re
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -265,16 +263,27 @@ async def held(request: web.Request) -> web.Response:
 
 # No HEAD: collecting marks the CTF collected and is audited; only a GET does that.
 @routes.get("/v1/admin/schools/{laestab}/ctf/{id}", allow_head=False)
-async def collect(request: web.Request) -> web.Response:
+async def collect(request: web.Request) -> web.StreamResponse:
+    """The CTF, streamed from wherever the store keeps it (one chunk in memory at a time).
+    It counts as collected, and is audited, only once every byte has been sent."""
     store = _gw(request).store
     school, tid = request.match_info["laestab"], request.match_info["id"]
     row = await store.transfers.get(tid)
     if row is None or row.for_school != school or row.state not in ("held", "collected"):
         raise GatewayError("not-found", f"no CTF {tid} held for school {school}")
-    data = await asyncio.to_thread(Path(row.path).read_bytes)
+    opened = await store.payloads.open(row.path)  # ctf-payload-missing before any byte
+    try:
+        response = web.StreamResponse(headers={"Content-Type": "application/xml"})
+        response.content_length = opened.size
+        await response.prepare(request)
+        async for chunk in opened:
+            await response.write(chunk)
+    finally:
+        await opened.aclose()
     await store.transfers.mark_collected(tid)
     await store.audit.add(actor(request), "collect-ctf", tid, f"for school {school}")
-    return web.Response(body=data, content_type="application/xml")
+    await response.write_eof()
+    return response
 
 
 @routes.get("/v1/admin/transfers/{id}")

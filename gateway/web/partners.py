@@ -12,7 +12,9 @@ never held in memory; at most ``max_ctf_bytes``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import time
 import uuid
 import warnings
 from collections.abc import Callable
@@ -22,6 +24,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.multipart import BadContentDispositionHeader, BadContentDispositionParam
 
+from gateway.core.config import Settings
 from gateway.core.errors import GatewayError
 from gateway.core.httpio import read_limited
 from gateway.exchange.inbound import peer_of
@@ -130,10 +133,33 @@ async def post_transfer(request: web.Request) -> web.Response:
         raise GatewayError("request-timeout", "upload not received in time") from None
 
 
+def incoming_dir(s: Settings) -> Path:
+    """This host's own folder of uploads in flight (never shared, on either backend)."""
+    return s.path(s.ctf_dir) / ".incoming"
+
+
+def sweep_incoming(s: Settings, now: float | None = None) -> int:
+    """Remove the uploads in flight that a process which died (kill -9, power loss) left in
+    ``incoming_dir``: ``.part`` files older than the longest an upload may take. Another
+    worker's upload still in flight is younger, so it is left alone. Returns how many."""
+    folder = incoming_dir(s)
+    if not folder.is_dir():
+        return 0
+    cutoff = (time.time() if now is None else now) - \
+        (s.body_timeout_seconds + s.transfer_timeout_seconds + 60)
+    removed = 0
+    for part in folder.glob("*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            if part.stat().st_mtime < cutoff:
+                part.unlink()
+                removed += 1
+    return removed
+
+
 async def _transfer(request: web.Request, verified: Callable[[], None]) -> web.Response:
     gw = request.app[GATEWAY]
     s = gw.settings
-    incoming = s.path(s.ctf_dir) / ".incoming"
+    incoming = incoming_dir(s)
     tmp = incoming / f"{uuid.uuid4()}.part"
     try:
         if not request.content_type.startswith("multipart/"):
