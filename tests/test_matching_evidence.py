@@ -301,17 +301,3 @@ def test_a_moved_child_with_both_names_damaged_is_found_by_the_day_of_birth() ->
     # A query whose names are both held spellings does not look there: nothing damaged.
     q2 = replace(q, forename="Oliver", surname="Smith")
     assert all(c.record_id != "B1" for c in m.match(q2))
-
-
-def test_a_typo_of_the_name_with_a_wrong_date_is_left_to_the_score_but_not_a_real_name(
-) -> None:
-    # "Hannha" is Hannah with a slip and no real name: with her surname and home, and no
-    # other child there, the date's two wrong parts are no sibling's. "Hanna" is a real
-    # name (another child's, held): it could be a sister's.
-    hanna = Record("H9", forename="Hanna", dob="2010-10-10", sex="F", surname="Okafor",
-                   postcode="N1 1AA", address="1 Upper Street")
-    m = Matcher.from_records([*generate(3000, 0, seed=13).records, *KIDS, hanna])
-    q = kid("E1", forename="Hannha", dob="2014-07-21")
-    assert "could be a sibling" not in m.compare(q, "E1").explanation.get("band_rule", "")
-    q2 = kid("E1", forename="Hanna", dob="2014-07-21")
-    assert "could be a sibling" in m.compare(q2, "E1").explanation["band_rule"]

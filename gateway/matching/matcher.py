@@ -189,9 +189,8 @@ def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = Fals
     forename is seldom a spelling no held record has (``UNSEEN_NAME_SHARE``): a lone
     spelling that no damage explains, with everything else the record's, is then the
     child's too. ``sole_namesake`` is True when the query has the record's forename (the
-    same spelling, or a typo that is no real name), surname and home and no other held
-    record there has a name the query's could be: a different date of birth is then no
-    sibling's.
+    same spelling), surname and home and no other held record there has a name the
+    query's could be: a different date of birth is then no sibling's.
     """
     fn, dob = levels[0], levels[3]
     # The base rate of twins (TWIN_SHARE_OF_CHILDREN), unless the spelling is rarely a
@@ -757,16 +756,13 @@ class Matcher:
                     share = cfg.unrecognised_name_share
                     s.rule = _guard(s.levels, twin, same_name, lone=True,
                                     rare_unseen=share > 0 and self._unseen_share() <= share)
-                # (Only the same spelling, or a typo of it that is no real name: a nickname
-                # may stand for two formal names, and Freddie at Alfie's home, born another
-                # year, is as likely his brother Frederick.)
-                r = self._records[s.record_id]
-                if (s.rule and s.levels[3] in _OTHER_CHILD_DOB
-                        and (s.levels[0] == "exact" or (
-                            s.levels[0] == "close" and not self._real_name(qq.fn, r.fn)))
+                # (Only the same spelling: a nickname may stand for two formal names, and
+                # Freddie at Alfie's home, born another year, is as likely his brother
+                # Frederick.)
+                if (s.rule and s.levels[3] in _OTHER_CHILD_DOB and s.levels[0] == "exact"
                         and s.levels[1] in _LONE_SURNAME and s.levels[5] in _SAME_HOME
                         and s.levels[4] != "disagree"
-                        and self._sole_namesake(qq, r)):
+                        and self._sole_namesake(qq, self._records[s.record_id])):
                     s.rule = _guard(s.levels, twin, same_name, sole_namesake=True)
                 bands.append(POSSIBLE if s.rule else MATCH)
             else:
