@@ -14,7 +14,8 @@ chosen so that each survives the errors that break the others:
   together with a changed surname or a forename typo;
 * the normalised address: survives a missing or mistyped postcode together with a wrong
   date of birth or a changed surname, or damage in both names together with a slip in
-  the date of birth (a household, so a handful of records).
+  the date of birth (a household, so a handful of records; an address held by more than
+  ``HOUSEHOLD_KEY_MAX`` records is no key).
 
 The first keys lean on the date of birth and the postcode. A query lacking a full date of
 birth or a postcode, whose first look-up placed no record in the ``match`` band, gets a
@@ -40,6 +41,10 @@ from gateway.matching.names import nickname_keys, phonetic
 from gateway.matching.normalise import PartialDate
 
 Key = tuple[Any, ...]
+# An address key finds a household: a handful of children. More records than this at one
+# address (a hostel, a hotel used as temporary accommodation) make it no key, or every
+# enquiry there would score them all.
+HOUSEHOLD_KEY_MAX = 40
 
 
 @lru_cache(maxsize=65536)
@@ -159,12 +164,19 @@ def deferred_keys(q: Prepared) -> list[Key]:
     if q.pc:
         keys.extend(("pf", q.pc, t) for t in fn_toks | sw_fn)
         keys.extend(("ps", q.pc, t) for t in sn_toks | sw_sn)
-    # The household: a child at the same address whose names are both damaged past their
-    # sound keys and whose date of birth has a slip ("Lovie Tavldv" for Louie Taylor, born
-    # a year later by the form) shares no other key. A handful of records at most.
-    if q.house and q.addr:
-        keys.append(("a", q.addr))
-    return keys
+    return keys + household_keys(q)
+
+
+def household_keys(q: Prepared) -> list[Key]:
+    """The query's home: a child there whose names are both damaged past their sound keys
+    and whose date of birth has a slip ("Lovie Tavldv" for Louie Taylor, born a year later
+    by the form) shares no other key. Looked up on the second pass for every query with a
+    full date of birth, even one already placed (``Matcher.match``), so the second pass's
+    bound never has to cover a record at the query's home. An address held by more than
+    ``HOUSEHOLD_KEY_MAX`` records (a hostel, a hotel used as temporary accommodation) is
+    no key at all.
+    """
+    return [("a", q.addr)] if q.house and q.addr else []
 
 
 def fallback_keys(q: Prepared) -> list[Key]:

@@ -74,14 +74,8 @@ DEFAULT_WEIGHTS: Mapping[str, Mapping[str, tuple[float, float]]] = MappingProxyT
                 "transposed": (0.0167, 0.0000725),
                 "slip": (0.028, 0.0060),
                 "one_part": (0.0023, 0.0058),
-                # Two parts of the date wrong: m from the realistic development split
-                # (seed 3, 100,000 records: n_m=48 and 63), whose day, month and year
-                # disagree as often as in real linkage data; they were set at 0.0005 by
-                # hand for the first, rarer errors. A brother's or sister's other date of
-                # birth still caps the band ("could be a sibling") unless the query has
-                # the record's name and home and no other child there could be it.
-                "year": (0.0028, 0.070),
-                "disagree": (0.0036, 0.92),
+                "year": (0.0005, 0.070),  # m set
+                "disagree": (0.0005, 0.92),  # m set
             }
         ),
         "sex": MappingProxyType({"agree": (0.95, 0.5), "disagree": (0.0036, 0.5)}),

@@ -23,10 +23,12 @@ from rapidfuzz.process import extract
 
 from gateway.matching import compare
 from gateway.matching.blocking import (
+    HOUSEHOLD_KEY_MAX,
     Key,
     damaged_keys,
     deferred_keys,
     fallback_keys,
+    household_keys,
     query_keys,
     record_keys,
     surname_tokens,
@@ -172,7 +174,7 @@ _OTHER_CHILD_DOB = frozenset({"disagree", "year"})
 
 
 def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = False,
-           rare_unseen: bool = False, sole_namesake: bool = False) -> str:
+           rare_unseen: bool = False) -> str:
     """Why the person fields forbid the ``match`` band whatever the score ("" if they don't).
 
     These rules keep a sibling or twin from being taken for the child: the household fields
@@ -188,9 +190,7 @@ def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = Fals
     then the child's (see ``TWIN_SHARE_OF_CHILDREN``). ``rare_unseen`` is True when a real
     forename is seldom a spelling no held record has (``UNSEEN_NAME_SHARE``): a lone
     spelling that no damage explains, with everything else the record's, is then the
-    child's too. ``sole_namesake`` is True when the query has the record's forename (the
-    same spelling), surname and home and no other held record there has a name the
-    query's could be: a different date of birth is then no sibling's.
+    child's too.
     """
     fn, dob = levels[0], levels[3]
     # The base rate of twins (TWIN_SHARE_OF_CHILDREN), unless the spelling is rarely a
@@ -210,22 +210,19 @@ def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = Fals
     if fn == MISSING and levels[1] in ("disagree", MISSING) and dob != "exact":
         return ("no forename given, the surnames differ and so do the dates of birth: at most "
                 "a possible match")
-    # A brother or sister has another date of birth *and* another name. The query's own
-    # name, surname and home, with no other child at the home whose name it could be
-    # ("sole_namesake"), leave a date of birth with two parts wrong (a form's month and
-    # year: in real linkage data day, month and year each disagree on 3-8% of true pairs)
-    # to the score.
-    if dob in ("disagree", "year") and not sole_namesake:
+    # (Even with the record's own forename: brothers may share a first name and go by
+    # their middle names, as many families name every son Muhammad, and cousins may share
+    # a name and a home.)
+    if dob in ("disagree", "year"):
         return "different dates of birth: at most a possible match (could be a sibling)"
     if levels[6] == "disagree":
         return "both have valid UPNs and they differ: at most a possible match"
     # A forename that only nearly agrees does not outweigh a different sex: Ellie and
     # Ollie are one letter apart and could be twins.
-    # A typo'd spelling that is no real name and fits no other held child ("Gurpeet" for
-    # Gurpreet, lone) is this child's name with a slip, so a different sex is one more
-    # slip: an opposite-sex twin would need a real name of its own (Ellie, Ollie).
-    if levels[4] == "disagree" and not same_name and not (
-            lone and fn == "close" and dob in _LONE_DOB):
+    # (Not even a typo'd spelling that no held record has: "real" names are only those held
+    # or in the nickname lists, and an opposite-sex twin's name may be neither: Reece
+    # beside Reese.)
+    if levels[4] == "disagree" and not same_name:
         return "different sex and no forename agreement: at most a possible match"
     # (A forename given as the record's middle name, "middle", has its names crossed, so
     # its middle names cannot be expected to agree.)
@@ -387,6 +384,10 @@ class Matcher:
             # with a slip in the day of birth) could still beat it or come close enough
             # to make it ambiguous: look.
             keys = deferred_keys(q)
+        elif q.dob_full:
+            # Placed beyond what the later keys could reach, but a record at the query's
+            # home is not bounded so (its date of birth may be the query's): look there.
+            keys = household_keys(q)
         if keys:
             more = self._candidate_ids(q, keys, set(seen))
             scored.extend(self._score(q, qs, records[rid]) for rid in more)
@@ -457,9 +458,8 @@ class Matcher:
         For a query with a full date of birth such a record's date is neither the same nor
         transposed (those records share a first key), so its date of birth counts at most
         as a keying slip, or as a fitting partial date if any held record has one; every
-        other field is taken at its best. (The one exception, a record at the query's
-        address with its date of birth but neither its postcode district nor any name
-        sound, has damage in every other field and scores far below this bound.)
+        other field is taken at its best. The household key (``blocking.household_keys``)
+        is not covered by this bound: ``match`` looks it up whatever the bound says.
         """
         best = self._best
         names = [n for n in (q.fn, q.sn, qs.fn if qs else "", qs.sn if qs else "") if n]
@@ -533,7 +533,10 @@ class Matcher:
         index = self._index
         hits: dict[str, int] = {}
         for key in query_keys(q) if keys is None else keys:
-            for rid in index.get(key, ()):
+            found = index.get(key, ())
+            if key[0] == "a" and len(found) > HOUSEHOLD_KEY_MAX:
+                continue  # a hostel, not a household
+            for rid in found:
                 if exclude is None or rid not in exclude:
                     hits[rid] = hits.get(rid, 0) + 1
         if len(hits) <= self.config.max_candidates:
@@ -719,26 +722,6 @@ class Matcher:
                 return False  # a brother or sister
         return True
 
-    def _sole_namesake(self, q: Prepared, r: Prepared) -> bool:
-        """True when no held record at the query's home other than ``r`` shares a surname
-        part with it and has a forename the query's could be (the same, a nickname, a
-        typo, damage): a same-named child at one home is then none but ``r``."""
-        index, records = self._index, self._records
-        tokens = surname_tokens(q.sn_parts) | surname_tokens(r.sn_parts)
-        ids: set[str] = set()
-        for pc in {q.pc, r.pc} - {""}:
-            for t in tokens:
-                ids.update(index.get(("ps", pc, t), ()))
-        for addr in {q.addr if q.house else "", r.addr if r.house else ""} - {""}:
-            ids.update(index.get(("a", addr), ()))
-        ids.discard(r.record_id)
-        parts = set(q.sn_parts) | set(r.sn_parts)
-        for rid in ids:
-            o = records[rid]
-            if not parts.isdisjoint(o.sn_parts) and compare.forename(q, o) != "disagree":
-                return False
-        return True
-
     def _bands(self, top: list[_Scored], q: Prepared, qs: Prepared | None) -> list[str]:
         cfg = self.config
         bands = []
@@ -750,20 +733,11 @@ class Matcher:
                 s.rule = _guard(s.levels, twin, same_name)
                 # (Names read the other way round are one guess already: not two.)
                 if (s.rule and twin != "same" and not s.swapped
-                        and (s.levels[0] in _EVIDENCE_FORENAME
-                             or (s.levels[0] == "close" and s.levels[4] == "disagree"))
+                        and s.levels[0] in _EVIDENCE_FORENAME
                         and self._lone(qq, self._records[s.record_id])):
                     share = cfg.unrecognised_name_share
                     s.rule = _guard(s.levels, twin, same_name, lone=True,
                                     rare_unseen=share > 0 and self._unseen_share() <= share)
-                # (Only the same spelling: a nickname may stand for two formal names, and
-                # Freddie at Alfie's home, born another year, is as likely his brother
-                # Frederick.)
-                if (s.rule and s.levels[3] in _OTHER_CHILD_DOB and s.levels[0] == "exact"
-                        and s.levels[1] in _LONE_SURNAME and s.levels[5] in _SAME_HOME
-                        and s.levels[4] != "disagree"
-                        and self._sole_namesake(qq, self._records[s.record_id])):
-                    s.rule = _guard(s.levels, twin, same_name, sole_namesake=True)
                 bands.append(POSSIBLE if s.rule else MATCH)
             else:
                 s.rule = _guard(s.levels, "", same_name)
