@@ -134,6 +134,24 @@ class Population:
     surname_exponent: float
     surname_tail: dict[str, float] | None
     more_names: bool
+    # Families as the review of issue 14 found the matcher must survive and the first
+    # generator never made: brothers who all share the first name Muhammad and go by
+    # their middle names, brothers and sisters with alike or nickname-linked names
+    # (Emily and Amelia, Reese and Reece), and a same-named cousin at the same home.
+    families: bool = False
+
+
+# Alike or nickname-linked names that brothers and sisters are given: (name, sex, partner,
+# partner's sex). Used only by the "families" population.
+ALIKE_SIBLING_NAMES: tuple[tuple[str, str, str, str], ...] = (
+    ("Harry", "M", "Henry", "M"), ("Alfie", "M", "Freddie", "M"), ("Jayden", "M", "Jaden", "M"),
+    ("Louis", "M", "Lewis", "M"), ("Ethan", "M", "Evan", "M"), ("Emily", "F", "Amelia", "F"),
+    ("Ella", "F", "Ellie", "F"), ("Hannah", "F", "Anna", "F"), ("Millie", "F", "Mollie", "F"),
+    ("Lily", "F", "Lila", "F"), ("Isla", "F", "Isabella", "F"), ("Grace", "F", "Gracie", "F"),
+    ("Sophie", "F", "Sophia", "F"), ("Reese", "F", "Reece", "M"), ("Kian", "M", "Kiana", "F"),
+    ("Louis", "M", "Louise", "F"), ("Charlie", "M", "Charlotte", "F"),
+    ("Alex", "M", "Alexa", "F"), ("Aisha", "F", "Ayesha", "F"), ("Zain", "M", "Zayn", "M"),
+)
 
 
 # "england" (the default) comes near national frequencies: the commonest boys' name about
@@ -145,6 +163,9 @@ POPULATIONS: dict[str, Population] = {
                                      "eastern_european": 0.6, "african": 0.5,
                                      "other": 0.4}, True),
     "concentrated": Population(0.8, 0.8, None, False),
+    "families": Population(0.4, 0.6, {"british": 0.6, "south_asian": 0.35,
+                                      "eastern_european": 0.6, "african": 0.5,
+                                      "other": 0.4}, True, families=True),
 }
 
 
@@ -166,6 +187,7 @@ class _Gen:
         if population not in POPULATIONS:
             raise ValueError(f"population must be one of {sorted(POPULATIONS)}")
         pop = POPULATIONS[population]
+        self.families = pop.families
         self.tail = {g: (pop.surname_tail or {}).get(g, SURNAME_TAIL[g][0]) for g in GROUPS}
         self.rng = random.Random(seed)
         self.as_of = as_of
@@ -236,16 +258,21 @@ class _Gen:
         dob = self.as_of - dt.timedelta(days=r.randint(4 * 365 + 120, 16 * 365 + 300))
         kids: list[Child] = []
         names: list[str] = []
+        # ("families" only) every son Muhammad, known by his middle name
+        all_muhammad = self.families and group == "south_asian" and r.random() < 0.35
         while len(kids) < n:
             twins = r.random() < 0.03 and len(kids) + 2 <= n + 1
             for t in range(2 if twins else 1):
                 sex = r.choice("MF")
                 fn = self.forename(group, sex, names)
+                if self.families:
+                    fn, sex = self.family_name(fn, sex, kids, all_muhammad)
                 names.append(fn)
                 sn = surname
                 if kids and t == 0 and r.random() < 0.08:  # half-sibling, other surname
                     sn = self.surname(group)
-                mid = self.forename(group, sex, names) if r.random() < 0.55 else ""
+                mid = self.forename(group, sex, names) if (
+                    r.random() < 0.55 or fn == "Muhammad" and all_muhammad) else ""
                 if mid:  # no child's middle name is a sibling's forename, nor the reverse
                     names.append(mid)
                 kid = Child(start_key + len(kids), fid, fn, mid, sn, dob, sex, pc, addr,
@@ -258,7 +285,31 @@ class _Gen:
             dob = dob + dt.timedelta(days=r.randint(330, 5 * 365))
             if dob > self.as_of - dt.timedelta(days=4 * 365):
                 break
+        if self.families and r.random() < 0.06:  # a cousin named as one of them, at home
+            c = r.choice(kids)
+            born = c.dob + dt.timedelta(days=r.choice((-1, 1)) * r.randint(365, 4 * 365))
+            if self.as_of - dt.timedelta(days=17 * 365) < born < self.as_of - dt.timedelta(
+                    days=4 * 365):
+                kids.append(Child(start_key + len(kids), fid, c.forename,
+                                  self.forename(group, c.sex, names) if r.random() < 0.5
+                                  else "", c.surname, born, c.sex, pc, addr,
+                                  self.new_upn() if r.random() < 0.93 else ""))
         return kids
+
+    def family_name(self, fn: str, sex: str, kids: list[Child],
+                    all_muhammad: bool) -> tuple[str, str]:
+        """("families" only) Muhammad for every son of such a family; else, a fifth of the
+        time, the alike partner of an elder sibling's name (with the partner's sex)."""
+        if all_muhammad and sex == "M":
+            return "Muhammad", sex
+        if kids and self.rng.random() < 0.2:
+            for k in kids:
+                for a, a_sex, b, b_sex in ALIKE_SIBLING_NAMES:
+                    if k.forename == a:
+                        return b, b_sex
+                    if k.forename == b:
+                        return a, a_sex
+        return fn, sex
 
 
 # Error models: "first" is the corruption of the first releases (``RATES``, ``_corrupt``);
@@ -271,6 +322,10 @@ TEST_SETS: dict[str, tuple[str, str, float]] = {
     "realistic": ("england", "realistic", 0.032),
     "england": ("england", "first", 0.25),
     "concentrated": ("concentrated", "first", 0.25),
+    # The realistic errors among harder families (``Population.families``), a quarter of
+    # enquiries about a child with no record whose brother, sister, twin or cousin has one:
+    # the safety test.
+    "families": ("families", "realistic", 0.25),
 }
 
 
