@@ -275,3 +275,15 @@ def test_the_records_own_forename_with_two_parts_of_the_date_wrong_stays_possibl
     q = replace(held, record_id="Q", middle_names="", dob="2014-08-20")
     assert "could be a sibling" in m.compare(q, "S1").explanation["band_rule"]
     assert all(c.band != MATCH for c in m.match(q))
+
+
+def test_the_day_of_birth_look_up_does_not_claim_a_namesake_elsewhere() -> None:
+    # "Gorge Oliver Lidwell", a child with no record: the day-of-birth look-up (his
+    # forename is no held spelling) finds George Oliver Williams, born that day in another
+    # town. Another surname and another home: not weighed (found on a held-out split).
+    george = Record("G1", forename="George", middle_names="Oliver", dob="2016-11-23",
+                    sex="M", surname="Williams", postcode="L7 9RA", address="7 South Close")
+    m = Matcher.from_records([*generate(3000, 0, seed=13).records, *KIDS, george])
+    q = Record("Q", forename="Gorge", middle_names="Oliver", dob="2016-11-23", sex="M",
+               surname="Lidwell", postcode="E6 3BH", address="2 Albert Drive")
+    assert all(c.record_id != "G1" or c.band != MATCH for c in m.match(q))

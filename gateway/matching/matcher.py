@@ -376,8 +376,6 @@ class Matcher:
             keys = deferred_keys(q)
             if not q.dob_full or not q.pc:
                 keys += fallback_keys(q)
-            if not (q.fn_known and q.sn_known):
-                keys += damaged_keys(q)
         elif q.dob_full and (len(seen) >= self.config.max_candidates  # first look-up cut short
                              or best < self._deferred_bound(q, qs) + self.config.ambiguity_margin):
             # Something is placed, but a record only the later keys find (say the child,
@@ -391,6 +389,19 @@ class Matcher:
         if keys:
             more = self._candidate_ids(q, keys, set(seen))
             scored.extend(self._score(q, qs, records[rid]) for rid in more)
+        if keys:
+            best = max((s.total for s in scored), default=-math.inf)
+        if best < self.config.match_threshold and not (q.fn_known and q.sn_known):
+            # Still nothing placed, and a name is a spelling no record holds: the children
+            # born that day. What this finds is a child whose names are both damaged and
+            # who moved, so its surname must still be the query's in some form: a
+            # namesake elsewhere born that day (George Oliver Williams for "Gorge Oliver
+            # Lidwell") is not weighed, whatever the forename and middle name say.
+            found = set(seen) | {s.record_id for s in scored}
+            for rid in self._candidate_ids(q, damaged_keys(q), found):
+                s = self._score(q, qs, records[rid])
+                if s.levels[1] not in ("disagree", MISSING):
+                    scored.append(s)
         scored.sort(key=lambda s: (-s.total, s.record_id))
         top = scored[: max(limit, 2)]
         bands = self._bands(top, q, qs)
