@@ -418,11 +418,66 @@ def _signature_ok(key: object, method: str, signed_info: bytes, value: bytes) ->
     return False
 
 
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+# xsi:type holds a QName, resolved through namespace declarations: the one value in a message
+# that can depend on a declaration exclusive C14N leaves out (see signed_content)
+_HAS_XSI_TYPE = etree.XPath("boolean(descendant-or-self::*/@xsi:type)", namespaces={"xsi": XSI})
+
+
+def _reread(canonical: bytes, root: etree._Element) -> etree._Element:
+    try:
+        signed = etree.fromstring(canonical, _safe_parser())
+    except etree.XMLSyntaxError as exc:  # pragma: no cover - C14N output parses
+        raise GatewayError("xml-malformed", str(exc.msg)[:200]) from None
+    if signed.tag != root.tag:  # pragma: no cover - URI="" covers the root
+        raise GatewayError("signature-profile", "the signature does not cover the root element")
+    return signed
+
+
+def signed_content(root: etree._Element, sig: etree._Element, canonical: bytes
+                   ) -> etree._Element:
+    """What the signature covers, as a tree, made from the verified tree itself: the
+    Signature taken out (its tail text, the document's, left in place) and every comment
+    inside the root removed (their tail text kept). ``root`` is changed and returned.
+
+    Why this is the same as re-reading ``canonical`` (the exclusive C14N the digest was
+    checked over, which is what this function replaced): that C14N is the XPath data model
+    of the document less comments and less the Signature, and the tree left here is that
+    same model, so the re-read and this tree differ only where C14N changes the *form* and not
+    the values, or outside the root:
+    - attribute order, quoting, whitespace inside tags, CDATA (the parser merges it into
+      text), character references, line ends: form only; the values read are the same;
+    - comments: removed here, so ``.text`` and ``itertext()`` read across where they were;
+    - the XML declaration, and what lies before or after the root element: never read (the
+      XSD validates the root, the model mapping reads the root's descendants);
+    - processing instructions inside the root: kept by C14N and kept here;
+    - namespace declarations that no element or attribute name uses: exclusive C14N leaves
+      them out, so they are not signed. Names are compared by namespace URI, never by
+      prefix, so a declaration matters only to a value that is a QName in content. The
+      schemas declare no xs:QName or xs:NOTATION value (tests/test_signed_content.py checks),
+      which leaves ``xsi:type``: a message holding one is re-read from ``canonical``
+      instead, as before, so an unsigned declaration can never resolve it;
+    - DTDs, entity references and default attributes: refused by the safe parse.
+    tests/test_signed_content.py holds this tree against the re-read on random messages."""
+    if _HAS_XSI_TYPE(root):
+        return _reread(canonical, root)
+    tail, prev = sig.tail, sig.getprevious()
+    if tail:  # lxml's remove() takes the tail with the element
+        if prev is not None:
+            prev.tail = (prev.tail or "") + tail
+        else:
+            root.text = (root.text or "") + tail
+    root.remove(sig)
+    etree.strip_elements(root, etree.Comment, with_tail=False)
+    return root
+
+
 def verify(root: etree._Element, data: bytes, trust: TrustStore,
            now: dt.datetime | None = None) -> Verified:
     """Verify the message ``root`` (the safe parse of ``data``, the exact bytes received).
 
-    Returns the signed content only, re-read from the canonical bytes the digest covers.
+    Returns the signed content only (``signed_content``: ``root`` itself, without its
+    Signature and comments; use only ``Verified.signed`` afterwards).
     Raises GatewayError with a signature-* or certificate-* code on any failure."""
     sig, certs = check_profile(root)
     candidates = _trusted_signers(trust, certs, now)
@@ -443,12 +498,6 @@ def verify(root: etree._Element, data: bytes, trust: TrustStore,
     value = _base64(value_el, "SignatureValue")
     for trusted in candidates:  # signed with one of the KeyInfo certificates
         if _signature_ok(trusted.cert.public_key(), method, signed_info, value):
-            try:
-                signed = etree.fromstring(canonical, _safe_parser())
-            except etree.XMLSyntaxError as exc:  # pragma: no cover - C14N output parses
-                raise GatewayError("xml-malformed", str(exc.msg)[:200]) from None
-            if signed.tag != root.tag:  # pragma: no cover - URI="" covers the root
-                raise GatewayError("signature-profile",
-                                   "the signature does not cover the root element")
-            return Verified(signed=signed, party=trusted.party, via=trusted.via)
+            return Verified(signed=signed_content(root, sig, canonical),
+                            party=trusted.party, via=trusted.via)
     raise GatewayError("signature-invalid", "SignatureValue")
