@@ -379,12 +379,10 @@ def _trusted_signers(trust: TrustStore, certs: list[bytes],
     first_error: GatewayError | None = None
     for der in certs:
         try:
-            cert = x509.load_der_x509_certificate(der)
+            trusted = trust.resolve_der(der, now)
         except ValueError:
             raise GatewayError("signature-profile", "X509Certificate is not a certificate") \
                 from None
-        try:
-            trusted = trust.resolve(cert, now)
         except GatewayError as exc:
             first_error = first_error or exc
             continue

@@ -57,6 +57,8 @@ def format_datetime(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("datetimes on the wire must be timezone-aware")
     value = value.astimezone(UTC)
+    if value.year >= 1000:  # isoformat truncates to the millisecond, as below, and is faster
+        return value.isoformat(timespec="milliseconds")[:-6] + "Z"
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
