@@ -118,7 +118,7 @@ def _filler(cls: type) -> typing.Callable[[etree._Element, Any], None]:
 
 
 def _fill(el: etree._Element, obj: Any) -> None:
-    _filler(type(obj))(el, obj)
+    _filler(typing.cast(Any, type(obj)))(el, obj)
 
 
 def build(message: Message) -> etree._Element:
@@ -190,7 +190,7 @@ def _reader(cls: Any) -> Reader:
             return convert((el.text or "") if len(el) == 0 else "".join(el.itertext()))
         return read_leaf
     table: dict[str, tuple[str, Reader, bool]] = {}
-    for name, tag, tp, item_tag in _fields(cls):
+    for name, tag, tp, item_tag in _fields(typing.cast(Any, cls)):
         tp = _unwrap_optional(tp)
         table[q(tag)] = (name, _reader(typing.get_args(tp)[0] if item_tag else tp),
                          bool(item_tag))
