@@ -1,6 +1,7 @@
 """Inbound benchmark: POST N signed enquiries at concurrency C to a real gateway process.
 
-    python -m bench.inbound_bench [-n 4000] [-c 32] [--profile]
+    python -m bench.inbound_bench [-n 4000] [-c 32] [--workers N] [--scaling 1,2,4]
+                                  [--loop uvloop|asyncio] [--profile]
 
 Prints messages/s and p50/p99 latency at full load (closed loop, C in flight), then p50/p99 at
 half that rate (open loop, fixed arrival rate), beside the same client against a bare aiohttp
@@ -103,12 +104,12 @@ def _per_msg_us(cpu_s: float, accepted: float) -> float:
 
 
 def _gateway(b, tmp: Path, fresh, n: int, conc: int, workers: int,  # type: ignore[no-untyped-def]
-             half: bool, db_pid: int | None) -> dict[str, float]:
+             half: bool, db_pid: int | None, loop: str = "") -> dict[str, float]:
     """One gateway run: start ``serve --workers N``, warm it, then the measured closed loop
     (and the half-rate open loop); the server's CPU per accepted message for each."""
     log = tmp / f"gateway-{workers}-{time.monotonic_ns()}.log"
-    gw = start(["-m", "gateway", "--config", str(b.config), "serve", "--workers", str(workers)],
-               log)
+    gw = start(["-m", "gateway", "--config", str(b.config), "serve", "--workers", str(workers),
+                *(["--loop", loop] if loop else [])], log)
     out: dict[str, float] = {}
     try:
         wait_http(b.url + "/healthz", proc=gw)
@@ -136,7 +137,7 @@ def _gateway(b, tmp: Path, fresh, n: int, conc: int, workers: int,  # type: igno
 
 def run(n: int, conc: int, do_profile: bool, workers: int = 1,
         database: str | None = None, scaling: tuple[int, ...] = (),
-        db_pid: int | None = None) -> dict[str, float]:
+        db_pid: int | None = None, loop: str = "") -> dict[str, float]:
     """The inbound figures: the bare handler, the gateway at ``workers`` processes (full and
     half load), the same at each count in ``scaling``, and the floor, all in one run."""
     from bench import primitives as prim
@@ -154,7 +155,8 @@ def run(n: int, conc: int, do_profile: bool, workers: int = 1,
     results["floor_us"] = floor["floor_per_msg_ms"] * 1e3
 
     port = free_port()
-    bare = start(["-m", "bench.bare_server", str(port)], tmp / "bare.log")
+    bare = start(["-m", "bench.bare_server", str(port), *([loop] if loop else [])],
+                 tmp / "bare.log")
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=bare)
         url = f"http://127.0.0.1:{port}/v1/messages"
@@ -167,16 +169,17 @@ def run(n: int, conc: int, do_profile: bool, workers: int = 1,
         bare.terminate()
         bare.wait()
 
-    g = _gateway(b, tmp, fresh, n, conc, workers, True, db_pid)
+    g = _gateway(b, tmp, fresh, n, conc, workers, True, db_pid, loop)
     results |= {f"gw_{k}": v for k, v in g.items() if not k.startswith("half")}
     results |= {k: v for k, v in g.items() if k.startswith("half")}
     for w in scaling:
-        s = g if w == workers else _gateway(b, tmp, fresh, n, conc, w, False, db_pid)
+        s = g if w == workers else _gateway(b, tmp, fresh, n, conc, w, False, db_pid, loop)
         results |= {f"w{w}_rps": s["rps"], f"w{w}_cpu_us": s["cpu_us"],
                     f"w{w}_p99_ms": s["p99_ms"], f"w{w}_ok": s["ok"]}
     body = fresh(1)[0]
     sign_ms, verify_ms = primitives(signer, body, TrustStore(b.path / "keys/partners"))
-    results |= {"sign_ms": sign_ms, "verify_ms": verify_ms, "scaling": len(scaling)}
+    results |= {"sign_ms": sign_ms, "verify_ms": verify_ms, "scaling": len(scaling),
+                "asyncio": loop == "asyncio"}
     for i, w in enumerate(scaling):
         results[f"scaling_{i}"] = w
     if do_profile:
@@ -194,7 +197,8 @@ def report(r: dict[str, float], backend: str = "SQLite WAL, synchronous=FULL") -
         f"machine: {machine()}",
         f"client: {load.client_name()}",
         f"inbound, {int(r['n'])} signed enquiries, concurrency {int(r['c'])}, "
-        f"{int(r['workers'])} gateway process(es) ({backend})",
+        f"{int(r['workers'])} gateway process(es) ({backend}; event loop "
+        f"{'asyncio' if r.get('asyncio') else 'uvloop where installed'}, the bare handler's too)",
         "",
         "| what | messages/s | p50 ms | p99 ms | server CPU µs / message | × bare | × floor |",
         "|---|---|---|---|---|---|---|",
@@ -231,10 +235,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--scaling", default="",
                     help="also run serve --workers N for each N in this comma list (1,2,4)")
+    ap.add_argument("--loop", choices=["uvloop", "asyncio"], default="",
+                    help="the event loop of the gateway and the bare handler (default: serve's)")
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
     scaling = tuple(int(x) for x in args.scaling.split(",") if x)
-    print(report(run(args.n, args.c, args.profile, args.workers, scaling=scaling)))
+    print(report(run(args.n, args.c, args.profile, args.workers, scaling=scaling,
+                     loop=args.loop)))
 
 
 if __name__ == "__main__":
