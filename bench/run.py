@@ -17,7 +17,15 @@ import sys
 import time
 from pathlib import Path
 
-from bench import ctf_bench, ctf_worst, inbound_bench, listing_bench, outbound_bench, primitives
+from bench import (
+    ctf_bench,
+    ctf_worst,
+    inbound_bench,
+    listing_bench,
+    load,
+    outbound_bench,
+    primitives,
+)
 from bench.common import ROOT, machine
 
 
@@ -54,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
                 return pg.create_database(f"{name}_{int(time.time() * 1000) % 10**9}") \
                     if backend == "postgres" else None  # noqa: B023
             print(f"[{backend}] inbound ...", flush=True)
-            r = {"inbound": inbound_bench.run(sizes["inbound"], 32, False, 1, db("inb"))}
+            pg_pid = int((pg.data / "postmaster.pid").read_text().split()[0]) \
+                if backend == "postgres" else None
+            r = {"inbound": inbound_bench.run(sizes["inbound"], 32, False, 1, db("inb"),
+                                              scaling=(1, 2) if q else (1, 2, 4),
+                                              db_pid=pg_pid)}
             print(f"[{backend}] outbound ...", flush=True)
             r["outbound"] = outbound_bench.run(sizes["outbound"], db("outb"))
             print(f"[{backend}] listing ...", flush=True)
@@ -63,20 +75,35 @@ def main(argv: list[str] | None = None) -> int:
             r["ctf"] = ctf_bench.run(sizes["pupils"], db("ctf"))
             rows[backend] = r
     s, p = rows["sqlite"], rows["postgres"]
+    si, pi = s["inbound"], p["inbound"]
+    out += ["## Inbound: server CPU per accepted message (same run)", "",
+            f"Load generator: {load.client_name()}; {sizes['inbound']} signed enquiries (one "
+            f"child each), 32 in flight, each message sent once. CPU = utime + stime of the "
+            f"server process and its workers from /proc, over the messages it accepted.", "",
+            inbound_bench.report(si, "SQLite WAL, synchronous=FULL").split("\n", 3)[3], "",
+            "PostgreSQL (the gateway's own CPU; the database server's is the last row):", "",
+            inbound_bench.report(pi, "PostgreSQL").split("\n", 3)[3], "",
+            f"PostgreSQL / SQLite: server CPU per message {pi['gw_cpu_us'] / si['gw_cpu_us']:.2f}"
+            f"× (with the database server's own, "
+            f"{(pi['gw_cpu_us'] + pi['gw_db_cpu_us']) / si['gw_cpu_us']:.2f}×); messages/s "
+            f"{pi['gw_rps'] / si['gw_rps']:.2f}× (goal: within 1.5×).", ""]
     out += ["## Gateway figures, both backends", "",
             "| figure | SQLite | PostgreSQL | baseline (same run) |", "|---|---|---|---|",
+            f"| inbound server CPU µs per accepted message (1 process) | {si['gw_cpu_us']:.0f} | "
+            f"{pi['gw_cpu_us']:.0f} (+{pi['gw_db_cpu_us']:.0f} in PostgreSQL) | bare aiohttp "
+            f"{si['bare_cpu_us']:.0f}; floor {si['floor_us']:.0f} |",
             f"| inbound messages/s ({sizes['inbound']} signed enquiries, 32 in flight, 1 process)"
-            f" | {s['inbound']['gw_rps']:.0f} | {p['inbound']['gw_rps']:.0f} | bare aiohttp "
-            f"{s['inbound']['bare_rps']:.0f}/s with the same client |",
-            f"| inbound p50 / p99 ms at full load | {s['inbound']['gw_p50_ms']:.1f} / "
-            f"{s['inbound']['gw_p99_ms']:.1f} | {p['inbound']['gw_p50_ms']:.1f} / "
-            f"{p['inbound']['gw_p99_ms']:.1f} | bare {s['inbound']['bare_p50_ms']:.1f} / "
-            f"{s['inbound']['bare_p99_ms']:.1f} |",
-            f"| inbound p50 / p99 ms at half load | {s['inbound']['half_p50_ms']:.1f} / "
-            f"{s['inbound']['half_p99_ms']:.1f} | {p['inbound']['half_p50_ms']:.1f} / "
-            f"{p['inbound']['half_p99_ms']:.1f} | |",
-            f"| XML-DSig sign + verify per message (ms) | {s['inbound']['sign_ms']:.2f} + "
-            f"{s['inbound']['verify_ms']:.2f} | | floor {prim['floor_per_msg_ms']:.2f} |",
+            f" | {si['gw_rps']:.0f} | {pi['gw_rps']:.0f} | bare aiohttp "
+            f"{si['bare_rps']:.0f}/s with the same client |",
+            f"| inbound p50 / p99 ms at full load | {si['gw_p50_ms']:.1f} / "
+            f"{si['gw_p99_ms']:.1f} | {pi['gw_p50_ms']:.1f} / "
+            f"{pi['gw_p99_ms']:.1f} | bare {si['bare_p50_ms']:.1f} / "
+            f"{si['bare_p99_ms']:.1f} |",
+            f"| inbound p50 / p99 ms at half load | {si['half_p50_ms']:.1f} / "
+            f"{si['half_p99_ms']:.1f} | {pi['half_p50_ms']:.1f} / "
+            f"{pi['half_p99_ms']:.1f} | |",
+            f"| XML-DSig sign + verify per message (ms) | {si['sign_ms']:.2f} + "
+            f"{si['verify_ms']:.2f} | | floor {prim['floor_per_msg_ms']:.2f} |",
             f"| outbound messages/s delivered ({sizes['outbound']}, verified receipts) | "
             f"{s['outbound']['rate']:.0f} | {p['outbound']['rate']:.0f} | |",
             f"| outbox listing p95 ms ({sizes['listing']} messages, filtered, paginated) | "

@@ -21,7 +21,8 @@ def test_bench_quick_writes_every_figure(tmp_path: Path) -> None:
     text = out.read_text()
     for needle in ("Per-message floor", "| SQLite | PostgreSQL |", "inbound messages/s",
                    "outbound messages/s delivered", "outbox listing p95", "CTF accept s",
-                   "xmlsec1 --verify", "bare aiohttp", "held-out", "queries/s"):
+                   "xmlsec1 --verify", "bare aiohttp", "held-out", "queries/s",
+                   "server CPU µs / message", "`serve --workers N`", "PostgreSQL / SQLite"):
         assert needle in text, needle
 
 

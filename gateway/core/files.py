@@ -36,6 +36,25 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     _atomic(path, lambda fh: fh.write(data), mode)
 
 
+def atomic_write_many(files: list[tuple[Path, bytes]], mode: int = 0o644) -> None:
+    """``atomic_write`` for many files at once: each is written to a temporary file, fsynced
+    and renamed into place, then each folder is fsynced once (not once per file), so all of
+    them are durable when this returns; a reader sees each old file or the whole new one."""
+    folders: dict[Path, None] = {}
+    for path, data in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        folders[path.parent] = None
+    for folder in folders:
+        fsync_dir(folder)
+
+
 def atomic_copy(src: Path, target: Path) -> None:
     with open(src, "rb") as fin:
         _atomic(target, lambda fh: shutil.copyfileobj(fin, fh, 1 << 20))

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import datetime as dt
 import hashlib
 import hmac
@@ -105,38 +106,32 @@ def _ec_bytes(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> in
     return (key.curve.key_size + 7) // 8
 
 
-class Signer:
-    """Signs with this gateway's key, loaded once."""
+_DIGEST_SLOT = "@DIGEST@"  # not base64, and C14N writes it as it is
 
-    def __init__(self, key: PrivateKey, cert: x509.Certificate) -> None:
-        # key, certificate and method change together (FileSigner), never one without another
-        self._pair: tuple[PrivateKey, x509.Certificate, str, str] = (
-            key, cert, _method(key), base64.b64encode(
-                cert.public_bytes(serialization.Encoding.DER)).decode())
 
-    @property
-    def key(self) -> PrivateKey:
-        return self._pair[0]
+@dataclass(frozen=True)
+class _Keyed:
+    """What signing needs, made once per key and certificate (they change together, in
+    FileSigner, never one without the other): the Signature element with everything but its
+    two values, and the canonical SignedInfo split where the digest goes.
 
-    @property
-    def cert(self) -> x509.Certificate:
-        return self._pair[1]
+    Exclusive C14N of SignedInfo depends on SignedInfo alone (it outputs only the namespace
+    its own names use, ds, and inherits no xml: attribute), so its canonical bytes for a
+    message are the template's with the digest put in; the verifier canonicalises the
+    SignedInfo it receives itself, so any difference would be a failed signature in every
+    test, and signxml and xmlsec1 check these signatures in tests/test_dsig_differential.py."""
 
-    @property
-    def method(self) -> str:
-        return self._pair[2]
+    key: PrivateKey
+    cert: x509.Certificate
+    method: str
+    template: etree._Element
+    info_head: bytes
+    info_tail: bytes
 
-    def sign(self, element: etree._Element) -> bytes:
-        """``element`` (a message's root, unsigned), with the enveloped signature appended
-        as its last child, as the bytes to send. ``element`` itself is left unchanged."""
-        key, _, method, cert_b64 = self._pair
-        if element.getparent() is not None or next(element.iter(_ds("Signature")), None) \
-                is not None:
-            raise ValueError("sign a message's root element, unsigned")
-        # The digest covers exactly what is sent (the element, without what may lie beside it
-        # in its document) without the signature: taken before the signature is added.
-        digest = hashlib.sha256(_c14n(element)).digest()
-        sig = etree.SubElement(element, _ds("Signature"), nsmap={"ds": DS})
+    @classmethod
+    def of(cls, key: PrivateKey, cert: x509.Certificate) -> _Keyed:
+        method = _method(key)
+        sig = etree.Element(_ds("Signature"), nsmap={"ds": DS})
         info = _sub(sig, "SignedInfo")
         _sub(info, "CanonicalizationMethod", Algorithm=EXC_C14N)
         _sub(info, "SignatureMethod", Algorithm=method)
@@ -145,8 +140,44 @@ class Signer:
         _sub(transforms, "Transform", Algorithm=ENVELOPED)
         _sub(transforms, "Transform", Algorithm=EXC_C14N)
         _sub(ref, "DigestMethod", Algorithm=SHA256)
-        _sub(ref, "DigestValue").text = base64.b64encode(digest).decode()
-        signed_info = _c14n(info)
+        _sub(ref, "DigestValue").text = _DIGEST_SLOT
+        _sub(sig, "SignatureValue")
+        _sub(_sub(_sub(sig, "KeyInfo"), "X509Data"), "X509Certificate").text = \
+            base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+        head, tail = _c14n(info).split(_DIGEST_SLOT.encode())
+        return cls(key, cert, method, sig, head, tail)
+
+
+class Signer:
+    """Signs with this gateway's key, loaded once."""
+
+    def __init__(self, key: PrivateKey, cert: x509.Certificate) -> None:
+        self._keyed = _Keyed.of(key, cert)
+
+    @property
+    def key(self) -> PrivateKey:
+        return self._keyed.key
+
+    @property
+    def cert(self) -> x509.Certificate:
+        return self._keyed.cert
+
+    @property
+    def method(self) -> str:
+        return self._keyed.method
+
+    def sign(self, element: etree._Element) -> bytes:
+        """``element`` (a message's root, unsigned), with the enveloped signature appended
+        as its last child, as the bytes to send. ``element`` itself is left unchanged."""
+        keyed = self._keyed
+        if element.getparent() is not None or next(element.iter(_ds("Signature")), None) \
+                is not None:
+            raise ValueError("sign a message's root element, unsigned")
+        # The digest covers exactly what is sent (the element, without what may lie beside it
+        # in its document) without the signature: taken before the signature is added.
+        digest = base64.b64encode(hashlib.sha256(_c14n(element)).digest())
+        signed_info = keyed.info_head + digest + keyed.info_tail
+        key = keyed.key
         if isinstance(key, ec.EllipticCurvePrivateKey):
             # XML-DSig carries ECDSA as r || s, each the curve's size (RFC 4050), where
             # cryptography gives DER: only the encoding is converted here.
@@ -155,8 +186,10 @@ class Signer:
             value = r.to_bytes(n, "big") + s_.to_bytes(n, "big")
         else:
             value = key.sign(signed_info, padding.PKCS1v15(), hashes.SHA256())
-        _sub(sig, "SignatureValue").text = base64.b64encode(value).decode()
-        _sub(_sub(_sub(sig, "KeyInfo"), "X509Data"), "X509Certificate").text = cert_b64
+        sig = copy.deepcopy(keyed.template)  # one copy in C of the finished elements
+        sig[0][2][2].text = digest.decode()  # SignedInfo/Reference/DigestValue
+        sig[1].text = base64.b64encode(value).decode()  # SignatureValue
+        element.append(sig)
         try:
             return etree.tostring(element, xml_declaration=True, encoding="UTF-8")
         finally:
@@ -208,8 +241,7 @@ class FileSigner(Signer):
             self._refused = stamp  # logged once; tried again when the files change again
             log.error("signing key not changed: %s", exc)
             return False
-        self._pair = (key, cert, _method(key), base64.b64encode(
-            cert.public_bytes(serialization.Encoding.DER)).decode())
+        self._keyed = _Keyed.of(key, cert)
         self._stamp = stamp
         log.info("signing with the new certificate %s...", fingerprint(cert)[:16])
         return True
@@ -347,12 +379,10 @@ def _trusted_signers(trust: TrustStore, certs: list[bytes],
     first_error: GatewayError | None = None
     for der in certs:
         try:
-            cert = x509.load_der_x509_certificate(der)
+            trusted = trust.resolve_der(der, now)
         except ValueError:
             raise GatewayError("signature-profile", "X509Certificate is not a certificate") \
                 from None
-        try:
-            trusted = trust.resolve(cert, now)
         except GatewayError as exc:
             first_error = first_error or exc
             continue
@@ -418,11 +448,66 @@ def _signature_ok(key: object, method: str, signed_info: bytes, value: bytes) ->
     return False
 
 
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+# xsi:type holds a QName, resolved through namespace declarations: the one value in a message
+# that can depend on a declaration exclusive C14N leaves out (see signed_content)
+_HAS_XSI_TYPE = etree.XPath("boolean(descendant-or-self::*/@xsi:type)", namespaces={"xsi": XSI})
+
+
+def _reread(canonical: bytes, root: etree._Element) -> etree._Element:
+    try:
+        signed = etree.fromstring(canonical, _safe_parser())
+    except etree.XMLSyntaxError as exc:  # pragma: no cover - C14N output parses
+        raise GatewayError("xml-malformed", str(exc.msg)[:200]) from None
+    if signed.tag != root.tag:  # pragma: no cover - URI="" covers the root
+        raise GatewayError("signature-profile", "the signature does not cover the root element")
+    return signed
+
+
+def signed_content(root: etree._Element, sig: etree._Element, canonical: bytes
+                   ) -> etree._Element:
+    """What the signature covers, as a tree, made from the verified tree itself: the
+    Signature taken out (its tail text, the document's, left in place) and every comment
+    inside the root removed (their tail text kept). ``root`` is changed and returned.
+
+    Why this is the same as re-reading ``canonical`` (the exclusive C14N the digest was
+    checked over, which is what this function replaced): that C14N is the XPath data model
+    of the document less comments and less the Signature, and the tree left here is that
+    same model, so the re-read and this tree differ only where C14N changes the *form* and not
+    the values, or outside the root:
+    - attribute order, quoting, whitespace inside tags, CDATA (the parser merges it into
+      text), character references, line ends: form only; the values read are the same;
+    - comments: removed here, so ``.text`` and ``itertext()`` read across where they were;
+    - the XML declaration, and what lies before or after the root element: never read (the
+      XSD validates the root, the model mapping reads the root's descendants);
+    - processing instructions inside the root: kept by C14N and kept here;
+    - namespace declarations that no element or attribute name uses: exclusive C14N leaves
+      them out, so they are not signed. Names are compared by namespace URI, never by
+      prefix, so a declaration matters only to a value that is a QName in content. The
+      schemas declare no xs:QName or xs:NOTATION value (tests/test_signed_content.py checks),
+      which leaves ``xsi:type``: a message holding one is re-read from ``canonical``
+      instead, as before, so an unsigned declaration can never resolve it;
+    - DTDs, entity references and default attributes: refused by the safe parse.
+    tests/test_signed_content.py holds this tree against the re-read on random messages."""
+    if _HAS_XSI_TYPE(root):
+        return _reread(canonical, root)
+    tail, prev = sig.tail, sig.getprevious()
+    if tail:  # lxml's remove() takes the tail with the element
+        if prev is not None:
+            prev.tail = (prev.tail or "") + tail
+        else:
+            root.text = (root.text or "") + tail
+    root.remove(sig)
+    etree.strip_elements(root, etree.Comment, with_tail=False)
+    return root
+
+
 def verify(root: etree._Element, data: bytes, trust: TrustStore,
            now: dt.datetime | None = None) -> Verified:
     """Verify the message ``root`` (the safe parse of ``data``, the exact bytes received).
 
-    Returns the signed content only, re-read from the canonical bytes the digest covers.
+    Returns the signed content only (``signed_content``: ``root`` itself, without its
+    Signature and comments; use only ``Verified.signed`` afterwards).
     Raises GatewayError with a signature-* or certificate-* code on any failure."""
     sig, certs = check_profile(root)
     candidates = _trusted_signers(trust, certs, now)
@@ -443,12 +528,6 @@ def verify(root: etree._Element, data: bytes, trust: TrustStore,
     value = _base64(value_el, "SignatureValue")
     for trusted in candidates:  # signed with one of the KeyInfo certificates
         if _signature_ok(trusted.cert.public_key(), method, signed_info, value):
-            try:
-                signed = etree.fromstring(canonical, _safe_parser())
-            except etree.XMLSyntaxError as exc:  # pragma: no cover - C14N output parses
-                raise GatewayError("xml-malformed", str(exc.msg)[:200]) from None
-            if signed.tag != root.tag:  # pragma: no cover - URI="" covers the root
-                raise GatewayError("signature-profile",
-                                   "the signature does not cover the root element")
-            return Verified(signed=signed, party=trusted.party, via=trusted.via)
+            return Verified(signed=signed_content(root, sig, canonical),
+                            party=trusted.party, via=trusted.via)
     raise GatewayError("signature-invalid", "SignatureValue")

@@ -18,6 +18,7 @@ honoured (``honour``: what it lists stays refused) or makes every CA-issued cert
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
 import threading
@@ -196,6 +197,18 @@ class TrustStore:
             trusted = self._via_ca(cert, now)
         if trusted is None:
             raise GatewayError("certificate-untrusted")
+        check_validity(trusted.cert, now)
+        return trusted
+
+    def resolve_der(self, der: bytes, now: dt.datetime | None = None) -> Trusted:
+        """``resolve`` for a certificate still in DER bytes, as a message carries it: one
+        in the directory is found by the SHA-256 of those bytes (its fingerprint) without
+        being parsed; any other is parsed and resolved as usual (a CA-issued one, or a
+        refusal). Raises ValueError for bytes that are not a certificate."""
+        self.reload_if_changed()
+        trusted = self._by_fp.get(hashlib.sha256(der).hexdigest())
+        if trusted is None:
+            return self.resolve(x509.load_der_x509_certificate(der), now)
         check_validity(trusted.cert, now)
         return trusted
 

@@ -57,6 +57,8 @@ def format_datetime(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("datetimes on the wire must be timezone-aware")
     value = value.astimezone(UTC)
+    if value.year >= 1000:  # isoformat truncates to the millisecond, as below, and is faster
+        return value.isoformat(timespec="milliseconds")[:-6] + "Z"
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
@@ -72,26 +74,51 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _append(parent: etree._Element, tag: str, tp: Any, value: Any) -> None:
+Writer = typing.Callable[[etree._Element, str, Any], None]
+
+
+@functools.cache
+def _value_writer(tp: Any) -> Writer:
+    """How to write one value of type ``tp`` as the element ``tag`` under a parent."""
     if dataclasses.is_dataclass(tp):
-        el = etree.SubElement(parent, q(tag))
-        _fill(el, value)
-    else:
-        etree.SubElement(parent, q(tag)).text = _text(value)
+        fill = _filler(typing.cast(type, tp))
+
+        def write_dataclass(parent: etree._Element, tag: str, value: Any) -> None:
+            fill(etree.SubElement(parent, tag), value)
+        return write_dataclass
+
+    def write_text(parent: etree._Element, tag: str, value: Any) -> None:
+        etree.SubElement(parent, tag).text = _text(value)
+    return write_text
+
+
+@functools.cache
+def _filler(cls: type) -> typing.Callable[[etree._Element, Any], None]:
+    """The children of a ``cls`` element, in field order: compiled once per class (each field's
+    qualified tag and writer), so building a message is a flat loop over its fields."""
+    steps: list[tuple[str, str, Writer, bool]] = []
+    for name, tag, tp, item_tag in _fields(cls):
+        tp = _unwrap_optional(tp)
+        if item_tag:
+            steps.append((name, q(tag), _value_writer(typing.get_args(tp)[0]), True))
+        else:
+            steps.append((name, q(tag), _value_writer(tp), False))
+
+    def fill(el: etree._Element, obj: Any) -> None:
+        for name, tag, write, many in steps:
+            value = getattr(obj, name)
+            if value is None:
+                continue
+            if many:
+                for v in value:
+                    write(el, tag, v)
+            else:
+                write(el, tag, value)
+    return fill
 
 
 def _fill(el: etree._Element, obj: Any) -> None:
-    for name, tag, tp, item_tag in _fields(typing.cast(type, type(obj))):
-        value = getattr(obj, name)
-        if value is None:
-            continue
-        tp = _unwrap_optional(tp)
-        if item_tag:
-            (item_tp,) = typing.get_args(tp)[:1]
-            for v in value:
-                _append(el, tag, item_tp, v)
-        else:
-            _append(el, tag, tp, value)
+    _filler(typing.cast(Any, type(obj)))(el, obj)
 
 
 def build(message: Message) -> etree._Element:
@@ -105,34 +132,37 @@ def to_bytes(element: etree._Element) -> bytes:
     return etree.tostring(element, xml_declaration=True, encoding="UTF-8")
 
 
-def _scalar(tp: Any, text: str) -> Any:
+def _datetime(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _bool(text: str) -> bool:
+    return text in ("true", "1")
+
+
+def _converter(tp: Any) -> typing.Callable[[str], Any]:
+    """The function from an element's text to a value of ``tp``."""
     if tp is str:
-        return text
+        return str
     if tp is bool:
-        return text in ("true", "1")
+        return _bool
     if tp is datetime:
-        return datetime.fromisoformat(text).astimezone(UTC)
+        return _datetime
     if tp is date:
-        return date.fromisoformat(text)
+        return date.fromisoformat
     if isinstance(tp, type) and issubclass(tp, enum.IntEnum):
-        return tp(int(text))
+        return lambda text: tp(int(text))
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return tp(text)
+        return tp
     if tp is int:
-        return int(text)
+        return int
     if tp is float:
-        return float(text)
+        return float
     raise TypeError(f"no XML mapping for {tp!r}")
 
 
-@functools.cache
-def _spec(cls: type) -> dict[str, tuple[str, Any, str | None]]:
-    """Element tag -> (field name, element type, item tag): how to read ``cls``."""
-    spec = {}
-    for name, tag, tp, item_tag in _fields(cls):
-        tp = _unwrap_optional(tp)
-        spec[tag] = (name, typing.get_args(tp)[0] if item_tag else tp, item_tag)
-    return spec
+def _scalar(tp: Any, text: str) -> Any:
+    return _converter(tp)(text)
 
 
 def leaf_text(el: etree._Element) -> str:
@@ -144,26 +174,49 @@ def leaf_text(el: etree._Element) -> str:
     return "".join(el.itertext())
 
 
-def _read(el: etree._Element, cls: type) -> Any:
+Reader = typing.Callable[[etree._Element], Any]
+
+
+@functools.cache
+def _reader(cls: Any) -> Reader:
+    """How to read an element as a ``cls``: compiled once per class. A dataclass reads its
+    children through a table from qualified tag to (field, reader, repeated); anything not in
+    the table (comments, processing instructions, elements of other namespaces, which the
+    XSD forbids) is passed over. A leaf converts its whole text."""
     if not dataclasses.is_dataclass(cls):
-        return _scalar(cls, leaf_text(el))
-    spec = _spec(cls)
-    values: dict[str, Any] = {}
-    lists: dict[str, list[Any]] = {}
-    for child in el:
-        if not isinstance(child.tag, str) or not child.tag.startswith(f"{{{NS}}}"):
-            continue  # comments, PIs and foreign elements (the XSD forbids the latter)
-        local = child.tag[len(NS) + 2:]
-        if local not in spec:
-            continue
-        name, tp, item_tag = spec[local]
-        if item_tag:
-            lists.setdefault(name, []).append(_read(child, tp))
-        else:
-            values[name] = _read(child, tp)
-    for name, items in lists.items():
-        values[name] = tuple(items)
-    return cls(**values)
+        convert = _converter(cls)
+
+        def read_leaf(el: etree._Element) -> Any:
+            return convert((el.text or "") if len(el) == 0 else "".join(el.itertext()))
+        return read_leaf
+    table: dict[str, tuple[str, Reader, bool]] = {}
+    for name, tag, tp, item_tag in _fields(typing.cast(Any, cls)):
+        tp = _unwrap_optional(tp)
+        table[q(tag)] = (name, _reader(typing.get_args(tp)[0] if item_tag else tp),
+                         bool(item_tag))
+    make = typing.cast(type, cls)
+    repeated = [name for name, _, many in table.values() if many]
+
+    def read(el: etree._Element) -> Any:
+        values: dict[str, Any] = {}
+        for child in el:
+            entry = table.get(child.tag)  # a comment's or PI's tag is a function: not found
+            if entry is None:
+                continue
+            name, read_child, many = entry
+            if many:
+                values.setdefault(name, []).append(read_child(child))
+            else:
+                values[name] = read_child(child)
+        for name in repeated:
+            if name in values:
+                values[name] = tuple(values[name])
+        return make(**values)
+    return read
+
+
+def _read(el: etree._Element, cls: type) -> Any:
+    return _reader(cls)(el)
 
 
 def parse(root: etree._Element) -> Message:

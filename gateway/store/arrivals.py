@@ -26,7 +26,9 @@ class Mark:
         """The mark after ``rows``: ids older than the window are dropped (a listing cannot
         return them again)."""
         seen = {**self.seen, **{str(r["id"]): float(r["t"]) for r in rows}}
-        t = max([self.t, *seen.values()])
+        # (every row's time, also of an id repeated with an earlier time: so the mark after
+        # several rows is the mark after each in turn)
+        t = max([self.t, *seen.values(), *(float(r["t"]) for r in rows)])
         return Mark(t, {i: at for i, at in seen.items() if at >= t - WINDOW})
 
     def dumps(self) -> str:

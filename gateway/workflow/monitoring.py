@@ -505,8 +505,16 @@ class MonitorWorker:
         gw = self.gw
         mark = Mark.loads(await gw.store.marks.get(name))
         found = 0
+        # Rows done since the mark was last stored. The mark is stored at once after a row
+        # that wrote something (a finding, a notification), so that is never done twice,
+        # and otherwise once at the end of the listing (or before a row that failed): storing
+        # it after every row serialised every id of the last WINDOW seconds for each row,
+        # quadratic in the arrival rate. A crash may have a row that found nothing looked at
+        # again, which finds nothing again, or what a watch added since then.
+        done: list[dict[str, Any]] = []
         for row in await listing(mark):
             key = (name, str(row["id"]))
+            wrote = found
             try:
                 arrival = await make(gw, row)
                 if arrival is not None:
@@ -528,9 +536,15 @@ class MonitorWorker:
                     subject=f"An arrival ({name} {key[1]}) could not be matched against the "
                             f"watched children: check it by hand",
                     recipients=gw.settings.addresses("notify_officers"), message_id=key[1]))
+                wrote = -1
             self.failures.pop(key, None)
-            mark = mark.after([row])
-            await _advance(gw, name, mark.dumps())
+            done.append(row)
+            if found != wrote:
+                mark = mark.after(done)
+                done = []
+                await _advance(gw, name, mark.dumps())
+        if done:  # (Mark.after of several rows is the same as of each in turn)
+            await _advance(gw, name, mark.after(done).dumps())
         return found
 
     async def records(self) -> int:
