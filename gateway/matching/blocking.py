@@ -97,6 +97,8 @@ def record_keys(p: Prepared) -> list[Key]:
         keys.extend(("ps", p.pc, t) for t in sn_toks)
     if p.house and p.addr:
         keys.append(("a", p.addr))
+        if p.district:  # the household: its address within its postcode district
+            keys.append(("ad", p.addr, p.district))
     # Wide keys, looked up only by fallback_keys.
     keys.extend(("nm", s, f) for s in sn_toks for f in fn_toks)
     keys.extend(("u", u) for u in p.upns)
@@ -174,9 +176,14 @@ def household_keys(q: Prepared) -> list[Key]:
     full date of birth, even one already placed (``Matcher.match``), so the second pass's
     bound never has to cover a record at the query's home. An address held by more than
     ``HOUSEHOLD_KEY_MAX`` records (a hostel, a hotel used as temporary accommodation) is
-    no key at all.
+    no key at all. With a postcode, the home is the address within the postcode district
+    (a record there born on the query's day shares the first key of date and district).
     """
-    return [("a", q.addr)] if q.house and q.addr else []
+    if not (q.house and q.addr):
+        return []
+    # "1 Park Place" is a house in many towns: within the postcode district it is one home.
+    # Without a postcode, the address alone (bounded by HOUSEHOLD_KEY_MAX).
+    return [("ad", q.addr, q.district)] if q.district else [("a", q.addr)]
 
 
 def fallback_keys(q: Prepared) -> list[Key]:

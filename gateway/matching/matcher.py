@@ -382,9 +382,10 @@ class Matcher:
             # with a slip in the day of birth) could still beat it or come close enough
             # to make it ambiguous: look.
             keys = deferred_keys(q)
-        elif q.dob_full:
-            # Placed beyond what the later keys could reach, but a record at the query's
-            # home is not bounded so (its date of birth may be the query's): look there.
+        elif q.dob_full and not q.district:
+            # Placed beyond what the later keys could reach, but without a postcode a
+            # record at the query's home is not bounded so (its date of birth may be the
+            # query's, and no first key holds date and district): look there.
             keys = household_keys(q)
         if keys:
             more = self._candidate_ids(q, keys, set(seen))
@@ -469,8 +470,12 @@ class Matcher:
         For a query with a full date of birth such a record's date is neither the same nor
         transposed (those records share a first key), so its date of birth counts at most
         as a keying slip, or as a fitting partial date if any held record has one; every
-        other field is taken at its best. The household key (``blocking.household_keys``)
-        is not covered by this bound: ``match`` looks it up whatever the bound says.
+        other field is taken at its best. A record at the query's home with the query's
+        date of birth shares the first key of date and postcode district; for a query
+        with no postcode it does not, and ``match`` looks up the household key
+        (``blocking.household_keys``) whatever this bound says. (A postcode with a typo in
+        its district, both names damaged past their keys and the date exact is the gap
+        left.)
         """
         best = self._best
         names = [n for n in (q.fn, q.sn, qs.fn if qs else "", qs.sn if qs else "") if n]
@@ -545,7 +550,7 @@ class Matcher:
         hits: dict[str, int] = {}
         for key in query_keys(q) if keys is None else keys:
             found = index.get(key, ())
-            if key[0] == "a" and len(found) > HOUSEHOLD_KEY_MAX:
+            if key[0] in ("a", "ad") and len(found) > HOUSEHOLD_KEY_MAX:
                 continue  # a hostel, not a household
             for rid in found:
                 if exclude is None or rid not in exclude:
