@@ -1,6 +1,6 @@
-"""Reviewer's reproducers for the `statutory` merge (register pages, deletion grounds).
-Copy into tests/ and run: .venv/bin/pytest -q tests/test_review_reg.py
-Each test FAILS on a7a8167 where it proves a defect (asserts the correct behaviour)."""
+"""Reviewer's reproducers for the `statutory` merge (register pages, deletion grounds),
+review r10 of issue 12. Each test FAILS on a7a8167 where it proves a defect (asserts the
+correct behaviour); each passes on `regfix`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from gateway.core.errors import GatewayError
 from gateway.web.pages.register import typed_from
 from gateway.workflow import cnis
 from tests.test_cnis import ENTRY
@@ -61,10 +62,13 @@ async def test_two_officers_editing_at_once_do_not_silently_undo_each_other(web:
     entry_id = await cnis.add(web.gw, ENTRY, "api")
     row = await web.gw.store.register.get(entry_id)
     assert row is not None
-    stale = as_posted(typed_from(row.data()))  # B's form, rendered from version 1
+    # B's form, rendered from version 1. The reproducer asserted the defect here (the form
+    # carried no version); fixed, the form carries the version it was filled from, and B's
+    # browser posts it back with the rest of the form.
+    stale = {**as_posted(typed_from(row.data())), "version": "1"}
     await web.sign_in("olive")
     page = await (await web.client.get(f"/register/{entry_id}/edit")).text()
-    assert 'name="version"' not in page  # the form carries no version
+    assert 'name="version" value="1"' in page  # the form carries the version
     resp = await post(web, f"/register/{entry_id}/edit",
                       {**stale, "nhs_number": "9434765919", "reason": "A: NHS number found"})
     assert resp.status == 303
@@ -193,3 +197,170 @@ async def test_an_entry_whose_parent_address_is_only_a_postcode_can_be_changed(w
                       {**as_posted(typed_from(row.data())), "hours_by_parents": "20",
                        "reason": "new timetable"})
     assert resp.status == 303, re.findall(r'href="#[^"]+"', await resp.text())
+
+
+# ---- the fixes' own tests (regfix): what the reproducers above do not pin down ------------
+
+async def test_a_stale_save_is_a_gov_uk_error_with_a_link_and_nothing_is_lost(web: Two) -> None:
+    entry_id = await cnis.add(web.gw, ENTRY, "api")
+    row = await web.gw.store.register.get(entry_id)
+    assert row is not None
+    form = {**as_posted(typed_from(row.data())), "version": "1"}
+    await cnis.update(web.gw, entry_id, {**ENTRY, "notes": "changed by A"}, "api", "A")
+    await web.sign_in("olive")
+    resp = await post(web, f"/register/{entry_id}/edit",
+                      {**form, "forename": "Zosia", "reason": "B: known as Zosia"})
+    html = await resp.text()
+    assert resp.status == 409
+    assert "changed by someone else since you opened it" in html
+    assert 'href="#version-conflict"' in html and 'id="version-conflict"' in html
+    assert f'href="/register/{entry_id}/edit"' in html  # open it as it is now
+    assert 'value="Zosia"' in html and "B: known as Zosia" in html  # what was typed is kept
+    after = await web.gw.store.register.get(entry_id)
+    assert after is not None and after.version == 2 and after.data()["notes"] == "changed by A"
+
+
+async def test_every_telephone_is_shown_and_changed_on_the_form(web: Two) -> None:
+    entry = {**PHONE_ENTRY, "providers": [{"name": "Salford Tutors Ltd", "address": {
+        "lines": ["1 High St"], "telephone": "0161 555 0100"}}]}
+    entry_id = await cnis.add(web.gw, entry, "api")
+    await web.sign_in("olive")
+    page = await (await web.client.get(f"/register/{entry_id}/edit")).text()
+    for phone in ("0161 496 0000", "07700 900123", "0161 555 0100"):
+        assert f'value="{phone}"' in page, phone
+    row = await web.gw.store.register.get(entry_id)
+    assert row is not None
+    resp = await post(web, f"/register/{entry_id}/edit",
+                      {**as_posted(typed_from(row.data())), "parent1_telephone": "07700 900999",
+                       "telephone": "", "reason": "new mobile; the landline is gone"})
+    assert resp.status == 303, await resp.text()
+    after = await web.gw.store.register.get(entry_id)
+    assert after is not None
+    data = after.data()
+    assert "telephone" not in data["address"]
+    assert data["parents"][0]["address"]["telephone"] == "07700 900999"
+    assert data["providers"][0]["address"] == {"lines": ["1 High St"],
+                                               "telephone": "0161 555 0100"}
+
+
+async def test_what_the_form_does_not_edit_is_carried_over() -> None:
+    """A field only the API (or a later version of the entry) sets is kept by a page edit,
+    matched to the parent or provider slot it was shown in."""
+    from gateway.web.pages.register import _carry
+    current = {**ENTRY, "extra": "kept", "address": {"lines": ["9 New Road"], "x": 1},
+               "parents": [{"name": "Anna Nowak", "note": "p1"},
+                           {"name": "Piotr Nowak", "note": "p2"}]}
+    new = {"surname": "Nowak", "address": {"lines": ["10 New Road"]},
+           "parents": [{"name": "Piotr Nowak", "_slot": 2}]}  # parent 1 emptied on the form
+    out = _carry(current, new)
+    assert out["extra"] == "kept" and out["address"] == {"lines": ["10 New Road"], "x": 1}
+    assert out["parents"] == [{"name": "Piotr Nowak", "note": "p2"}]
+
+
+async def test_three_decimal_hours_are_kept_as_received(web: Two) -> None:
+    entry_id = await cnis.add(web.gw, {**ENTRY, "hours_by_parents": 12.345}, "api")
+    row = await web.gw.store.register.get(entry_id)
+    assert row is not None and row.data()["hours_by_parents"] == 12.345
+    await web.sign_in("olive")
+    page = await (await web.client.get(f"/register/{entry_id}/edit")).text()
+    assert 'value="12.345"' in page
+    resp = await post(web, f"/register/{entry_id}/edit",
+                      {**as_posted(typed_from(row.data())), "notes": "x", "reason": "notes"})
+    assert resp.status == 303
+    after = await web.gw.store.register.get(entry_id)
+    assert after is not None and after.data()["hours_by_parents"] == 12.345
+
+
+async def test_a_changed_date_of_birth_is_checked_as_on_add(web: Two) -> None:
+    entry_id = await cnis.add(web.gw, ENTRY, "api")
+    with pytest.raises(GatewayError) as info:  # a 3-year-old: not of compulsory age
+        await cnis.update(web.gw, entry_id, {**ENTRY, "dob": "2023-05-05"}, "api", "typo")
+    assert info.value.code == "cnis-not-eligible"
+    with pytest.raises(GatewayError) as info:
+        await cnis.update(web.gw, entry_id, {**ENTRY, "dob": "2030-05-05"}, "api", "typo")
+    assert info.value.code == "bad-request" and "future" in info.value.text
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"provider1_hours": "2", "provider1_unsupervised": "3"}, "provider1_unsupervised"),
+    ({"hours_by_parents": "100", "hours_by_others": "70"}, "hours_by_others"),
+    ({"surname": "\u200b"}, "surname"),
+    ({"forename": "\u200b\u200b"}, "forename"),
+    ({"surname": "123"}, "surname"),
+    ({"parent1_name": "\ufeff"}, "parent1_name"),
+    ({"dob-year": "2030"}, "dob-day"),
+])
+async def test_impossible_values_are_field_errors(web: Two, change: dict[str, str],
+                                                 field: str) -> None:
+    await web.sign_in("olive")
+    resp = await post(web, "/register/new", {**FORM, **change})
+    html = await resp.text()
+    assert resp.status == 400, resp.status
+    assert f'href="#{field}"' in html, re.findall(r'href="#[^"]+"', html)
+    assert await web.gw.store.register.listing() == []
+
+
+async def test_the_api_refuses_a_name_without_a_letter_and_drops_invisible_characters(
+        web: Two) -> None:
+    for bad in ("\u200b", "\u00ad", "--"):
+        with pytest.raises(GatewayError) as info:
+            await cnis.add(web.gw, {**ENTRY, "surname": bad}, "api")
+        assert info.value.code == "bad-request" and "surname" in info.value.text
+    entry_id = await cnis.add(web.gw, {**ENTRY, "surname": "No\u200bwak"}, "api")
+    row = await web.gw.store.register.get(entry_id)
+    assert row is not None and row.data()["surname"] == "Nowak" and row.surname == "Nowak"
+    with pytest.raises(GatewayError):
+        await cnis.add(web.gw, {**ENTRY, "providers": [{"name": "Tutors",
+                                                        "hours_per_week": 2,
+                                                        "unsupervised_hours_per_week": 5}]},
+                       "api")
+
+
+async def test_the_first_version_always_says_why(web: Two) -> None:
+    await web.sign_in("olive")
+    resp = await post(web, "/register/new", FORM)
+    assert resp.status == 303
+    [row] = await web.gw.store.register.listing()
+    [v1] = await web.gw.store.register.versions(row.entry_id)
+    assert v1.reason == "added on the register page by user:olive"
+    html = await (await web.client.get(f"/register/{row.entry_id}")).text()
+    assert "added on the register page by user:olive" in html
+    api_id = await cnis.add(web.gw, ENTRY, "api")
+    [v1] = await web.gw.store.register.versions(api_id)
+    assert v1.reason == "added by api"
+
+
+async def test_search_with_a_control_character_is_a_400_at_the_field(web: Two) -> None:
+    await web.sign_in("olive")
+    resp = await web.client.get("/register", params={"q": "a\x00b"})
+    html = await resp.text()
+    assert resp.status == 400 and 'href="#q"' in html and "control character" in html
+
+
+@pytest.mark.parametrize("query", ["Zofia Nowak", "nowak zofia", "NOWAK", "zof", "lukasz zak",
+                                   "zak", "emile"])
+async def test_search_finds_either_name_in_either_order(web: Two, query: str) -> None:
+    await cnis.add(web.gw, ENTRY, "api")
+    await cnis.add(web.gw, {**ENTRY, "forename": "Łukasz", "surname": "Żak"}, "api")
+    await cnis.add(web.gw, {**ENTRY, "forename": "Émile", "surname": "Durand"}, "api")
+    await web.sign_in("olive")
+    html = await (await web.client.get("/register", params={"q": query})).text()
+    assert "1 entry" in html, query
+
+
+async def test_a_transferred_entry_offers_no_edit_form(web: Two) -> None:
+    entry_id = await cnis.add(web.gw, ENTRY, "api")
+    await cnis.transfer(web.gw, entry_id, "352", "api", "moved")
+    await web.sign_in("olive")
+    resp = await web.client.get(f"/register/{entry_id}/edit")
+    html = await resp.text()
+    assert resp.status == 409 and 'href="#entry-state"' in html
+    assert "cannot be changed" in html and 'name="surname"' not in html
+
+
+async def test_the_last_page_is_shown_for_a_page_past_it(web: Two) -> None:
+    for i in range(26):
+        await cnis.add(web.gw, {**ENTRY, "surname": f"Kowal{i:02}"}, "api")
+    await web.sign_in("olive")
+    resp = await web.client.get("/register?page=9", allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"].endswith("page=2")
