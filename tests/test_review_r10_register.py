@@ -29,7 +29,7 @@ def as_posted(typed: dict[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in typed.items()}
 
 
-async def test_changing_an_entry_on_the_page_keeps_its_telephone_numbers(web: Two) -> None:
+async def test_changing_an_entry_on_the_page_keeps_its_telephone_numbers(web: Two) -> None:  # noqa: F811
     """An entry added by API/CLI (or received by transfer) holds telephone numbers; changing
     one unrelated field on /register/<id>/edit must not silently delete them."""
     entry_id = await cnis.add(web.gw, PHONE_ENTRY, "api")
@@ -40,7 +40,7 @@ async def test_changing_an_entry_on_the_page_keeps_its_telephone_numbers(web: Tw
     assert "0161 496 0000" in page, "the edit form does not even show the telephone"
 
 
-async def test_saving_the_edit_form_unchanged_but_one_field_loses_no_data(web: Two) -> None:
+async def test_saving_the_edit_form_unchanged_but_one_field_loses_no_data(web: Two) -> None:  # noqa: F811
     entry_id = await cnis.add(web.gw, PHONE_ENTRY, "api")
     row = await web.gw.store.register.get(entry_id)
     assert row is not None
@@ -55,7 +55,7 @@ async def test_saving_the_edit_form_unchanged_but_one_field_loses_no_data(web: T
     assert after.data()["parents"][0]["address"].get("telephone") == "07700 900123"
 
 
-async def test_two_officers_editing_at_once_do_not_silently_undo_each_other(web: Two) -> None:
+async def test_two_officers_editing_at_once_do_not_silently_undo_each_other(web: Two) -> None:  # noqa: F811
     """Officer A and officer B open the edit form on version 1. A saves (version 2). B saves
     the stale form: the gateway should refuse (as transfer does with expect_version), not
     overwrite A's change without a word."""
@@ -81,7 +81,7 @@ async def test_two_officers_editing_at_once_do_not_silently_undo_each_other(web:
 
 
 @pytest.mark.parametrize("query", ["Łukasz", "łukasz", "Żak", "ŻAK", "Émile"])
-async def test_search_finds_a_name_typed_exactly_as_held(web: Two, query: str) -> None:
+async def test_search_finds_a_name_typed_exactly_as_held(web: Two, query: str) -> None:  # noqa: F811
     """store.cnis.search lowers the query in Python but the column with SQLite's LOWER(),
     which folds ASCII only: a name with a non-ASCII capital is not found by its own
     spelling."""
@@ -92,7 +92,7 @@ async def test_search_finds_a_name_typed_exactly_as_held(web: Two, query: str) -
     assert "No entries match" not in html, query
 
 
-async def test_a_page_past_the_last_is_an_error_not_an_empty_register(web: Two) -> None:
+async def test_a_page_past_the_last_is_an_error_not_an_empty_register(web: Two) -> None:  # noqa: F811
     await cnis.add(web.gw, ENTRY, "api")
     await web.sign_in("olive")
     resp = await web.client.get("/register?page=7")
@@ -101,9 +101,9 @@ async def test_a_page_past_the_last_is_an_error_not_an_empty_register(web: Two) 
     assert resp.status == 400 or "No entries match" not in html
 
 
-async def test_drafts_are_not_listed_twice_on_the_first_page(web: Two) -> None:
-    from gateway.web.app import inbound_for
+async def test_drafts_are_not_listed_twice_on_the_first_page(web: Two) -> None:  # noqa: F811
     from gateway.store.cnis import EntryState
+    from gateway.web.app import inbound_for
     eid = await cnis.add(web.other, ENTRY, "officer-352")
     mid = await cnis.transfer(web.other, eid, "355", "officer-352", "moved")
     out = await web.other.store.outbox.get(mid, with_body=True)
@@ -116,7 +116,7 @@ async def test_drafts_are_not_listed_twice_on_the_first_page(web: Two) -> None:
         html.count(f'href="/register/{draft.entry_id}"')
 
 
-async def test_hours_that_cannot_be_are_refused(web: Two) -> None:
+async def test_hours_that_cannot_be_are_refused(web: Two) -> None:  # noqa: F811
     """Unsupervised hours above the provider's hours, and parents + others above a week."""
     await web.sign_in("olive")
     resp = await post(web, "/register/new", {**FORM, "provider1_hours": "2",
@@ -126,7 +126,7 @@ async def test_hours_that_cannot_be_are_refused(web: Two) -> None:
     assert resp.status == 400, resp.status
 
 
-async def test_a_closed_entry_offers_no_edit_form(web: Two) -> None:
+async def test_a_closed_entry_offers_no_edit_form(web: Two) -> None:  # noqa: F811
     entry_id = await cnis.add(web.gw, ENTRY, "api")
     await cnis.set_state(web.gw, entry_id, cnis.E.CLOSED, "api", "on roll")
     await web.sign_in("olive")
@@ -134,6 +134,7 @@ async def test_a_closed_entry_offers_no_edit_form(web: Two) -> None:
     html = await resp.text()
     # the form is served for a closed entry; saving it then fails with 409, and the error
     # links to the surname field rather than to the entry's state
+    assert resp.status == 409 and "cannot be changed" in html  # (regfix) says why
     data = {**as_posted(typed_from((await web.gw.store.register.get(entry_id)).data())),
             "reason": "typo"}
     resp2 = await post(web, f"/register/{entry_id}/edit", data)
@@ -141,7 +142,7 @@ async def test_a_closed_entry_offers_no_edit_form(web: Two) -> None:
     assert resp.status != 200 or 'href="#surname"' not in html2, (resp.status, resp2.status)
 
 
-async def test_an_edit_cannot_give_a_date_of_birth_in_the_future(web: Two) -> None:
+async def test_an_edit_cannot_give_a_date_of_birth_in_the_future(web: Two) -> None:  # noqa: F811
     """Adding refuses a child not of compulsory school age (cnis-not-eligible); changing the
     entry checks nothing but year >= 1990, so a DOB in the future (or a 2-year-old) saves."""
     entry_id = await cnis.add(web.gw, ENTRY, "api")
@@ -157,7 +158,7 @@ async def test_an_edit_cannot_give_a_date_of_birth_in_the_future(web: Two) -> No
         resp.status, after.data()["dob"])
 
 
-async def test_an_invalid_nhs_number_is_shown_at_its_field(web: Two) -> None:
+async def test_an_invalid_nhs_number_is_shown_at_its_field(web: Two) -> None:  # noqa: F811
     await web.sign_in("olive")
     resp = await post(web, "/register/new", {**FORM, "nhs_number": "1234567890"})
     html = await resp.text()
@@ -165,7 +166,7 @@ async def test_an_invalid_nhs_number_is_shown_at_its_field(web: Two) -> None:
     assert 'href="#nhs_number"' in html, re.findall(r'href="#[^"]+"', html)
 
 
-async def test_a_received_entry_with_three_decimal_hours_can_be_changed(web: Two) -> None:
+async def test_a_received_entry_with_three_decimal_hours_can_be_changed(web: Two) -> None:  # noqa: F811
     """RegisterTransfer's Hours is xs:decimal (any precision); the form accepts at most two
     decimals, so a draft received with 12.345 cannot be saved without retyping the hours."""
     from gateway.exchange.outgoing import queue
@@ -185,7 +186,7 @@ async def test_a_received_entry_with_three_decimal_hours_can_be_changed(web: Two
     assert resp.status == 303, re.findall(r'href="#[^"]+"', await resp.text())
 
 
-async def test_an_entry_whose_parent_address_is_only_a_postcode_can_be_changed(web: Two) -> None:
+async def test_an_entry_whose_parent_address_is_only_a_postcode_can_be_changed(web: Two) -> None:  # noqa: F811
     """The API (and a RegisterTransfer) accept an address with a postcode and no lines; the
     form refuses that address, so the entry cannot be changed on the page at all."""
     entry_id = await cnis.add(web.gw, {**ENTRY, "parents": [
@@ -201,7 +202,7 @@ async def test_an_entry_whose_parent_address_is_only_a_postcode_can_be_changed(w
 
 # ---- the fixes' own tests (regfix): what the reproducers above do not pin down ------------
 
-async def test_a_stale_save_is_a_gov_uk_error_with_a_link_and_nothing_is_lost(web: Two) -> None:
+async def test_a_stale_save_is_a_gov_uk_error_with_a_link_and_nothing_is_lost(web: Two) -> None:  # noqa: F811
     entry_id = await cnis.add(web.gw, ENTRY, "api")
     row = await web.gw.store.register.get(entry_id)
     assert row is not None
@@ -220,7 +221,7 @@ async def test_a_stale_save_is_a_gov_uk_error_with_a_link_and_nothing_is_lost(we
     assert after is not None and after.version == 2 and after.data()["notes"] == "changed by A"
 
 
-async def test_every_telephone_is_shown_and_changed_on_the_form(web: Two) -> None:
+async def test_every_telephone_is_shown_and_changed_on_the_form(web: Two) -> None:  # noqa: F811
     entry = {**PHONE_ENTRY, "providers": [{"name": "Salford Tutors Ltd", "address": {
         "lines": ["1 High St"], "telephone": "0161 555 0100"}}]}
     entry_id = await cnis.add(web.gw, entry, "api")
@@ -257,7 +258,7 @@ async def test_what_the_form_does_not_edit_is_carried_over() -> None:
     assert out["parents"] == [{"name": "Piotr Nowak", "note": "p2"}]
 
 
-async def test_three_decimal_hours_are_kept_as_received(web: Two) -> None:
+async def test_three_decimal_hours_are_kept_as_received(web: Two) -> None:  # noqa: F811
     entry_id = await cnis.add(web.gw, {**ENTRY, "hours_by_parents": 12.345}, "api")
     row = await web.gw.store.register.get(entry_id)
     assert row is not None and row.data()["hours_by_parents"] == 12.345
@@ -271,7 +272,7 @@ async def test_three_decimal_hours_are_kept_as_received(web: Two) -> None:
     assert after is not None and after.data()["hours_by_parents"] == 12.345
 
 
-async def test_a_changed_date_of_birth_is_checked_as_on_add(web: Two) -> None:
+async def test_a_changed_date_of_birth_is_checked_as_on_add(web: Two) -> None:  # noqa: F811
     entry_id = await cnis.add(web.gw, ENTRY, "api")
     with pytest.raises(GatewayError) as info:  # a 3-year-old: not of compulsory age
         await cnis.update(web.gw, entry_id, {**ENTRY, "dob": "2023-05-05"}, "api", "typo")
@@ -290,7 +291,7 @@ async def test_a_changed_date_of_birth_is_checked_as_on_add(web: Two) -> None:
     ({"parent1_name": "\ufeff"}, "parent1_name"),
     ({"dob-year": "2030"}, "dob-day"),
 ])
-async def test_impossible_values_are_field_errors(web: Two, change: dict[str, str],
+async def test_impossible_values_are_field_errors(web: Two, change: dict[str, str],  # noqa: F811
                                                  field: str) -> None:
     await web.sign_in("olive")
     resp = await post(web, "/register/new", {**FORM, **change})
@@ -301,7 +302,7 @@ async def test_impossible_values_are_field_errors(web: Two, change: dict[str, st
 
 
 async def test_the_api_refuses_a_name_without_a_letter_and_drops_invisible_characters(
-        web: Two) -> None:
+        web: Two) -> None:  # noqa: F811
     for bad in ("\u200b", "\u00ad", "--"):
         with pytest.raises(GatewayError) as info:
             await cnis.add(web.gw, {**ENTRY, "surname": bad}, "api")
@@ -316,7 +317,7 @@ async def test_the_api_refuses_a_name_without_a_letter_and_drops_invisible_chara
                        "api")
 
 
-async def test_the_first_version_always_says_why(web: Two) -> None:
+async def test_the_first_version_always_says_why(web: Two) -> None:  # noqa: F811
     await web.sign_in("olive")
     resp = await post(web, "/register/new", FORM)
     assert resp.status == 303
@@ -330,7 +331,7 @@ async def test_the_first_version_always_says_why(web: Two) -> None:
     assert v1.reason == "added by api"
 
 
-async def test_search_with_a_control_character_is_a_400_at_the_field(web: Two) -> None:
+async def test_search_with_a_control_character_is_a_400_at_the_field(web: Two) -> None:  # noqa: F811
     await web.sign_in("olive")
     resp = await web.client.get("/register", params={"q": "a\x00b"})
     html = await resp.text()
@@ -339,7 +340,7 @@ async def test_search_with_a_control_character_is_a_400_at_the_field(web: Two) -
 
 @pytest.mark.parametrize("query", ["Zofia Nowak", "nowak zofia", "NOWAK", "zof", "lukasz zak",
                                    "zak", "emile"])
-async def test_search_finds_either_name_in_either_order(web: Two, query: str) -> None:
+async def test_search_finds_either_name_in_either_order(web: Two, query: str) -> None:  # noqa: F811
     await cnis.add(web.gw, ENTRY, "api")
     await cnis.add(web.gw, {**ENTRY, "forename": "Łukasz", "surname": "Żak"}, "api")
     await cnis.add(web.gw, {**ENTRY, "forename": "Émile", "surname": "Durand"}, "api")
@@ -348,7 +349,7 @@ async def test_search_finds_either_name_in_either_order(web: Two, query: str) ->
     assert "1 entry" in html, query
 
 
-async def test_a_transferred_entry_offers_no_edit_form(web: Two) -> None:
+async def test_a_transferred_entry_offers_no_edit_form(web: Two) -> None:  # noqa: F811
     entry_id = await cnis.add(web.gw, ENTRY, "api")
     await cnis.transfer(web.gw, entry_id, "352", "api", "moved")
     await web.sign_in("olive")
@@ -358,7 +359,7 @@ async def test_a_transferred_entry_offers_no_edit_form(web: Two) -> None:
     assert "cannot be changed" in html and 'name="surname"' not in html
 
 
-async def test_the_last_page_is_shown_for_a_page_past_it(web: Two) -> None:
+async def test_the_last_page_is_shown_for_a_page_past_it(web: Two) -> None:  # noqa: F811
     for i in range(26):
         await cnis.add(web.gw, {**ENTRY, "surname": f"Kowal{i:02}"}, "api")
     await web.sign_in("olive")

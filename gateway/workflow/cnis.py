@@ -138,7 +138,8 @@ def entry_from(data: dict[str, Any]) -> m.RegisterEntry:
         eligibility=eligibility,
         parents=tuple(m.RegisterParent(
             name=_name(p, "name", "parents: a parent's name"),
-            address=_address(p.get("address"), "address"), provides_education=_flag(p, "provides_education"))
+            address=_address(p.get("address"), "address"),
+            provides_education=_flag(p, "provides_education"))
             for p in _list(data, "parents", 8)),
         hours_by_parents=_hours(data, "hours_by_parents"),
         hours_by_others=_hours(data, "hours_by_others"),
