@@ -365,3 +365,47 @@ async def test_the_last_page_is_shown_for_a_page_past_it(web: Two) -> None:  # n
     await web.sign_in("olive")
     resp = await web.client.get("/register?page=9", allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"].endswith("page=2")
+
+
+def test_the_20_day_rule_note_is_a_source_the_cli_prints(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from gateway.cli.workflow import cmd_deletion_grounds
+    from gateway.messages import grounds
+    url = ("https://localgovernmentlawyer.co.uk/education-law/343-education-features/"
+           "99510-deleting-a-pupil-from-the-school-admission-register-the-20-day-rule-explained")
+    assert url in grounds.SOURCES
+    assert cmd_deletion_grounds(argparse.Namespace(json=False)) == 0
+    out = capsys.readouterr().out
+    assert url in out
+    assert "added in school-notice schema 1.1" in out  # the two new codes say so
+
+
+def test_a_ground_this_gateway_does_not_know_is_refused_saying_what_to_do() -> None:
+    """A newer school gateway's code at an LA gateway that does not know it: schema-invalid,
+    saying the LA upgrades (docs/school-notices.md, Compatibility)."""
+    import datetime as dt
+    import uuid
+
+    from gateway.messages import model as m
+    from gateway.messages import schemas
+    from gateway.messages import xml as mx
+    h = m.Header(str(uuid.uuid4()), str(uuid.uuid4()),
+                 dt.datetime(2026, 12, 7, 10, tzinfo=dt.UTC), "3522001", "352",
+                 m.MessageType.SCHOOL_NOTICE)
+    notice = m.SchoolNotice(
+        header=h, kind=m.NoticeKind.DELETION, notice_date=dt.date(2026, 12, 7),
+        pupil=m.NoticePupil("Nowak", "Zofia", dt.date(2016, 5, 5)),
+        parents=(m.NoticeParent("Anna Nowak", telephone="0161"),),
+        deletion=m.Deletion(m.DeletionGround.BOARDING_CHARGES_UNPAID, dt.date(2026, 12, 4)))
+    root = mx.build(notice)
+    assert schemas.validate(root) is m.MessageType.SCHOOL_NOTICE  # 1.1 knows the new codes
+    for el in root.iter(f"{{{m.NS}}}Ground"):
+        el.text = "a-code-from-a-later-schema"
+    with pytest.raises(GatewayError) as info:
+        schemas.validate(root)
+    assert info.value.code == "schema-invalid"
+    assert "not a code this gateway knows" in info.value.text
+    assert "the LA upgrades its gateway" in info.value.text
+    assert "a-code-from-a-later-schema" not in info.value.text  # values are never quoted
