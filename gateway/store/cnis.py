@@ -226,9 +226,14 @@ class Register:
     async def fill_search_keys(self) -> int:
         """Give every entry written before migration 12 (or by a gateway not yet upgraded,
         during a rolling upgrade) its search key. Run at start-up; returns how many."""
+        async def unfilled(tx: Tx) -> list[Any]:
+            return list(await tx.fetchall("SELECT entry_id, surname, forename FROM "
+                                          "cnis_entries WHERE search_key IS NULL"))
+        rows = await self.backend.read(unfilled)
+        if not rows:  # the usual start: nothing to write
+            return 0
+
         async def op(tx: Tx) -> int:
-            rows = await tx.fetchall("SELECT entry_id, surname, forename FROM cnis_entries "
-                                     "WHERE search_key IS NULL")
             for r in rows:
                 await tx.execute("UPDATE cnis_entries SET search_key = ? WHERE entry_id = ? "
                                  "AND search_key IS NULL", search_key(r), r["entry_id"])

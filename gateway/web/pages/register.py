@@ -160,7 +160,7 @@ def _address(typed: dict[str, Any], prefix: str, label: str, errors: list[dict[s
             **({"telephone": phone} if phone else {})}
 
 
-def read_form(form: Any, current: dict[str, Any] | None = None
+def read_form(form: Any, current: dict[str, Any] | None = None, today: dt.date | None = None
               ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, str]]]:
     """(what was typed, the entry as the workflow takes it, the errors by field).
     ``current``: the entry being changed (its child's address may have no lines if it came
@@ -197,7 +197,7 @@ def read_form(form: Any, current: dict[str, Any] | None = None
         if dob is None or dob.year < 1990:
             errors.append(error("Date of birth must be a real date, like 14 3 2015",
                                 "dob-day"))
-        elif dob > dt.date.today():
+        elif dob > (today or dt.date.today()):
             errors.append(error("Date of birth must be in the past", "dob-day"))
         else:
             data["dob"] = dob.isoformat()
@@ -423,7 +423,7 @@ async def new_post(request: web.Request) -> web.Response:
     if (off := _off(request)) is not None:
         return off
     form = await request.post()
-    typed, data, errors = read_form(form)
+    typed, data, errors = read_form(form, today=request.app[GATEWAY].clock.today())
     more = _another(form, typed)
     if more is not None:
         return _form_page(request, typed, more, status=400 if more else 200)
@@ -521,7 +521,7 @@ async def edit_post(request: web.Request) -> web.Response:
     if (refused := await _not_open(request, row)) is not None:
         return refused
     form = await request.post()
-    typed, data, errors = read_form(form, row.data())
+    typed, data, errors = read_form(form, row.data(), gw.clock.today())
     typed["reason"] = text(form, "reason", 500)
     more = _another(form, typed)
     if more is not None:
