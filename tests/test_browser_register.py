@@ -1,7 +1,8 @@
 """The Children Not in School register's pages in a real browser (Debian's Chromium driven by
 Playwright) against two real gateway processes on loopback, each page checked with axe-core:
 355's officer adds a child through the form (first with mistakes, shown the GOV.UK way),
-changes the entry, and sends it to 352 when the family moves; 352's officer finds the draft
+changes the entry (a second tab's stale save of it is refused, what it typed kept), and sends
+it to 352 when the family moves; 352's officer finds the draft
 waiting on the register and activates it. And a gateway with the register off says so."""
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ def test_an_entry_is_added_changed_and_transferred_then_activated_at_the_new_la(
     ours.wait_for_url("**/register/*?done=added")
     assert "Zofia NOWAK" in ours.locator("h1").inner_text()
     accessible(ours, "register entry")
+    # a second tab opens the form too, and saves after the first: refused, nothing lost
+    stale = ours.context.new_page()
+    stale.goto(ours.url.split("?")[0] + "/edit")
     ours.get_by_role("link", name="Change the entry").click()
     ours.wait_for_url("**/edit")
     ours.fill("#hours_by_parents", "20")
@@ -77,6 +81,16 @@ def test_an_entry_is_added_changed_and_transferred_then_activated_at_the_new_la(
     ours.wait_for_url("**?done=changed")
     history = ours.locator("table", has=ours.get_by_text("Version")).inner_text()
     assert "a new timetable" in history and "user:olive" in history
+    stale.fill("#forename", "Zosia")
+    stale.fill("#reason", "known as Zosia")
+    stale.get_by_role("button", name="Save the change").click()
+    assert "changed by someone else since you opened it" in stale.locator(
+        ".govuk-error-summary").inner_text()
+    assert stale.input_value("#forename") == "Zosia"
+    assert stale.get_by_role("link", name="open the entry as it is now (opens in a new tab)"
+                             ).count() == 1
+    accessible(stale, "register form changed by someone else")
+    stale.close()
     ours.get_by_text("The entry as version 1 left it").click()
     assert "18.5" in ours.locator("details[open]").inner_text()
     accessible(ours, "register entry with its history")

@@ -53,10 +53,13 @@ def test_the_letters_are_the_ones_the_sources_give() -> None:
                 G.CEASED_COMPULSORY_AGE: "l", G.BOARDING_CHARGES_UNPAID: "m",
                 G.LEFT_INDEPENDENT_SCHOOL: "n", G.PERMANENTLY_EXCLUDED: "o"}
     assert {c: g.letter for c, g in grounds.GROUNDS.items() if g.letter} == expected
-    # only (a) to (e) were read in the regulation's own text (and a second source)
-    assert {g.letter for g in grounds.GROUNDS.values() if g.checked} == set("abcde")
+    # only (a) to (d) were read in the regulation's own text (and a second source); the
+    # stored text stops at the start of (e), so (e) is unchecked too (review r10, finding 13)
+    assert {g.letter for g in grounds.GROUNDS.values() if g.checked} == set("abcd")
     assert "not yet checked" in grounds.label(G.DIED)
-    assert "not yet checked" not in grounds.label(G.ATTENDANCE_ORDER_REVOKED)
+    assert "not yet checked" not in grounds.label(G.ATTENDANCE_ORDER_AMENDED)
+    revoked = grounds.label(G.ATTENDANCE_ORDER_REVOKED)
+    assert "only the start of this letter was read" in revoked and "suitable" not in revoked
     assert grounds.label(G.NOT_RETURNED_AFTER_LEAVE).startswith("reg. 9(1)(h): ")
 
 

@@ -216,7 +216,9 @@ def cmd_deletion_grounds(args: argparse.Namespace) -> int:
         return 0
     for g in grounds.GROUNDS.values():
         print(f"{g.reference:15} {g.code.value:35} {g.words}"
-              + ("" if g.checked or g.letter is None else f" [{grounds.UNCHECKED_NOTE}]")
+              + (f" [{g.unchecked_note}]" if g.unchecked_note else "")
+              + (f" [added in school-notice schema {g.added_in}: an LA gateway on 1.0 refuses "
+                 "it]" if g.added_in != "1.0" else "")
               + ("  -> opens a case at once (joint enquiries)" if g.joint_enquiries else ""))
     print("Sources: " + "; ".join(grounds.SOURCES))
     return 0

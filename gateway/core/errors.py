@@ -163,6 +163,8 @@ ERRORS: dict[str, tuple[int, str]] = {
                           "Children Not in School register."),
     "cnis-entry-state": (409, "The register entry is not in a state that allows this "
                          "change."),
+    "cnis-entry-changed": (409, "The register entry was changed by someone else since you read "
+                           "it; read it again and make your change to it as it is now."),
     "invalid-state": (409, "The message is not in a state that allows this action."),
     "receipt-invalid": (502, "The partner's receipt did not verify or did not match the message."),
     "config-invalid": (500, "The gateway configuration is not valid."),

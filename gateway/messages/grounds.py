@@ -14,12 +14,17 @@ Sources (docs/school-notices.md "Where the letters come from"):
    of the form quotes the revoked 2006 regulation 8(1), whose letters differ).
 3. Torbay Council's deletion return (https://forms.torbay.gov.uk/SchoolRegisterDeletion),
    which lists 9(1)(a) to (o), one line each.
-4. For 9(1)(i) only: Browne Jacobson's note "the 20-day rule explained" (also published by
-   Local Government Lawyer), which places the 20 school days' continuous absence ground at
-   regulation 9(1)(i).
+4. For 9(1)(i) only: Browne Jacobson's note "Deleting a pupil from the school admission
+   register: the 20-day rule explained", as published by Local Government Lawyer
+   (https://localgovernmentlawyer.co.uk/education-law/343-education-features/99510-deleting-a-pupil-from-the-school-admission-register-the-20-day-rule-explained),
+   which places the 20 school days' continuous absence ground at regulation 9(1)(i) of the
+   2024 regulations.
 
-So (a) to (e) are checked against the regulation's own text and a second source; (f) to (o)
-rest on source 3 (and (i) on 3 and 4) and are marked ``checked=False``. That (h) and (i) need
+So (a) to (d) are checked against the regulation's own text and a second source. (e) is not:
+source 1 stops at its start and source 2 at (d), so its letter is the regulation's but its
+words rest on source 3; it is marked ``checked=False`` with its own note, and its words say
+no more than that the LA revoked the attendance order. (f) to (o) rest on source 3 (and (i)
+on 3 and 4) and are marked ``checked=False``. That (h) and (i) need
 the school and the LA first to have jointly made reasonable enquiries is from source 4 for
 (i), and for both from the CME statutory guidance as schools restate it (and regulation
 8(1)(f)(iii) and (h)(iii) of the 2006 regulations they replace). Unchecked letters are shown
@@ -43,10 +48,16 @@ from gateway.messages.model import DeletionGround as G
 
 REGULATION = "SI 2024/208 reg. 9(1)"
 SOURCE_PRIMARY = "https://legislation.gov.uk/cy/uksi/2024/208/regulation/9/made"
+SOURCE_20_DAY_RULE = ("https://localgovernmentlawyer.co.uk/education-law/"
+                      "343-education-features/99510-deleting-a-pupil-from-the-school-admission-"
+                      "register-the-20-day-rule-explained")
 SOURCES = (SOURCE_PRIMARY,
            "https://capublic.worcestershire.gov.uk/InYearAdmissions/LeavingForm.aspx",
-           "https://forms.torbay.gov.uk/SchoolRegisterDeletion")
+           "https://forms.torbay.gov.uk/SchoolRegisterDeletion",
+           SOURCE_20_DAY_RULE)
 UNCHECKED_NOTE = "letter from an LA's form, not yet checked against the regulation's text"
+PARTLY_READ_NOTE = ("only the start of this letter was read in the regulation's text; its "
+                    "condition is from an LA's form, not yet checked")
 LETTERS = tuple("abcdefghijklmno")  # regulation 9(1) runs from (a) to (o)
 
 
@@ -58,6 +69,15 @@ class Ground:
     checked: bool            # letter checked against the regulation's own text
     joint_enquiries: bool = False  # the school and the LA must first jointly make
     #                                reasonable enquiries to find where the child is
+    note: str | None = None  # how sure an unchecked letter is, when not UNCHECKED_NOTE
+    added_in: str = "1.0"  # the school-notice schema version that added the code
+
+    @property
+    def unchecked_note(self) -> str | None:
+        """What an unchecked letter is shown with; None when checked (or legacy)."""
+        if self.checked or self.letter is None:
+            return None
+        return self.note or UNCHECKED_NOTE
 
     @property
     def reference(self) -> str:
@@ -74,19 +94,21 @@ class Ground:
         """The citation with how sure its letter is; what a legacy code has instead."""
         if self.citation is None:
             return f"no ground of its own in {REGULATION} (legacy code)"
-        return self.citation + ("" if self.checked else f" ({UNCHECKED_NOTE})")
+        return self.citation + (f" ({self.unchecked_note})" if self.unchecked_note else "")
 
     def label(self) -> str:
         """How a ground is shown: letter, words, and how sure the letter is."""
         if self.letter is None:
             return f"{self.code.value}: {self.words} (no ground of its own in {REGULATION})"
-        note = "" if self.checked else f" ({UNCHECKED_NOTE})"
+        note = f" ({self.unchecked_note})" if self.unchecked_note else ""
         return f"reg. {self.reference}: {self.words}{note}"
 
     def as_json(self) -> dict[str, object]:
         return {"code": self.code.value, "regulation": REGULATION if self.letter else None,
                 "letter": self.letter, "reference": self.reference if self.letter else None,
                 "words": self.words, "letter_checked": self.checked,
+                "letter_note": self.unchecked_note,
+                "added_in_schema": self.added_in,
                 "joint_enquiries": self.joint_enquiries, "legacy": self.letter is None}
 
 
@@ -105,9 +127,8 @@ GROUNDS: dict[G, Ground] = {g.code: g for g in (
     Ground(G.ATTENDANCE_ORDER_AMENDED, "d",
            "the LA amended the school attendance order to name another school", checked=True),
     Ground(G.ATTENDANCE_ORDER_REVOKED, "e",
-           "the LA revoked the school attendance order naming this school because "
-           "arrangements were made for the pupil to receive suitable education",
-           checked=True),
+           "the LA revoked the school attendance order naming this school", checked=False,
+           note=PARTLY_READ_NOTE),
     Ground(G.EDUCATED_OTHERWISE, "f",
            "a parent told the school in writing that the pupil will be educated otherwise "
            "than at school", checked=False),
@@ -132,10 +153,10 @@ GROUNDS: dict[G, Ground] = {g.code: g for g in (
            "continue into its sixth form", checked=False),
     Ground(G.BOARDING_CHARGES_UNPAID, "m",
            "a boarder at a maintained school or academy whose board and lodging charges are "
-           "unpaid", checked=False),
+           "unpaid", checked=False, added_in="1.1"),
     Ground(G.LEFT_INDEPENDENT_SCHOOL, "n",
            "has ceased to be a pupil of an independent or non-maintained special school",
-           checked=False),
+           checked=False, added_in="1.1"),
     Ground(G.PERMANENTLY_EXCLUDED, "o", "permanently excluded from the school",
            checked=False),
     Ground(G.MEDICALLY_UNFIT, None,

@@ -63,7 +63,10 @@ def validate(root: etree._Element) -> MessageType:
     mtype = message_type_of(root)
     schema = schema_for(mtype)
     if not schema.validate(root):
-        raise GatewayError("schema-invalid", error_detail(schema.error_log.last_error))
+        detail = error_detail(schema.error_log.last_error)
+        if mtype is MessageType.SCHOOL_NOTICE and _unknown_ground(schema.error_log):
+            detail = f"{UNKNOWN_GROUND} [{detail}]"
+        raise GatewayError("schema-invalid", detail)
     check_identifiers(root)
     return mtype
 
@@ -89,6 +92,23 @@ def error_detail(err: etree._LogEntry | None) -> str | None:
     named = _ELEMENT.match(err.message or "")
     where = f"{named.group(1)} ({err.path})" if named else str(err.path)
     return f"line {err.line}: {err.type_name} at {where}"[:300]
+
+
+# School-notice schema version of this gateway (the xs:schema version attribute of
+# school-notice.xsd; the header's SchemaVersion stays 1.0, see docs/school-notices.md
+# "Compatibility"). 1.1 added the deletion grounds boarding-charges-unpaid (9(1)(m)) and
+# left-independent-school (9(1)(n)).
+SCHOOL_NOTICE_SCHEMA = "1.1"
+UNKNOWN_GROUND = (f"the deletion Ground is not a code this gateway knows (it holds school-notice "
+                  f"schema {SCHOOL_NOTICE_SCHEMA}; codes are only ever added, so the school's "
+                  "gateway is newer than this LA's: the LA upgrades its gateway, then the "
+                  "school sends the return again)")
+
+
+def _unknown_ground(log: etree._ListErrorLog) -> bool:
+    """A deletion ground outside this gateway's closed list (a newer school gateway's code)."""
+    return any(e.type_name == "SCHEMAV_CVC_ENUMERATION_VALID"
+               and re.match(r"Element '(?:\{[^}']*\})?Ground'", e.message or "") for e in log)
 
 
 _ELEMENT = re.compile(r"Element '(?:\{[^}']*\})?([A-Za-z_][\w.-]{0,63})'")

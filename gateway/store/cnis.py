@@ -6,12 +6,17 @@ maintenance duty implies). The entry itself is kept as JSON (the register's fiel
 States: ``draft`` (received from another LA, to be checked) -> ``active``; ``active`` ->
 ``transferred`` (the family moved: the entry went to the new LA) or ``closed`` (no longer
 eligible: on a school roll, moved abroad, past compulsory school age).
+
+Names are found by ``search_key``: forename and surname casefolded with accents folded
+(``fold``), kept on every write, so "zak" and "ŻAK" find Żak on SQLite and PostgreSQL alike
+(SQL's LOWER() folds only ASCII on SQLite).
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +35,30 @@ class EntryState(enum.StrEnum):
 
 E = EntryState
 OPEN = (E.DRAFT, E.ACTIVE)
+
+# Latin letters NFKD does not take apart (no combining mark to drop): folded by hand so that
+# an officer without a Polish or Danish keyboard finds "Łukasz" as "lukasz".
+_LETTERS = str.maketrans({"ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ı": "i", "æ": "ae",
+                          "œ": "oe", "þ": "th", "ŀ": "l"})
+
+
+def fold(text: str) -> str:
+    """A name as it is searched: casefolded, accents folded (NFKD without combining marks),
+    invisible format characters dropped, spaces collapsed."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    kept = "".join(c for c in decomposed
+                   if not unicodedata.combining(c) and unicodedata.category(c) != "Cf")
+    return " ".join(kept.casefold().translate(_LETTERS).split())
+
+
+def search_key(entry: dict[str, Any]) -> str:
+    return f"{fold(entry['forename'])} {fold(entry['surname'])}"
+
+
+def _unsearchable(text: str) -> bool:
+    """A control character (NUL...) or a lone surrogate: no name holds one (no message could
+    carry it), and PostgreSQL cannot even be asked about a NUL."""
+    return any(unicodedata.category(c) in ("Cc", "Cs") for c in text)
 
 
 @dataclass(frozen=True)
@@ -50,13 +79,14 @@ class EntryRow:
     received_conversation: str | None
     created_at: float
     updated_at: float
+    search_key: str | None = None  # the folded names (fold); None until filled
 
     def data(self) -> dict[str, Any]:
         return dict(json.loads(self.entry))
 
     def to_json(self) -> dict[str, Any]:
-        return {**{k: v for k, v in self.__dict__.items() if k != "entry"},
-                "entry": self.data()}
+        return {**{k: v for k, v in self.__dict__.items()
+                   if k not in ("entry", "search_key")}, "entry": self.data()}
 
 
 @dataclass(frozen=True)
@@ -95,10 +125,11 @@ class Register:
         row = await tx.fetchone(
             "INSERT INTO cnis_entries (entry_id, state, version, entry, surname, forename, dob, "
             "source, case_id, received_message_id, received_from, received_conversation, "
-            "created_at, updated_at) VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "created_at, updated_at, search_key) VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?) "
             "ON CONFLICT (received_from, received_conversation) DO NOTHING RETURNING entry_id",
             entry_id, state.value, text, entry["surname"], entry["forename"], entry["dob"],
-            source, case_id, mid, sender, conversation, now, now)
+            source, case_id, mid, sender, conversation, now, now, search_key(entry))
         if row is None:
             return None
         await self._version(tx, entry_id, 1, actor, "added", reason, text, now)
@@ -122,7 +153,8 @@ class Register:
             raise GatewayError("bad-request", "say why the entry changes (a reason is required)")
         cur = await self.load(tx, entry_id)
         if expect_version is not None and cur.version != expect_version:
-            raise GatewayError("cnis-entry-state", "the entry changed meanwhile: look again")
+            raise GatewayError("cnis-entry-changed", f"version {expect_version} was read; the "
+                               f"entry is at version {cur.version} now")
         if cur.state not in allowed:
             raise GatewayError("cnis-entry-state",
                                f"the entry is {cur.state}; this needs "
@@ -130,17 +162,18 @@ class Register:
         text = json.dumps(entry, sort_keys=True) if entry is not None else cur.entry
         now = self.clock.time()
         version = cur.version + 1
+        new = entry or cur.data()
         n = await tx.execute(
             "UPDATE cnis_entries SET state = ?, version = ?, entry = ?, surname = ?, "
-            "forename = ?, dob = ?, transferred_to = COALESCE(?, transferred_to), "
+            "forename = ?, dob = ?, search_key = ?, "
+            "transferred_to = COALESCE(?, transferred_to), "
             "transfer_message_id = COALESCE(?, transfer_message_id), updated_at = ? "
             "WHERE entry_id = ? AND version = ?",
-            (state or EntryState(cur.state)).value, version, text,
-            (entry or cur.data())["surname"], (entry or cur.data())["forename"],
-            (entry or cur.data())["dob"], transferred_to, transfer_message_id, now, entry_id,
-            cur.version)
+            (state or EntryState(cur.state)).value, version, text, new["surname"],
+            new["forename"], new["dob"], search_key(new), transferred_to,
+            transfer_message_id, now, entry_id, cur.version)
         if not n:
-            raise GatewayError("cnis-entry-state", "the entry changed meanwhile: look again")
+            raise GatewayError("cnis-entry-changed", "the entry changed meanwhile: look again")
         await self._version(tx, entry_id, version, actor, action, reason, text, now)
         return await self.load(tx, entry_id)
 
@@ -190,18 +223,41 @@ class Register:
             return [EntryRow(**r) for r in rows]
         return await self.backend.read(op)
 
+    async def fill_search_keys(self) -> int:
+        """Give every entry written before migration 12 (or by a gateway not yet upgraded,
+        during a rolling upgrade) its search key. Run at start-up; returns how many."""
+        async def unfilled(tx: Tx) -> list[Any]:
+            return list(await tx.fetchall("SELECT entry_id, surname, forename FROM "
+                                          "cnis_entries WHERE search_key IS NULL"))
+        rows = await self.backend.read(unfilled)
+        if not rows:  # the usual start: nothing to write
+            return 0
+
+        async def op(tx: Tx) -> int:
+            for r in rows:
+                await tx.execute("UPDATE cnis_entries SET search_key = ? WHERE entry_id = ? "
+                                 "AND search_key IS NULL", search_key(r), r["entry_id"])
+            return len(rows)
+        return await self.backend.write(op)
+
     async def search(self, states: tuple[EntryState, ...], text: str = "", offset: int = 0,
                      limit: int = 50) -> tuple[list[EntryRow], int]:
-        """One page of entries in these states whose surname or forename contains ``text``
-        (any case), by name; and how many match in all (for the pages' pagination)."""
+        """One page of entries in these states whose names contain every word of ``text``
+        (any case, any accents, either name first: "zofia nowak", "nowak zofia", "nowa"), by
+        name; and how many match in all (for the pages' pagination). A query holding a
+        control character matches nothing (no name holds one)."""
+        if _unsearchable(text):
+            return [], 0
         where = f"state IN ({sql_list([s.value for s in states])})"
         args: list[object] = []
-        if text:
-            like = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace(
+        for word in fold(text).split()[:20]:
+            like = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace(
                 "_", "\\_") + "%"
-            where += (" AND (LOWER(surname) LIKE ? ESCAPE '\\' OR LOWER(forename) LIKE ? "
-                      "ESCAPE '\\' OR LOWER(forename || ' ' || surname) LIKE ? ESCAPE '\\')")
-            args += [like, like, like]
+            # a row not yet given its key (written by an older gateway) is still found by
+            # its ASCII-folded names
+            where += (" AND (search_key LIKE ? ESCAPE '\\' OR (search_key IS NULL AND "
+                      "LOWER(forename || ' ' || surname) LIKE ? ESCAPE '\\'))")
+            args += [like, like]
 
         async def op(tx: Tx) -> tuple[list[EntryRow], int]:
             total = await tx.fetchone(f"SELECT COUNT(*) AS n FROM cnis_entries WHERE {where}",

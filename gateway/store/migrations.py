@@ -493,3 +493,12 @@ CREATE TABLE ctf_payload_chunks (
 );
 {chunk_storage}
 """))
+
+# 12: the register's name search key, each name
+# casefolded with accents folded (``store.cnis.search_key``), kept on every write. SQL's
+# LOWER() folds only ASCII on SQLite (and depends on the collation on PostgreSQL), so "Żak"
+# was not found by "żak". Rows written before this migration are filled at start-up by
+# ``Register.fill_search_keys`` (Python does the folding; NULL means "not filled yet").
+MIGRATIONS.append((12, """
+ALTER TABLE cnis_entries ADD COLUMN search_key TEXT
+"""))

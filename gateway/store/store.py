@@ -61,6 +61,8 @@ class Store:
 
     async def open(self) -> Store:
         await self.backend.open(MIGRATIONS)
+        # migration 12's search keys: computed in Python (Unicode folding), so not in its SQL
+        await self.register.fill_search_keys()
         return self
 
     async def close(self) -> None:

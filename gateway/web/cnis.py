@@ -51,13 +51,18 @@ async def entry(request: web.Request) -> web.Response:
 
 @routes.post("/v1/admin/cnis/{id}")
 async def change(request: web.Request) -> web.Response:
-    """``{"entry": {...}, "reason": "..."}``: the entry as it now stands."""
+    """``{"entry": {...}, "reason": "...", "version": n}``: the entry as it now stands;
+    ``version`` (optional) the one it was read at (``cnis-entry-changed`` if another change
+    came first)."""
     data = await _json_body(request)
     new = data.get("entry")
     if not isinstance(new, dict):
         raise GatewayError("bad-request", "expected {entry: {...}, reason}")
+    version = data.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise GatewayError("bad-request", "version must be the entry's version number")
     row = await cnis.update(_gw(request), request.match_info["id"], new, actor(request),
-                            _text(data, "reason") or "")
+                            _text(data, "reason") or "", expect_version=version)
     return _json(row.to_json())
 
 

@@ -7,7 +7,12 @@ RegisterTransfer are refused with ``cnis-disabled``.
 
 - An entry holds what s.436C lists (``messages.model.RegisterEntry``). It is checked against
   the RegisterTransfer schema, and the child must be of compulsory school age (s.436B) on the
-  day it is added (``cnis-not-eligible`` otherwise).
+  day it is added (``cnis-not-eligible`` otherwise). A change may not give a date of birth in
+  the future, and a changed date of birth must also be of compulsory school age today (an
+  unchanged one is not checked again: a child who has passed the age is closed, with a
+  reason, not kept from being changed). A name must hold a letter (invisible format
+  characters are dropped); a provider's unsupervised hours are at most its hours, and the
+  hours by parents and by others together at most 168 a week.
 - Officers add, change and close entries (CLI and API); each change is a new version with
   who, when and why.
 - When a family moves, ``transfer`` sends a signed RegisterTransfer to the new LA in the same
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import unicodedata
 from typing import Any
 
 from gateway.calendar import of_compulsory_age
@@ -57,6 +63,22 @@ def _text(data: dict[str, Any], name: str, required: bool = False,
     return v
 
 
+# Zero-width joiner and non-joiner shape letters in Persian and Indic names: kept. Every other
+# invisible format character (zero-width space, BOM, soft hyphen, bidi controls) is dropped.
+_KEPT_FORMAT = {"\u200c", "\u200d"}
+
+
+def _name(data: dict[str, Any], name: str, label: str) -> str:
+    """A person's or a provider's name: invisible format characters dropped, and at least
+    one letter left."""
+    raw = _text(data, name, True) or ""
+    clean = "".join(c for c in raw
+                    if unicodedata.category(c) != "Cf" or c in _KEPT_FORMAT).strip()
+    if not any(unicodedata.category(c).startswith("L") for c in clean):
+        raise GatewayError("bad-request", f"{label} must contain at least one letter")
+    return clean
+
+
 def _flag(data: dict[str, Any], name: str) -> bool | None:
     v = data.get(name)
     if v is None or isinstance(v, bool):
@@ -70,7 +92,9 @@ def _hours(data: dict[str, Any], name: str) -> float | None:
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 168:
         raise GatewayError("bad-request", f"{name} must be a number of hours a week, 0 to 168")
-    return round(float(v), 2)
+    # kept as given: the schema's Hours is xs:decimal, and a received entry holding 12.345
+    # must not change by being saved again
+    return float(v)
 
 
 def _address(data: Any, name: str, required: bool = False) -> m.Address | None:
@@ -109,18 +133,19 @@ def entry_from(data: dict[str, Any]) -> m.RegisterEntry:
         raise GatewayError("bad-request", "eligibility must be " + " or ".join(
             e.value for e in m.Eligibility)) from None
     return m.RegisterEntry(
-        surname=_text(data, "surname", True) or "", forename=_text(data, "forename", True) or "",
+        surname=_name(data, "surname", "surname"), forename=_name(data, "forename", "forename"),
         dob=dob, address=_address(data.get("address"), "address", True) or m.Address(),
         eligibility=eligibility,
         parents=tuple(m.RegisterParent(
-            name=_text(p, "name", True) or "", address=_address(p.get("address"), "address"),
+            name=_name(p, "name", "parents: a parent's name"),
+            address=_address(p.get("address"), "address"),
             provides_education=_flag(p, "provides_education"))
             for p in _list(data, "parents", 8)),
         hours_by_parents=_hours(data, "hours_by_parents"),
         hours_by_others=_hours(data, "hours_by_others"),
         providers=tuple(m.RegisterProvider(
-            name=_text(p, "name", True) or "", address=_address(p.get("address"), "address"),
-            provider_type=_text(p, "provider_type"),
+            name=_name(p, "name", "providers: a provider's name"),
+            address=_address(p.get("address"), "address"), provider_type=_text(p, "provider_type"),
             hours_per_week=_hours(p, "hours_per_week"),
             unsupervised_hours_per_week=_hours(p, "unsupervised_hours_per_week"))
             for p in _list(data, "providers", 20)),
@@ -159,14 +184,38 @@ def _eligible(gw: Gateway, entry: m.RegisterEntry) -> None:
                            "today (Education Act 1996 s.8, s.436B)")
 
 
-async def add(gw: Gateway, data: dict[str, Any], actor: str) -> str:
+def _plausible(entry: m.RegisterEntry) -> None:
+    """Hours that cannot be: a provider's unsupervised hours above its hours; parents and
+    others together above a week's 168 hours."""
+    for p in entry.providers:
+        if (p.hours_per_week is not None and p.unsupervised_hours_per_week is not None
+                and p.unsupervised_hours_per_week > p.hours_per_week):
+            raise GatewayError("bad-request", "providers: a provider's "
+                               "unsupervised_hours_per_week is more than its hours_per_week")
+    if (entry.hours_by_parents or 0) + (entry.hours_by_others or 0) > 168:
+        raise GatewayError("bad-request", "hours_by_parents and hours_by_others together are "
+                           "more than the 168 hours of a week")
+
+
+def _born(gw: Gateway, entry: m.RegisterEntry) -> None:
+    if entry.dob > gw.clock.today():
+        raise GatewayError("bad-request", "dob is in the future")
+
+
+async def add(gw: Gateway, data: dict[str, Any], actor: str, reason: str | None = None) -> str:
+    """A new entry (active). ``reason``: why it was added, kept with version 1 (by default
+    "added by <actor>", so the history's why is never blank)."""
     require_on(gw)
     entry = entry_from(data)
     _checked(gw, entry, gw.party)
+    _born(gw, entry)
     _eligible(gw, entry)
+    _plausible(entry)
+    why = (reason or "").strip()[:500] or f"added by {actor}"
 
     async def op(tx: Tx) -> str | None:
-        entry_id = await gw.store.register.add(tx, as_data(entry), actor, f"added by {actor}")
+        entry_id = await gw.store.register.add(tx, as_data(entry), actor, f"added by {actor}",
+                                               reason=why)
         await gw.store.audit.add(actor, "cnis-add", None, f"entry {entry_id}", tx=tx)
         return entry_id
     entry_id = await gw.store.backend.write(op)
@@ -175,15 +224,23 @@ async def add(gw: Gateway, data: dict[str, Any], actor: str) -> str:
 
 
 async def update(gw: Gateway, entry_id: str, data: dict[str, Any], actor: str,
-                 reason: str) -> EntryRow:
-    """A new version of the entry: the whole entry as it now stands."""
+                 reason: str, expect_version: int | None = None) -> EntryRow:
+    """A new version of the entry: the whole entry as it now stands. ``expect_version``: the
+    version the change was made to (refused with ``cnis-entry-changed`` if another change
+    came first)."""
     require_on(gw)
     entry = entry_from(data)
     _checked(gw, entry, gw.party)
+    _born(gw, entry)
+    _plausible(entry)
 
     async def op(tx: Tx) -> EntryRow:
+        cur = await gw.store.register.load(tx, entry_id)
+        if cur.data().get("dob") != entry.dob.isoformat():
+            _eligible(gw, entry)  # a corrected date of birth is checked as on add
         row = await gw.store.register.change(tx, entry_id, actor=actor, action="changed",
-                                             reason=reason, entry=as_data(entry))
+                                             reason=reason, entry=as_data(entry),
+                                             expect_version=expect_version)
         await gw.store.audit.add(actor, "cnis-change", None, f"entry {entry_id}", tx=tx)
         return row
     return await gw.store.backend.write(op)
