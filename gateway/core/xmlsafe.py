@@ -9,6 +9,7 @@ dropping it, so that the sender learns why.
 from __future__ import annotations
 
 import functools
+import re
 import threading
 
 from lxml import etree
@@ -16,8 +17,20 @@ from lxml import etree
 from gateway.core.errors import GatewayError
 
 
+class _NoLoads(etree.Resolver):
+    """Every external load (a DTD, an external entity, a file, a URL) resolves to nothing.
+
+    ``load_dtd=False`` and ``resolve_entities=False`` do not stop libxml2 from opening the
+    file a parameter entity in an internal subset names (``%x;``): only the DTD ban before
+    the parse does, and this is the defence behind it.
+    """
+
+    def resolve(self, system_url, public_id, context):  # type: ignore[no-untyped-def]
+        return self.resolve_string("", context)
+
+
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(
+    parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -26,13 +39,72 @@ def _parser() -> etree.XMLParser:
         remove_blank_text=False,
         collect_ids=False,
     )
+    parser.resolvers.add(_NoLoads())
+    return parser
+
+
+_DECLARED = re.compile(
+    r"""\A\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]*)["']""")
+_UTF8_NAMES = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+# Encodings read by decoding: the XML names (lower case) and Python's codec for each.
+_READABLE: dict[str, str] = {
+    **{n: n for n in ("utf-16", "utf-32")},
+    **{f"utf-{b}{e}": f"utf-{b}-{e}" for b in (16, 32) for e in ("le", "be")},
+    **{f"iso-8859-{i}": f"iso8859-{i}" for i in (*range(1, 12), *range(13, 17))},
+    **{f"windows-{i}": f"cp{i}" for i in range(1250, 1259)},
+    "latin1": "latin-1", "latin-1": "latin-1", "utf-8": "utf-8", "utf8": "utf-8",
+    "us-ascii": "ascii", "ascii": "ascii"}
+# The first bytes of "<" or "<?" in UTF-32 and UTF-16 without a byte-order mark.
+_NO_BOM = ((b"\x00\x00\x00<", "utf-32be"), (b"<\x00\x00\x00", "utf-32le"),
+           (b"\x00<", "utf-16be"), (b"<\x00", "utf-16le"))
+
+
+def as_utf8(data: bytes) -> bytes:
+    """The document in UTF-8, with its declaration saying so.
+
+    Every check made on the bytes before the parse (no DOCTYPE, the namespace count, the
+    shape limits' byte counts) reads UTF-8: in UTF-16 "<!DOCTYPE" is other bytes, and
+    libxml2 would open the file a parameter entity names. So a document in UTF-16 or
+    UTF-32 (with or without a byte-order mark) or declaring another encoding is decoded
+    here and encoded again in UTF-8 (a signature covers the canonical form, which is UTF-8
+    whatever the input); one that does not then begin with "<" (EBCDIC, say) is refused.
+    """
+    enc = None
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        enc = "utf-32"
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        enc = "utf-16"
+    elif not data.startswith(b"\xef\xbb\xbf"):
+        enc = next((e for head, e in _NO_BOM if data.startswith(head)), None)
+        if enc is None:
+            m = _DECLARED.match(data[:256].decode("latin-1"))
+            if m and m.group(1).lower() not in _UTF8_NAMES:
+                enc = m.group(1)
+    if enc is not None:
+        try:
+            # A fixed table, not codecs.lookup: a name from the document must never make
+            # Python look for (import) a codec, nor reach a text codec ("unicode_escape").
+            name = _READABLE[enc.lower().replace("_", "-")]
+            text = data.decode(name).lstrip("\ufeff")
+            m = _DECLARED.match(text)
+            if m:
+                text = text[:m.start(1)] + "UTF-8" + text[m.end(1):]
+            data = text.encode("utf-8")
+        except (KeyError, UnicodeError):
+            raise GatewayError("xml-malformed", "the document is not in an encoding this "
+                               "gateway reads: send it in UTF-8") from None
+    if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        raise GatewayError("xml-malformed", "a document begins with '<' in UTF-8, UTF-16 or "
+                           "UTF-32")
+    return data
 
 
 _local = threading.local()
 
 
-def _thread_parser() -> etree.XMLParser:
-    """One parser per thread: lxml parsers are reusable but not thread-safe."""
+def thread_parser() -> etree.XMLParser:
+    """This module's parser (no DTD, entity, network or any external load), one per thread:
+    lxml parsers are reusable but not thread-safe."""
     parser = getattr(_local, "parser", None)
     if parser is None:
         parser = _local.parser = _parser()
@@ -42,6 +114,7 @@ def _thread_parser() -> etree.XMLParser:
 def parse(data: bytes, *, max_depth: int, max_elements: int) -> etree._Element:
     if not data or not data.strip():
         raise GatewayError("body-empty")
+    data = as_utf8(data)
     if b"<!DOCTYPE" in data or b"<!doctype" in data:
         raise GatewayError("xml-dtd-forbidden")
     # Namespace declarations are copied onto every canonicalised subtree (the signature's
@@ -50,7 +123,7 @@ def parse(data: bytes, *, max_depth: int, max_elements: int) -> etree._Element:
     if data.count(b"xmlns") > MAX_NAMESPACES:
         raise GatewayError("xml-too-many-namespaces", f"limit {MAX_NAMESPACES}")
     try:
-        root = etree.fromstring(data, parser=_thread_parser())
+        root = etree.fromstring(data, parser=thread_parser())
     except etree.XMLSyntaxError as exc:
         # The lxml message names line/column only, never content we would need to hide.
         raise GatewayError("xml-malformed", str(exc.msg)[:200]) from None

@@ -400,7 +400,14 @@ class Matcher:
             # Lidwell") is not weighed, whatever the forename and middle name say.
             found = set(seen) | {s.record_id for s in scored}
             for rid in self._candidate_ids(q, damaged_keys(q), found):
-                s = self._score(q, qs, records[rid])
+                r = records[rid]
+                # (The surname first: most children born that day have another one.)
+                if not (q.sn and r.sn) or (
+                        compare.surname(q, r, True) == "disagree"
+                        and (qs is None or not qs.sn
+                             or compare.surname(qs, r, True) == "disagree")):
+                    continue
+                s = self._score(q, qs, r)
                 if s.levels[1] not in ("disagree", MISSING):
                     scored.append(s)
         scored.sort(key=lambda s: (-s.total, s.record_id))

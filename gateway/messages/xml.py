@@ -19,6 +19,7 @@ from typing import Any
 
 from lxml import etree
 
+from gateway.core import xmlsafe
 from gateway.core.errors import GatewayError
 from gateway.messages.model import MODEL_OF, NS, Message, MessageType
 
@@ -241,5 +242,4 @@ def parse(root: etree._Element) -> Message:
 def parse_stored(body: bytes) -> Message:
     """The model of a message this gateway stored after verifying it (exact bytes received).
     Values are read whole (``leaf_text``), so what was verified is what is read."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    return parse(etree.fromstring(body, parser))
+    return parse(etree.fromstring(body, xmlsafe.thread_parser()))

@@ -8,6 +8,7 @@ child's record is audited).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import re
@@ -265,23 +266,35 @@ async def held(request: web.Request) -> web.Response:
 @routes.get("/v1/admin/schools/{laestab}/ctf/{id}", allow_head=False)
 async def collect(request: web.Request) -> web.StreamResponse:
     """The CTF, streamed from wherever the store keeps it (one chunk in memory at a time).
-    It counts as collected, and is audited, only once every byte has been sent."""
+    Audited before the first byte leaves (a download cut short has still taken pupils'
+    records), and again with the bytes sent if it is cut short; it counts as collected
+    only once every byte has been sent."""
     store = _gw(request).store
     school, tid = request.match_info["laestab"], request.match_info["id"]
     row = await store.transfers.get(tid)
     if row is None or row.for_school != school or row.state not in ("held", "collected"):
         raise GatewayError("not-found", f"no CTF {tid} held for school {school}")
     opened = await store.payloads.open(row.path)  # ctf-payload-missing before any byte
+    who = actor(request)
+    await store.audit.add(who, "collect-ctf-started", tid,
+                          f"for school {school}, {opened.size} bytes")
+    sent = 0
     try:
         response = web.StreamResponse(headers={"Content-Type": "application/xml"})
         response.content_length = opened.size
         await response.prepare(request)
         async for chunk in opened:
             await response.write(chunk)
+            sent += len(chunk)
+    except (ConnectionError, asyncio.CancelledError):
+        await asyncio.shield(store.audit.add(
+            who, "collect-ctf-cut-short", tid,
+            f"for school {school}, {sent} of {opened.size} bytes written"))
+        raise
     finally:
         await opened.aclose()
     await store.transfers.mark_collected(tid)
-    await store.audit.add(actor(request), "collect-ctf", tid, f"for school {school}")
+    await store.audit.add(who, "collect-ctf", tid, f"for school {school}")
     await response.write_eof()
     return response
 
