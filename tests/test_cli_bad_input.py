@@ -35,7 +35,8 @@ from tests.conftest import ROOT, enquiry, free_port, make_home
 NO_CONFIG = {"init", "config", "demo", "keys ca", "ctf check", "ctf generate", "age"}
 # Commands that run without a config when none is named (the batch tools read only their
 # own --config; verify and keys init fall back to defaults): no "no config at all" variant.
-CONFIG_OPTIONAL = {"match", "crosscheck", "verify", "keys init", "schooldays"}
+CONFIG_OPTIONAL = {"match", "crosscheck", "verify", "keys init", "schooldays",
+                   "deletion-grounds"}  # (a reference list: needs no gateway)
 # Commands that read only a config named by --config (not $CME_GATEWAY_CONFIG).
 CONFIG_FLAG_ONLY = {"match", "crosscheck"}
 # Free text with no value that is wrong in itself (a name, a comment).

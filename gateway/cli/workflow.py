@@ -14,6 +14,7 @@ from typing import Any
 from gateway.cli import checks
 from gateway.cli.cases import ACTOR, local, on_gateway, print_json
 from gateway.cli.messages import parse_outcome
+from gateway.cli.settings import optional_settings
 from gateway.core.errors import GatewayError
 from gateway.exchange.gateway import Gateway
 from gateway.messages import grounds
@@ -210,7 +211,10 @@ def cmd_school_returns(args: argparse.Namespace) -> int:
 
 
 def cmd_deletion_grounds(args: argparse.Namespace) -> int:
-    """The closed list of deletion grounds and their letters of SI 2024/208 reg. 9(1)."""
+    """The closed list of deletion grounds and their letters of SI 2024/208 reg. 9(1).
+    Needs no gateway, but a config named with --config must be there and readable, as for
+    every command."""
+    optional_settings(args)
     if args.json:
         print(json.dumps([g.as_json() for g in grounds.GROUNDS.values()], indent=2))
         return 0
