@@ -17,7 +17,7 @@ from lxml import etree
 from gateway.core.errors import GatewayError
 
 
-class _NoLoads(etree.Resolver):
+class NoLoads(etree.Resolver):
     """Every external load (a DTD, an external entity, a file, a URL) resolves to nothing.
 
     ``load_dtd=False`` and ``resolve_entities=False`` do not stop libxml2 from opening the
@@ -31,6 +31,10 @@ class _NoLoads(etree.Resolver):
 
 def _parser() -> etree.XMLParser:
     parser = etree.XMLParser(
+        # The document is in UTF-8 by now (``as_utf8``): libxml2 is told so, and ignores any
+        # declaration or byte pattern that would make it switch (a declaration of UTF-7
+        # past the first 256 bytes, a UTF-16 pattern left by a mislabelled document).
+        encoding="utf-8",
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -39,11 +43,11 @@ def _parser() -> etree.XMLParser:
         remove_blank_text=False,
         collect_ids=False,
     )
-    parser.resolvers.add(_NoLoads())
+    parser.resolvers.add(NoLoads())
     return parser
 
 
-_DECLARED = re.compile(
+DECLARED_ENCODING = re.compile(
     r"""\A\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]*)["']""")
 _UTF8_NAMES = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 # Encodings read by decoding: the XML names (lower case) and Python's codec for each.
@@ -77,7 +81,7 @@ def as_utf8(data: bytes) -> bytes:
     elif not data.startswith(b"\xef\xbb\xbf"):
         enc = next((e for head, e in _NO_BOM if data.startswith(head)), None)
         if enc is None:
-            m = _DECLARED.match(data[:256].decode("latin-1"))
+            m = DECLARED_ENCODING.match(data[:256].decode("latin-1"))
             if m and m.group(1).lower() not in _UTF8_NAMES:
                 enc = m.group(1)
     if enc is not None:
@@ -86,7 +90,7 @@ def as_utf8(data: bytes) -> bytes:
             # Python look for (import) a codec, nor reach a text codec ("unicode_escape").
             name = _READABLE[enc.lower().replace("_", "-")]
             text = data.decode(name).lstrip("\ufeff")
-            m = _DECLARED.match(text)
+            m = DECLARED_ENCODING.match(text)
             if m:
                 text = text[:m.start(1)] + "UTF-8" + text[m.end(1):]
             data = text.encode("utf-8")
@@ -96,6 +100,8 @@ def as_utf8(data: bytes) -> bytes:
     if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
         raise GatewayError("xml-malformed", "a document begins with '<' in UTF-8, UTF-16 or "
                            "UTF-32")
+    if b"\x00" in data:  # never in XML; a sign of a document in another encoding
+        raise GatewayError("xml-malformed", "a NUL byte: send the document in UTF-8")
     return data
 
 

@@ -50,6 +50,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from lxml import etree
 
+from gateway.core import xmlsafe
 from gateway.core.errors import GatewayError
 from gateway.crypto.keys import (
     PrivateKey,
@@ -401,8 +402,10 @@ _KEY_TYPES: dict[str, type] = {ECDSA_SHA256: ec.EllipticCurvePublicKey,
 def _safe_parser() -> etree.XMLParser:
     # collect_ids=False as in core.xmlsafe: the profile's one Reference is URI="", so IDs are
     # never needed, and collecting them makes a malformed xml:id a parse error here.
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           huge_tree=False, collect_ids=False)
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                             huge_tree=False, collect_ids=False)
+    parser.resolvers.add(xmlsafe.NoLoads())  # (canonical bytes hold no DTD: belt and braces)
+    return parser
 
 
 def _enveloped_c14n(root: etree._Element, sig: etree._Element, prefixes: list[str]) -> bytes:

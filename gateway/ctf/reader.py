@@ -38,6 +38,7 @@ from typing import Any
 from lxml import etree
 
 from gateway.core.errors import GatewayError
+from gateway.core.xmlsafe import DECLARED_ENCODING, NoLoads
 from gateway.ctf.identifiers import destination_kind, upn_flags
 from gateway.messages.schemas import SCHEMA_DIR
 from gateway.messages.xml import leaf_text
@@ -182,16 +183,28 @@ def _check_head(path: Path) -> None:
         raise GatewayError("body-empty", "the CTF file is empty")
     if b"<!DOCTYPE" in head or b"<!doctype" in head:
         raise GatewayError("xml-dtd-forbidden")
+    # A CTF is UTF-8 (DfE's files declare it). In another encoding the byte scans below
+    # (DOCTYPE, attributes) would read other bytes than the parser: refused, as the parser
+    # is told the file is UTF-8 whatever it declares.
+    declared = DECLARED_ENCODING.match(head[:1024].decode("latin-1"))
+    if (head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")) or b"\x00" in head
+            or (declared and declared.group(1).lower() not in ("utf-8", "utf8", "us-ascii",
+                                                                "ascii"))):
+        raise GatewayError("xml-malformed", "a CTF is read in UTF-8 only: send it in UTF-8")
 
 
 def _parser() -> etree.XMLPullParser:
     # Start and end events for the four structural elements only (each Header and Pupil is
     # checked to stand where the structure says, so that nothing hidden inside a data section
     # can pose as the header or a pupil), and every namespace declaration (counted).
-    return etree.XMLPullParser(
+    parser = etree.XMLPullParser(
         events=("start", "end", "start-ns"), tag=_TAGS, schema=ctf_schema(),
-        resolve_entities="internal", no_network=True, load_dtd=False, huge_tree=False,
-        remove_comments=True, remove_pis=True, collect_ids=False)
+        encoding="utf-8", resolve_entities="internal", no_network=True, load_dtd=False,
+        huge_tree=False, remove_comments=True, remove_pis=True, collect_ids=False)
+    # No external load at all: libxml2 opens an external DTD subset's file even with
+    # load_dtd=False (security review s3); the byte scan refuses a DOCTYPE first.
+    parser.resolvers.add(NoLoads())
+    return parser
 
 
 class _Scan:

@@ -242,4 +242,4 @@ def parse(root: etree._Element) -> Message:
 def parse_stored(body: bytes) -> Message:
     """The model of a message this gateway stored after verifying it (exact bytes received).
     Values are read whole (``leaf_text``), so what was verified is what is read."""
-    return parse(etree.fromstring(body, xmlsafe.thread_parser()))
+    return parse(etree.fromstring(xmlsafe.as_utf8(body), xmlsafe.thread_parser()))
