@@ -711,8 +711,15 @@ class Matcher:
         the query's could be slips of. Only these records are looked at, through the
         blocking index.
         """
-        if len(q.fn) < 3 or not q.sn or self._real_name(q.fn, r.fn):
+        if len(q.fn) < 3 or self._real_name(q.fn, r.fn):
             return False  # (an initial that does not fit is another child's)
+        # With no surname given, only at the record's own home and on its birthday: then
+        # every child of that home, and every child born that day in the district, could
+        # be the child, whatever their surname.
+        nameless = not q.sn
+        if nameless and not (q.dob_full and q.dob_code == r.dob_code
+                             and compare.location(q, r) in _SAME_HOME):
+            return False
         index, records = self._index, self._records
         parts = set(q.sn_parts) | set(r.sn_parts)
         tokens = surname_tokens(q.sn_parts) | surname_tokens(r.sn_parts)
@@ -721,16 +728,19 @@ class Matcher:
         if d is not None and d.is_full:
             for t in tokens:
                 ids.update(index.get(("ds", d.year, d.month, d.day, t), ()))
+            if nameless:
+                for district in {q.district, r.district} - {""}:
+                    ids.update(index.get(("dp", d.year, d.month, d.day, district), ()))
         for pc in {q.pc, r.pc} - {""}:
             for t in tokens:
                 ids.update(index.get(("ps", pc, t), ()))
-        if q.house and q.addr:
+        if (q.house or nameless) and q.addr:
             ids.update(index.get(("a", q.addr), ()))
         ids.discard(r.record_id)
         own_fn = compare.forename(q, r)
         for rid in ids:
             o = records[rid]
-            if parts.isdisjoint(o.sn_parts):
+            if not nameless and parts.isdisjoint(o.sn_parts):
                 continue
             if own_fn != "disagree" and compare.forename(q, o) == "disagree":
                 # The query's forename fits this child and not that one, even a twin: no
@@ -755,9 +765,9 @@ class Matcher:
                 twin = self._twin(s, q, qs)
                 s.rule = _guard(s.levels, twin, same_name)
                 # (Names read the other way round are one guess already: not two.)
+                r = self._records[s.record_id]
                 if (s.rule and twin != "same" and not s.swapped
-                        and s.levels[0] in _EVIDENCE_FORENAME
-                        and self._lone(qq, self._records[s.record_id])):
+                        and s.levels[0] in _EVIDENCE_FORENAME and self._lone(qq, r)):
                     share = cfg.unrecognised_name_share
                     s.rule = _guard(s.levels, twin, same_name, lone=True,
                                     rare_unseen=share > 0 and self._unseen_share() <= share)
