@@ -21,7 +21,7 @@ from typing import Any
 from rapidfuzz.distance import DamerauLevenshtein
 from rapidfuzz.process import extract
 
-from gateway.matching import compare
+from gateway.matching import compare, namelike
 from gateway.matching.blocking import (
     HOUSEHOLD_KEY_MAX,
     Key,
@@ -174,7 +174,7 @@ _OTHER_CHILD_DOB = frozenset({"disagree", "year"})
 
 
 def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = False,
-           rare_unseen: bool = False) -> str:
+           rare_unseen: bool = False, far: bool = False) -> str:
     """Why the person fields forbid the ``match`` band whatever the score ("" if they don't).
 
     These rules keep a sibling or twin from being taken for the child: the household fields
@@ -190,13 +190,17 @@ def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = Fals
     then the child's (see ``TWIN_SHARE_OF_CHILDREN``). ``rare_unseen`` is True when a real
     forename is seldom a spelling no held record has (``UNSEEN_NAME_SHARE``): a lone
     spelling that no damage explains, with everything else the record's, is then the
-    child's too.
+    child's too. ``far`` is True when the lone spelling is not shaped like a name at all
+    (``namelike``) and heavy damage explains it as the record's name
+    (``compare.far_damaged``: "Wawiv" for Nancy): with everything else the record's it is
+    the child's, as a "garbled" one is (an unrecorded twin would need a name that no list
+    knows, that is not shaped like a name, and that lies within damage of this child's).
     """
     fn, dob = levels[0], levels[3]
     # The base rate of twins (TWIN_SHARE_OF_CHILDREN), unless the spelling is rarely a
     # real name here and everything else is the record's.
     if fn == "disagree" and not (
-        lone and rare_unseen and dob == "exact" and levels[1] in _LONE_SURNAME
+        lone and (rare_unseen or far) and dob == "exact" and levels[1] in _LONE_SURNAME
         and levels[5] in _SAME_HOME
     ):
         return "different forenames: at most a possible match"
@@ -238,7 +242,7 @@ def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = Fals
         return "the record has a twin on file and the forename does not tell them apart"
     # The base rate of twins again (TWIN_SHARE_OF_CHILDREN): alike names are given to twins.
     if (fn == "similar" and dob == "exact" and levels[5] in ("address", "postcode")
-            and not (lone and rare_unseen)):
+            and not (lone and (rare_unseen or far))):
         return "same home and date of birth but only a loosely similar forename: could be a twin"
     return ""
 
@@ -435,6 +439,8 @@ class Matcher:
             # Move every existing object out of the collector's reach, so that the workers'
             # collections do not write to (and so copy) the matcher's pages. A caller's own
             # freeze is left alone.
+            # The name-shape model is built once here, not once in each worker.
+            namelike.build_once()
             froze = gc.get_freeze_count() == 0
             if froze:
                 gc.freeze()
@@ -770,7 +776,9 @@ class Matcher:
                         and s.levels[0] in _EVIDENCE_FORENAME and self._lone(qq, r)):
                     share = cfg.unrecognised_name_share
                     s.rule = _guard(s.levels, twin, same_name, lone=True,
-                                    rare_unseen=share > 0 and self._unseen_share() <= share)
+                                    rare_unseen=share > 0 and self._unseen_share() <= share,
+                                    far=(compare.far_damaged(qq.fn, r.fn)
+                                         and not namelike.looks_like_a_name(qq.fn)))
                 bands.append(POSSIBLE if s.rule else MATCH)
             else:
                 s.rule = _guard(s.levels, "", same_name)
