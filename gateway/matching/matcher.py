@@ -317,6 +317,10 @@ class Matcher:
         m = cls(config)
         for rec in records:
             m.add(rec)
+        if len(m) >= m.config.unseen_forename_records:
+            # Built here (about a second, once a process), not by the first enquiry whose
+            # forename is heavily damaged; among fewer records it is never consulted.
+            namelike.build_once()
         log.info("matcher built: %d records, %d index keys", len(m), len(m._index))
         return m
 
