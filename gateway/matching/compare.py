@@ -236,20 +236,24 @@ def damaged(a: str, b: str) -> bool:
 # Damage heavier than ``damaged`` accepts and still more than chance: one arbitrary
 # letter and a confusion (OCR, keying, vowel, doubling) in about every other letter
 # ("Wawiv" for Nancy: three OCR confusions and one arbitrary letter, 2.05 in 5 letters).
-# A random spelling of the same length costs about 0.8 a letter (most pairs of letters are
-# no confusion), so this stays clear of chance: 2.0 in 4 letters, 2.5 in 5 or 6, 3.0 in 7
-# or 8. Two real names are often this near (Hanif and Hannah, 1.9), so the matcher weighs
-# it only for a spelling that is not shaped like a name at all (``namelike``) and where
-# nothing else could explain the query (see ``matcher._guard``).
+# In short names this is near chance: of pairs of different names, 28% are this near at
+# three letters, 12% at four, 8% at five and 2% at six; so only a record's name of six
+# letters or more (``FAR_MIN_LETTERS``) is looked for, at a cost of 2.5 in six letters,
+# 3.0 in seven or eight. Two real names are often this near (Hanif and Hannah, 1.9), so the
+# matcher weighs it only for a spelling that is not shaped like a name at all
+# (``namelike``), where nothing else could explain the query, and only when asked
+# (``MatchConfig.heavy_damage``; see ``matcher._guard``).
 FAR_ARBITRARY = 1.0
 FAR_CONFUSION_PER_TWO_LETTERS = 0.5
+FAR_MIN_LETTERS = 6
 
 
 def far_damaged(a: str, b: str) -> bool:
-    """Can heavy OCR or keying damage explain ``a`` as ``b``: at most one arbitrary edit
-    and about one confusion in two letters (weighted ``damage_distance``)? Spellings that
-    differ in length by more than two letters, or shorter than three, never are."""
-    if not a or not b or abs(len(a) - len(b)) > 2 or min(len(a), len(b)) < 3:
+    """Can heavy OCR or keying damage explain the spelling ``a`` as the name ``b``: at most
+    one arbitrary edit and about one confusion in two letters (weighted
+    ``damage_distance``)? Only names ``b`` of ``FAR_MIN_LETTERS`` or more, and spellings
+    within two letters of their length."""
+    if len(b) < FAR_MIN_LETTERS or abs(len(a) - len(b)) > 2:
         return False
     halves = (max(len(a), len(b)) + 1) // 2
     return damage_distance(a, b) <= FAR_ARBITRARY + FAR_CONFUSION_PER_TWO_LETTERS * halves

@@ -131,6 +131,15 @@ class MatchConfig:
     # would accept at a glance, and on the development splits it found 0.6% more children
     # for about 0.6% more claims of absent twins.
     unrecognised_name_share: float = 0.0
+    # Heavy OCR or keying damage of a forename (one arbitrary letter and a confusion in
+    # about every other letter, "Drwtfl" for Daniel) read as the child when the spelling is
+    # not shaped like a name (gateway/matching/namelike.py), nothing held could be the
+    # child, and date of birth, surname, sex and home are the record's. Off by default: the
+    # name-shape model is trained on Faker's first-name lists, and names from cultures
+    # those lists lack are taken for damage far more often than the 0.6% measured on
+    # names the lists hold (3-18% when a whole locale is left out; Quynh, Tzvi, Iqra), so
+    # an absent twin with such a name could be claimed. Needs the "names" extra (Faker).
+    heavy_damage: bool = False
     # Penalty for reading forename and surname the other way round.
     swap_penalty: float = 2.0
     # Score given to a decisive UPN match (check letter valid, equal to UPN or former UPN).

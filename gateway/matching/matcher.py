@@ -199,10 +199,10 @@ def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = Fals
     fn, dob = levels[0], levels[3]
     # The base rate of twins (TWIN_SHARE_OF_CHILDREN), unless the spelling is rarely a
     # real name here and everything else is the record's.
-    if fn == "disagree" and not (
-        lone and (rare_unseen or far) and dob == "exact" and levels[1] in _LONE_SURNAME
-        and levels[5] in _SAME_HOME
-    ):
+    # (Lifted only with the sex given and the same: an absent twin may be of either sex.)
+    unseen = (lone and (rare_unseen or far) and dob == "exact" and levels[1] in _LONE_SURNAME
+              and levels[5] in _SAME_HOME and levels[4] == "agree")
+    if fn == "disagree" and not unseen:
         return "different forenames: at most a possible match"
     if fn == "garbled" and not (lone and dob in _LONE_DOB):
         return ("a damaged forename, and another record on file could be the child: "
@@ -242,7 +242,7 @@ def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = Fals
         return "the record has a twin on file and the forename does not tell them apart"
     # The base rate of twins again (TWIN_SHARE_OF_CHILDREN): alike names are given to twins.
     if (fn == "similar" and dob == "exact" and levels[5] in ("address", "postcode")
-            and not (lone and (rare_unseen or far))):
+            and not unseen):
         return "same home and date of birth but only a loosely similar forename: could be a twin"
     return ""
 
@@ -281,6 +281,10 @@ class Matcher:
 
     def __init__(self, config: MatchConfig | None = None) -> None:
         self.config = config or MatchConfig()
+        if self.config.heavy_damage:
+            # Built now (about a second, once a process) and not by the first heavily
+            # damaged enquiry; before batch workers fork; and a missing Faker fails here.
+            namelike.build_once()
         self._w = tuple(
             {**{lv: math.log2(m / u) for lv, (m, u) in self.config.weights[f].items()},
              MISSING: 0.0}
@@ -317,10 +321,6 @@ class Matcher:
         m = cls(config)
         for rec in records:
             m.add(rec)
-        if len(m) >= m.config.unseen_forename_records:
-            # Built here (about a second, once a process), not by the first enquiry whose
-            # forename is heavily damaged; among fewer records it is never consulted.
-            namelike.build_once()
         log.info("matcher built: %d records, %d index keys", len(m), len(m._index))
         return m
 
@@ -443,8 +443,6 @@ class Matcher:
             # Move every existing object out of the collector's reach, so that the workers'
             # collections do not write to (and so copy) the matcher's pages. A caller's own
             # freeze is left alone.
-            # The name-shape model is built once here, not once in each worker.
-            namelike.build_once()
             froze = gc.get_freeze_count() == 0
             if froze:
                 gc.freeze()
@@ -723,12 +721,12 @@ class Matcher:
         """
         if len(q.fn) < 3 or self._real_name(q.fn, r.fn):
             return False  # (an initial that does not fit is another child's)
-        # With no surname given, only at the record's own home and on its birthday: then
-        # every child of that home, and every child born that day in the district, could
-        # be the child, whatever their surname.
+        # With no surname given, only at the record's own address and on its birthday:
+        # then every child of that home, and every child born that day in the district,
+        # could be the child, whatever their surname.
         nameless = not q.sn
         if nameless and not (q.dob_full and q.dob_code == r.dob_code
-                             and compare.location(q, r) in _SAME_HOME):
+                             and compare.location(q, r) == "address"):
             return False
         index, records = self._index, self._records
         parts = set(q.sn_parts) | set(r.sn_parts)
@@ -744,8 +742,11 @@ class Matcher:
         for pc in {q.pc, r.pc} - {""}:
             for t in tokens:
                 ids.update(index.get(("ps", pc, t), ()))
-        if (q.house or nameless) and q.addr:
+        if q.house and q.addr:
             ids.update(index.get(("a", q.addr), ()))
+        if nameless:  # the home as the record has it too (the query's may be misspelt)
+            for addr in {q.addr, r.addr} - {""}:
+                ids.update(index.get(("a", addr), ()))
         ids.discard(r.record_id)
         own_fn = compare.forename(q, r)
         for rid in ids:
@@ -781,7 +782,8 @@ class Matcher:
                     share = cfg.unrecognised_name_share
                     s.rule = _guard(s.levels, twin, same_name, lone=True,
                                     rare_unseen=share > 0 and self._unseen_share() <= share,
-                                    far=(compare.far_damaged(qq.fn, r.fn)
+                                    far=(cfg.heavy_damage
+                                         and compare.far_damaged(qq.fn, r.fn)
                                          and not namelike.looks_like_a_name(qq.fn)))
                 bands.append(POSSIBLE if s.rule else MATCH)
             else:

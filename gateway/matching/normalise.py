@@ -20,6 +20,11 @@ _EXTRA_FOLD = str.maketrans(
     {
         "Ł": "L", "ł": "l", "Ø": "O", "ø": "o", "Đ": "D", "đ": "d", "ß": "ss",
         "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe", "ı": "i", "Þ": "TH", "þ": "th",
+        # Letters NFKD does not decompose, which folding to ASCII had dropped ("Səxavət"
+        # became SXAVT, "Kwabɛna" KWABNA, "Ħanna" ANNA): Azerbaijani, Akan and Ewe, Maltese,
+        # Icelandic.
+        "Ə": "E", "ə": "e", "Ɛ": "E", "ɛ": "e", "Ɔ": "O", "ɔ": "o", "Ŋ": "NG", "ŋ": "ng",
+        "Ħ": "H", "ħ": "h", "Ð": "D", "ð": "d",
     }
 )
 # Digits that appear in names only as OCR or typing slips for the letter they resemble.
