@@ -91,6 +91,58 @@ async def test_states_only_move_forward(store: Store) -> None:
         "queued", "sending", "delivered", "answered"]
 
 
+async def test_receipts_of_several_messages_are_recorded_in_one_write(store: Store) -> None:
+    """The sender stores the receipts of deliveries that end together in one transaction;
+    each message still moves only forward: one being sent becomes delivered, one answered
+    first keeps its state and gains the receipt, one not being sent is left alone."""
+    for mid in ("o1", "o2", "o3"):
+        await store.outbox.enqueue(outbound(mid))
+    now = time.time()
+    assert len(await store.outbox.claim_due(now, "w1", 30, 10)) == 3
+    await store.inbox.accept(InboundRow(**{**inbound("reply").__dict__, "in_reply_to": "o3",
+                                           "sender": "352", "message_type": "Reply"}),
+                             answering(store, "o3", "352"))
+    await store.outbox.enqueue(outbound("o4"))  # queued, never claimed
+    writes = 0
+    write = store.outbox.backend.write
+
+    async def counted(op):  # type: ignore[no-untyped-def]
+        nonlocal writes
+        writes += 1
+        return await write(op)
+
+    store.outbox.backend.write = counted  # type: ignore[method-assign]
+    moved = await store.outbox.mark_delivered_many(
+        [("o1", b"r1"), ("o2", b"r2"), ("o3", b"r3"), ("o4", b"r4")], now)
+    store.outbox.backend.write = write  # type: ignore[method-assign]
+    assert moved == [True, True, False, False] and writes == 1
+    rows = {mid: await store.outbox.get(mid, with_body=True) for mid in ("o1", "o2", "o3", "o4")}
+    assert [(r.state, r.receipt) for r in rows.values()] == [
+        ("delivered", b"r1"), ("delivered", b"r2"), ("answered", b"r3"), ("queued", None)]
+    assert rows["o1"].lease_until is None and rows["o1"].delivered_at == now
+    assert [e.to_state for e in await store.outbox.events("o2")] == [
+        "queued", "sending", "delivered"]
+    assert [e.to_state for e in await store.outbox.events("o3")] == [
+        "queued", "sending", "answered"]
+    assert await store.outbox.mark_delivered_many([], now) == []
+
+
+async def test_a_large_claim_and_its_receipts_record_every_event(store: Store) -> None:
+    """Events are inserted several rows a statement, in chunks: none is lost at a chunk's
+    edge."""
+    n = 2 * store.outbox.EVENTS_PER_INSERT + 3
+    for i in range(n):
+        await store.outbox.enqueue(outbound(f"o{i}"))
+    now = time.time()
+    claimed = await store.outbox.claim_due(now, "w1", 30, n)
+    assert len(claimed) == n
+    assert await store.outbox.mark_delivered_many(
+        [(r.message_id, b"r") for r in claimed], now) == [True] * n
+    for i in range(n):
+        assert [e.to_state for e in await store.outbox.events(f"o{i}")] == [
+            "queued", "sending", "delivered"]
+
+
 async def test_a_reply_from_another_party_answers_nothing(store: Store) -> None:
     await store.outbox.enqueue(outbound())
     await store.inbox.accept(InboundRow(**{**inbound("reply").__dict__, "in_reply_to": "o1",

@@ -170,23 +170,40 @@ class Outbox:
                 f"attempts = attempts + 1, updated_at = ? "
                 f"WHERE message_id IN (SELECT message_id FROM due) RETURNING *",
                 *args, limit, now + lease_seconds, owner, now)
-            for r in rows:
-                if r["attempts"] == 1:
-                    await self._event(tx, r["message_id"], S.QUEUED, S.SENDING, None, now)
+            await self._events(tx, [r["message_id"] for r in rows if r["attempts"] == 1],
+                               S.QUEUED, S.SENDING, None, now)
             return [_row(r) for r in rows]
 
         return await self.backend.write(op)
 
     async def mark_delivered(self, message_id: str, receipt: bytes, now: float) -> bool:
-        async def op(tx: Tx) -> bool:
-            moved = await self._move(tx, message_id, S.DELIVERED, None, now,
-                                     "receipt = ?, delivered_at = ?, lease_until = NULL",
-                                     (receipt, now))
-            if not moved:  # answered first: keep the receipt, do not move backwards
-                await tx.execute(
-                    f"UPDATE outbound SET receipt = ?, delivered_at = ?, lease_until = NULL "
-                    f"WHERE message_id = ? AND receipt IS NULL AND state IN "
-                    f"({sql_list((S.ANSWERED, S.CLOSED))})", receipt, now, message_id)
+        return (await self.mark_delivered_many([(message_id, receipt)], now))[0]
+
+    async def mark_delivered_many(self, receipts: Sequence[tuple[str, bytes]], now: float
+                                  ) -> list[bool]:
+        """Record the verified receipts of several messages in one transaction (one commit,
+        one round trip to the store): the sender's deliveries that end together are written
+        together. For each, True when it moved ``sending -> delivered``; a message answered
+        first keeps its state and gains the receipt (never moved backwards)."""
+
+        async def op(tx: Tx) -> list[bool]:
+            moved: list[bool] = []
+            for message_id, receipt in receipts:
+                # Only ``sending`` may become ``delivered`` (FORWARD), so the guard is the
+                # state itself: no read of the row first.
+                row = await tx.fetchone(
+                    f"UPDATE outbound SET state = '{S.DELIVERED}', updated_at = ?, receipt = ?, "
+                    f"delivered_at = ?, lease_until = NULL WHERE message_id = ? "
+                    f"AND state = '{S.SENDING}' RETURNING message_id", now, receipt, now,
+                    message_id)
+                moved.append(row is not None)
+                if row is None:  # answered first: keep the receipt, do not move backwards
+                    await tx.execute(
+                        f"UPDATE outbound SET receipt = ?, delivered_at = ?, lease_until = NULL "
+                        f"WHERE message_id = ? AND receipt IS NULL AND state IN "
+                        f"({sql_list((S.ANSWERED, S.CLOSED))})", receipt, now, message_id)
+            await self._events(tx, [mid for (mid, _), ok in zip(receipts, moved, strict=True)
+                                    if ok], S.SENDING, S.DELIVERED, None, now)
             return moved
         return await self.backend.write(op)
 
@@ -275,6 +292,21 @@ class Outbox:
         await tx.execute("INSERT INTO outbound_events (message_id, at, from_state, to_state, "
                          "reason) VALUES (?, ?, ?, ?, ?)", message_id, now,
                          frm.value if frm else None, to.value, reason)
+
+    # Rows a multi-row events INSERT carries at most: a few statement texts, each prepared
+    # once (asyncpg caches prepared statements per connection, sqlite3 per text).
+    EVENTS_PER_INSERT = 32
+
+    @classmethod
+    async def _events(cls, tx: Tx, message_ids: Sequence[str], frm: OutboxState,
+                      to: OutboxState, reason: str | None, now: float) -> None:
+        """``_event`` for several messages making the same move, in multi-row INSERTs."""
+        for i in range(0, len(message_ids), cls.EVENTS_PER_INSERT):
+            chunk = message_ids[i:i + cls.EVENTS_PER_INSERT]
+            await tx.execute(
+                "INSERT INTO outbound_events (message_id, at, from_state, to_state, reason) "
+                "VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk)),
+                *[v for mid in chunk for v in (mid, now, frm.value, to.value, reason)])
 
     async def get(self, message_id: str, with_body: bool = False) -> OutboundRow | None:
         cols = "*" if with_body else _COLUMNS
