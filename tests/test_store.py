@@ -177,6 +177,27 @@ async def test_retry_waits_and_expiry_makes_a_dead_letter(store: Store) -> None:
     assert row.state == "expired" and "HTTP 503" in (row.last_error or "")
 
 
+async def test_claim_takes_the_earliest_due_across_states_up_to_its_limit(store: Store) -> None:
+    """The claim reads queued and retrying (``sending``, lease released) messages each in
+    due order from the index and merges them: the earliest due come first, whatever their
+    state, never more than ``limit``, never one still leased or not yet due."""
+    now = time.time()
+    for i in range(4):  # to be retried, due at now - 40, - 30, ...
+        await store.outbox.enqueue(outbound(f"r{i}", due=now - 100))
+    assert len(await store.outbox.claim_due(now - 100, "w1", 30, 4)) == 4
+    for i in range(4):
+        await store.outbox.mark_retry(f"r{i}", "w1", now - 40 + 10 * i, "HTTP 503", now - 100)
+    for i in range(4):  # queued, due at now - 35, - 25, ...
+        await store.outbox.enqueue(outbound(f"q{i}", due=now - 35 + 10 * i))
+    await store.outbox.enqueue(outbound("later", due=now + 60))
+    await store.outbox.enqueue(outbound("leased", due=now - 90))
+    await store.outbox.claim_due(now - 90, "w2", 300, 1)  # "leased" is held by w2
+    got = await store.outbox.claim_due(now, "w3", 30, 5)
+    assert sorted(r.message_id for r in got) == ["q0", "q1", "r0", "r1", "r2"]
+    rest = await store.outbox.claim_due(now, "w3", 30, 10)
+    assert sorted(r.message_id for r in rest) == ["q2", "q3", "r3"]
+
+
 async def test_claim_skips_excluded_partners(store: Store) -> None:
     await store.outbox.enqueue(outbound("a", "352"))
     await store.outbox.enqueue(outbound("b", "350"))
