@@ -13,6 +13,7 @@ import pytest
 from gateway.core.errors import GatewayError
 from gateway.store import InboundRow, OutboundRow, Store, open_store
 from gateway.store.migrations import MIGRATIONS
+from gateway.store.outbox import Outbox
 from gateway.store.postgres import PostgresBackend, numbered, rowcount
 from tests.pgserver import fresh_database, pg_dsn  # noqa: F401
 
@@ -196,6 +197,43 @@ async def test_claim_takes_the_earliest_due_across_states_up_to_its_limit(store:
     assert sorted(r.message_id for r in got) == ["q0", "q1", "r0", "r1", "r2"]
     rest = await store.outbox.claim_due(now, "w3", 30, 10)
     assert sorted(r.message_id for r in rest) == ["q2", "q3", "r3"]
+
+
+async def test_spool_pending_finds_only_spooled_messages_whose_delivery_is_over(
+        store: Store) -> None:
+    def spooled(mid: str) -> OutboundRow:
+        return OutboundRow(**{**outbound(mid).__dict__, "spool_name": f"{mid}.xml"})
+
+    for row in (spooled("done"), spooled("moved"), spooled("open"), outbound("api")):
+        await store.outbox.enqueue(row)
+    now = time.time()
+    await store.outbox.claim_due(now, "w", 30, 10)
+    await store.outbox.mark_delivered_many([("done", b"r"), ("moved", b"r"), ("api", b"r")], now)
+    await store.outbox.mark_spool_done("moved")
+    assert [r.message_id for r in await store.outbox.spool_pending()] == ["done"]
+    if store.outbox.backend.dialect.name == "sqlite":
+        # The sweep runs every second: it must not read the whole outbox (migration 13).
+        asked: list[str] = []
+
+        class Capture:
+            dialect = store.outbox.backend.dialect
+
+            async def fetchall(self, sql: str, *args: object) -> list[object]:
+                asked.append(sql)
+                return []
+
+        class Asking:
+            async def read(self, op):  # type: ignore[no-untyped-def]
+                return await op(Capture())
+
+        await Outbox(Asking()).spool_pending()  # type: ignore[arg-type]
+        seen: list[str] = []
+
+        async def op(tx) -> None:  # type: ignore[no-untyped-def]
+            seen.extend(str(r["detail"]) for r in
+                        await tx.fetchall("EXPLAIN QUERY PLAN " + asked[0]))
+        await store.outbox.backend.read(op)
+        assert any("outbound_spool_pending" in d for d in seen), seen
 
 
 async def test_claim_skips_excluded_partners(store: Store) -> None:

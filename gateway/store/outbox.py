@@ -374,9 +374,12 @@ class Outbox:
     async def spool_pending(self) -> list[OutboundRow]:
         """Messages that came from the spool folder whose delivery is over."""
         async def op(tx: Tx) -> list[OutboundRow]:
+            # Through the partial index of migration 13 (the few spooled messages not yet
+            # moved). ``state || ''`` keeps the planner off the state indexes, which would
+            # walk every delivered message: 132 ms of CPU a sweep at 100,000 messages.
             rows = await tx.fetchall(
                 f"SELECT {_COLUMNS} FROM outbound WHERE spool_name IS NOT NULL "
-                f"AND spool_done = 0 AND state IN ({sql_list(FINAL_STATES)}) LIMIT 100")
+                f"AND spool_done = 0 AND state || '' IN ({sql_list(FINAL_STATES)}) LIMIT 100")
             return [_row(r) for r in rows]
         return await self.backend.read(op)
 
