@@ -279,3 +279,14 @@ async def test_a_cancelled_receipt_writer_leaves_no_delivery_waiting(world) -> N
     sender._recorder.cancel()
     done, pending = await asyncio.wait(waiting, timeout=10)
     assert not pending and all(t.cancelled() for t in done)
+
+
+async def test_every_delivery_outcome_is_counted_from_the_start(aiohttp_client, tmp_path) -> None:
+    """The sender's outcome counters are made once, at start-up (not looked up on every
+    delivery), so /metrics shows each outcome from the start, at zero."""
+    a, _ = pair(tmp_path)
+    client = await aiohttp_client(create_app(a.settings(), spool=False))
+    resp = await client.get("/metrics")
+    text = await resp.text()
+    for outcome in ("delivered", "retry", "failed", "expired"):
+        assert f'cme_outbound_attempts_total{{outcome="{outcome}"}} 0.0' in text
