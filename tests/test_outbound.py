@@ -290,3 +290,30 @@ async def test_every_delivery_outcome_is_counted_from_the_start(aiohttp_client, 
     text = await resp.text()
     for outcome in ("delivered", "retry", "failed", "expired"):
         assert f'cme_outbound_attempts_total{{outcome="{outcome}"}} 0.0' in text
+
+
+async def test_a_busy_sender_claims_at_least_eight_at_a_time(world) -> None:
+    """With every slot busy the sender waits for a quarter of its slots, and at least 8, to
+    be free before it claims: claims of 4 (a quarter of the default 16) cost the store half
+    as much again per message as claims of 8."""
+    a, b, gw, sender, clock = world
+    assert sender.s.sender_concurrency == 16
+    for _ in range(12):
+        await queue_enquiry(gw)
+    sender._swept = clock.time()  # no expiry sweep in this tick: straight to the claim
+    gates = [asyncio.Event() for _ in range(10)]
+    busy = {asyncio.create_task(g.wait()) for g in gates}
+    for task in busy:  # 10 deliveries in flight, 6 slots free
+        sender.in_flight.add(task)
+        task.add_done_callback(sender.in_flight.discard)
+    tick = asyncio.create_task(sender.tick())
+    try:
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert not tick.done()  # 6 free: it waits
+        gates[0].set()
+        gates[1].set()
+        assert await asyncio.wait_for(tick, 30) == 8
+    finally:
+        for g in gates:
+            g.set()

@@ -94,6 +94,9 @@ class Sender:
                     pass
 
     EXPIRY_SWEEP_SECONDS = 5.0
+    # The store's CPU per message (claim, receipts, commits) on SQLite: 0.32 ms in claims of
+    # 4 (a quarter of the default 16 slots), 0.20 ms in claims of 8, 0.18 in claims of 16.
+    CLAIM_AT_LEAST = 8
 
     async def tick(self) -> int:
         """One sweep: expire what is overdue, then claim and start due deliveries."""
@@ -105,9 +108,11 @@ class Sender:
                 self.outcomes("expired")
             if self.depth is not None:
                 self.depth(await self.gw.store.outbox.counts())
-        # Claim in batches: when every slot is busy, wait until a quarter are free, so one
-        # claim (one commit) serves several deliveries.
-        want = max(1, self.s.sender_concurrency // 4)
+        # Claim in batches: when every slot is busy, wait until a quarter are free (and at
+        # least CLAIM_AT_LEAST, or every slot), so one claim (one commit) serves several
+        # deliveries.
+        want = min(self.s.sender_concurrency,
+                   max(self.CLAIM_AT_LEAST, self.s.sender_concurrency // 4))
         while self.s.sender_concurrency - len(self.in_flight) < want:
             await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
         free = self.s.sender_concurrency - len(self.in_flight)
