@@ -106,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{si['verify_ms']:.2f} | | floor {prim['floor_per_msg_ms']:.2f} |",
             f"| outbound messages/s delivered ({sizes['outbound']}, verified receipts) | "
             f"{s['outbound']['rate']:.0f} | {p['outbound']['rate']:.0f} | |",
+            f"| outbound CPU ms per delivered message, sender + receiver (from /proc) | "
+            f"{s['outbound']['sender_cpu_ms']:.2f} + {s['outbound']['receiver_cpu_ms']:.2f} | "
+            f"{p['outbound']['sender_cpu_ms']:.2f} + {p['outbound']['receiver_cpu_ms']:.2f} | "
+            f"1,000/s on 2 cores needs < 2 in all |",
             f"| outbox listing p95 ms ({sizes['listing']} messages, filtered, paginated) | "
             f"{s['listing']['p95_ms']:.2f} | {p['listing']['p95_ms']:.2f} | |",
             f"| CTF accept s ({int(s['ctf']['pupils'])} pupils, {s['ctf']['mb']:.1f} MB) | "

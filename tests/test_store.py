@@ -13,6 +13,7 @@ import pytest
 from gateway.core.errors import GatewayError
 from gateway.store import InboundRow, OutboundRow, Store, open_store
 from gateway.store.migrations import MIGRATIONS
+from gateway.store.outbox import Outbox
 from gateway.store.postgres import PostgresBackend, numbered, rowcount
 from tests.pgserver import fresh_database, pg_dsn  # noqa: F401
 
@@ -91,6 +92,58 @@ async def test_states_only_move_forward(store: Store) -> None:
         "queued", "sending", "delivered", "answered"]
 
 
+async def test_receipts_of_several_messages_are_recorded_in_one_write(store: Store) -> None:
+    """The sender stores the receipts of deliveries that end together in one transaction;
+    each message still moves only forward: one being sent becomes delivered, one answered
+    first keeps its state and gains the receipt, one not being sent is left alone."""
+    for mid in ("o1", "o2", "o3"):
+        await store.outbox.enqueue(outbound(mid))
+    now = time.time()
+    assert len(await store.outbox.claim_due(now, "w1", 30, 10)) == 3
+    await store.inbox.accept(InboundRow(**{**inbound("reply").__dict__, "in_reply_to": "o3",
+                                           "sender": "352", "message_type": "Reply"}),
+                             answering(store, "o3", "352"))
+    await store.outbox.enqueue(outbound("o4"))  # queued, never claimed
+    writes = 0
+    write = store.outbox.backend.write
+
+    async def counted(op):  # type: ignore[no-untyped-def]
+        nonlocal writes
+        writes += 1
+        return await write(op)
+
+    store.outbox.backend.write = counted  # type: ignore[method-assign]
+    moved = await store.outbox.mark_delivered_many(
+        [("o1", b"r1"), ("o2", b"r2"), ("o3", b"r3"), ("o4", b"r4")], now)
+    store.outbox.backend.write = write  # type: ignore[method-assign]
+    assert moved == [True, True, False, False] and writes == 1
+    rows = {mid: await store.outbox.get(mid, with_body=True) for mid in ("o1", "o2", "o3", "o4")}
+    assert [(r.state, r.receipt) for r in rows.values()] == [
+        ("delivered", b"r1"), ("delivered", b"r2"), ("answered", b"r3"), ("queued", None)]
+    assert rows["o1"].lease_until is None and rows["o1"].delivered_at == now
+    assert [e.to_state for e in await store.outbox.events("o2")] == [
+        "queued", "sending", "delivered"]
+    assert [e.to_state for e in await store.outbox.events("o3")] == [
+        "queued", "sending", "answered"]
+    assert await store.outbox.mark_delivered_many([], now) == []
+
+
+async def test_a_large_claim_and_its_receipts_record_every_event(store: Store) -> None:
+    """Events are inserted several rows a statement, in chunks: none is lost at a chunk's
+    edge."""
+    n = 2 * store.outbox.EVENTS_PER_INSERT + 3
+    for i in range(n):
+        await store.outbox.enqueue(outbound(f"o{i}"))
+    now = time.time()
+    claimed = await store.outbox.claim_due(now, "w1", 30, n)
+    assert len(claimed) == n
+    assert await store.outbox.mark_delivered_many(
+        [(r.message_id, b"r") for r in claimed], now) == [True] * n
+    for i in range(n):
+        assert [e.to_state for e in await store.outbox.events(f"o{i}")] == [
+            "queued", "sending", "delivered"]
+
+
 async def test_a_reply_from_another_party_answers_nothing(store: Store) -> None:
     await store.outbox.enqueue(outbound())
     await store.inbox.accept(InboundRow(**{**inbound("reply").__dict__, "in_reply_to": "o1",
@@ -123,6 +176,64 @@ async def test_retry_waits_and_expiry_makes_a_dead_letter(store: Store) -> None:
     assert await store.outbox.expire_due(now + 7200) == ["o1"]
     row = await store.outbox.get("o1")
     assert row.state == "expired" and "HTTP 503" in (row.last_error or "")
+
+
+async def test_claim_takes_the_earliest_due_across_states_up_to_its_limit(store: Store) -> None:
+    """The claim reads queued and retrying (``sending``, lease released) messages each in
+    due order from the index and merges them: the earliest due come first, whatever their
+    state, never more than ``limit``, never one still leased or not yet due."""
+    now = time.time()
+    for i in range(4):  # to be retried, due at now - 40, - 30, ...
+        await store.outbox.enqueue(outbound(f"r{i}", due=now - 100))
+    assert len(await store.outbox.claim_due(now - 100, "w1", 30, 4)) == 4
+    for i in range(4):
+        await store.outbox.mark_retry(f"r{i}", "w1", now - 40 + 10 * i, "HTTP 503", now - 100)
+    for i in range(4):  # queued, due at now - 35, - 25, ...
+        await store.outbox.enqueue(outbound(f"q{i}", due=now - 35 + 10 * i))
+    await store.outbox.enqueue(outbound("later", due=now + 60))
+    await store.outbox.enqueue(outbound("leased", due=now - 90))
+    await store.outbox.claim_due(now - 90, "w2", 300, 1)  # "leased" is held by w2
+    got = await store.outbox.claim_due(now, "w3", 30, 5)
+    assert sorted(r.message_id for r in got) == ["q0", "q1", "r0", "r1", "r2"]
+    rest = await store.outbox.claim_due(now, "w3", 30, 10)
+    assert sorted(r.message_id for r in rest) == ["q2", "q3", "r3"]
+
+
+async def test_spool_pending_finds_only_spooled_messages_whose_delivery_is_over(
+        store: Store) -> None:
+    def spooled(mid: str) -> OutboundRow:
+        return OutboundRow(**{**outbound(mid).__dict__, "spool_name": f"{mid}.xml"})
+
+    for row in (spooled("done"), spooled("moved"), spooled("open"), outbound("api")):
+        await store.outbox.enqueue(row)
+    now = time.time()
+    await store.outbox.claim_due(now, "w", 30, 10)
+    await store.outbox.mark_delivered_many([("done", b"r"), ("moved", b"r"), ("api", b"r")], now)
+    await store.outbox.mark_spool_done("moved")
+    assert [r.message_id for r in await store.outbox.spool_pending()] == ["done"]
+    if store.outbox.backend.dialect.name == "sqlite":
+        # The sweep runs every second: it must not read the whole outbox (migration 13).
+        asked: list[str] = []
+
+        class Capture:
+            dialect = store.outbox.backend.dialect
+
+            async def fetchall(self, sql: str, *args: object) -> list[object]:
+                asked.append(sql)
+                return []
+
+        class Asking:
+            async def read(self, op):  # type: ignore[no-untyped-def]
+                return await op(Capture())
+
+        await Outbox(Asking()).spool_pending()  # type: ignore[arg-type]
+        seen: list[str] = []
+
+        async def op(tx) -> None:  # type: ignore[no-untyped-def]
+            seen.extend(str(r["detail"]) for r in
+                        await tx.fetchall("EXPLAIN QUERY PLAN " + asked[0]))
+        await store.outbox.backend.read(op)
+        assert any("outbound_spool_pending" in d for d in seen), seen
 
 
 async def test_claim_skips_excluded_partners(store: Store) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -36,23 +39,84 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     _atomic(path, lambda fh: fh.write(data), mode)
 
 
+def _load_syncfs() -> Callable[[int], int] | None:
+    """Linux's ``syncfs(2)`` from the C library (Python has no binding), or None elsewhere.
+    Before Linux 5.8 it did not report write-back errors, so it is used only from 5.8 on."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+        if (major, minor) < (5, 8):
+            return None
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        fn = libc.syncfs
+    except (OSError, AttributeError, ValueError):
+        return None
+    fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+    return fn  # type: ignore[no-any-return]
+
+
+_syncfs = _load_syncfs()
+
+
+def sync_filesystem(folder: Path) -> None:
+    """Make every write and rename on ``folder``'s filesystem durable (``syncfs(2)``)."""
+    assert _syncfs is not None
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if _syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(folder))
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def atomic_write_many(files: list[tuple[Path, bytes]], mode: int = 0o644) -> None:
-    """``atomic_write`` for many files at once: each is written to a temporary file, fsynced
-    and renamed into place, then each folder is fsynced once (not once per file), so all of
-    them are durable when this returns; a reader sees each old file or the whole new one."""
-    folders: dict[Path, None] = {}
+    """``atomic_write`` for many files at once: all of them are durable when this returns,
+    and a reader sees each old file or the whole new one, after a crash too.
+
+    On Linux: every file is written to a temporary file, one ``syncfs`` per filesystem
+    makes their data durable, then each is renamed into place and one more ``syncfs`` makes
+    the renames durable; a name is never made to point at data not yet on disk. The inbox
+    spool writes every accepted message this way: an ``fsync`` per file plus one per folder
+    cost about 0.15 ms of CPU a message here, the two ``syncfs`` calls a batch about 0.04
+    (bench/README.md). Elsewhere each file is fsynced before its rename, then each folder
+    once."""
+    folders = dict.fromkeys(path.parent for path, _ in files)
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    staged = []
     for path, data in files:
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        folders[path.parent] = None
+        try:
+            _write_all(fd, data)
+            if _syncfs is None:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        staged.append((tmp, path))
+    if _syncfs is None:
+        for tmp, path in staged:
+            os.replace(tmp, path)
+        for folder in folders:
+            fsync_dir(folder)
+        return
+    devices: dict[int, Path] = {}
     for folder in folders:
-        fsync_dir(folder)
+        devices.setdefault(folder.stat().st_dev, folder)
+    for folder in devices.values():  # the data, before any name points at it
+        sync_filesystem(folder)
+    for tmp, path in staged:
+        os.replace(tmp, path)
+    for folder in devices.values():  # the renames
+        sync_filesystem(folder)
 
 
 def atomic_copy(src: Path, target: Path) -> None:

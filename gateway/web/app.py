@@ -95,8 +95,16 @@ def create_app(settings: Settings, *, background: bool = True, spool: bool = Tru
             for state in OutboxState:
                 metrics.outbox.labels(state.value).set(counts.get(state, 0))
 
-        sender = Sender(gw, session, outcomes=lambda k: metrics.outbound.labels(k).inc(),
-                        depth=depth)
+        # One counter child per outcome, looked up once: ``labels()`` takes a lock and
+        # hashes its arguments on every call, once per delivery.
+        outcome_counters = {k: metrics.outbound.labels(k)
+                            for k in ("delivered", "retry", "failed", "expired")}
+
+        def outcome(kind: str) -> None:
+            counter = outcome_counters.get(kind) or metrics.outbound.labels(kind)
+            counter.inc()
+
+        sender = Sender(gw, session, outcomes=outcome, depth=depth)
         app[SENDER] = sender
         tasks = [asyncio.create_task(sender.run(), name="sender")]
         if spool:
