@@ -107,7 +107,9 @@ def _ec_bytes(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> in
     return (key.curve.key_size + 7) // 8
 
 
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())  # immutable: made once, not per message
 _DIGEST_SLOT = "@DIGEST@"  # not base64, and C14N writes it as it is
+_VALUE_SLOT = "@VALUE@"
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,9 @@ class _Keyed:
     template: etree._Element
     info_head: bytes
     info_tail: bytes
+    # the Signature element as lxml writes it inside a message, split at its two values
+    # (for ``Signer.sign_canonical``)
+    sig_parts: tuple[bytes, bytes, bytes]
 
     @classmethod
     def of(cls, key: PrivateKey, cert: x509.Certificate) -> _Keyed:
@@ -146,7 +151,11 @@ class _Keyed:
         _sub(_sub(_sub(sig, "KeyInfo"), "X509Data"), "X509Certificate").text = \
             base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
         head, tail = _c14n(info).split(_DIGEST_SLOT.encode())
-        return cls(key, cert, method, sig, head, tail)
+        written = copy.deepcopy(sig)
+        written[1].text = _VALUE_SLOT
+        before, rest = etree.tostring(written).split(_DIGEST_SLOT.encode())
+        between, after = rest.split(_VALUE_SLOT.encode())
+        return cls(key, cert, method, sig, head, tail, (before, between, after))
 
 
 class Signer:
@@ -176,25 +185,53 @@ class Signer:
             raise ValueError("sign a message's root element, unsigned")
         # The digest covers exactly what is sent (the element, without what may lie beside it
         # in its document) without the signature: taken before the signature is added.
-        digest = base64.b64encode(hashlib.sha256(_c14n(element)).digest())
-        signed_info = keyed.info_head + digest + keyed.info_tail
-        key = keyed.key
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            # XML-DSig carries ECDSA as r || s, each the curve's size (RFC 4050), where
-            # cryptography gives DER: only the encoding is converted here.
-            r, s_ = decode_dss_signature(key.sign(signed_info, ec.ECDSA(hashes.SHA256())))
-            n = _ec_bytes(key)
-            value = r.to_bytes(n, "big") + s_.to_bytes(n, "big")
-        else:
-            value = key.sign(signed_info, padding.PKCS1v15(), hashes.SHA256())
+        digest, value = _signature(keyed, _c14n(element))
         sig = copy.deepcopy(keyed.template)  # one copy in C of the finished elements
         sig[0][2][2].text = digest.decode()  # SignedInfo/Reference/DigestValue
-        sig[1].text = base64.b64encode(value).decode()  # SignatureValue
+        sig[1].text = value.decode()  # SignatureValue
         element.append(sig)
         try:
             return etree.tostring(element, xml_declaration=True, encoding="UTF-8")
         finally:
             element.remove(sig)  # the caller's tree is left as it was given
+
+
+    def sign_canonical(self, canonical: bytes) -> bytes:
+        """The message whose unsigned root element's exclusive C14N is ``canonical``, signed
+        (enveloped signature as the root's last child), as the bytes to send: what ``sign``
+        makes of that element, without building or canonicalising a tree. For answers made
+        from a template (``gateway.exchange.answers``).
+
+        The document sent is ``canonical`` itself with the Signature put in before the root's
+        end tag: C14N is idempotent, so the verifier's enveloped transform and exclusive C14N
+        give ``canonical`` back, byte for byte, and the digest of it verifies. The caller
+        must pass canonical bytes (the templates' tests check theirs against ``sign``);
+        anything else fails verification at the partner, never passes it."""
+        keyed = self._keyed
+        end = canonical.rfind(b"</")
+        if end <= 0 or not canonical.startswith(b"<") or not canonical.endswith(b">"):
+            raise ValueError("not the canonical form of an element")
+        digest, value = _signature(keyed, canonical)
+        before, between, after = keyed.sig_parts
+        return b"".join((b"<?xml version='1.0' encoding='UTF-8'?>\n", canonical[:end], before,
+                         digest, between, value, after, canonical[end:]))
+
+
+def _signature(keyed: _Keyed, canonical: bytes) -> tuple[bytes, bytes]:
+    """The base64 DigestValue of ``canonical`` and the base64 SignatureValue over the
+    SignedInfo that holds it."""
+    digest = base64.b64encode(hashlib.sha256(canonical).digest())
+    signed_info = keyed.info_head + digest + keyed.info_tail
+    key = keyed.key
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        # XML-DSig carries ECDSA as r || s, each the curve's size (RFC 4050), where
+        # cryptography gives DER: only the encoding is converted here.
+        r, s_ = decode_dss_signature(key.sign(signed_info, _ECDSA_SHA256))
+        n = _ec_bytes(key)
+        value = r.to_bytes(n, "big") + s_.to_bytes(n, "big")
+    else:
+        value = key.sign(signed_info, padding.PKCS1v15(), hashes.SHA256())
+    return digest, base64.b64encode(value)
 
 
 class FileSigner(Signer):
@@ -250,6 +287,10 @@ class FileSigner(Signer):
     def sign(self, element: etree._Element) -> bytes:
         self.reload_if_changed()
         return super().sign(element)
+
+    def sign_canonical(self, canonical: bytes) -> bytes:
+        self.reload_if_changed()
+        return super().sign_canonical(canonical)
 
 
 @dataclass(frozen=True)
@@ -441,7 +482,7 @@ def _signature_ok(key: object, method: str, signed_info: bytes, value: bytes) ->
                 return False
             der = encode_dss_signature(int.from_bytes(value[:n], "big"),
                                        int.from_bytes(value[n:], "big"))
-            key.verify(der, signed_info, ec.ECDSA(hashes.SHA256()))
+            key.verify(der, signed_info, _ECDSA_SHA256)
             return True
         if method == RSA_SHA256 and isinstance(key, rsa.RSAPublicKey):
             key.verify(value, signed_info, padding.PKCS1v15(), hashes.SHA256())
