@@ -303,7 +303,8 @@ class Verified:
 
 
 def _elements(el: etree._Element) -> list[etree._Element]:
-    return [c for c in el if isinstance(c.tag, str)]
+    """The element children (not comments, processing instructions or entities)."""
+    return list(el.iterchildren(etree.Element))
 
 
 def _only(el: etree._Element, *tags: str) -> list[etree._Element]:
