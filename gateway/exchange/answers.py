@@ -115,7 +115,7 @@ class ReceiptTemplate:
         self.parts.append(rest)
         # The proof that the split is right: a receipt filled in here is byte for byte the
         # mapping's (a legal basis that holds a placeholder's text would fail this).
-        sample = {"message_id": m.new_id(), "conversation_id": m.new_id(),
+        sample: dict[str, Any] = {"message_id": m.new_id(), "conversation_id": m.new_id(),
                   "created_at": m.utcnow(), "sender": "352", "recipient": "3554001",
                   "received_message_id": m.new_id(), "digest": "0f" * 32,
                   "received_at": m.utcnow()}

@@ -249,10 +249,10 @@ class PostgresBackend:
                             if not fut.done():
                                 fut.set_result(result)
                         return
-                    index, error = failed  # rolled back: answer it, the rest run again
+                    index, refusal = failed  # rolled back: answer it, the rest run again
                     fut = live.pop(index)[1]
                     if not fut.done():
-                        fut.set_exception(error)
+                        fut.set_exception(refusal)
         except UNAVAILABLE as exc:
             error = self._unavailable(exc, "write")
         except GatewayError as exc:  # the store closed meanwhile
