@@ -351,8 +351,22 @@ def _c14n_ok(el: etree._Element) -> list[str]:
     return prefixes
 
 
-def check_profile(root: etree._Element) -> tuple[etree._Element, list[bytes]]:
-    """Enforce the profile on the parsed message; return the Signature and the DER certs."""
+@dataclass(frozen=True)
+class Profile:
+    """What ``check_profile`` found, for ``verify`` (read once, not walked again)."""
+
+    sig: etree._Element
+    signed_info: etree._Element
+    method: str  # SignatureMethod's Algorithm
+    info_prefixes: list[str]  # SignedInfo's C14N InclusiveNamespaces
+    reference_prefixes: list[str]  # the Reference's C14N transform's
+    digest: bytes  # DigestValue, decoded
+    value: bytes  # SignatureValue, decoded
+    certs: list[bytes]  # KeyInfo's certificates, DER
+
+
+def check_profile(root: etree._Element) -> Profile:
+    """Enforce the profile on the parsed message; return what it found."""
     if root.tag == _ds("Signature"):
         raise GatewayError("signature-profile", "enveloping signatures are not accepted")
     # One walk over the ds elements of the whole message (lxml filters by namespace in C):
@@ -376,12 +390,12 @@ def check_profile(root: etree._Element) -> tuple[etree._Element, list[bytes]]:
         raise GatewayError("signature-profile", "nothing may follow the signature")
 
     signed_info, value, key_info = _only(sig, "SignedInfo", "SignatureValue", "KeyInfo")
-    _base64(value, "SignatureValue")
+    value_bytes = _base64(value, "SignatureValue")
     c14n, method, reference = _only(signed_info, "CanonicalizationMethod", "SignatureMethod",
                                     "Reference")
     if c14n.get("Algorithm") != EXC_C14N:
         raise GatewayError("signature-algorithm", f"canonicalization {c14n.get('Algorithm')}")
-    _c14n_ok(c14n)
+    info_prefixes = _c14n_ok(c14n)
     if method.get("Algorithm") not in ALLOWED_SIGNATURE_METHODS or _elements(method):
         raise GatewayError("signature-algorithm", f"signature method {method.get('Algorithm')}")
     if reference.get("URI") != "":
@@ -390,13 +404,14 @@ def check_profile(root: etree._Element) -> tuple[etree._Element, list[bytes]]:
                                               "DigestValue")
     if digest_method.get("Algorithm") != SHA256 or _elements(digest_method):
         raise GatewayError("signature-algorithm", f"digest {digest_method.get('Algorithm')}")
-    if len(_base64(digest, "DigestValue")) != SHA256_BYTES:
+    digest_bytes = _base64(digest, "DigestValue")
+    if len(digest_bytes) != SHA256_BYTES:
         raise GatewayError("signature-profile", "DigestValue is not a SHA-256 digest")
     t1, t2 = _only(transforms, "Transform", "Transform")
     if t1.get("Algorithm") != ENVELOPED or _elements(t1) or t2.get("Algorithm") != EXC_C14N:
         raise GatewayError("signature-profile",
                            "transforms must be exactly enveloped-signature then exclusive C14N")
-    _c14n_ok(t2)
+    reference_prefixes = _c14n_ok(t2)
 
     (x509_data,) = _only(key_info, "X509Data")
     certs: list[bytes] = []
@@ -410,7 +425,8 @@ def check_profile(root: etree._Element) -> tuple[etree._Element, list[bytes]]:
                                f"X509Data may not hold {etree.QName(kid).localname}")
     if not certs:
         raise GatewayError("signature-profile", "KeyInfo must carry the X.509 certificate")
-    return sig, certs
+    return Profile(sig, signed_info, method.get("Algorithm", ""), info_prefixes,
+                   reference_prefixes, digest_bytes, value_bytes, certs)
 
 
 def _trusted_signers(trust: TrustStore, certs: list[bytes],
@@ -554,23 +570,20 @@ def verify(root: etree._Element, data: bytes, trust: TrustStore,
     Returns the signed content only (``signed_content``: ``root`` itself, without its
     Signature and comments; use only ``Verified.signed`` afterwards).
     Raises GatewayError with a signature-* or certificate-* code on any failure."""
-    sig, certs = check_profile(root)
-    candidates = _trusted_signers(trust, certs, now)
-    info, value_el, _ = _elements(sig)
-    c14n_method, method_el, reference = _elements(info)
-    transforms, _, digest_el = _elements(reference)
-    method = method_el.get("Algorithm", "")
+    p = check_profile(root)
+    sig, method = p.sig, p.method
+    candidates = _trusted_signers(trust, p.certs, now)
     wanted = _KEY_TYPES[method]
     # Only certificates whose key can make this kind of signature (a party may sign with an
     # EC key and an RSA one); if none can, the one there is refused as before.
     candidates = [t for t in candidates
                   if isinstance(t.cert.public_key(), wanted)] or candidates
-    canonical = _enveloped_c14n(root, sig, _c14n_ok(_elements(transforms)[1]))
+    canonical = _enveloped_c14n(root, sig, p.reference_prefixes)
     digest = hashlib.sha256(canonical).digest()
-    if not hmac.compare_digest(digest, _base64(digest_el, "DigestValue")):
+    if not hmac.compare_digest(digest, p.digest):
         raise GatewayError("signature-invalid", "the digest of the signed content differs")
-    signed_info = _c14n(info, _c14n_ok(c14n_method))
-    value = _base64(value_el, "SignatureValue")
+    signed_info = _c14n(p.signed_info, p.info_prefixes)
+    value = p.value
     for trusted in candidates:  # signed with one of the KeyInfo certificates
         if _signature_ok(trusted.cert.public_key(), method, signed_info, value):
             return Verified(signed=signed_content(root, sig, canonical),
