@@ -113,3 +113,28 @@ async def test_grouped_writes_after_close_are_store_unavailable(database: str) -
     with pytest.raises(GatewayError) as info:
         await accept(s, inbound("late"))
     assert info.value.code == "store-unavailable"
+
+
+async def test_grouped_writes_waiting_when_the_grouper_is_cancelled_are_answered(
+        pg_dsn: str) -> None:  # noqa: F811
+    """Nobody waits for ever: the loop ending (the grouping task cancelled) mid-batch answers
+    that batch and every write queued behind it store-unavailable."""
+    s = await open_store(fresh_database(pg_dsn))
+    try:
+        entered = asyncio.Event()
+
+        async def slow(tx) -> None:  # type: ignore[no-untyped-def]
+            entered.set()
+            await asyncio.sleep(30)
+
+        first = asyncio.ensure_future(accept(s, inbound("s1"), slow))
+        await asyncio.wait_for(entered.wait(), 10)
+        behind = asyncio.ensure_future(accept(s, inbound("s2")))
+        await asyncio.sleep(0)
+        s.backend._grouper.cancel()  # type: ignore[attr-defined]
+        for waiting in (first, behind):
+            with pytest.raises(GatewayError) as info:
+                await asyncio.wait_for(waiting, 10)
+            assert info.value.code == "store-unavailable"
+    finally:
+        await s.close()

@@ -229,13 +229,17 @@ class PostgresBackend:
             batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
             try:
                 await self._commit_group(batch)
-            except BaseException as exc:  # cancelled (close) or a bug: nobody left waiting
+            except Exception as exc:  # a bug: its batch is told, the next batch goes on
                 for _, fut in batch:
                     if not fut.done():
-                        fut.set_exception(exc if isinstance(exc, Exception)
-                                          else GatewayError("store-unavailable", "closed"))
-                if not isinstance(exc, Exception):
-                    raise
+                        fut.set_exception(exc)
+            except BaseException:  # cancelled (the loop is ending): nobody is left waiting
+                batch, self._waiting = batch + self._waiting, []
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(GatewayError("store-unavailable", "the store is "
+                                                       "closing"))
+                raise
 
     async def _commit_group(self, batch: list[tuple[Op, asyncio.Future[Any]]]) -> None:
         live = [(op, fut) for op, fut in batch if not fut.cancelled()]
