@@ -2,6 +2,7 @@
 
     python -m bench.inbound_bench [-n 4000] [-c 32] [--workers N] [--scaling 1,2,4]
                                   [--loop uvloop|asyncio] [--profile]
+                                  [--database sqlite|postgres|DSN]
 
 Prints messages/s and p50/p99 latency at full load (closed loop, C in flight), then p50/p99 at
 half that rate (open loop, fixed arrival rate), beside the same client against a bare aiohttp
@@ -238,10 +239,23 @@ def main() -> None:
     ap.add_argument("--loop", choices=["uvloop", "asyncio"], default="",
                     help="the event loop of the gateway and the bare handler (default: serve's)")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--database", default="sqlite",
+                    help="sqlite (default), postgres (a throwaway server started for the run, "
+                         "as `make bench` does; its own CPU is reported too) or a DSN")
     args = ap.parse_args()
     scaling = tuple(int(x) for x in args.scaling.split(",") if x)
-    print(report(run(args.n, args.c, args.profile, args.workers, scaling=scaling,
-                     loop=args.loop)))
+    if args.database != "postgres":
+        dsn = None if args.database == "sqlite" else args.database
+        print(report(run(args.n, args.c, args.profile, args.workers, dsn, scaling=scaling,
+                         loop=args.loop), "SQLite WAL, synchronous=FULL" if dsn is None
+                     else "PostgreSQL"))
+        return
+    from tests.pgserver import postgres_server
+    with postgres_server() as pg:
+        dsn = pg.create_database(f"inb_{int(time.time() * 1000) % 10**9}")
+        pg_pid = int((pg.data / "postmaster.pid").read_text().split()[0])
+        print(report(run(args.n, args.c, args.profile, args.workers, dsn, scaling=scaling,
+                         db_pid=pg_pid, loop=args.loop), "PostgreSQL"))
 
 
 if __name__ == "__main__":

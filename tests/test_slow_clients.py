@@ -72,6 +72,31 @@ async def test_connections_over_the_cap_are_refused_at_once(tmp_path) -> None:
             await w.wait_closed()
 
 
+def test_connections_over_the_cap_are_refused_with_a_503_on_uvloop(tmp_path, caplog) -> None:
+    """The same on uvloop, the loop `serve` runs on: its transports are not asyncio's
+    classes, and an isinstance assert there had reset every refused connection (logging an
+    ERROR each) instead of answering 503."""
+    import uvloop
+
+    async def scenario() -> bytes:
+        async with served(tmp_path, max_connections=2) as port:
+            held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+            await asyncio.sleep(0.1)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                return await asyncio.wait_for(reader.read(), 5)
+            except (TimeoutError, ConnectionError) as exc:
+                return repr(exc).encode()  # no answer, or a reset: fails below
+            finally:
+                for _, w in held + [(reader, writer)]:
+                    w.transport.abort()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        answer = runner.run(scenario())
+    assert answer.startswith(b"HTTP/1.1 503")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 async def test_a_client_gone_mid_body_is_counted_not_an_error(tmp_path, caplog) -> None:
     async with served(tmp_path) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)

@@ -107,7 +107,9 @@ def _ec_bytes(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> in
     return (key.curve.key_size + 7) // 8
 
 
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())  # immutable: made once, not per message
 _DIGEST_SLOT = "@DIGEST@"  # not base64, and C14N writes it as it is
+_VALUE_SLOT = "@VALUE@"
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,9 @@ class _Keyed:
     template: etree._Element
     info_head: bytes
     info_tail: bytes
+    # the Signature element as lxml writes it inside a message, split at its two values
+    # (for ``Signer.sign_canonical``)
+    sig_parts: tuple[bytes, bytes, bytes]
 
     @classmethod
     def of(cls, key: PrivateKey, cert: x509.Certificate) -> _Keyed:
@@ -146,7 +151,11 @@ class _Keyed:
         _sub(_sub(_sub(sig, "KeyInfo"), "X509Data"), "X509Certificate").text = \
             base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
         head, tail = _c14n(info).split(_DIGEST_SLOT.encode())
-        return cls(key, cert, method, sig, head, tail)
+        written = copy.deepcopy(sig)
+        written[1].text = _VALUE_SLOT
+        before, rest = etree.tostring(written).split(_DIGEST_SLOT.encode())
+        between, after = rest.split(_VALUE_SLOT.encode())
+        return cls(key, cert, method, sig, head, tail, (before, between, after))
 
 
 class Signer:
@@ -176,25 +185,53 @@ class Signer:
             raise ValueError("sign a message's root element, unsigned")
         # The digest covers exactly what is sent (the element, without what may lie beside it
         # in its document) without the signature: taken before the signature is added.
-        digest = base64.b64encode(hashlib.sha256(_c14n(element)).digest())
-        signed_info = keyed.info_head + digest + keyed.info_tail
-        key = keyed.key
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            # XML-DSig carries ECDSA as r || s, each the curve's size (RFC 4050), where
-            # cryptography gives DER: only the encoding is converted here.
-            r, s_ = decode_dss_signature(key.sign(signed_info, ec.ECDSA(hashes.SHA256())))
-            n = _ec_bytes(key)
-            value = r.to_bytes(n, "big") + s_.to_bytes(n, "big")
-        else:
-            value = key.sign(signed_info, padding.PKCS1v15(), hashes.SHA256())
+        digest, value = _signature(keyed, _c14n(element))
         sig = copy.deepcopy(keyed.template)  # one copy in C of the finished elements
         sig[0][2][2].text = digest.decode()  # SignedInfo/Reference/DigestValue
-        sig[1].text = base64.b64encode(value).decode()  # SignatureValue
+        sig[1].text = value.decode()  # SignatureValue
         element.append(sig)
         try:
             return etree.tostring(element, xml_declaration=True, encoding="UTF-8")
         finally:
             element.remove(sig)  # the caller's tree is left as it was given
+
+
+    def sign_canonical(self, canonical: bytes) -> bytes:
+        """The message whose unsigned root element's exclusive C14N is ``canonical``, signed
+        (enveloped signature as the root's last child), as the bytes to send: what ``sign``
+        makes of that element, without building or canonicalising a tree. For answers made
+        from a template (``gateway.exchange.answers``).
+
+        The document sent is ``canonical`` itself with the Signature put in before the root's
+        end tag: C14N is idempotent, so the verifier's enveloped transform and exclusive C14N
+        give ``canonical`` back, byte for byte, and the digest of it verifies. The caller
+        must pass canonical bytes (the templates' tests check theirs against ``sign``);
+        anything else fails verification at the partner, never passes it."""
+        keyed = self._keyed
+        end = canonical.rfind(b"</")
+        if end <= 0 or not canonical.startswith(b"<") or not canonical.endswith(b">"):
+            raise ValueError("not the canonical form of an element")
+        digest, value = _signature(keyed, canonical)
+        before, between, after = keyed.sig_parts
+        return b"".join((b"<?xml version='1.0' encoding='UTF-8'?>\n", canonical[:end], before,
+                         digest, between, value, after, canonical[end:]))
+
+
+def _signature(keyed: _Keyed, canonical: bytes) -> tuple[bytes, bytes]:
+    """The base64 DigestValue of ``canonical`` and the base64 SignatureValue over the
+    SignedInfo that holds it."""
+    digest = base64.b64encode(hashlib.sha256(canonical).digest())
+    signed_info = keyed.info_head + digest + keyed.info_tail
+    key = keyed.key
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        # XML-DSig carries ECDSA as r || s, each the curve's size (RFC 4050), where
+        # cryptography gives DER: only the encoding is converted here.
+        r, s_ = decode_dss_signature(key.sign(signed_info, _ECDSA_SHA256))
+        n = _ec_bytes(key)
+        value = r.to_bytes(n, "big") + s_.to_bytes(n, "big")
+    else:
+        value = key.sign(signed_info, padding.PKCS1v15(), hashes.SHA256())
+    return digest, base64.b64encode(value)
 
 
 class FileSigner(Signer):
@@ -251,6 +288,10 @@ class FileSigner(Signer):
         self.reload_if_changed()
         return super().sign(element)
 
+    def sign_canonical(self, canonical: bytes) -> bytes:
+        self.reload_if_changed()
+        return super().sign_canonical(canonical)
+
 
 @dataclass(frozen=True)
 class Verified:
@@ -262,7 +303,8 @@ class Verified:
 
 
 def _elements(el: etree._Element) -> list[etree._Element]:
-    return [c for c in el if isinstance(c.tag, str)]
+    """The element children (not comments, processing instructions or entities)."""
+    return list(el.iterchildren(etree.Element))
 
 
 def _only(el: etree._Element, *tags: str) -> list[etree._Element]:
@@ -309,8 +351,22 @@ def _c14n_ok(el: etree._Element) -> list[str]:
     return prefixes
 
 
-def check_profile(root: etree._Element) -> tuple[etree._Element, list[bytes]]:
-    """Enforce the profile on the parsed message; return the Signature and the DER certs."""
+@dataclass(frozen=True)
+class Profile:
+    """What ``check_profile`` found, for ``verify`` (read once, not walked again)."""
+
+    sig: etree._Element
+    signed_info: etree._Element
+    method: str  # SignatureMethod's Algorithm
+    info_prefixes: list[str]  # SignedInfo's C14N InclusiveNamespaces
+    reference_prefixes: list[str]  # the Reference's C14N transform's
+    digest: bytes  # DigestValue, decoded
+    value: bytes  # SignatureValue, decoded
+    certs: list[bytes]  # KeyInfo's certificates, DER
+
+
+def check_profile(root: etree._Element) -> Profile:
+    """Enforce the profile on the parsed message; return what it found."""
     if root.tag == _ds("Signature"):
         raise GatewayError("signature-profile", "enveloping signatures are not accepted")
     # One walk over the ds elements of the whole message (lxml filters by namespace in C):
@@ -334,12 +390,12 @@ def check_profile(root: etree._Element) -> tuple[etree._Element, list[bytes]]:
         raise GatewayError("signature-profile", "nothing may follow the signature")
 
     signed_info, value, key_info = _only(sig, "SignedInfo", "SignatureValue", "KeyInfo")
-    _base64(value, "SignatureValue")
+    value_bytes = _base64(value, "SignatureValue")
     c14n, method, reference = _only(signed_info, "CanonicalizationMethod", "SignatureMethod",
                                     "Reference")
     if c14n.get("Algorithm") != EXC_C14N:
         raise GatewayError("signature-algorithm", f"canonicalization {c14n.get('Algorithm')}")
-    _c14n_ok(c14n)
+    info_prefixes = _c14n_ok(c14n)
     if method.get("Algorithm") not in ALLOWED_SIGNATURE_METHODS or _elements(method):
         raise GatewayError("signature-algorithm", f"signature method {method.get('Algorithm')}")
     if reference.get("URI") != "":
@@ -348,13 +404,14 @@ def check_profile(root: etree._Element) -> tuple[etree._Element, list[bytes]]:
                                               "DigestValue")
     if digest_method.get("Algorithm") != SHA256 or _elements(digest_method):
         raise GatewayError("signature-algorithm", f"digest {digest_method.get('Algorithm')}")
-    if len(_base64(digest, "DigestValue")) != SHA256_BYTES:
+    digest_bytes = _base64(digest, "DigestValue")
+    if len(digest_bytes) != SHA256_BYTES:
         raise GatewayError("signature-profile", "DigestValue is not a SHA-256 digest")
     t1, t2 = _only(transforms, "Transform", "Transform")
     if t1.get("Algorithm") != ENVELOPED or _elements(t1) or t2.get("Algorithm") != EXC_C14N:
         raise GatewayError("signature-profile",
                            "transforms must be exactly enveloped-signature then exclusive C14N")
-    _c14n_ok(t2)
+    reference_prefixes = _c14n_ok(t2)
 
     (x509_data,) = _only(key_info, "X509Data")
     certs: list[bytes] = []
@@ -368,7 +425,8 @@ def check_profile(root: etree._Element) -> tuple[etree._Element, list[bytes]]:
                                f"X509Data may not hold {etree.QName(kid).localname}")
     if not certs:
         raise GatewayError("signature-profile", "KeyInfo must carry the X.509 certificate")
-    return sig, certs
+    return Profile(sig, signed_info, method.get("Algorithm", ""), info_prefixes,
+                   reference_prefixes, digest_bytes, value_bytes, certs)
 
 
 def _trusted_signers(trust: TrustStore, certs: list[bytes],
@@ -441,7 +499,7 @@ def _signature_ok(key: object, method: str, signed_info: bytes, value: bytes) ->
                 return False
             der = encode_dss_signature(int.from_bytes(value[:n], "big"),
                                        int.from_bytes(value[n:], "big"))
-            key.verify(der, signed_info, ec.ECDSA(hashes.SHA256()))
+            key.verify(der, signed_info, _ECDSA_SHA256)
             return True
         if method == RSA_SHA256 and isinstance(key, rsa.RSAPublicKey):
             key.verify(value, signed_info, padding.PKCS1v15(), hashes.SHA256())
@@ -512,23 +570,20 @@ def verify(root: etree._Element, data: bytes, trust: TrustStore,
     Returns the signed content only (``signed_content``: ``root`` itself, without its
     Signature and comments; use only ``Verified.signed`` afterwards).
     Raises GatewayError with a signature-* or certificate-* code on any failure."""
-    sig, certs = check_profile(root)
-    candidates = _trusted_signers(trust, certs, now)
-    info, value_el, _ = _elements(sig)
-    c14n_method, method_el, reference = _elements(info)
-    transforms, _, digest_el = _elements(reference)
-    method = method_el.get("Algorithm", "")
+    p = check_profile(root)
+    sig, method = p.sig, p.method
+    candidates = _trusted_signers(trust, p.certs, now)
     wanted = _KEY_TYPES[method]
     # Only certificates whose key can make this kind of signature (a party may sign with an
     # EC key and an RSA one); if none can, the one there is refused as before.
     candidates = [t for t in candidates
                   if isinstance(t.cert.public_key(), wanted)] or candidates
-    canonical = _enveloped_c14n(root, sig, _c14n_ok(_elements(transforms)[1]))
+    canonical = _enveloped_c14n(root, sig, p.reference_prefixes)
     digest = hashlib.sha256(canonical).digest()
-    if not hmac.compare_digest(digest, _base64(digest_el, "DigestValue")):
+    if not hmac.compare_digest(digest, p.digest):
         raise GatewayError("signature-invalid", "the digest of the signed content differs")
-    signed_info = _c14n(info, _c14n_ok(c14n_method))
-    value = _base64(value_el, "SignatureValue")
+    signed_info = _c14n(p.signed_info, p.info_prefixes)
+    value = p.value
     for trusted in candidates:  # signed with one of the KeyInfo certificates
         if _signature_ok(trusted.cert.public_key(), method, signed_info, value):
             return Verified(signed=signed_content(root, sig, canonical),

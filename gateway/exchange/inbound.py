@@ -162,4 +162,5 @@ class Inbound:
         return old.receipt
 
     async def commit(self, row: InboundRow, step: Step | None) -> AcceptResult:
-        return await self.gw.store.inbox.accept(row, step)
+        # grouped: on PostgreSQL, messages arriving together share one COMMIT (WAL flush)
+        return await self.gw.store.inbox.accept(row, step, group=True)

@@ -15,7 +15,7 @@ from lxml import etree
 from stdnum.gb import nhs
 
 from gateway.core.errors import GatewayError
-from gateway.messages.model import NS, MessageType
+from gateway.messages.model import NS, TYPE_OF_TAG, MessageType
 
 
 def _package_folder(name: str) -> Path:
@@ -52,10 +52,10 @@ def schema_for(message_type: MessageType) -> etree.XMLSchema:
 
 
 def message_type_of(root: etree._Element) -> MessageType:
-    qn = etree.QName(root)
-    if qn.namespace != NS or qn.localname not in MessageType.__members__.values():
-        raise GatewayError("unknown-message-type", f"root element {qn.localname}")
-    return MessageType(qn.localname)
+    mtype = TYPE_OF_TAG.get(root.tag)
+    if mtype is None:
+        raise GatewayError("unknown-message-type", f"root element {etree.QName(root).localname}")
+    return mtype
 
 
 def validate(root: etree._Element) -> MessageType:

@@ -21,7 +21,7 @@ from lxml import etree
 
 from gateway.core import xmlsafe
 from gateway.core.errors import GatewayError
-from gateway.messages.model import MODEL_OF, NS, Message, MessageType
+from gateway.messages.model import MODEL_OF, NS, TYPE_OF_TAG, Message
 
 _ACRONYMS = {"upn": "UPN", "dob": "DOB", "gp": "GP", "sen": "SEN", "laestab": "LAESTAB",
              "sha256": "SHA256", "id": "Id", "lea": "LEA", "nhs": "NHS"}
@@ -226,15 +226,15 @@ def parse(root: etree._Element) -> Message:
     Call this only on XML that has passed schema validation, so every required element is
     present and every value has its type; anything else is an internal error.
     """
-    local = etree.QName(root).localname
-    if etree.QName(root).namespace != NS or local not in MessageType.__members__.values():
-        raise GatewayError("unknown-message-type", f"root element {local}")
-    cls = MODEL_OF[MessageType(local)]
+    mtype = TYPE_OF_TAG.get(root.tag)
+    if mtype is None:
+        raise GatewayError("unknown-message-type", f"root element {etree.QName(root).localname}")
+    cls = MODEL_OF[mtype]
     try:
         message: Message = _read(root, cls)
     except (TypeError, ValueError) as exc:
         raise GatewayError("schema-invalid", f"{type(exc).__name__}") from None
-    if message.header.message_type.value != local:
+    if message.header.message_type != mtype:
         raise GatewayError("schema-invalid", "header type does not match the root element")
     return message
 

@@ -54,12 +54,15 @@ class Inbox:
         self.backend = backend
         self.clock = clock
 
-    async def accept(self, row: InboundRow, step: Step | None = None) -> AcceptResult:
+    async def accept(self, row: InboundRow, step: Step | None = None, *,
+                     group: bool = False) -> AcceptResult:
         """Durably store an inbound message, or recognise a resend of one.
 
         Same id and same digest: the original answer. Same id, other digest or sender:
         ``duplicate-conflict``. ``step(tx)`` (what the message causes) runs in the same
-        transaction, for a new message only."""
+        transaction, for a new message only. ``group``: the write may share its transaction
+        with other messages' (``Backend.write``); ``step`` must then be short and depend on
+        the database alone (the inbound path's handlers; not a CTF's chunks)."""
 
         async def op(tx: Tx) -> AcceptResult:
             inserted = await tx.fetchone(
@@ -82,6 +85,8 @@ class Inbox:
                 await step(tx)
             return AcceptResult(row.receipt, duplicate=False)
 
+        if group:
+            return await self.backend.write(op, group=True)
         return await self.backend.write(op)
 
     @staticmethod

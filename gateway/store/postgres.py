@@ -3,8 +3,17 @@
 - ``write(op)`` runs the store operation on a pool connection inside one READ COMMITTED
   transaction. A COMMIT returns only when the WAL is flushed (``synchronous_commit`` on; a
   connection that finds it ``off`` turns it back on for itself), so a message acknowledged
-  after ``write()`` returns survives a crash of the database server. PostgreSQL already
-  groups concurrent commits into one WAL flush, so there is no group commit here.
+  after ``write()`` returns survives a crash of the database server.
+- ``write(op, group=True)`` (the inbound path's accept: short operations, many at once)
+  shares one transaction, one COMMIT and one WAL flush with the other grouped operations
+  waiting, as the SQLite writer does. Each caller is answered only after that COMMIT. An
+  operation that fails takes nothing with it: the transaction is rolled back, the failed
+  operation answers its caller with its error, and the others run again, without it, in a
+  new transaction (so a grouped operation must be a function of the database alone: run
+  twice, it does the same). Why not a SAVEPOINT per operation: two more round trips each,
+  where the common case (nothing fails) needs none. PostgreSQL's own grouping of concurrent
+  commits needs them to be concurrent, and the pool's ten connections and the round trips
+  per transaction held that to a few hundred messages a second here (bench/README.md).
 - ``read(op)`` runs on a pool connection without an explicit transaction.
 - The store's portable SQL (``?`` parameter markers) is rewritten once per statement to
   asyncpg's ``$1..$n`` and cached; asyncpg then caches the prepared statement per connection.
@@ -21,6 +30,7 @@ the outbox claim locks the rows it takes (``FOR UPDATE SKIP LOCKED``, see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -34,6 +44,7 @@ from gateway.store.base import Dialect, Row
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Op = Callable[[Any], Awaitable[Any]]
 
 POSTGRES = Dialect(name="postgresql", blob="BYTEA", serial="BIGSERIAL PRIMARY KEY",
                    skip_locked=" FOR UPDATE SKIP LOCKED",
@@ -48,6 +59,7 @@ ACQUIRE_TIMEOUT = 30.0
 COMMAND_TIMEOUT = 60.0  # one statement of a store operation
 MIGRATION_TIMEOUT = 3600.0  # a migration statement, or waiting for another process's
 CLOSE_TIMEOUT = 10.0
+MAX_BATCH = 256  # grouped operations in one transaction at most
 
 # What "the database is not there or not answering" looks like from asyncpg. An
 # InternalClientError is what a connection the server dropped under us can raise (its
@@ -136,6 +148,8 @@ class PostgresBackend:
         self.min_size = min_size
         self.max_size = max_size
         self._pool: asyncpg.Pool | None = None
+        self._waiting: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._grouper: asyncio.Task[None] | None = None
 
     def _unavailable(self, exc: BaseException, doing: str) -> GatewayError:
         reason = _reason(exc)
@@ -193,14 +207,93 @@ class PostgresBackend:
             raise GatewayError("store-unavailable", "the store is closed")
         return self._pool
 
-    async def write(self, op: Callable[[Any], Awaitable[T]]) -> T:
+    async def write(self, op: Callable[[Any], Awaitable[T]], *, group: bool = False) -> T:
         pool = self._pool_or_raise()
+        if group:
+            fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+            self._waiting.append((op, fut))
+            if self._grouper is None or self._grouper.done():
+                self._grouper = asyncio.create_task(self._run_groups(), name="pg-group")
+            return await fut
         try:
             async with pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
                 async with conn.transaction(isolation="read_committed"):
                     return await op(_PgTx(conn))
         except UNAVAILABLE as exc:
             raise self._unavailable(exc, "write") from None
+
+    async def _run_groups(self) -> None:
+        """Commit what is waiting, a batch at a time, until nothing is: the operations that
+        arrive while one batch commits make the next."""
+        while self._waiting:
+            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            try:
+                await self._commit_group(batch)
+            except Exception as exc:  # a bug: its batch is told, the next batch goes on
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+            except BaseException:  # cancelled (the loop is ending): nobody is left waiting
+                batch, self._waiting = batch + self._waiting, []
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(GatewayError("store-unavailable", "the store is "
+                                                       "closing"))
+                raise
+
+    async def _commit_group(self, batch: list[tuple[Op, asyncio.Future[Any]]]) -> None:
+        live = [(op, fut) for op, fut in batch if not fut.cancelled()]
+        try:
+            pool = self._pool_or_raise()
+            async with pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
+                while live:
+                    results, failed = await self._try_group(conn, live)
+                    if failed is None:
+                        for (_, fut), result in zip(live, results, strict=True):
+                            if not fut.done():
+                                fut.set_result(result)
+                        return
+                    index, refusal = failed  # rolled back: answer it, the rest run again
+                    fut = live.pop(index)[1]
+                    if not fut.done():
+                        fut.set_exception(refusal)
+        except UNAVAILABLE as exc:
+            error = self._unavailable(exc, "write")
+        except GatewayError as exc:  # the store closed meanwhile
+            error = exc
+        # One error per operation: each request marks its own (GatewayError.answering).
+        for _, fut in live:
+            if not fut.done():
+                fut.set_exception(GatewayError(error.code, error.text))
+
+    async def _try_group(self, conn: asyncpg.Connection, ops: list[tuple[Op, Any]]
+                         ) -> tuple[list[Any], tuple[int, Exception] | None]:
+        """Run ``ops`` in one transaction: their results once it is committed, or the first
+        one that failed (its index and error) once it is rolled back. A failure of the
+        connection or of the COMMIT itself is raised (it is every operation's)."""
+        tx = _PgTx(conn)
+        results: list[Any] = []
+        transaction = conn.transaction(isolation="read_committed")
+        await transaction.start()
+        try:
+            for i, (op, _) in enumerate(ops):
+                try:
+                    results.append(await op(tx))
+                except asyncpg.PostgresError as exc:  # this operation's statement failed
+                    await transaction.rollback()
+                    return [], (i, self._unavailable(exc, "write"))
+                except UNAVAILABLE:
+                    raise  # the connection, not the operation
+                except Exception as exc:  # the operation's own refusal
+                    await transaction.rollback()
+                    return [], (i, exc)
+        except BaseException:
+            if not conn.is_closed():
+                with contextlib.suppress(*UNAVAILABLE):
+                    await transaction.rollback()
+            raise
+        await transaction.commit()
+        return results, None
 
     async def read(self, op: Callable[[Any], Awaitable[T]]) -> T:
         pool = self._pool_or_raise()
@@ -225,3 +318,5 @@ class PostgresBackend:
             log.warning("store connections on %s did not close in %.0fs; terminated",
                         self.where, CLOSE_TIMEOUT)
             pool.terminate()
+        if self._grouper is not None:  # what still waits is answered store-unavailable
+            await asyncio.wait([self._grouper], timeout=CLOSE_TIMEOUT)

@@ -177,7 +177,8 @@ class SqliteBackend:
                 else:
                     fut.set_result(result)
 
-    async def write(self, op: Callable[[Any], Awaitable[T]]) -> T:
+    async def write(self, op: Callable[[Any], Awaitable[T]], *, group: bool = False) -> T:
+        # every write is grouped here (one writer thread), whatever ``group`` says
         if self._task is None or self._task.done():
             raise GatewayError("store-unavailable", "the store is closed")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()

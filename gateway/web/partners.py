@@ -39,6 +39,11 @@ CHUNK = 1 << 16
 
 async def read_body(request: web.Request, limit: int, seconds: float) -> bytes:
     """The body (or ``limit + 1`` bytes of it), if it arrives within ``seconds``."""
+    content = request.content
+    if content.is_eof():
+        # All of it has arrived (a message's body usually comes with its head): taken as it
+        # is, without a deadline or a wait (a tenth of aiohttp's cost of a request, here).
+        return content.read_nowait(limit + 1)
     try:
         async with asyncio.timeout(seconds):
             return await read_limited(request.content, limit)

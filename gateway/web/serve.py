@@ -15,6 +15,7 @@ import asyncio
 import errno
 import logging
 import signal
+import typing
 from collections.abc import Callable
 
 from aiohttp import web
@@ -44,8 +45,10 @@ def listen_error(host: str, port: int, exc: OSError) -> GatewayError:
 
 class _Busy(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(BUSY)
+        # A TCP transport, which writes; not checked with isinstance: uvloop's transports
+        # are not subclasses of asyncio's (the assert that was here failed on every refused
+        # connection under `serve`, and the client got a reset instead of this 503).
+        typing.cast(asyncio.WriteTransport, transport).write(BUSY)
         transport.close()
 
 
