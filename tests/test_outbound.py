@@ -298,6 +298,7 @@ async def test_a_busy_sender_claims_at_least_eight_at_a_time(world) -> None:
     as much again per message as claims of 8."""
     a, b, gw, sender, clock = world
     assert sender.s.sender_concurrency == 16
+    sender.CLAIM_BATCH_WAIT_SECONDS = 60.0  # (the bounded wait is the next test's)
     for _ in range(12):
         await queue_enquiry(gw)
     sender._swept = clock.time()  # no expiry sweep in this tick: straight to the claim
@@ -317,3 +318,31 @@ async def test_a_busy_sender_claims_at_least_eight_at_a_time(world) -> None:
     finally:
         for g in gates:
             g.set()
+
+
+@pytest.mark.parametrize(("concurrency", "slow"), [(4, 1), (8, 1), (16, 9)])
+async def test_a_few_slow_deliveries_do_not_stop_every_other_claim(
+        tmp_path, concurrency: int, slow: int) -> None:  # type: ignore[no-untyped-def]
+    """Review of the outbound pass: with claims in batches of at least 8, one partner timing
+    out (30 s a delivery) held up every other partner's claims until it was done."""
+    a, _ = pair(tmp_path, extra=f"sender_concurrency = {concurrency}\n")
+    clock = ManualClock(time.time())
+    gw = await Gateway.open(a.settings(), clock)
+    session = aiohttp.ClientSession()
+    sender = Sender(gw, session, rng=random.Random(1))
+    gate = asyncio.Event()
+    try:
+        for _ in range(concurrency - slow):
+            await queue_enquiry(gw)
+        sender._swept = clock.time()
+        for _ in range(slow):  # slow deliveries (a partner timing out)
+            task = asyncio.create_task(gate.wait())
+            sender.in_flight.add(task)
+            task.add_done_callback(sender.in_flight.discard)
+        claimed = await asyncio.wait_for(asyncio.shield(sender.tick()), 5)
+        assert claimed == concurrency - slow
+    finally:
+        gate.set()
+        await sender.drain()
+        await session.close()
+        await gw.close()

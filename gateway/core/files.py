@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import hashlib
 import os
 import shutil
@@ -41,32 +40,64 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
 
 def _load_syncfs() -> Callable[[int], int] | None:
     """Linux's ``syncfs(2)`` from the C library (Python has no binding), or None elsewhere.
-    Before Linux 5.8 it did not report write-back errors, so it is used only from 5.8 on."""
+
+    Only from Linux 5.17: before 5.8 it reported no write-back errors, and before 5.17 it
+    ignored the result of the filesystem's own sync (its journal commit), so it could
+    return 0 with the renames not durable ("vfs: make sync_filesystem return errors from
+    ->sync_fs"). Where it is used is narrowed further by ``_trusted_filesystem``."""
     if not sys.platform.startswith("linux"):
         return None
     try:
         major, minor = (int(x) for x in os.uname().release.split(".")[:2])
-        if (major, minor) < (5, 8):
+        if (major, minor) < (5, 17):
             return None
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)
         fn = libc.syncfs
+        statfs = libc.statfs
     except (OSError, AttributeError, ValueError):
         return None
     fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+    statfs.argtypes, statfs.restype = [ctypes.c_char_p, ctypes.c_void_p], ctypes.c_int
+    global _statfs
+    _statfs = statfs
     return fn  # type: ignore[no-any-return]
+
+
+_statfs: Callable[[bytes, object], int] | None = None
+# Local filesystems whose syncfs flushes every file's data and the journal (ext2/3/4 share
+# one magic number, then XFS, btrfs). Anything else (overlayfs, FUSE, NFS, SMB, tmpfs) gets
+# an fsync per file and per folder: their syncfs may not carry errors, or flush at all.
+_SYNCFS_FILESYSTEMS = frozenset({0xEF53, 0x58465342, 0x9123683E})
+_trusted_devices: dict[int, bool] = {}
+
+
+def _trusted_filesystem(folder: Path) -> bool:
+    """Is ``folder`` on a filesystem whose ``syncfs`` is trusted (``_SYNCFS_FILESYSTEMS``)?"""
+    device = folder.stat().st_dev
+    known = _trusted_devices.get(device)
+    if known is None:
+        buf = ctypes.create_string_buffer(512)  # struct statfs; f_type is its first word
+        known = bool(_statfs is not None and _statfs(os.fsencode(folder), buf) == 0
+                     and ctypes.c_long.from_buffer(buf).value in _SYNCFS_FILESYSTEMS)
+        _trusted_devices[device] = known
+    return known
 
 
 _syncfs = _load_syncfs()
 
 
+def _sync_fd(fd: int, folder: Path) -> None:
+    assert _syncfs is not None
+    if _syncfs(fd) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), str(folder))
+
+
 def sync_filesystem(folder: Path) -> None:
     """Make every write and rename on ``folder``'s filesystem durable (``syncfs(2)``)."""
-    assert _syncfs is not None
     fd = os.open(folder, os.O_RDONLY)
     try:
-        if _syncfs(fd) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), str(folder))
+        _sync_fd(fd, folder)
     finally:
         os.close(fd)
 
@@ -81,7 +112,8 @@ def atomic_write_many(files: list[tuple[Path, bytes]], mode: int = 0o644) -> Non
     """``atomic_write`` for many files at once: all of them are durable when this returns,
     and a reader sees each old file or the whole new one, after a crash too.
 
-    On Linux: every file is written to a temporary file, one ``syncfs`` per filesystem
+    On Linux 5.17+ and ext4, XFS or btrfs: every file is written to a temporary file, one
+    ``syncfs`` per filesystem
     makes their data durable, then each is renamed into place and one more ``syncfs`` makes
     the renames durable; a name is never made to point at data not yet on disk. The inbox
     spool writes every accepted message this way: an ``fsync`` per file plus one per folder
@@ -91,32 +123,42 @@ def atomic_write_many(files: list[tuple[Path, bytes]], mode: int = 0o644) -> Non
     folders = dict.fromkeys(path.parent for path, _ in files)
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
-    staged = []
-    for path, data in files:
-        tmp = path.with_name(f".{path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        try:
-            _write_all(fd, data)
-            if _syncfs is None:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        staged.append((tmp, path))
-    if _syncfs is None:
+    use_syncfs = _syncfs is not None and all(_trusted_filesystem(f) for f in folders)
+    # One folder open per filesystem *before* any file is written: syncfs reports a
+    # write-back error only to descriptors opened before it happened.
+    devices: dict[int, tuple[Path, int]] = {}
+    try:
+        if use_syncfs:
+            for folder in folders:
+                device = folder.stat().st_dev
+                if device not in devices:
+                    devices[device] = (folder, os.open(folder, os.O_RDONLY))
+        staged = []
+        for path, data in files:
+            tmp = path.with_name(f".{path.name}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            try:
+                _write_all(fd, data)
+                if not use_syncfs:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            staged.append((tmp, path))
+        if not use_syncfs:
+            for tmp, path in staged:
+                os.replace(tmp, path)
+            for folder in folders:
+                fsync_dir(folder)
+            return
+        for folder, dfd in devices.values():  # the data, before any name points at it
+            _sync_fd(dfd, folder)
         for tmp, path in staged:
             os.replace(tmp, path)
-        for folder in folders:
-            fsync_dir(folder)
-        return
-    devices: dict[int, Path] = {}
-    for folder in folders:
-        devices.setdefault(folder.stat().st_dev, folder)
-    for folder in devices.values():  # the data, before any name points at it
-        sync_filesystem(folder)
-    for tmp, path in staged:
-        os.replace(tmp, path)
-    for folder in devices.values():  # the renames
-        sync_filesystem(folder)
+        for folder, dfd in devices.values():  # the renames
+            _sync_fd(dfd, folder)
+    finally:
+        for _, dfd in devices.values():
+            os.close(dfd)
 
 
 def atomic_copy(src: Path, target: Path) -> None:

@@ -97,6 +97,7 @@ class Sender:
     # The store's CPU per message (claim, receipts, commits) on SQLite: 0.32 ms in claims of
     # 4 (a quarter of the default 16 slots), 0.20 ms in claims of 8, 0.18 in claims of 16.
     CLAIM_AT_LEAST = 8
+    CLAIM_BATCH_WAIT_SECONDS = 0.05
 
     async def tick(self) -> int:
         """One sweep: expire what is overdue, then claim and start due deliveries."""
@@ -110,12 +111,22 @@ class Sender:
                 self.depth(await self.gw.store.outbox.counts())
         # Claim in batches: when every slot is busy, wait until a quarter are free (and at
         # least CLAIM_AT_LEAST, or every slot), so one claim (one commit) serves several
-        # deliveries.
+        # deliveries; but once one slot is free, wait at most CLAIM_BATCH_WAIT_SECONDS
+        # for more: a few slow deliveries (a partner timing out) must not hold up every
+        # other partner's claims.
         want = min(self.s.sender_concurrency,
                    max(self.CLAIM_AT_LEAST, self.s.sender_concurrency // 4))
-        while self.s.sender_concurrency - len(self.in_flight) < want:
-            await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
-        free = self.s.sender_concurrency - len(self.in_flight)
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        while (free := self.s.sender_concurrency - len(self.in_flight)) < want:
+            if free and deadline is None:
+                deadline = loop.time() + self.CLAIM_BATCH_WAIT_SECONDS
+            timeout = None if deadline is None else deadline - loop.time()
+            if timeout is not None and timeout <= 0:
+                break
+            await asyncio.wait(self.in_flight, timeout=timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        now = self.clock.time()  # (the wait may have been long)
         states = {p: b.state(now, self.s.breaker_threshold) for p, b in self.breakers.items()}
         blocked = [p for p, st in states.items() if st != "closed"]
         rows = await self.gw.store.outbox.claim_due(now, self.owner, self.s.lease_seconds, free,
