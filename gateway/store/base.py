@@ -59,13 +59,15 @@ class Backend(Protocol):
 
     async def open(self, migrations: Sequence[tuple[int, str]]) -> None: ...
 
-    async def write(self, op: Callable[[Tx], Awaitable[T]], *, group: bool = False) -> T:
+    async def write(self, op: Callable[[Tx], Awaitable[T]], *, group: bool = False,
+                    key: str = "") -> T:
         """Run ``op`` in a transaction that is durable (fsynced) when this returns.
 
         ``group``: ``op`` is short and may share its transaction and its COMMIT with other
         grouped operations (SQLite groups every write; PostgreSQL only these). A failing
         operation never affects the others; on PostgreSQL a grouped ``op`` may be run again
-        after another one failed, so it must depend on the database alone."""
+        (once) after another one failed, so it must depend on the database alone. ``key``
+        orders grouped operations (the partner whose rows they lock)."""
         ...
 
     async def read(self, op: Callable[[Tx], Awaitable[T]]) -> T: ...

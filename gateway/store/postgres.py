@@ -6,14 +6,18 @@
   after ``write()`` returns survives a crash of the database server.
 - ``write(op, group=True)`` (the inbound path's accept: short operations, many at once)
   shares one transaction, one COMMIT and one WAL flush with the other grouped operations
-  waiting, as the SQLite writer does. Each caller is answered only after that COMMIT. An
-  operation that fails takes nothing with it: the transaction is rolled back, the failed
-  operation answers its caller with its error, and the others run again, without it, in a
-  new transaction (so a grouped operation must be a function of the database alone: run
-  twice, it does the same). Why not a SAVEPOINT per operation: two more round trips each,
-  where the common case (nothing fails) needs none. PostgreSQL's own grouping of concurrent
-  commits needs them to be concurrent, and the pool's ten connections and the round trips
-  per transaction held that to a few hundred messages a second here (bench/README.md).
+  waiting, as the SQLite writer does. Each caller is answered only after that COMMIT (and
+  only if COMMIT's answer is COMMIT). An operation that fails takes nothing with it: the
+  transaction is rolled back and the group runs once more with a SAVEPOINT per operation,
+  so the failed one answers its caller with its error and the others commit (a grouped
+  operation must be a function of the database alone: it may run twice). Why not a
+  SAVEPOINT each from the start: two more round trips each, where the common case (nothing
+  fails) needs none. Operations go in the order of their partner, so two processes'
+  groups cannot deadlock on the partners' rows; one that still meets a deadlock, or waits
+  past ``GROUP_LOCK_TIMEOUT_MS`` for a lock, is run alone after the group. PostgreSQL's
+  own grouping of concurrent commits needs them to be concurrent, and the pool's ten
+  connections and the round trips per transaction held that to a few hundred messages a
+  second here (bench/README.md).
 - ``read(op)`` runs on a pool connection without an explicit transaction.
 - The store's portable SQL (``?`` parameter markers) is rewritten once per statement to
   asyncpg's ``$1..$n`` and cached; asyncpg then caches the prepared statement per connection.
@@ -60,6 +64,12 @@ COMMAND_TIMEOUT = 60.0  # one statement of a store operation
 MIGRATION_TIMEOUT = 3600.0  # a migration statement, or waiting for another process's
 CLOSE_TIMEOUT = 10.0
 MAX_BATCH = 256  # grouped operations in one transaction at most
+# A grouped operation waiting longer than this for a row lock (another transaction holds
+# its partner's row: a CTF's long commit) is run alone after the group, not waited for.
+GROUP_LOCK_TIMEOUT_MS = 2000
+# SQLSTATEs after which a grouped operation is run alone: a deadlock, a serialization
+# failure, a lock not available in time.
+_RUN_ALONE = frozenset({"40P01", "40001", "55P03"})
 
 # What "the database is not there or not answering" looks like from asyncpg. An
 # InternalClientError is what a connection the server dropped under us can raise (its
@@ -148,8 +158,9 @@ class PostgresBackend:
         self.min_size = min_size
         self.max_size = max_size
         self._pool: asyncpg.Pool | None = None
-        self._waiting: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._waiting: list[tuple[Op, asyncio.Future[Any], str]] = []
         self._grouper: asyncio.Task[None] | None = None
+        self._alone: set[asyncio.Task[None]] = set()  # grouped writes run alone
 
     def _unavailable(self, exc: BaseException, doing: str) -> GatewayError:
         reason = _reason(exc)
@@ -207,11 +218,12 @@ class PostgresBackend:
             raise GatewayError("store-unavailable", "the store is closed")
         return self._pool
 
-    async def write(self, op: Callable[[Any], Awaitable[T]], *, group: bool = False) -> T:
+    async def write(self, op: Callable[[Any], Awaitable[T]], *, group: bool = False,
+                    key: str = "") -> T:
         pool = self._pool_or_raise()
         if group:
             fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-            self._waiting.append((op, fut))
+            self._waiting.append((op, fut, key))
             if self._grouper is None or self._grouper.done():
                 self._grouper = asyncio.create_task(self._run_groups(), name="pg-group")
             return await fut
@@ -230,70 +242,125 @@ class PostgresBackend:
             try:
                 await self._commit_group(batch)
             except Exception as exc:  # a bug: its batch is told, the next batch goes on
-                for _, fut in batch:
+                for _, fut, _ in batch:
                     if not fut.done():
                         fut.set_exception(exc)
             except BaseException:  # cancelled (the loop is ending): nobody is left waiting
                 batch, self._waiting = batch + self._waiting, []
-                for _, fut in batch:
+                for _, fut, _ in batch:
                     if not fut.done():
                         fut.set_exception(GatewayError("store-unavailable", "the store is "
                                                        "closing"))
                 raise
 
-    async def _commit_group(self, batch: list[tuple[Op, asyncio.Future[Any]]]) -> None:
-        live = [(op, fut) for op, fut in batch if not fut.cancelled()]
+    async def _commit_group(self, batch: list[tuple[Op, asyncio.Future[Any], str]]) -> None:
+        """Run a batch in one transaction: first plainly; if any operation fails, once more
+        with a savepoint each (so each runs at most twice, and a failure is its own). The
+        operations go in the order of their keys (the sender), so two processes' groups
+        take the partners' row locks in one order and cannot deadlock on them; one that
+        still meets a deadlock or waits past ``GROUP_LOCK_TIMEOUT`` for a lock (another
+        transaction holds its partner's row: a CTF's long commit) is run alone afterwards,
+        without holding up the rest."""
+        live = sorted(((op, fut, key) for op, fut, key in batch if not fut.cancelled()),
+                      key=lambda item: item[2])
+        alone: list[tuple[Op, asyncio.Future[Any]]] = []
+        error: GatewayError | None = None
         try:
             pool = self._pool_or_raise()
             async with pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
-                while live:
-                    results, failed = await self._try_group(conn, live)
-                    if failed is None:
-                        for (_, fut), result in zip(live, results, strict=True):
-                            if not fut.done():
-                                fut.set_result(result)
-                        return
-                    index, refusal = failed  # rolled back: answer it, the rest run again
-                    fut = live.pop(index)[1]
-                    if not fut.done():
-                        fut.set_exception(refusal)
+                outcomes = await self._try_group(conn, live, savepoints=False)
+                if isinstance(outcomes, int):  # that one failed: the rest with savepoints
+                    if outcomes < 0:  # (a lock it waited for: not to be waited for again)
+                        op, fut, _ = live.pop(-outcomes - 1)
+                        alone.append((op, fut))
+                    outcomes = await self._try_group(conn, live, savepoints=True)
+                    assert not isinstance(outcomes, int)
+            for (op, fut, _), (kind, value) in zip(live, outcomes, strict=True):
+                if kind == "alone":
+                    alone.append((op, fut))
+                elif fut.done():
+                    continue
+                elif kind == "ok":
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(value)
         except UNAVAILABLE as exc:
             error = self._unavailable(exc, "write")
         except GatewayError as exc:  # the store closed meanwhile
             error = exc
-        # One error per operation: each request marks its own (GatewayError.answering).
-        for _, fut in live:
-            if not fut.done():
-                fut.set_exception(GatewayError(error.code, error.text))
+        if error is not None:
+            # One error per operation: each request marks its own (GatewayError.answering).
+            for _, fut, _ in [*live, *((op, fut, "") for op, fut in alone)]:
+                if not fut.done():
+                    fut.set_exception(GatewayError(error.code, error.detail))
+            return
+        for op, fut in alone:  # each in its own transaction, waiting for its locks, while
+            task = asyncio.create_task(self._write_alone(op, fut))  # the next group goes on
+            self._alone.add(task)
+            task.add_done_callback(self._alone.discard)
 
-    async def _try_group(self, conn: asyncpg.Connection, ops: list[tuple[Op, Any]]
-                         ) -> tuple[list[Any], tuple[int, Exception] | None]:
-        """Run ``ops`` in one transaction: their results once it is committed, or the first
-        one that failed (its index and error) once it is rolled back. A failure of the
-        connection or of the COMMIT itself is raised (it is every operation's)."""
-        tx = _PgTx(conn)
-        results: list[Any] = []
-        transaction = conn.transaction(isolation="read_committed")
-        await transaction.start()
+    async def _write_alone(self, op: Op, fut: asyncio.Future[Any]) -> None:
         try:
-            for i, (op, _) in enumerate(ops):
+            result = await self.write(op)
+        except Exception as exc:
+            if not fut.done():
+                fut.set_exception(exc)
+        else:
+            if not fut.done():
+                fut.set_result(result)
+
+    async def _try_group(self, conn: asyncpg.Connection,
+                         ops: list[tuple[Op, Any, str]], *, savepoints: bool
+                         ) -> list[tuple[str, Any]] | int:
+        """Run ``ops`` in one transaction and commit it. Each outcome is ("ok", result),
+        ("error", exception) or ("alone", None) (to run alone: a deadlock or a lock wait
+        past GROUP_LOCK_TIMEOUT_MS). Without ``savepoints``, when an operation fails
+        everything is rolled back and its index is returned (as -index - 1 when it is one
+        to run alone). A failure of the connection, or a COMMIT that did not commit, is
+        raised: it is every operation's."""
+        tx = _PgTx(conn)
+        outcomes: list[tuple[str, Any]] = []
+        # BEGIN and COMMIT by hand, to read COMMIT's tag: a transaction an operation left
+        # aborted (a failed statement it caught) answers COMMIT with ROLLBACK and no error,
+        # and nothing it holds may then be answered as stored.
+        await conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+        try:
+            await conn.execute(f"SET LOCAL lock_timeout = '{GROUP_LOCK_TIMEOUT_MS}ms'")
+            for index, (op, _, _) in enumerate(ops):
+                if savepoints:
+                    await conn.execute("SAVEPOINT grouped")
                 try:
-                    results.append(await op(tx))
-                except asyncpg.PostgresError as exc:  # this operation's statement failed
-                    await transaction.rollback()
-                    return [], (i, self._unavailable(exc, "write"))
-                except UNAVAILABLE:
-                    raise  # the connection, not the operation
-                except Exception as exc:  # the operation's own refusal
-                    await transaction.rollback()
-                    return [], (i, exc)
+                    result = await op(tx)
+                except Exception as exc:
+                    if isinstance(exc, UNAVAILABLE) and not isinstance(
+                            exc, (asyncpg.PostgresError, TimeoutError)):
+                        raise  # the connection, not the operation
+                    if conn.is_closed():
+                        raise
+                    run_alone = getattr(exc, "sqlstate", None) in _RUN_ALONE
+                    if not savepoints:
+                        await conn.execute("ROLLBACK")
+                        return -index - 1 if run_alone else index
+                    await conn.execute("ROLLBACK TO SAVEPOINT grouped")
+                    if run_alone:
+                        outcomes.append(("alone", None))
+                    elif isinstance(exc, (asyncpg.PostgresError, TimeoutError)):
+                        outcomes.append(("error", self._unavailable(exc, "write")))
+                    else:  # the operation's own refusal
+                        outcomes.append(("error", exc))
+                    continue
+                if savepoints:
+                    await conn.execute("RELEASE SAVEPOINT grouped")
+                outcomes.append(("ok", result))
         except BaseException:
             if not conn.is_closed():
                 with contextlib.suppress(*UNAVAILABLE):
-                    await transaction.rollback()
+                    await conn.execute("ROLLBACK")
             raise
-        await transaction.commit()
-        return results, None
+        status = await conn.execute("COMMIT")
+        if status != "COMMIT":
+            raise asyncpg.InterfaceError(f"the group's COMMIT answered {status!r}")
+        return outcomes
 
     async def read(self, op: Callable[[Any], Awaitable[T]]) -> T:
         pool = self._pool_or_raise()
@@ -320,3 +387,5 @@ class PostgresBackend:
             pool.terminate()
         if self._grouper is not None:  # what still waits is answered store-unavailable
             await asyncio.wait([self._grouper], timeout=CLOSE_TIMEOUT)
+        if self._alone:
+            await asyncio.wait(self._alone, timeout=CLOSE_TIMEOUT)

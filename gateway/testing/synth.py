@@ -267,7 +267,8 @@ class _Gen:
             self._rare_taken.update(n.lower() for lists in self.lists.values()
                                     for names in lists[:2] for n in names)
         for _ in range(200):
-            out, ctx = [], "^^"
+            out: list[str] = []
+            ctx = "^^"
             while len(out) < 10:
                 ch = self.rng.choice(model[ctx])
                 if ch == "$":
