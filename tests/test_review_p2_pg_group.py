@@ -243,3 +243,22 @@ async def test_R7_the_error_fanned_out_to_a_group_repeats_its_sentence(pg_dsn: s
     assert info.value.code == "store-unavailable"
     assert info.value.detail is not None and info.value.sentence not in info.value.detail, \
         info.value.text
+
+
+async def test_R6b_an_ungrouped_write_that_swallowed_an_error_is_not_taken_for_stored(
+        pg_dsn: str) -> None:  # noqa: F811
+    import asyncpg
+    s = await open_store(fresh_database(pg_dsn))
+    try:
+        async def swallows(tx) -> None:  # type: ignore[no-untyped-def]
+            try:
+                await tx.execute("INSERT INTO no_such_table VALUES (1)")
+            except asyncpg.PostgresError:
+                pass
+
+        with pytest.raises(GatewayError) as info:
+            await s.inbox.accept(inbound("careless"), swallows)
+        assert info.value.code == "store-unavailable"
+        assert "careless" not in {r.message_id for r in await s.inbox.recent()}
+    finally:
+        await s.close()

@@ -229,8 +229,19 @@ class PostgresBackend:
             return await fut
         try:
             async with pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
-                async with conn.transaction(isolation="read_committed"):
-                    return await op(_PgTx(conn))
+                # BEGIN and COMMIT by hand, to read COMMIT's tag (see ``_try_group``).
+                await conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+                try:
+                    result = await op(_PgTx(conn))
+                except BaseException:
+                    if not conn.is_closed():
+                        with contextlib.suppress(*UNAVAILABLE):
+                            await conn.execute("ROLLBACK")
+                    raise
+                status = await conn.execute("COMMIT")
+                if status != "COMMIT":
+                    raise asyncpg.InterfaceError(f"COMMIT answered {status!r}")
+                return result
         except UNAVAILABLE as exc:
             raise self._unavailable(exc, "write") from None
 
