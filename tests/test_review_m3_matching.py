@@ -105,3 +105,13 @@ def test_an_unseen_real_name_two_slips_from_the_twins_is_read_as_a_typo(
     m = Matcher.from_records([*background, held])
     assert all(c.band != MATCH for c in m.match(replace(held, record_id="Q",
                                                             forename="Xiaoyu")))
+
+
+@pytest.mark.parametrize(("written", "folded"), [
+    ("Ɓala", "BALA"), ("Ɖeɖe", "DEDE"), ("Ɗanjuma", "DANJUMA"), ("Ʋiʋi", "VIVI"),
+    ("Ƙasim", "KASIM"), ("Ǝmma", "EMMA"), ("Ȿam", "SAM"),
+])
+def test_p3_other_latin_letters_are_folded_by_their_names(written: str, folded: str) -> None:
+    # Review p3: Ewe and Hausa letters were still dropped; any Latin letter NFKD leaves
+    # whole now falls back to the letter its Unicode name gives.
+    assert name_parts(written) == (folded,)

@@ -25,6 +25,10 @@ _EXTRA_FOLD = str.maketrans(
         # Icelandic.
         "Ə": "E", "ə": "e", "Ɛ": "E", "ɛ": "e", "Ɔ": "O", "ɔ": "o", "Ŋ": "NG", "ŋ": "ng",
         "Ħ": "H", "ħ": "h", "Ð": "D", "ð": "d",
+        # Ewe and Hausa letters (review p3); anything else Latin falls back to its name.
+        "Ɖ": "D", "ɖ": "d", "Ʋ": "V", "ʋ": "v", "Ɣ": "G", "ɣ": "g", "Ƒ": "F", "ƒ": "f",
+        "Ɓ": "B", "ɓ": "b", "Ɗ": "D", "ɗ": "d", "Ƙ": "K", "ƙ": "k", "Ƴ": "Y", "ƴ": "y",
+        "Ǝ": "E", "ǝ": "e",
     }
 )
 # Digits that appear in names only as OCR or typing slips for the letter they resemble.
@@ -36,7 +40,19 @@ _SEPARATORS = re.compile(r"[\s\-']+")
 def fold(text: str) -> str:
     """Upper-case ASCII with accents removed."""
     text = unicodedata.normalize("NFKD", text.translate(_EXTRA_FOLD))
-    return text.encode("ascii", "ignore").decode("ascii").upper()
+    if not text.isascii():
+        text = "".join(c if c.isascii() else _latin_base(c) for c in text)
+    return text.upper()
+
+
+def _latin_base(c: str) -> str:
+    """A Latin letter NFKD does not decompose, by its Unicode name ("LATIN SMALL LETTER D
+    WITH HOOK" is D); anything else (a combining mark, another script) is dropped."""
+    m = _LATIN_NAME.match(unicodedata.name(c, ""))
+    return m.group(1) if m else ""
+
+
+_LATIN_NAME = re.compile(r"LATIN (?:CAPITAL|SMALL) LETTER ([A-Z])\b")
 
 
 @lru_cache(maxsize=65536)

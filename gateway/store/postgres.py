@@ -13,8 +13,10 @@
   operation must be a function of the database alone: it may run twice). Why not a
   SAVEPOINT each from the start: two more round trips each, where the common case (nothing
   fails) needs none. Operations go in the order of their partner, so two processes'
-  groups cannot deadlock on the partners' rows; one that still meets a deadlock, or waits
-  past ``GROUP_LOCK_TIMEOUT_MS`` for a lock, is run alone after the group. PostgreSQL's
+  groups take the partners' clock rows in one order; they can still deadlock on other rows
+  (a resend crossing its original; a handler's case or watch rows), and an operation that
+  meets a deadlock, or waits past ``GROUP_LOCK_TIMEOUT_MS`` for a lock, is run alone after
+  the group with the rest of its partner's, one at a time. PostgreSQL's
   own grouping of concurrent commits needs them to be concurrent, and the pool's ten
   connections and the round trips per transaction held that to a few hundred messages a
   second here (bench/README.md).
@@ -160,7 +162,9 @@ class PostgresBackend:
         self._pool: asyncpg.Pool | None = None
         self._waiting: list[tuple[Op, asyncio.Future[Any], str]] = []
         self._grouper: asyncio.Task[None] | None = None
-        self._alone: set[asyncio.Task[None]] = set()  # grouped writes run alone
+        # Grouped writes run alone (after a deadlock or a long lock wait), per partner.
+        self._alone: dict[str, asyncio.Task[None]] = {}
+        self._alone_queue: dict[str, list[tuple[Op, asyncio.Future[Any]]]] = {}
 
     def _unavailable(self, exc: BaseException, doing: str) -> GatewayError:
         reason = _reason(exc)
@@ -177,7 +181,11 @@ class PostgresBackend:
             self._pool = await asyncpg.create_pool(
                 self.dsn, min_size=self.min_size, max_size=self.max_size,
                 timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT,
-                init=self._init_connection)
+                init=self._init_connection,
+                # Sent when each connection starts, so it is the session's default and
+                # survives the RESET ALL the pool runs whenever a connection is given back
+                # (a SET in ``_init_connection`` did not: review p3).
+                server_settings={"synchronous_commit": "on"})
             async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
                 if await conn.fetchval("SELECT current_setting('fsync')") == "off":
                     log.warning("%s runs with fsync=off: a crash of that server can lose "
@@ -268,27 +276,28 @@ class PostgresBackend:
         """Run a batch in one transaction: first plainly; if any operation fails, once more
         with a savepoint each (so each runs at most twice, and a failure is its own). The
         operations go in the order of their keys (the sender), so two processes' groups
-        take the partners' row locks in one order and cannot deadlock on them; one that
-        still meets a deadlock or waits past ``GROUP_LOCK_TIMEOUT`` for a lock (another
-        transaction holds its partner's row: a CTF's long commit) is run alone afterwards,
-        without holding up the rest."""
+        take the partners' clock rows in one order. One that still meets a deadlock or
+        waits past ``GROUP_LOCK_TIMEOUT_MS`` for a lock (another transaction holds its
+        partner's row: a CTF's long commit) is run alone afterwards with the rest of its
+        partner's, one at a time, without holding up the other partners."""
         live = sorted(((op, fut, key) for op, fut, key in batch if not fut.cancelled()),
                       key=lambda item: item[2])
-        alone: list[tuple[Op, asyncio.Future[Any]]] = []
+        alone: list[tuple[Op, asyncio.Future[Any], str]] = []
         error: GatewayError | None = None
         try:
             pool = self._pool_or_raise()
             async with pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
                 outcomes = await self._try_group(conn, live, savepoints=False)
                 if isinstance(outcomes, int):  # that one failed: the rest with savepoints
-                    if outcomes < 0:  # (a lock it waited for: not to be waited for again)
-                        op, fut, _ = live.pop(-outcomes - 1)
-                        alone.append((op, fut))
+                    if outcomes < 0:  # a lock it waited for: its partner's ops go alone,
+                        key = live[-outcomes - 1][2]  # not to be waited for again each
+                        alone.extend(item for item in live if item[2] == key)
+                        live = [item for item in live if item[2] != key]
                     outcomes = await self._try_group(conn, live, savepoints=True)
                     assert not isinstance(outcomes, int)
-            for (op, fut, _), (kind, value) in zip(live, outcomes, strict=True):
+            for (op, fut, key), (kind, value) in zip(live, outcomes, strict=True):
                 if kind == "alone":
-                    alone.append((op, fut))
+                    alone.append((op, fut, key))
                 elif fut.done():
                     continue
                 elif kind == "ok":
@@ -301,24 +310,44 @@ class PostgresBackend:
             error = exc
         if error is not None:
             # One error per operation: each request marks its own (GatewayError.answering).
-            for _, fut, _ in [*live, *((op, fut, "") for op, fut in alone)]:
+            for _, fut, _ in [*live, *alone]:
                 if not fut.done():
                     fut.set_exception(GatewayError(error.code, error.detail))
             return
-        for op, fut in alone:  # each in its own transaction, waiting for its locks, while
-            task = asyncio.create_task(self._write_alone(op, fut))  # the next group goes on
-            self._alone.add(task)
-            task.add_done_callback(self._alone.discard)
+        # Each in its own transaction, waiting for its locks, while the next group goes
+        # on: one partner's at a time, in order, on one connection per partner at most
+        # (a partner's burst must not take the pool).
+        for op, fut, key in alone:
+            self._alone_queue.setdefault(key, []).append((op, fut))
+            if key not in self._alone:
+                task = asyncio.create_task(self._write_alone(key), name="pg-alone")
+                self._alone[key] = task
+                task.add_done_callback(functools.partial(self._alone_done, key))
 
-    async def _write_alone(self, op: Op, fut: asyncio.Future[Any]) -> None:
-        try:
-            result = await self.write(op)
-        except Exception as exc:
-            if not fut.done():
-                fut.set_exception(exc)
-        else:
-            if not fut.done():
-                fut.set_result(result)
+    def _alone_done(self, key: str, _task: asyncio.Task[None]) -> None:
+        self._alone.pop(key, None)
+
+    async def _write_alone(self, key: str) -> None:
+        queue = self._alone_queue
+        while queue.get(key):
+            op, fut = queue[key].pop(0)
+            if fut.done():
+                continue
+            try:
+                result = await self.write(op)
+            except Exception as exc:
+                if not fut.done():
+                    fut.set_exception(exc)
+            except BaseException:  # cancelled: answer what is left, then stop
+                for _, left in [(op, fut), *queue.pop(key, [])]:
+                    if not left.done():
+                        left.set_exception(GatewayError("store-unavailable",
+                                                        "the store is closing"))
+                raise
+            else:
+                if not fut.done():
+                    fut.set_result(result)
+        queue.pop(key, None)
 
     async def _try_group(self, conn: asyncpg.Connection,
                          ops: list[tuple[Op, Any, str]], *, savepoints: bool
@@ -331,17 +360,35 @@ class PostgresBackend:
         raised: it is every operation's."""
         tx = _PgTx(conn)
         outcomes: list[tuple[str, Any]] = []
+        alone_keys: set[str] = set()
         # BEGIN and COMMIT by hand, to read COMMIT's tag: a transaction an operation left
         # aborted (a failed statement it caught) answers COMMIT with ROLLBACK and no error,
         # and nothing it holds may then be answered as stored.
         await conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         try:
             await conn.execute(f"SET LOCAL lock_timeout = '{GROUP_LOCK_TIMEOUT_MS}ms'")
-            for index, (op, _, _) in enumerate(ops):
+            for index, (op, _, key) in enumerate(ops):
+                if savepoints and key in alone_keys:  # its partner's row is held elsewhere
+                    outcomes.append(("alone", None))
+                    continue
                 if savepoints:
                     await conn.execute("SAVEPOINT grouped")
                 try:
                     result = await op(tx)
+                    if savepoints:  # (an op that left the transaction aborted fails here)
+                        await conn.execute("RELEASE SAVEPOINT grouped")
+                except asyncio.CancelledError as exc:
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        raise  # the grouper itself is being cancelled
+                    failure: Exception = GatewayError("store-unavailable",
+                                                      f"operation cancelled ({exc})")
+                    if not savepoints:
+                        await conn.execute("ROLLBACK")
+                        return index
+                    await conn.execute("ROLLBACK TO SAVEPOINT grouped")
+                    outcomes.append(("error", failure))
+                    continue
                 except Exception as exc:
                     if isinstance(exc, UNAVAILABLE) and not isinstance(
                             exc, (asyncpg.PostgresError, TimeoutError)):
@@ -354,14 +401,13 @@ class PostgresBackend:
                         return -index - 1 if run_alone else index
                     await conn.execute("ROLLBACK TO SAVEPOINT grouped")
                     if run_alone:
+                        alone_keys.add(key)
                         outcomes.append(("alone", None))
                     elif isinstance(exc, (asyncpg.PostgresError, TimeoutError)):
                         outcomes.append(("error", self._unavailable(exc, "write")))
                     else:  # the operation's own refusal
                         outcomes.append(("error", exc))
                     continue
-                if savepoints:
-                    await conn.execute("RELEASE SAVEPOINT grouped")
                 outcomes.append(("ok", result))
         except BaseException:
             if not conn.is_closed():
@@ -370,6 +416,8 @@ class PostgresBackend:
             raise
         status = await conn.execute("COMMIT")
         if status != "COMMIT":
+            if not savepoints:  # an op left it aborted: the savepoints will say which
+                return 0
             raise asyncpg.InterfaceError(f"the group's COMMIT answered {status!r}")
         return outcomes
 
@@ -399,4 +447,4 @@ class PostgresBackend:
         if self._grouper is not None:  # what still waits is answered store-unavailable
             await asyncio.wait([self._grouper], timeout=CLOSE_TIMEOUT)
         if self._alone:
-            await asyncio.wait(self._alone, timeout=CLOSE_TIMEOUT)
+            await asyncio.wait(list(self._alone.values()), timeout=CLOSE_TIMEOUT)
