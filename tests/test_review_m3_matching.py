@@ -115,3 +115,21 @@ def test_p3_other_latin_letters_are_folded_by_their_names(written: str, folded: 
     # Review p3: Ewe and Hausa letters were still dropped; any Latin letter NFKD leaves
     # whole now falls back to the letter its Unicode name gives.
     assert name_parts(written) == (folded,)
+
+
+def test_heavy_damage_without_faker_is_refused_with_the_setting(
+        monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Refused where the configuration is read (at start-up), not by the first enquiry.
+    import importlib.util
+
+    from gateway.matching.errors import MatchInputError
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "faker" else real(name, *a))
+    with pytest.raises(ValueError, match="names' extra"):
+        MatchConfig(heavy_damage=True)
+    config = tmp_path / "gateway.toml"
+    config.write_text("[matching]\nheavy_damage = true\n")
+    with pytest.raises(MatchInputError) as info:
+        MatchConfig.from_toml(config)
+    assert info.value.code == "config-invalid"

@@ -8,6 +8,7 @@ wants different behaviour changes its ``[matching]`` table in the gateway TOML f
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -156,6 +157,9 @@ class MatchConfig:
     def __post_init__(self) -> None:
         if self.possible_threshold > self.match_threshold:
             raise ValueError("possible_threshold must not exceed match_threshold")
+        if self.heavy_damage and importlib.util.find_spec("faker") is None:
+            raise ValueError("heavy_damage needs Faker's name lists: install the gateway "
+                             "with its 'names' extra (pip install 'cme-gateway[names]')")
         for fname, levels in self.weights.items():
             for level, (m, u) in levels.items():
                 if not (0.0 < m <= 1.0 and 0.0 < u <= 1.0):
