@@ -183,9 +183,11 @@ async def test_P6_sorting_by_sender_does_not_prevent_a_deadlock_between_processe
         ra, rb = await asyncio.gather(
             asyncio.gather(a.inbox.accept(m1, slow, group=True), a.inbox.accept(m2, group=True),
                            return_exceptions=True), in_b())
-        # Such a deadlock can still happen (the docstring no longer says otherwise): the
-        # operation PostgreSQL picks is committed alone, and nobody is refused.
+        # Sorted by partner and then message id, both processes insert m1 first: no
+        # deadlock, nobody refused, nothing sent alone. (Deadlocks on other rows remain
+        # possible; the fallback commits that operation alone.)
         assert all(not isinstance(r, BaseException) for r in [*ra, *rb]), (ra, rb)
+        assert alone == [], "a deadlock between the two processes' groups"
     finally:
         await a.close()
         await b.close()

@@ -60,14 +60,15 @@ class Backend(Protocol):
     async def open(self, migrations: Sequence[tuple[int, str]]) -> None: ...
 
     async def write(self, op: Callable[[Tx], Awaitable[T]], *, group: bool = False,
-                    key: str = "") -> T:
+                    key: str = "", order: str = "") -> T:
         """Run ``op`` in a transaction that is durable (fsynced) when this returns.
 
         ``group``: ``op`` is short and may share its transaction and its COMMIT with other
         grouped operations (SQLite groups every write; PostgreSQL only these). A failing
         operation never affects the others; on PostgreSQL a grouped ``op`` may be run again
         (once) after another one failed, so it must depend on the database alone. ``key``
-        orders grouped operations (the partner whose rows they lock)."""
+        orders grouped operations (the partner whose rows they lock), then ``order`` (the
+        message id)."""
         ...
 
     async def read(self, op: Callable[[Tx], Awaitable[T]]) -> T: ...

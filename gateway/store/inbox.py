@@ -86,7 +86,8 @@ class Inbox:
             return AcceptResult(row.receipt, duplicate=False)
 
         if group:
-            return await self.backend.write(op, group=True, key=row.sender)
+            return await self.backend.write(op, group=True, key=row.sender,
+                                            order=row.message_id)
         return await self.backend.write(op)
 
     @staticmethod

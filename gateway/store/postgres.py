@@ -13,8 +13,9 @@
   operation must be a function of the database alone: it may run twice). Why not a
   SAVEPOINT each from the start: two more round trips each, where the common case (nothing
   fails) needs none. Operations go in the order of their partner, so two processes'
-  groups take the partners' clock rows in one order; they can still deadlock on other rows
-  (a resend crossing its original; a handler's case or watch rows), and an operation that
+  groups take the partners' clock rows in one order (and, within a partner, go by message
+  id, so a resend crossing its original inserts the two rows in one order too); they can
+  still deadlock on other rows (a handler's case or watch rows), and an operation that
   meets a deadlock, or waits past ``GROUP_LOCK_TIMEOUT_MS`` for a lock, is run alone after
   the group with the rest of its partner's, one at a time. PostgreSQL's
   own grouping of concurrent commits needs them to be concurrent, and the pool's ten
@@ -160,7 +161,7 @@ class PostgresBackend:
         self.min_size = min_size
         self.max_size = max_size
         self._pool: asyncpg.Pool | None = None
-        self._waiting: list[tuple[Op, asyncio.Future[Any], str]] = []
+        self._waiting: list[tuple[Op, asyncio.Future[Any], str, str]] = []
         self._grouper: asyncio.Task[None] | None = None
         # Grouped writes run alone (after a deadlock or a long lock wait), per partner.
         self._alone: dict[str, asyncio.Task[None]] = {}
@@ -227,11 +228,11 @@ class PostgresBackend:
         return self._pool
 
     async def write(self, op: Callable[[Any], Awaitable[T]], *, group: bool = False,
-                    key: str = "") -> T:
+                    key: str = "", order: str = "") -> T:
         pool = self._pool_or_raise()
         if group:
             fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-            self._waiting.append((op, fut, key))
+            self._waiting.append((op, fut, key, order))
             if self._grouper is None or self._grouper.done():
                 self._grouper = asyncio.create_task(self._run_groups(), name="pg-group")
             return await fut
@@ -261,18 +262,19 @@ class PostgresBackend:
             try:
                 await self._commit_group(batch)
             except Exception as exc:  # a bug: its batch is told, the next batch goes on
-                for _, fut, _ in batch:
+                for _, fut, *_ in batch:
                     if not fut.done():
                         fut.set_exception(exc)
             except BaseException:  # cancelled (the loop is ending): nobody is left waiting
                 batch, self._waiting = batch + self._waiting, []
-                for _, fut, _ in batch:
+                for _, fut, *_ in batch:
                     if not fut.done():
                         fut.set_exception(GatewayError("store-unavailable", "the store is "
                                                        "closing"))
                 raise
 
-    async def _commit_group(self, batch: list[tuple[Op, asyncio.Future[Any], str]]) -> None:
+    async def _commit_group(self, batch: list[tuple[Op, asyncio.Future[Any], str, str]]
+                            ) -> None:
         """Run a batch in one transaction: first plainly; if any operation fails, once more
         with a savepoint each (so each runs at most twice, and a failure is its own). The
         operations go in the order of their keys (the sender), so two processes' groups
@@ -280,8 +282,11 @@ class PostgresBackend:
         waits past ``GROUP_LOCK_TIMEOUT_MS`` for a lock (another transaction holds its
         partner's row: a CTF's long commit) is run alone afterwards with the rest of its
         partner's, one at a time, without holding up the other partners."""
-        live = sorted(((op, fut, key) for op, fut, key in batch if not fut.cancelled()),
-                      key=lambda item: item[2])
+        orders = {id(fut): order for _, fut, _, order in batch}
+        # (By partner, then by message id: a resend crossing its original in another
+        # process then inserts the two rows in the same order there too.)
+        live = sorted(((op, fut, key) for op, fut, key, _ in batch if not fut.cancelled()),
+                      key=lambda item: (item[2], orders[id(item[1])]))
         alone: list[tuple[Op, asyncio.Future[Any], str]] = []
         error: GatewayError | None = None
         try:

@@ -178,7 +178,7 @@ class SqliteBackend:
                     fut.set_result(result)
 
     async def write(self, op: Callable[[Any], Awaitable[T]], *, group: bool = False,
-                    key: str = "") -> T:
+                    key: str = "", order: str = "") -> T:
         # every write is grouped here (one writer thread), whatever ``group`` says
         if self._task is None or self._task.done():
             raise GatewayError("store-unavailable", "the store is closed")
