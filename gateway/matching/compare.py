@@ -450,6 +450,15 @@ def dob_level(a: int, b: int) -> str:
     return "year"
 
 
+def dob_parts_differ(a: int, b: int) -> int:
+    """How many of day, month and year differ between two full dates of birth given as
+    ``dob_code`` integers (0 when either is missing or partial)."""
+    if not (a % 100 and a // 100 % 100 and b % 100 and b // 100 % 100):
+        return 0
+    return (a // 10000 != b // 10000) + (a // 100 % 100 != b // 100 % 100) + (
+        a % 100 != b % 100)
+
+
 def location(q: Prepared, r: Prepared) -> str:
     """Postcode and address together: they are one piece of evidence, not two.
 

@@ -141,6 +141,16 @@ class MatchConfig:
     # names the lists hold (3-18% when a whole locale is left out; Quynh, Tzvi, Iqra), so
     # an absent twin with such a name could be claimed. Needs the "names" extra (Faker).
     heavy_damage: bool = False
+    # A date of birth wrong in two of its three parts, with the record's own forename,
+    # surname, sex and home, is read as the child when no other held record could be the
+    # child and the records show that children of one home seldom share a forename: at most
+    # this share of pairs of children at one address, born on different days, have the
+    # same forename (an upper 95% bound, so a few hundred pairs are needed before it can
+    # fall this low). Where many brothers share a first name (every son Muhammad, known by
+    # his middle name) or cousins named alike share a home, the share is higher and the
+    # date still caps the match at "possible". See matcher.SIBLING_NAMESAKE_SHARE for why
+    # 1/64. 0 never lifts that cap.
+    sibling_namesake_share: float = 1 / 64
     # Penalty for reading forename and surname the other way round.
     swap_penalty: float = 2.0
     # Score given to a decisive UPN match (check letter valid, equal to UPN or former UPN).
@@ -155,6 +165,9 @@ class MatchConfig:
     )
 
     def __post_init__(self) -> None:
+        for name in ("unrecognised_name_share", "sibling_namesake_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a share between 0 and 1")
         if self.possible_threshold > self.match_threshold:
             raise ValueError("possible_threshold must not exceed match_threshold")
         if self.heavy_damage and importlib.util.find_spec("faker") is None:
