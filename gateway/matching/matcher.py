@@ -171,18 +171,38 @@ UNSEEN_NAME_SHARE = 1 / 64
 # 97%, month 92%, year 94%, issue 14's survey of real data). For the sibling: 2-3% of
 # enquiries are about a child with no record, nearly always one whose brother or sister is
 # held; the two share a forename with the share ``s`` that the records themselves estimate
-# (``Matcher._namesake_share``: pairs of children at one address, born on different days,
-# with the same forename); and two siblings' dates differ in exactly two parts (the same
-# year, or the same day or month of different years) about one time in five. At s = 1/64
-# that is 0.009 against 0.03 x 0.016 x 0.2 = 0.0001, about 90 to 1 for the child, and at
-# most 0.2 x 1/64 = 0.3% of the children who are not held could be claimed this way (the
-# issue's bound is 2%). Where more brothers share a name (every son Muhammad, known by his
-# middle name; cousins named alike at one home) the share is higher and the date keeps its
-# veto (``MatchConfig.sibling_namesake_share``).
+# (``Matcher._namesake_share``: pairs of children at one address who share a surname part
+# and were born on different days, with the same forename); and two siblings' dates differ
+# in exactly two parts (the same year, or the same day or month of different years) about
+# one time in five or six. At s = 1/64 that is 0.009 (less the day/month swaps, which have
+# their own level: about 0.005) against 0.03 x 0.016 x 0.2 = 0.0001, about 50 to 1 for the
+# child, and at most 0.2 x 1/64 = 0.3% of the children who are not held could be claimed
+# this way (the issue's bound is 2%). Where more brothers share a name (every son
+# Muhammad, known by his middle name; cousins named alike at one home) the share is higher
+# and the date keeps its veto (``MatchConfig.sibling_namesake_share``).
 SIBLING_NAMESAKE_SHARE = 1 / 64
 # The share is also taken for the record's forename alone (``Matcher._name_namesake_share``),
 # smoothed towards the average as if this many more pairs had the name.
-NAMESAKE_PRIOR_PAIRS = 64
+NAMESAKE_PRIOR_PAIRS = 16
+
+
+def _name_bucket(fn: str) -> str:
+    """The forename as the namesake counts know it: every spelling that sounds alike in one
+    bucket (Muhammad, Mohammed and Mohamed), so that brothers who share one spelling keep
+    the veto for the others too."""
+    return transliteration_key(fn) if fn else ""
+
+
+def _namesakes(a: str, b: str) -> bool:
+    """Do two children of one family bear the same forename (in one spelling or two)?"""
+    return bool(a) and (a == b or (_name_bucket(a) == _name_bucket(b)
+                                   and compare.sounds_alike(a, b)))
+
+
+def _bump(counter: Counter[str], key: str, by: int) -> None:
+    counter[key] += by
+    if not counter[key]:
+        del counter[key]
 _EVIDENCE_FORENAME = frozenset({"garbled", "disagree", "similar"})
 # Date-of-birth levels with which a damaged forename can still be matched.
 _LONE_DOB = frozenset({"exact", "transposed", "slip"})
@@ -337,10 +357,10 @@ class Matcher:
         self._fn_names: tuple[str, ...] | None = None
         self._fn_sounds: dict[str, set[str]] = {}
         self._fn_unseen: float | None = None  # see _unseen_share
-        # Children held at each home (postcode and address), for ``_namesake_share``: their
-        # forenames and dates of birth, and the pairs of them born on different days (all,
-        # and those with the same forename), kept up to date as records come and go.
-        self._homes: dict[tuple[str, str], dict[str, tuple[str, int]]] = defaultdict(dict)
+        # Children held at each home (postcode and address), for ``_namesake_share``, and
+        # the family pairs among them (``_count_home``): all, and those with the same
+        # forename, kept up to date as records come and go.
+        self._homes: dict[tuple[str, str], dict[str, Prepared]] = defaultdict(dict)
         self._home_pairs = 0
         self._home_namesakes = 0
         # The same by forename: pairs in which a child has it, and pairs who both have it.
@@ -700,31 +720,48 @@ class Matcher:
         return "same"
 
     def _count_home(self, p: Prepared, sign: int) -> None:
-        """Add (``sign`` +1) or take away (-1) ``p`` in the counts of ``_namesake_share``."""
+        """Add (``sign`` +1) or take away (-1) ``p`` in the counts of ``_namesake_share``.
+
+        Only a family's pairs count: two children at one address (postcode and address)
+        who share a surname part and were born on different days. An address holding
+        more than ``HOUSEHOLD_KEY_MAX`` records (a hostel, a hotel used as temporary
+        accommodation) is no family and counts not at all: its unrelated children would
+        pull the share down. Each home's pairs are taken away and put back whole, so the
+        counts are always those a fresh build would make."""
         if not (p.pc and p.addr and p.dob_full):
             return
         home = (p.pc, p.addr)
         kids = self._homes[home]
-        if sign < 0:
-            kids.pop(p.record_id, None)
-        for fn, code in kids.values():
-            if code != p.dob_code:
-                self._home_pairs += sign
-                for name in {fn, p.fn} - {""}:
-                    self._name_pairs[name] += sign
-                if fn and fn == p.fn:
-                    self._home_namesakes += sign
-                    self._name_namesakes[fn] += sign
+        self._tally(kids, -1)
         if sign > 0:
-            kids[p.record_id] = (p.fn, p.dob_code)
-        elif not kids:
+            kids[p.record_id] = p
+        else:
+            kids.pop(p.record_id, None)
+        self._tally(kids, +1)
+        if not kids:
             del self._homes[home]
 
+    def _tally(self, kids: dict[str, Prepared], sign: int) -> None:
+        if len(kids) > HOUSEHOLD_KEY_MAX:
+            return
+        group = list(kids.values())
+        for i, a in enumerate(group):
+            for b in group[:i]:
+                if a.dob_code == b.dob_code or set(a.sn_parts).isdisjoint(b.sn_parts):
+                    continue  # twins, or not one family
+                same = _namesakes(a.fn, b.fn)
+                self._home_pairs += sign
+                self._home_namesakes += sign * same
+                for key in {_name_bucket(a.fn), _name_bucket(b.fn)} - {""}:
+                    _bump(self._name_pairs, key, sign)
+                    if same:
+                        _bump(self._name_namesakes, key, sign)
+
     def _namesake_share(self) -> float:
-        """An upper bound (95%, Wilson) on the share of pairs of children at one home, born on
-        different days, who have the same forename: how often a brother or sister with no
-        record could bear the held child's name (see ``SIBLING_NAMESAKE_SHARE``). 1.0 with
-        no such pairs held."""
+        """An upper bound (95%, Wilson) on the share of a family's pairs of children (one
+        address, a surname part in common, born on different days) who have the same
+        forename: how often a brother or sister with no record could bear the held child's
+        name (see ``SIBLING_NAMESAKE_SHARE``). 1.0 with no such pairs held."""
         n, k = self._home_pairs, self._home_namesakes
         if n <= 0:
             return 1.0
@@ -734,15 +771,17 @@ class Matcher:
             p * (1 - p) / n + z2 / (4 * n * n))) / (1 + z2 / n))
 
     def _name_namesake_share(self, fn: str) -> float:
-        """The share of pairs of children at one home in which one is called ``fn`` whose
-        other child is called ``fn`` too: where some families give every son one name
-        (Muhammad, known by his middle name), that name's share is far above the average.
-        Estimated from the pairs with that name, smoothed towards the average share as if
-        ``NAMESAKE_PRIOR_PAIRS`` more pairs had it (a name seen in few pairs is taken at
-        about the average; one that brothers often share is soon found out)."""
+        """The share of a family's pairs of children in which one is called ``fn`` (in any
+        spelling: Muhammad, Mohammed and Mohamed are one name here) whose other child is
+        called so too: where some families give every son one name (Muhammad, known by his
+        middle name), that name's share is far above the average. Estimated from the pairs
+        with that name, smoothed towards the average share as if ``NAMESAKE_PRIOR_PAIRS``
+        more pairs had it: a name seen in few pairs is taken at about the average, and one
+        shared pair among fewer than about 50 with the name is enough to keep the veto."""
         n, k = self._home_pairs, self._home_namesakes
         average = k / n if n > 0 else 1.0
-        pairs, same = self._name_pairs.get(fn, 0), self._name_namesakes.get(fn, 0)
+        key = _name_bucket(fn)
+        pairs, same = self._name_pairs.get(key, 0), self._name_namesakes.get(key, 0)
         return (same + NAMESAKE_PRIOR_PAIRS * average) / (pairs + NAMESAKE_PRIOR_PAIRS)
 
     def _dated(self, q: Prepared, r: Prepared, scored: list[_Scored]) -> bool:
@@ -751,11 +790,15 @@ class Matcher:
         the query's could be was scored for the query with a surname that does not
         disagree (a cousin whose address was written differently is found so: by name and
         birth year), or shares a surname part with it and lives at its postcode or address
-        (``r``'s or the query's), or was born on the query's date."""
+        (``r``'s or the query's), or was born on the query's date; and none of the family,
+        nor any scored record, was born on the query's date whatever its name (the date is
+        then that child's, and the query may be about its twin)."""
         index, records = self._index, self._records
         for s in scored:
-            if (s.record_id != r.record_id and s.levels[0] != "disagree"
-                    and s.levels[1] != "disagree"):
+            if s.record_id != r.record_id and (
+                    (s.levels[0] != "disagree" and s.levels[1] != "disagree")
+                    or (s.levels[3] == "exact" and (s.levels[1] != "disagree"
+                                                    or s.levels[5] in _SAME_HOME))):
                 return False
         tokens = surname_tokens(q.sn_parts) | surname_tokens(r.sn_parts)
         ids: set[str] = set()
@@ -777,6 +820,10 @@ class Matcher:
             o = records[rid]
             if parts.isdisjoint(o.sn_parts) and compare.location(q, o) not in _SAME_HOME:
                 continue  # (the address lookup finds every child of the home)
+            if o.dob_code == q.dob_code:
+                # A child of the family born on the query's very date: the date is no slip
+                # but that child's, and the query may be about its twin.
+                return False
             if compare.forename(q, o) != "disagree":
                 return False  # a child of the home, or a namesake, the query could be
         return True
@@ -904,15 +951,17 @@ class Matcher:
                                     far=(cfg.heavy_damage
                                          and compare.far_damaged(qq.fn, r.fn)
                                          and not namelike.looks_like_a_name(qq.fn)))
-                if (s.rule and twin != "same" and not s.swapped and s.levels[0] == "exact"
-                        and s.levels[3] in ("year", "disagree")
+                # (Only from ``match``, which scored every record that could be the child:
+                # ``compare`` looks at one record and cannot know.)
+                if (scored is not None and s.rule and twin != "same" and not s.swapped
+                        and s.levels[0] == "exact" and s.levels[3] in ("year", "disagree")
                         and s.levels[1] in _LONE_SURNAME and s.levels[2] != "disagree"
-                        and s.levels[4] == "agree" and s.levels[5] in _SAME_HOME
+                        and s.levels[4] == "agree" and s.levels[5] == "address"
                         and compare.dob_parts_differ(qq.dob_code, r.dob_code) == 2
                         and cfg.sibling_namesake_share > 0
                         and self._namesake_share() <= cfg.sibling_namesake_share
                         and self._name_namesake_share(r.fn) <= cfg.sibling_namesake_share
-                        and self._dated(qq, r, scored or top)):
+                        and self._dated(qq, r, scored)):
                     s.rule = _guard(s.levels, twin, same_name, dated=True)
                 bands.append(POSSIBLE if s.rule else MATCH)
             else:
