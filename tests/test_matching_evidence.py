@@ -431,23 +431,3 @@ def test_a_name_no_list_holds_is_never_read_as_heavy_damage(background: list[Rec
     assert "HANIF" not in m._fn_count and namelike.looks_like_a_name("HANIF")
     q = replace(HANNAH, record_id="Q", forename="Hanif")
     assert all(c.band != MATCH for c in m.match(q))
-
-
-def test_a_slip_of_the_childs_own_name_in_another_spelling_is_damage_not_another_name(
-) -> None:
-    # "Mojamed" is one slip from Mohamed, a spelling of the record's Muhammad held for
-    # another child: that makes it a slip of the child's own name, not another child's
-    # name (no family names twins Muhammad and Mohamed). A slip of a different held name
-    # ("Jofi": Kofi) stays a real name.
-    background = generate(3000, 0, seed=13).records
-    muhammad = Record("V1", forename="Muhammad", surname="Southmore", dob="2016-04-19",
-                      sex="M", postcode="LS14 8DP", address="1 Laburnum Road")
-    mohamed = Record("V2", forename="Mohamed", surname="Okoro", dob="2011-02-02", sex="M",
-                     postcode="B1 1AA", address="3 Hill Street")
-    joel = Record("V3", forename="Joel", surname="Williams", dob="2017-05-11", sex="M",
-                  postcode="HD22 5NU", address="16 West Grove")
-    kofi = Record("V4", forename="Kofi", surname="Mensah", dob="2012-01-01", sex="M",
-                  postcode="B2 2BB", address="4 Hill Street")
-    m = Matcher.from_records([*background, muhammad, mohamed, joel, kofi])
-    assert top(m, replace(muhammad, record_id="Q", forename="Mojamed"))[:2] == ("V1", MATCH)
-    assert top(m, replace(joel, record_id="Q", forename="Jofi"))[:2] == ("V3", POSSIBLE)

@@ -18,7 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
+from rapidfuzz.distance import DamerauLevenshtein
 from rapidfuzz.process import extract
 
 from gateway.matching import compare, namelike
@@ -863,22 +863,12 @@ class Matcher:
         own_cost = compare.damage_distance(fn, own) if own else math.inf
         # A spelling of a held name (Yousef beside Yusuf) is a real name too.
         for other in self._fn_sounds.get(transliteration_key(fn), set()) - {own}:
-            if (compare.sounds_alike(fn, other) and not self._own_name(other, own)
+            if (compare.sounds_alike(fn, other)
                     and compare.damage_distance(fn, other) <= own_cost):
                 return True
-        return any(name != own and not self._own_name(name, own)
-                   and compare.damage_distance(fn, name) <= own_cost
+        return any(name != own and compare.damage_distance(fn, name) <= own_cost
                    for name, _, _ in extract(fn, names, scorer=DamerauLevenshtein.distance,
                                              score_cutoff=1, limit=None))
-
-    @staticmethod
-    def _own_name(other: str, own: str) -> bool:
-        """Is ``other`` the child's own name in another spelling or form (Mohamed for
-        Muhammad, Bill for William)? A slip of it is then damage of the child's name, not
-        another child's: no family names twins Muhammad and Mohamed."""
-        return bool(own) and (nickname_equivalent(other, own) or (
-            compare.sounds_alike(other, own)
-            and JaroWinkler.similarity(other, own) >= compare.TRANSLITERATION_JW))
 
     def _lone(self, q: Prepared, r: Prepared) -> bool:
         """True when the query's forename is a damaged spelling (not a real name) and no
