@@ -16,7 +16,7 @@ from gateway.matching.compare import (
     forename,
     surname,
 )
-from gateway.matching.names import nickname_equivalent
+from gateway.matching.names import nickname_equivalent, sibling_forms
 from gateway.testing.synth import generate
 
 
@@ -128,3 +128,18 @@ def matcher() -> Matcher:
 def test_damaged_details_find_the_child(matcher: Matcher, changes: dict[str, str]) -> None:
     c = matcher.match(replace(CHILD, record_id="Q", **changes))[0]
     assert (c.record_id, c.band) == ("D1", MATCH), c
+
+
+@pytest.mark.parametrize("a, b, siblings", [
+    ("ALFIE", "FREDDIE", True),  # through Alfred, which neither is
+    ("DAISY", "MAISIE", True),  # through Margaret
+    ("ALFIE", "ALFRED", False),  # a form and its formal name
+    ("LIZ", "ELIZABETH", False),
+    ("JOCK", "JACK", False),  # one slip apart: more likely Jack mistyped
+    ("ANA", "ANNA", False),
+    ("OLIVER", "AMELIA", False),  # not linked at all
+    ("ALFIE", "ALFIE", False),
+])
+def test_sibling_forms(a: str, b: str, siblings: bool) -> None:
+    assert sibling_forms(a, b) is siblings
+    assert sibling_forms(b, a) is siblings

@@ -5,7 +5,10 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
+import pytest
+
 from gateway.matching import MATCH, POSSIBLE, Matcher, Record
+from gateway.matching.matcher import _name_bucket
 from gateway.testing.synth import generate
 
 FIRST = ["Amelia", "Oliver", "Isla", "George", "Ava", "Noah", "Freya", "Leo", "Ivy",
@@ -78,7 +81,7 @@ def test_one_namesake_pair_in_thirteen_fails_the_per_name_check() -> None:  # D2
                         dob="2014-08-03", sex="M" if i == 0 else "F", postcode="YO1 1AA",
                         address=f"{i + 1} Bar Lane")]
     m = Matcher.from_records(recs)
-    assert sum(m._name_namesakes.values()) == 1
+    assert m._name_namesakes[_name_bucket("REUBEN")] == 1
     assert m._name_namesake_share("REUBEN") > 1 / 64, m._name_namesake_share("REUBEN")
 
 
@@ -141,3 +144,95 @@ def test_home_counts_follow_any_sequence_of_adds_removes_and_reimports() -> None
         assert m._name_pairs == fresh._name_pairs
         assert m._name_namesakes == fresh._name_namesakes
         assert dict(m._homes) == dict(fresh._homes)
+
+
+# -- second review (c19cb63) --------------------------------------------------------------
+
+def _families_with_blanks(n: int, namesakes: int, blanks: int = 0,
+                          seed: int = 7) -> list[Record]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        a = rng.choice(FIRST)
+        b = a if i < namesakes else rng.choice([f for f in FIRST if f != a])
+        for j, fn in enumerate((a, b) + ("",) * blanks):
+            out.append(Record(f"F{i}-{j}", forename=fn, surname=f"Fam{i}",
+                              dob=f"{2008 + j * 2}-0{1 + i % 9}-1{i % 10}",
+                              sex=rng.choice("MF"), postcode=f"ZZ{i % 90 + 10} 1AB",
+                              address=f"{i} Long Road"))
+    return out
+
+
+def test_children_with_no_forename_do_not_dilute_the_namesake_share() -> None:  # E1
+    m0 = Matcher.from_records([*_families_with_blanks(600, 24), KHAN])  # 4%: veto kept
+    assert m0.match(BROTHER)[0].band != MATCH
+    m = Matcher.from_records([*_families_with_blanks(600, 24, blanks=2), KHAN])
+    top = m.match(BROTHER)[0]
+    assert not (top.record_id == "K1" and top.band == MATCH), (m._namesake_share(), top)
+
+
+def test_brothers_recorded_as_md_and_muhammad_count_as_namesakes() -> None:  # E2
+    md = [Record(f"M{i}-{j}", forename=fn, middle_names=mid, surname=f"Uddin{i}",
+                 dob=f"{2011 + 2 * j}-05-1{i}", sex="M", postcode="E1 9AA",
+                 address=f"{i + 1} Brick Lane")
+          for i in range(8) for j, (fn, mid) in enumerate((("Md", "Abdul"),
+                                                           ("Muhammad", "Rahim")))]
+    m = Matcher.from_records([*families(1500, 0), *md, KHAN])
+    top = m.match(BROTHER)[0]
+    assert not (top.record_id == "K1" and top.band == MATCH), (
+        m._name_namesake_share("MOHAMMED"), top)
+
+
+def test_home_counts_when_a_home_crosses_the_household_bound_and_records_move() -> None:
+    rng = random.Random(5)
+    homes = [("LS1 1AA", "1 A Street"), ("LS1 1AA", "2 A Street")]
+    names = ["Jack", "Jack", "Jak", "Amy", "", "Noah", "Muhammad", "Mohammed", "Md", "J"]
+
+    def rec(i: int) -> Record:
+        pc, addr = homes[0] if rng.random() < 0.85 else homes[1]
+        return Record(f"R{i}", forename=rng.choice(names),
+                      surname=rng.choice(["Lee", "Lee-Khan"]),
+                      dob=f"20{rng.randint(10, 19)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+                      sex="M", postcode=pc, address=addr)
+
+    m, held = Matcher(), {}
+    for step in range(600):
+        i = rng.randrange(70)
+        if rng.random() < 0.2 and f"R{i}" in held:
+            m.remove(f"R{i}")
+            del held[f"R{i}"]
+        else:
+            r = rec(i)  # add or re-import (possibly to the other home)
+            m.add(r)
+            held[r.record_id] = r
+        if step % 7 == 0:
+            fresh = Matcher.from_records(held.values())
+            assert (m._home_pairs, m._home_namesakes) == (fresh._home_pairs,
+                                                          fresh._home_namesakes)
+            assert m._name_pairs == fresh._name_pairs
+            assert m._name_namesakes == fresh._name_namesakes
+    assert max(len(k) for k in m._homes.values()) > 40
+
+
+# E3 (older than the two-part date rule): an absent twin whose name is alike the held
+# twin's. Two short forms that meet only in a formal name (Daisy and Maisie through
+# Margaret, Alfie and Freddie through Alfred) are names of their own: at the same home
+# and birthday they are now held at "possible" (names.sibling_forms). A name one letter
+# from the held twin's that no record holds and no list knows (Amara beside Amira), or one
+# with the same sound key (Layla beside Lola), is still read as a slip of the child's:
+# known limitations, as Nilou beside Willow (tests/test_review_m1_matching.py).
+@pytest.mark.parametrize("held, twin", [
+    ("Daisy", "Maisie"),
+    ("Alfie", "Freddie"),
+    pytest.param("Amira", "Amara", marks=pytest.mark.xfail(
+        strict=True, reason="an unheld, unlisted name one letter away reads as a typo")),
+    pytest.param("Lola", "Layla", marks=pytest.mark.xfail(
+        strict=True, reason="the same sound key reads as a spelling of the one name")),
+])
+def test_absent_twin_with_an_alike_name_is_not_claimed(held: str, twin: str) -> None:
+    sex = "M" if held == "Alfie" else "F"
+    rec = Record("T1", forename=held, surname="Ashworth", dob="2016-05-04", sex=sex,
+                 postcode="BS5 9QQ", address="43 Mina Road")
+    m = Matcher.from_records([*generate(3000, 0, seed=13).records, rec])
+    top = m.match(replace(rec, record_id="Q", forename=twin))[0]
+    assert not (top.record_id == "T1" and top.band == MATCH), top.explanation

@@ -40,6 +40,7 @@ from gateway.matching.names import (
     known_name,
     nickname_equivalent,
     nickname_keys,
+    sibling_forms,
     transliteration_key,
 )
 from gateway.matching.records import Record
@@ -194,9 +195,11 @@ def _name_bucket(fn: str) -> str:
 
 
 def _namesakes(a: str, b: str) -> bool:
-    """Do two children of one family bear the same forename (in one spelling or two)?"""
-    return bool(a) and (a == b or (_name_bucket(a) == _name_bucket(b)
-                                   and compare.sounds_alike(a, b)))
+    """Do two children of one family bear the same forename (in one spelling or two, or a
+    listed form of it: "Md" for Muhammad)? Erring towards yes only raises the share, which
+    keeps the veto."""
+    return bool(a) and (a == b or nickname_equivalent(a, b) or (
+        _name_bucket(a) == _name_bucket(b) and compare.sounds_alike(a, b)))
 
 
 def _bump(counter: Counter[str], key: str, by: int) -> None:
@@ -213,7 +216,8 @@ _OTHER_CHILD_DOB = frozenset({"disagree", "year"})
 
 
 def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = False,
-           rare_unseen: bool = False, far: bool = False, dated: bool = False) -> str:
+           rare_unseen: bool = False, far: bool = False, dated: bool = False,
+           sibling_names: bool = False) -> str:
     """Why the person fields forbid the ``match`` band whatever the score ("" if they don't).
 
     These rules keep a sibling or twin from being taken for the child: the household fields
@@ -237,7 +241,9 @@ def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = Fals
     ``dated`` is True when the date of birth is wrong in two parts but forename, surname,
     sex and home are the record's, no other held record could be the child, and children
     of one home seldom share a forename here (``SIBLING_NAMESAKE_SHARE``): the date alone
-    then does not make the record a brother or sister.
+    then does not make the record a brother or sister. ``sibling_names`` is True when the
+    forenames are two short forms that meet only in a formal name neither is
+    (``names.sibling_forms``: Alfie and Freddie): names of their own, as twins are given.
     """
     fn, dob = levels[0], levels[3]
     # The base rate of twins (TWIN_SHARE_OF_CHILDREN), unless the spelling is rarely a
@@ -287,6 +293,12 @@ def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = Fals
     if (fn == "similar" and dob == "exact" and levels[5] in ("address", "postcode")
             and not unseen):
         return "same home and date of birth but only a loosely similar forename: could be a twin"
+    # The same for two short forms of one formal name (Alfie and Freddie, Daisy and Maisie):
+    # each is a name in its own right, and a child is seldom known by another's.
+    if (fn == "nickname" and sibling_names and dob == "exact"
+            and levels[5] in ("address", "postcode")):
+        return ("same home and date of birth, and the forenames are two names that only share "
+                "a formal name: could be a twin")
     return ""
 
 
@@ -749,6 +761,8 @@ class Matcher:
             for b in group[:i]:
                 if a.dob_code == b.dob_code or set(a.sn_parts).isdisjoint(b.sn_parts):
                     continue  # twins, or not one family
+                if len(a.fn) < 2 or len(b.fn) < 2:
+                    continue  # no forename, or an initial: could never count as namesakes
                 same = _namesakes(a.fn, b.fn)
                 self._home_pairs += sign
                 self._home_namesakes += sign * same
@@ -940,9 +954,10 @@ class Matcher:
             same_name = nickname_equivalent(qq.fn, self._records[s.record_id].fn)
             if s.total >= cfg.match_threshold:
                 twin = self._twin(s, q, qs)
-                s.rule = _guard(s.levels, twin, same_name)
-                # (Names read the other way round are one guess already: not two.)
                 r = self._records[s.record_id]
+                sibling_names = s.levels[0] == "nickname" and sibling_forms(qq.fn, r.fn)
+                s.rule = _guard(s.levels, twin, same_name, sibling_names=sibling_names)
+                # (Names read the other way round are one guess already: not two.)
                 if (s.rule and twin != "same" and not s.swapped
                         and s.levels[0] in _EVIDENCE_FORENAME and self._lone(qq, r)):
                     share = cfg.unrecognised_name_share

@@ -12,6 +12,7 @@ from functools import lru_cache
 
 import jellyfish
 from nicknames import NickNamer
+from rapidfuzz.distance import DamerauLevenshtein
 
 # Curated additions: nickname -> formal names. Every entry is a form common in England and
 # Wales that the nicknames package does not link (checked against nicknames 1.x).
@@ -36,6 +37,11 @@ BRITISH_NICKNAMES: dict[str, tuple[str, ...]] = {
     "JAKE": ("JACOB",),
     "KIT": ("CHRISTOPHER",),
     "MO": ("MOHAMMED", "MUHAMMAD", "MOHAMED", "MOHAMMAD"),
+    # The written abbreviations of Muhammad, usual in Bangladeshi and Malaysian names
+    # ("Md Abdul Rahman"); "MD." and "MOHD." lose their stops in name_parts.
+    "MD": ("MOHAMMED", "MUHAMMAD", "MOHAMED", "MOHAMMAD"),
+    "MOHD": ("MOHAMMED", "MUHAMMAD", "MOHAMED", "MOHAMMAD"),
+    "MUHD": ("MOHAMMED", "MUHAMMAD", "MOHAMED", "MOHAMMAD"),
     "SOPHIE": ("SOPHIA",),
     "TILLY": ("MATILDA",),
     "HATTIE": ("HARRIET",),
@@ -133,6 +139,20 @@ def known_name(name: str) -> bool:
     lower = name.lower()
     return (bool(_NAMER.canonicals_of(lower)) or bool(_NAMER.nicknames_of(lower))
             or name in BRITISH_NICKNAMES or name in _BRITISH_FORMAL)
+
+
+def sibling_forms(a: str, b: str) -> bool:
+    """Are ``a`` and ``b`` two different short forms that meet only in a formal name that
+    neither of them is (Alfie and Freddie through Alfred, Daisy and Maisie through
+    Margaret)? Such names are given as names of their own, often to brothers and sisters;
+    a form and its formal name (Alfie, Alfred) or a name and itself are not."""
+    if not a or not b or a == b:
+        return False
+    ka, kb = nickname_keys(a), nickname_keys(b)
+    # (One slip apart, two such forms are more likely one name mistyped: Jock for Jack,
+    # Ana for Anna, Alek for Alex.)
+    return (not ka.isdisjoint(kb) and a not in kb and b not in ka
+            and DamerauLevenshtein.distance(a, b) >= 2)
 
 
 def nickname_equivalent(a: str, b: str) -> bool:
