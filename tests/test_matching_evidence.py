@@ -431,3 +431,21 @@ def test_a_name_no_list_holds_is_never_read_as_heavy_damage(background: list[Rec
     assert "HANIF" not in m._fn_count and namelike.looks_like_a_name("HANIF")
     q = replace(HANNAH, record_id="Q", forename="Hanif")
     assert all(c.band != MATCH for c in m.match(q))
+
+
+def test_a_damaged_forename_with_the_day_of_birth_missing_is_a_match_when_nobody_else_could_be(
+        matcher: Matcher) -> None:
+    # "Hrwwrh", born March 2014 (the day left out): Hannah, alone at her home, and nobody
+    # else with her surname born that month could be her.
+    assert top(matcher, kid("E1", forename="Hrwwrh", dob="2014-03"))[:2] == ("E1", MATCH)
+
+
+def test_a_damaged_forename_with_the_day_missing_stays_possible_beside_a_namesake_that_month(
+) -> None:
+    # Another Hannah Whitfield, elsewhere, born later that March: either could be "Hrwwrh".
+    other = Record("E8", forename="Hannah", dob="2014-03-28", sex="F", surname="Whitfield",
+                   postcode="YO1 7HH", address="2 Petergate")
+    m = Matcher.from_records([*generate(3000, 0, seed=13).records, *KIDS, other])
+    assert top(m, kid("E1", forename="Hrwwrh", dob="2014-03"))[1] == POSSIBLE
+    # With the whole date she is told apart from the namesake by the day.
+    assert top(m, kid("E1", forename="Hrwwrh"))[:2] == ("E1", MATCH)

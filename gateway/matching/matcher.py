@@ -206,9 +206,11 @@ def _bump(counter: Counter[str], key: str, by: int) -> None:
     counter[key] += by
     if not counter[key]:
         del counter[key]
+
+
 _EVIDENCE_FORENAME = frozenset({"garbled", "disagree", "similar"})
 # Date-of-birth levels with which a damaged forename can still be matched.
-_LONE_DOB = frozenset({"exact", "transposed", "slip"})
+_LONE_DOB = frozenset({"exact", "transposed", "slip", "partial"})
 _SAME_HOME = frozenset({"address", "postcode"})
 _LONE_SURNAME = frozenset({"exact", "part", "close"})
 # Date-of-birth levels that make a record another child (see ``_guard``).
@@ -910,12 +912,20 @@ class Matcher:
         tokens = surname_tokens(q.sn_parts) | surname_tokens(r.sn_parts)
         ids: set[str] = set()
         d = q.dob
-        if d is not None and d.is_full:
+        # A date with the day missing on one side (year and month agreeing, "partial") tells
+        # twins and siblings apart as well as the whole date does (brothers and sisters are
+        # not born in one month), but a namesake elsewhere may be born on any day of it.
+        month_only = compare.dob_level(q.dob_code, r.dob_code) == "partial"
+        if d is not None and d.is_full and not month_only:
             for t in tokens:
                 ids.update(index.get(("ds", d.year, d.month, d.day, t), ()))
             if nameless:
                 for district in {q.district, r.district} - {""}:
                     ids.update(index.get(("dp", d.year, d.month, d.day, district), ()))
+        elif d is not None and d.month and month_only:
+            for day in range(1, 32):
+                for t in tokens:
+                    ids.update(index.get(("ds", d.year, d.month, day, t), ()))
         for pc in {q.pc, r.pc} - {""}:
             for t in tokens:
                 ids.update(index.get(("ps", pc, t), ()))
@@ -939,6 +949,8 @@ class Matcher:
                 return False  # a twin at the query's home whose name the query's could be
             if q.dob_full and o.dob_code == q.dob_code:
                 return False  # a namesake with the surname and birthday
+            if month_only and compare.dob_level(q.dob_code, o.dob_code) in ("exact", "partial"):
+                return False  # a namesake with the surname, born that month
             if home and compare.dob_level(q.dob_code, o.dob_code) not in _OTHER_CHILD_DOB:
                 return False  # a brother or sister
         return True
