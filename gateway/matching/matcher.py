@@ -28,6 +28,7 @@ from gateway.matching.blocking import (
     damaged_keys,
     deferred_keys,
     fallback_keys,
+    forename_tokens,
     household_keys,
     query_keys,
     record_keys,
@@ -281,7 +282,10 @@ def _guard(levels: Levels, twin: str, same_name: bool = False, lone: bool = Fals
         return "different sex and no forename agreement: at most a possible match"
     # (A forename given as the record's middle name, "middle", has its names crossed, so
     # its middle names cannot be expected to agree.)
-    if levels[2] == "disagree" and fn not in STRONG_FORENAME and fn != "middle":
+    # (A nickname is no strong evidence against them: "Md" and "Mohammed" both stand for
+    # Muhammad, which brothers may share, each known by his middle name.)
+    if levels[2] == "disagree" and (fn not in STRONG_FORENAME or fn == "nickname") \
+            and fn != "middle":
         return "different middle names and no forename agreement: at most a possible match"
     # (A damaged forename that is no twin's and fits no other held record, "lone", tells
     # the child from its twins as a middle name does.)
@@ -926,6 +930,11 @@ class Matcher:
             for day in range(1, 32):
                 for t in tokens:
                     ids.update(index.get(("ds", d.year, d.month, day, t), ()))
+            # (A namesake held with only the year and month has no day key: the names and
+            # the year find it.)
+            for f in forename_tokens(q.fn) | forename_tokens(r.fn):
+                for t in tokens:
+                    ids.update(index.get(("n", t, f, d.year), ()))
         for pc in {q.pc, r.pc} - {""}:
             for t in tokens:
                 ids.update(index.get(("ps", pc, t), ()))

@@ -150,9 +150,13 @@ def sibling_forms(a: str, b: str) -> bool:
         return False
     ka, kb = nickname_keys(a), nickname_keys(b)
     # (One slip apart, two such forms are more likely one name mistyped: Jock for Jack,
-    # Ana for Anna, Alek for Alex.)
+    # Ana for Anna, Alek for Alex. With the same first sound, or spelt alike, they are
+    # more likely one child's name shortened or spelt two ways: Jimmy and Jim, Becky and
+    # Becca, Ellie and Ella, Izzy and Izzie.)
     return (not ka.isdisjoint(kb) and a not in kb and b not in ka
-            and DamerauLevenshtein.distance(a, b) >= 2)
+            and DamerauLevenshtein.distance(a, b) >= 2
+            and phonetic(a)[:1] != phonetic(b)[:1]
+            and jellyfish.jaro_winkler_similarity(a, b) < 0.8)
 
 
 def nickname_equivalent(a: str, b: str) -> bool:

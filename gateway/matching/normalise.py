@@ -35,6 +35,7 @@ _EXTRA_FOLD = str.maketrans(
 _OCR_DIGITS = str.maketrans({"0": "O", "1": "I", "5": "S", "8": "B", "3": "E", "6": "G"})
 _NON_NAME = re.compile(r"[^A-Z \-']")
 _SEPARATORS = re.compile(r"[\s\-']+")
+_DOT_BETWEEN_LETTERS = re.compile(r"(?<=[^\W\d_])\.(?=[^\W\d_])")
 
 
 def fold(text: str) -> str:
@@ -63,6 +64,9 @@ def name_parts(text: str | None) -> tuple[str, ...]:
     """
     if not text:
         return ()
+    # A full stop between letters separates ("M.D." is two initials, "Md.Abdul" two
+    # names), where dropping it would make one name of them ("MD", a form of Muhammad).
+    text = _DOT_BETWEEN_LETTERS.sub(" ", text)
     folded = _NON_NAME.sub("", fold(text.strip()).translate(_OCR_DIGITS)).replace("'", "")
     return tuple(p for p in _SEPARATORS.split(folded) if p)
 
