@@ -50,10 +50,12 @@ def test_initials_md_do_not_claim_the_twin_muhammad(bg3k) -> None:
     assert _top(m, replace(a, record_id="Q", forename="M.D."))[:2] != ("T1", MATCH)
 
 
-def test_a_full_stop_between_letters_separates_names() -> None:
-    assert name_parts("M.D.") == ("M", "D")
-    assert name_parts("Md.Abdul") == ("MD", "ABDUL")
-    assert name_parts("Md. Abdul") == ("MD", "ABDUL")
+def test_a_full_stop_after_an_initial_or_md_separates_given_names() -> None:
+    assert name_parts("M.D.", True) == ("M", "D")
+    assert name_parts("Md.Abdul", True) == ("MD", "ABDUL")
+    assert name_parts("Md. Abdul", True) == ("MD", "ABDUL")
+    assert name_parts("Ha.nnah", True) == ("HANNAH",)  # a stray dot inside a name
+    assert name_parts("O.Brien") == ("OBRIEN",)  # surnames: the dot is dropped, as before
     assert name_parts("O'Brien") == ("OBRIEN",)
 
 
@@ -82,3 +84,56 @@ def test_a_namesake_held_with_only_the_month_keeps_the_veto(
     m = Matcher.from_records([*bg3k, replace(HANNAH, dob=held_dob), other])
     q = replace(HANNAH, record_id="Q", forename="Hrwwrh", dob=asked_dob)
     assert _top(m, q)[:2] != ("E1", MATCH), _top(m, q)
+
+
+# -- review 4 (a0b2ec5) ----------------------------------------------------------------
+# D1: two short forms of one formal name with the same first sound are still names of
+# their own (twins Billy and Bobby): only the same sound key, or a like spelling, is one
+# child written two ways.
+@pytest.mark.parametrize("held, asked", [("Billy", "Bobby"), ("Sally", "Sadie"),
+                                         ("Meg", "Maisie"), ("Harry", "Hal")])
+def test_twin_with_a_sibling_short_form_is_not_claimed(bg3k, held, asked) -> None:
+    sex = "F" if held in ("Sally", "Meg") else "M"
+    rec = Record("T1", forename=held, surname="Whitfield", dob="2014-03-12", sex=sex,
+                 postcode="LS8 3HT", address="5 Kerry Street")
+    m = Matcher.from_records([*bg3k, rec])
+    q = replace(rec, record_id="Q", forename=asked)
+    assert _top(m, q)[:2] != ("T1", MATCH), _top(m, q)
+
+
+# D2: a stray full stop inside a name is dropped, not a separator.
+@pytest.mark.parametrize("asked", ["Ha.nnah", "Hann.ah", "Oli.ver"])
+def test_a_stray_full_stop_in_a_forename_still_finds_the_child(bg3k, asked) -> None:
+    fn = "Hannah" if asked.startswith("Ha") else "Oliver"
+    rec = Record("H1", forename=fn, surname="Whitfield", dob="2014-03-12",
+                 sex="F" if fn == "Hannah" else "M", postcode="LS8 3HT",
+                 address="5 Kerry Street")
+    m = Matcher.from_records([*bg3k, rec])
+    q = replace(rec, record_id="Q", forename=asked)
+    assert _top(m, q)[:2] == ("H1", MATCH), _top(m, q)
+
+
+@pytest.mark.parametrize("held, asked", [("O'Brien", "O.Brien"), ("OBrien", "O.Brien"),
+                                         ("StJohn", "St.John"), ("Whitfield", "Whit.field")])
+def test_a_full_stop_in_a_surname_still_finds_the_child(bg3k, held, asked) -> None:
+    rec = Record("O1", forename="Hannah", surname=held, dob="2014-03-12", sex="F",
+                 postcode="LS8 3HT", address="5 Kerry Street")
+    m = Matcher.from_records([*bg3k, rec])
+    q = replace(rec, record_id="Q", surname=asked, dob="2014-03", postcode="", address="")
+    assert _top(m, q)[0] == "O1", _top(m, q)
+
+
+# D3: a middle name given as an initial, or spelt another way, is no disagreement.
+@pytest.mark.parametrize("held_fn, held_mid, asked_fn, asked_mid", [
+    ("William", "James", "Bill", "J"),
+    ("Alfred", "Muhammad", "Alfie", "Mohammed"),
+    ("Katherine", "Louise", "Katie", "L"),
+])
+def test_a_nickname_and_a_middle_name_written_another_way_is_the_child(
+        bg3k, held_fn, held_mid, asked_fn, asked_mid) -> None:
+    sex = "F" if held_fn == "Katherine" else "M"
+    rec = Record("N1", forename=held_fn, middle_names=held_mid, surname="Whitfield",
+                 dob="2014-03-12", sex=sex, postcode="LS8 3HT", address="5 Kerry Street")
+    m = Matcher.from_records([*bg3k, rec])
+    q = replace(rec, record_id="Q", forename=asked_fn, middle_names=asked_mid)
+    assert _top(m, q)[:2] == ("N1", MATCH), _top(m, q)

@@ -76,9 +76,9 @@ class Prepared:
 
     @classmethod
     def from_record(cls, rec: Record) -> Prepared:
-        fparts = nz.name_parts(rec.forename)
+        fparts = nz.name_parts(rec.forename, True)
         fn = fparts[0] if fparts else ""
-        mids = fparts[1:] + nz.name_parts(rec.middle_names)
+        mids = fparts[1:] + nz.name_parts(rec.middle_names, True)
         sn_parts = nz.name_parts(rec.surname)
         sn = "".join(sn_parts)
         pc = nz.postcode(rec.postcode)
@@ -502,6 +502,9 @@ def middle_names(q: Prepared, r: Prepared) -> str:
         return "agree"
     if JaroWinkler.similarity(q.mids[0], r.mids[0]) >= CLOSE_JW:
         return "agree"
+    a, b = q.mids[0], r.mids[0]
+    if (min(len(a), len(b)) == 1 and a[0] == b[0]) or phonetic(a) == phonetic(b):
+        return MISSING  # an initial, or the name spelt another way: no evidence either way
     return "disagree"
 
 

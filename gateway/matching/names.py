@@ -155,8 +155,12 @@ def sibling_forms(a: str, b: str) -> bool:
     # Becca, Ellie and Ella, Izzy and Izzie.)
     return (not ka.isdisjoint(kb) and a not in kb and b not in ka
             and DamerauLevenshtein.distance(a, b) >= 2
-            and phonetic(a)[:1] != phonetic(b)[:1]
+            and phonetic(a) != phonetic(b)
+            and not (a in _MUHAMMAD_ABBREV and b in _MUHAMMAD_ABBREV)
             and jellyfish.jaro_winkler_similarity(a, b) < 0.8)
+
+
+_MUHAMMAD_ABBREV = frozenset({"MD", "MOHD", "MUHD", "MO"})
 
 
 def nickname_equivalent(a: str, b: str) -> bool:

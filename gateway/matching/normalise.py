@@ -35,7 +35,8 @@ _EXTRA_FOLD = str.maketrans(
 _OCR_DIGITS = str.maketrans({"0": "O", "1": "I", "5": "S", "8": "B", "3": "E", "6": "G"})
 _NON_NAME = re.compile(r"[^A-Z \-']")
 _SEPARATORS = re.compile(r"[\s\-']+")
-_DOT_BETWEEN_LETTERS = re.compile(r"(?<=[^\W\d_])\.(?=[^\W\d_])")
+_DOT_BETWEEN_LETTERS = re.compile(
+    r"(?:(?<![^\W\d_])[^\W\d_]|\b(?:[Mm][Dd]|[Mm][Oo][Hh][Dd]|[Mm][Uu][Hh][Dd]))\.(?=[^\W\d_])")
 
 
 def fold(text: str) -> str:
@@ -57,7 +58,7 @@ _LATIN_NAME = re.compile(r"LATIN (?:CAPITAL|SMALL) LETTER ([A-Z])\b")
 
 
 @lru_cache(maxsize=65536)
-def name_parts(text: str | None) -> tuple[str, ...]:
+def name_parts(text: str | None, split_dots: bool = False) -> tuple[str, ...]:
     """The parts of a name: ``"Smith-Jones"`` and ``"smith jones"`` give ``("SMITH", "JONES")``.
 
     Apostrophes join rather than split (O'Brien is one part, OBRIEN).
@@ -66,7 +67,8 @@ def name_parts(text: str | None) -> tuple[str, ...]:
         return ()
     # A full stop between letters separates ("M.D." is two initials, "Md.Abdul" two
     # names), where dropping it would make one name of them ("MD", a form of Muhammad).
-    text = _DOT_BETWEEN_LETTERS.sub(" ", text)
+    if split_dots:
+        text = _DOT_BETWEEN_LETTERS.sub(lambda m: m.group(0)[:-1] + " ", text)
     folded = _NON_NAME.sub("", fold(text.strip()).translate(_OCR_DIGITS)).replace("'", "")
     return tuple(p for p in _SEPARATORS.split(folded) if p)
 
