@@ -165,3 +165,13 @@ def test_a_name_brothers_often_share_keeps_its_veto_where_others_lose_it() -> No
     assert top(m, q())[:2] == ("N1", MATCH)  # Naomi: her name is seldom a sister's too
     brother = replace(held, record_id="Q", dob="2015-07-19")  # or his absent brother?
     assert top(m, brother)[:2] == ("K1", POSSIBLE)
+
+
+def test_the_explanation_says_why_the_date_did_not_cap_the_match(matcher: Matcher) -> None:
+    c = matcher.match(q())[0]
+    assert (c.record_id, c.band) == ("N1", MATCH)
+    assert "band_rule" not in c.explanation
+    assert "seldom share a forename" in c.explanation["band_rule_lifted"]
+    # Nothing is said where no rule was lifted.
+    plain = matcher.match(replace(NAOMI, record_id="Q"))[0]
+    assert "band_rule_lifted" not in plain.explanation

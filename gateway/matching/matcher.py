@@ -99,6 +99,8 @@ class _Scored:
     household: float
     swapped: bool
     rule: str = ""
+    # Why a band rule that would have applied did not (for the officer's explanation).
+    lifted: str = ""
 
 
 # Date-of-birth levels near enough for OCR or keying damage in a name to be worth looking
@@ -999,6 +1001,12 @@ class Matcher:
                         and self._name_namesake_share(r.fn) <= cfg.sibling_namesake_share
                         and self._dated(qq, r, scored)):
                     s.rule = _guard(s.levels, twin, same_name, dated=True)
+                    if not s.rule:
+                        s.lifted = (
+                            "dates of birth differ in two parts, but nobody else on file "
+                            "could be the child and brothers and sisters here seldom share "
+                            f"a forename ({self._home_namesakes} of {self._home_pairs} "
+                            "pairs of children at one home): the score decides")
                 bands.append(POSSIBLE if s.rule else MATCH)
             else:
                 s.rule = _guard(s.levels, "", same_name)
@@ -1043,4 +1051,6 @@ class Matcher:
         expl["prior"] = f"one record among {n} could be the child ({self._prior():+.1f})"
         if s.rule:
             expl["band_rule"] = s.rule
+        elif s.lifted:
+            expl["band_rule_lifted"] = s.lifted
         return Candidate(s.record_id, round(s.total, 2), band, expl)
