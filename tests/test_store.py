@@ -459,3 +459,30 @@ async def test_postgres_lost_connections_are_store_unavailable_then_recover(
     finally:
         await admin.close()
         await s.close()
+
+
+async def test_sqlite_close_waits_for_reads_in_flight(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Closing a reader connection while another thread is inside one of its statements
+    # crashed the process (a segfault in CI, a read still running at shutdown). close()
+    # now lets reads in flight finish before it closes their connections, and refuses
+    # new ones with a clear error.
+    from gateway.store.sqlite import SqliteBackend
+
+    backend = SqliteBackend(tmp_path / "g.db")
+    await backend.open(MIGRATIONS)
+
+    async def slow(tx):  # type: ignore[no-untyped-def]
+        # many rows: fetchall steps the statement again and again, and a close between
+        # two steps is what crashed
+        rows = await tx.fetchall(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+            "WHERE i < 400000) SELECT i FROM n")
+        return len(rows)
+
+    reads = [asyncio.create_task(backend.read(slow)) for _ in range(2)]
+    await asyncio.sleep(0.05)  # both reads are inside their statements now
+    await backend.close()
+    assert await asyncio.gather(*reads) == [400000, 400000]
+    with pytest.raises(GatewayError) as err:
+        await backend.read(slow)
+    assert err.value.code == "store-unavailable"

@@ -18,6 +18,7 @@ which releases the GIL while SQLite works. The same operations run unchanged on 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import threading
@@ -201,6 +202,10 @@ class SqliteBackend:
                                                                     self._read, op)
         except sqlite3.Error as exc:
             raise GatewayError("store-unavailable", type(exc).__name__) from None
+        except RuntimeError:  # the read pool was shut down: the store is closing
+            if self._task is None:
+                raise GatewayError("store-unavailable", "the store is closed") from None
+            raise
 
     async def close(self) -> None:
         if self._task is not None:
@@ -208,10 +213,15 @@ class SqliteBackend:
             await self._task
             self._task = None
         loop = asyncio.get_running_loop()
+        # Reads still in flight finish first: a connection closed while another thread is
+        # inside one of its statements crashes the process (SQLite connections are not
+        # safe to close under a running query), so the pool is shut down, waiting for them,
+        # before any reader connection is closed.
+        await loop.run_in_executor(None, functools.partial(self._read_pool.shutdown,
+                                                           wait=True))
         for conn in self._readers:
             await loop.run_in_executor(None, conn.close)
         self._readers.clear()
-        self._read_pool.shutdown(wait=True)
         if self._writer is not None:
             await loop.run_in_executor(self._write_pool, self._writer.close)
             self._writer = None
