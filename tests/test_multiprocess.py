@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import signal
 import sqlite3
 import time
 import urllib.request
@@ -140,17 +141,29 @@ def test_three_senders_share_one_postgres_outbox_and_survive_a_sigkill(
         return rows[0]["lease_owner"] if rows else None
 
     owner = wait_for("the victim to deliver something", victim_owner, 30)
-    wait_for("the victim to hold leases", lambda: pg(
-        dsn, "SELECT count(*) AS n FROM outbound WHERE lease_owner = $1 AND state = 'sending' "
-             "AND lease_until > extract(epoch FROM now())", owner)[0]["n"] >= 3, 30)
-    victim.kill()  # SIGKILL, holding leases
+
+    def leases() -> set[str]:
+        return {r["message_id"] for r in pg(
+            dsn, "SELECT message_id FROM outbound WHERE lease_owner = $1 "
+                 "AND state = 'sending'", owner)}
+
+    # Freeze the victim (SIGSTOP) before looking at its leases, so that it cannot finish
+    # them between the look and the kill (on a loaded machine it sometimes did, and held
+    # none when killed); if it holds none at that moment, let it run on and look again.
+    assert victim.proc is not None
+    orphaned: set[str] = set()
+    for _ in range(20):
+        wait_for("the victim to hold leases", lambda: len(leases()) >= 3, 30)
+        victim.proc.send_signal(signal.SIGSTOP)
+        orphaned = leases()
+        if orphaned:
+            break
+        victim.proc.send_signal(signal.SIGCONT)
+    victim.kill()  # SIGKILL, holding leases (a stopped process dies of SIGKILL too)
     killed_at = time.monotonic() - started
     delivered_at_kill = pg(dsn, "SELECT count(*) AS n FROM outbound "
                                 "WHERE state = 'delivered'")[0]["n"]
     assert delivered_at_kill < N - 200  # mid-run: most of the work is still to do
-    orphaned = {r["message_id"] for r in pg(
-        dsn, "SELECT message_id FROM outbound WHERE lease_owner = $1 AND state = 'sending'",
-        owner)}
     stored_before_resend = set(receiver_ids(receiver, sorted(orphaned)))
     assert orphaned, "the victim held no leases when it was killed"
 
