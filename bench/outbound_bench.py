@@ -78,11 +78,13 @@ def _profiled(prof: Path | None) -> list[str]:
     return ["-m", "cProfile", "-o", str(prof)] if prof else []
 
 
-def run(n: int, database: str | None = None, profile: bool = False) -> dict[str, float]:
+def run(n: int, database: str | None = None, profile: bool = False,
+        concurrency: int = 32) -> dict[str, float]:
     from tests.conftest import pair
 
     tmp = Path(tempfile.mkdtemp(prefix="cme-out-bench-"))
-    extra = 'log_level = "WARNING"\nsender_concurrency = 32\nsender_poll_seconds = 0.05\n'
+    extra = (f'log_level = "WARNING"\nsender_concurrency = {concurrency}\n'
+             'sender_poll_seconds = 0.05\n')
     a, b = pair(tmp, extra=extra)
     if database:
         a.config.write_text(a.config.read_text().replace(
@@ -158,8 +160,10 @@ def main() -> None:
     ap.add_argument("--database")
     ap.add_argument("--profile", action="store_true",
                     help="run both processes under cProfile and print where the time went")
+    ap.add_argument("--concurrency", type=int, default=32,
+                    help="the sender's sender_concurrency (deliveries in flight)")
     args = ap.parse_args()
-    r = run(args.n, args.database, args.profile)
+    r = run(args.n, args.database, args.profile, args.concurrency)
     if args.profile:
         print(r["profile"])
     print(f"machine: {machine()}")
