@@ -247,6 +247,9 @@ def test_bad_ctfs_get_their_documented_errors_and_nothing_is_stored(world, tmp_p
     out = cli(school_a, "ctf", "post", str(f))
     assert out.returncode == 1
     assert out.stdout.startswith(f"REJECTED {code}:"), out.stdout + out.stderr
+    # the partner's refusal carries no detail; the file's own check is pointed to
+    hint = f"Run 'cme-gateway ctf check {f.resolve()}'" in out.stdout
+    assert hint == (code not in ("ctf-too-large", "ctf-source-mismatch")), out.stdout
     # not a row in any table, not a file (not even a temporary one) in the CTF folder
     assert hub_holdings(hub) == before
 

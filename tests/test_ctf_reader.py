@@ -312,7 +312,7 @@ def test_schema_error_details_hold_no_value(tmp_path: Path, pupil: str, capsys) 
         read(f)
     assert info.value.code == "ctf-schema-invalid"
     detail = info.value.detail or ""
-    assert "SCHEMAV_" in detail or detail == "pupil 1: DOB is not a date"
+    assert "SCHEMAV_" in detail or detail == "pupil 1: DOB is not a date (YYYY-MM-DD)"
     assert main(["ctf", "check", str(f)]) == 1
     out = capsys.readouterr().out
     for text in (detail, out):
@@ -382,3 +382,45 @@ def test_predefined_entities_and_character_references_are_read(tmp_path: Path) -
     info = read(f)
     assert info.pupils[0].surname == "O'Brien & Co"  # type: ignore[attr-defined]
     assert info.pupils[0].forename == "Ann"  # type: ignore[attr-defined]
+
+
+# -- dates as MIS exports write them (hand-written CTF review, D1/D2) ----------------------
+
+def _pupil(dob: str) -> str:
+    return f"<Pupil><Surname>Smith</Surname><Forename>Jack</Forename><DOB>{dob}</DOB></Pupil>"
+
+
+@pytest.mark.parametrize("dob", [" 2014-09-01 ", "\n      2014-09-01\n    ", "2014-09-01Z",
+                                 "2014-09-01+01:00"])
+def test_a_date_with_whitespace_or_a_zone_around_it_is_read(tmp_path: Path, dob: str) -> None:
+    """XSD collapses the whitespace of an xs:date; libxml2 does not, so the schema's Date is
+    a token with the date's shape and an indented DOB is accepted (and read right)."""
+    f = tmp_path / "x.xml"
+    f.write_text(ctf_of(_pupil(dob)).replace(
+        "<DateTime>2026-11-27T10:00:00</DateTime>",
+        "<DateTime>\n   2026-11-27T10:00:00+00:00\n</DateTime>"))
+    info = read(f)
+    assert str(info.pupils[0].dob) == "2014-09-01"  # type: ignore[attr-defined]
+    assert info.created == "2026-11-27T10:00:00+00:00"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("dob", ["2014-02-30", "2014-13-01", "2014-06-06T00:00:00",
+                                 "2014-6-6", "06/06/2014", "2014-06-06 x"])
+def test_a_dob_that_is_not_a_date_names_its_pupil(tmp_path: Path, dob: str) -> None:
+    f = tmp_path / "x.xml"
+    f.write_text(ctf_of(_pupil("2014-09-01"), _pupil(dob)))
+    with pytest.raises(GatewayError) as info:
+        read(f)
+    assert (info.value.code, info.value.detail) == (
+        "ctf-schema-invalid", "pupil 2: DOB is not a date (YYYY-MM-DD)")
+
+
+@pytest.mark.parametrize("when", ["2026-13-27T10:00:00", "2026-02-30T10:00:00",
+                                  "2026-11-27T25:00:00", "2026-11-27"])
+def test_a_header_date_time_that_is_not_one_is_refused(tmp_path: Path, when: str) -> None:
+    f = tmp_path / "x.xml"
+    f.write_text(ctf_of(_pupil("2014-09-01")).replace("2026-11-27T10:00:00", when))
+    with pytest.raises(GatewayError) as info:
+        read(f)
+    assert info.value.code == "ctf-schema-invalid"
+    assert "DateTime" in (info.value.detail or "")

@@ -83,6 +83,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# Refusals that ``ctf check`` cannot explain: they are about the sending, not the file.
+_NOT_IN_FILE = frozenset({"ctf-too-large", "ctf-source-mismatch"})
+
+
 def cmd_post(args: argparse.Namespace) -> int:
     """Sign and POST a CTF now (a school's MIS, or an LA by hand); print the receipt id."""
     # The HTTP client takes a quarter of a second to import: only post needs it here.
@@ -104,7 +108,12 @@ def cmd_post(args: argparse.Namespace) -> int:
                 _, answer, _ = await post(gw, session, row)
             return f"delivered transfer {row.message_id} (receipt {answer.header.message_id})"
         except PartnerRejected as exc:
-            return f"REJECTED {exc.code}: {exc.text}"
+            # A partner's signed refusal gives the code and its sentence, never the detail
+            # (that could echo a pupil's data): the file can be checked here for that.
+            hint = (f" Run 'cme-gateway ctf check {path}' to see where in the file."
+                    if exc.code.startswith(("ctf-", "xml-")) and exc.code not in _NOT_IN_FILE
+                    else "")
+            return f"REJECTED {exc.code}: {exc.text}{hint}"
         except Retry as exc:
             if exc.code is not None:  # the partner's own signed refusal, asking to try later
                 return f"REJECTED {exc.code}: {exc}"

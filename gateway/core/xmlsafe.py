@@ -127,7 +127,7 @@ def parse(data: bytes, *, max_depth: int, max_elements: int) -> etree._Element:
     # SignedInfo among them): a message needs a handful, so thousands are refused before the
     # parse. Counting the bytes is an upper bound (text may say "xmlns" too).
     if data.count(b"xmlns") > MAX_NAMESPACES:
-        raise GatewayError("xml-too-many-namespaces", f"limit {MAX_NAMESPACES}")
+        _count_namespaces(data)
     try:
         root = etree.fromstring(data, parser=thread_parser())
     except etree.XMLSyntaxError as exc:
@@ -138,6 +138,22 @@ def parse(data: bytes, *, max_depth: int, max_elements: int) -> etree._Element:
         raise GatewayError("xml-dtd-forbidden")
     check_shape(root, max_depth=max_depth, max_elements=max_elements, data=data)
     return root
+
+
+_DECLARATION = re.compile(rb"xmlns(?::([^\s=/>]{1,200}))?\s*=")
+
+
+def _count_namespaces(data: bytes) -> None:
+    """Refuse a document with too many namespace declarations; called only when the bytes
+    say "xmlns" more than ``MAX_NAMESPACES`` times. What costs is the number of distinct
+    prefixes (each element's in-scope set, which canonicalisation walks, holds at most one
+    declaration per prefix): at most ``MAX_NAMESPACES``. Some serialisers repeat a
+    declaration on every element (``xmlns="urn:..."`` on each child): one per start tag
+    beyond that is allowed, which the element limit bounds."""
+    found = _DECLARATION.findall(data)
+    if len(set(found)) > MAX_NAMESPACES or len(found) > MAX_NAMESPACES + data.count(b"<"):
+        raise GatewayError("xml-too-many-namespaces", f"limit {MAX_NAMESPACES} prefixes, "
+                           f"or one declaration per element beyond that")
 
 
 # A message (any type, its signature included) has a few attributes and namespaces; these

@@ -440,8 +440,12 @@ def _trusted_signers(trust: TrustStore, certs: list[bytes],
         try:
             trusted = trust.resolve_der(der, now)
         except ValueError:
-            raise GatewayError("signature-profile", "X509Certificate is not a certificate") \
-                from None
+            # KeyInfo is not signed: a certificate that does not parse (a legacy one in a
+            # chain, or one added on the way) is passed over like an untrusted one, and
+            # refuses the message only when no trusted certificate is there.
+            first_error = first_error or GatewayError(
+                "signature-profile", "X509Certificate is not a certificate")
+            continue
         except GatewayError as exc:
             first_error = first_error or exc
             continue

@@ -31,7 +31,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +153,9 @@ def _check_once(el: etree._Element, index: int) -> None:
                                f"elements")
 
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2})?")
+
+
 def _pupil(el: etree._Element, index: int) -> PupilInfo:
     _check_once(el, index)
     surname, forename, dob = _text(el, "Surname"), _text(el, "Forename"), _text(el, "DOB")
@@ -167,9 +170,12 @@ def _pupil(el: etree._Element, index: int) -> PupilInfo:
         flags += upn_flags(former, "FormerUPN")
     postcode = next((p for p in (_text(el, path) for path in _POSTCODE_PATHS) if p), None)
     try:  # libxml2 reports schema errors only at the end of the stream: never trust values
+        if not _DATE.fullmatch(dob):  # (the schema's Date; checked here to name the pupil)
+            raise ValueError
         born = date.fromisoformat(dob[:10])
     except ValueError:
-        raise GatewayError("ctf-schema-invalid", f"pupil {index}: DOB is not a date") from None
+        raise GatewayError("ctf-schema-invalid",
+                           f"pupil {index}: DOB is not a date (YYYY-MM-DD)") from None
     return PupilInfo(index=index, surname=surname, forename=forename,
                      dob=born, upn=upn, former_upn=former,
                      sex=_text(el, "Sex") or _text(el, "Gender"), postcode=postcode,
@@ -512,6 +518,12 @@ def _header(el: etree._Element, versions: Sequence[str]) -> CtfInfo:
         raise GatewayError("ctf-version-unsupported",
                            f"CTF version {version[:20]!r}; this gateway accepts "
                            f"{' and '.join(versions)}")
+    created = _text(el, "DateTime") or ""
+    try:  # the schema checks the shape only (see its Date types); the calendar is checked here
+        datetime.fromisoformat(created)
+    except ValueError:
+        raise GatewayError("ctf-schema-invalid", "Header DateTime is not a date and time "
+                           "(YYYY-MM-DDThh:mm:ss)") from None
     source, dest = _school(el, "SourceSchool"), _school(el, "DestSchool")
     try:
         kind = destination_kind(dest.lea, dest.estab)
@@ -522,7 +534,7 @@ def _header(el: etree._Element, versions: Sequence[str]) -> CtfInfo:
                            f"SourceSchool {source.lea}/{source.estab} is not an LA code (3 "
                            f"digits) and establishment number (4 digits)")
     return CtfInfo(version=version, source=source, dest=dest, destination=kind,
-                   created=_text(el, "DateTime") or "")
+                   created=created)
 
 
 def destination_kind_or_none(school: CtfSchool) -> str | None:

@@ -76,7 +76,9 @@ def check_identifiers(root: etree._Element) -> None:
     The consistent child identifier (Children Act 2004 s.16LC) must be right or absent: a
     wrong one would decide a match, or forbid one. The error names where, never the value."""
     for el in root.iter(f"{{{NS}}}NHSNumber"):
-        if not nhs.is_valid(el.text or ""):
+        # the whole text, as the schema and the model read it (``.text`` stops at a comment
+        # or processing instruction), without the whitespace the schema collapses
+        if not nhs.is_valid("".join(el.itertext()).strip(" \t\r\n")):
             raise GatewayError("nhs-number-invalid", f"at {root.getroottree().getpath(el)}")
 
 

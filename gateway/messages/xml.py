@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+import re
 import types
 import typing
 from datetime import UTC, date, datetime
@@ -141,25 +142,47 @@ def _bool(text: str) -> bool:
     return text in ("true", "1")
 
 
+XSD_SPACE = " \t\r\n"  # XML's whitespace characters (not Python's wider set)
+# An xs:date may carry a time zone ("2014-01-01Z", "2014-01-01+01:00", as JAXB writes it);
+# a date of birth or a letter's date is the calendar day written, so the zone is dropped.
+_DATE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(?:Z|[+-][0-9]{2}:[0-9]{2})?")
+
+
+def _date(text: str) -> date:
+    found = _DATE.fullmatch(text)
+    if found is None:
+        raise ValueError("not an xs:date")
+    return date.fromisoformat(found.group(1))
+
+
 def _converter(tp: Any) -> typing.Callable[[str], Any]:
-    """The function from an element's text to a value of ``tp``."""
+    """The function from an element's text to a value of ``tp``.
+
+    Every XSD type but xs:string collapses the whitespace around a value (XSD 1.0 part 2,
+    4.3.6 whiteSpace), so the schema accepts "<LookedAfter> true </LookedAfter>" or an
+    indented date; the value is read from the text without it (a boolean read from the
+    untrimmed text was False). Strings are read as written."""
     if tp is str:
         return str
+    convert: typing.Callable[[str], Any]
     if tp is bool:
-        return _bool
-    if tp is datetime:
-        return _datetime
-    if tp is date:
-        return date.fromisoformat
-    if isinstance(tp, type) and issubclass(tp, enum.IntEnum):
-        return lambda text: tp(int(text))
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return tp
-    if tp is int:
-        return int
-    if tp is float:
-        return float
-    raise TypeError(f"no XML mapping for {tp!r}")
+        convert = _bool
+    elif tp is datetime:
+        convert = _datetime
+    elif tp is date:
+        convert = _date
+    elif isinstance(tp, type) and issubclass(tp, enum.IntEnum):
+        convert = lambda text: tp(int(text))  # noqa: E731
+    elif isinstance(tp, type) and issubclass(tp, enum.Enum):
+        convert = tp
+    elif tp is int:
+        convert = int
+    elif tp is float:
+        convert = float
+    else:
+        raise TypeError(f"no XML mapping for {tp!r}")
+    return lambda text: convert(text.strip(XSD_SPACE))
+
 
 
 def _scalar(tp: Any, text: str) -> Any:
