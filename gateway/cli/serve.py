@@ -49,16 +49,6 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     return None
 
 
-# How long a thread may hold the GIL while another waits for it (CPython's default is 5 ms).
-# The store's writer thread (and the readers) give the GIL up for every SQLite call and must
-# take it back from the event loop; while the loop is busy each take-back waited up to the
-# whole interval, several times per stored message, so the group commit, and every message
-# waiting for it, stalled with the CPUs half idle ("convoy"). At 0.5 ms the outbound bench
-# (sender and receiver on two cores, 128 in flight) delivered 560 -> 800 messages/s at the
-# same CPU per message (bench/README.md). Shorter intervals gained nothing more.
-SWITCH_INTERVAL_SECONDS = 0.0005
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     # aiohttp's server and the web app take half a second to import: only serve needs them.
     from gateway.web.app import create_app
@@ -82,7 +72,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not 1 <= s.listen_port <= 65535:
         raise GatewayError("config-invalid", f"listen_port {s.listen_port} is not a port "
                            "(1 to 65535)")
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     workers = args.workers
     if not args.worker:  # a worker shares the port its parent already holds
         check_listen(s.listen_host, s.listen_port)
