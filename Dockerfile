@@ -11,7 +11,11 @@ COPY gateway ./gateway
 RUN pip install --no-cache-dir .
 USER gateway
 VOLUME ["/data"]
-ENV CME_GATEWAY_CONFIG=/data/gateway.toml CME_GATEWAY_LISTEN_HOST=0.0.0.0
+# The port is set here, not left to the config file (the environment overrides the file), so
+# that EXPOSE and the health check agree with it; `docker run -e CME_GATEWAY_LISTEN_PORT=...`
+# moves all three.
+ENV CME_GATEWAY_CONFIG=/data/gateway.toml CME_GATEWAY_LISTEN_HOST=0.0.0.0 \
+    CME_GATEWAY_LISTEN_PORT=8000
 EXPOSE 8000
-HEALTHCHECK CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3)" || exit 1
+HEALTHCHECK CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ['CME_GATEWAY_LISTEN_PORT'] + '/healthz', timeout=3)" || exit 1
 CMD ["cme-gateway", "serve"]

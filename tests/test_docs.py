@@ -25,3 +25,28 @@ def test_every_error_code_is_documented() -> None:
 
 def test_changelog_exists() -> None:
     assert "## " in (ROOT / "CHANGELOG.md").read_text()
+
+
+def test_the_readme_settings_table_is_the_generated_one() -> None:
+    """The README's table is `cme-gateway config`'s output, word for word (README review:
+    it showed environment variables for the two tables that are read from the file only,
+    and a TOML default in Python's spelling)."""
+    from gateway.core.config import settings_docs
+
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("<!-- settings:start")
+    table = readme[readme.index("\n", start) + 1:readme.index("\n<!-- settings:end")]
+    assert table == settings_docs()
+
+
+def test_a_table_setting_in_the_environment_is_refused(tmp_path: Path) -> None:
+    import pytest
+
+    from gateway.core.config import load_settings
+    from gateway.core.errors import GatewayError
+
+    for name in ("CME_GATEWAY_ENDPOINTS", "CME_GATEWAY_MATCHING"):
+        with pytest.raises(GatewayError) as info:
+            load_settings(None, env={name: "x"}, party="352")
+        assert info.value.code == "config-invalid" and name in (info.value.detail or "")
+    assert load_settings(None, env={"CME_GATEWAY_ROLE": "hub"}, party="352").role == "hub"

@@ -317,3 +317,41 @@ async def test_each_api_client_has_its_own_scoped_revocable_audited_credential(
     assert await store.clients.revoke(officer.client_id)
     assert (await get("/v1/admin/inbox", officer_token)).status == 401
     assert (await client.get("/v1/admin/inbox")).status == 503  # no operator token set
+
+
+async def test_a_spool_file_or_an_api_message_is_dated_when_signed(aiohttp_client,
+                                                                    homes) -> None:
+    """README review: a spool file kept its own CreatedAt (the shipped example's was a week
+    old), so the partner refused it as message-too-old; ``send`` already dated its files."""
+    import datetime as dt
+
+    from gateway.exchange.spool import Spool
+
+    a, _ = homes
+    old = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
+    gw = await Gateway.open(a.settings())
+    try:
+        spool = Spool(gw)
+        spool.outbox.mkdir(parents=True, exist_ok=True)
+        msg = enquiry(created_at=old)
+        (spool.outbox / "e.xml").write_bytes(mx.to_bytes(mx.build(msg)))
+        assert await spool.pick_up() == 1
+        row = await gw.store.outbox.get(msg.header.message_id, with_body=True)
+        assert row is not None and row.body is not None
+        created = mx.parse_stored(row.body).header.created_at
+        assert abs((created - m.utcnow()).total_seconds()) < 120
+    finally:
+        await gw.close()
+    client = await aiohttp_client(create_app(a.settings(api_token="t"), background=False))
+    msg = enquiry(created_at=old)
+    resp = await client.post("/v1/admin/messages", data=mx.to_bytes(mx.build(msg)),
+                             headers={"Authorization": "Bearer t"})
+    assert resp.status == 202, await resp.text()
+    gw = await Gateway.open(a.settings())
+    try:
+        row = await gw.store.outbox.get(msg.header.message_id, with_body=True)
+        assert row is not None and row.body is not None
+        created = mx.parse_stored(row.body).header.created_at
+        assert abs((created - m.utcnow()).total_seconds()) < 120
+    finally:
+        await gw.close()

@@ -486,3 +486,20 @@ async def test_sqlite_close_waits_for_reads_in_flight(tmp_path) -> None:  # type
     with pytest.raises(GatewayError) as err:
         await backend.read(slow)
     assert err.value.code == "store-unavailable"
+
+
+async def test_a_database_a_newer_gateway_migrated_is_refused(database: str) -> None:
+    """README review: a downgrade (or an old binary started by mistake) opened a database
+    at a schema version it did not know, and went on with it."""
+    newest = max(v for v, _ in MIGRATIONS)
+    s = await open_store(database)
+
+    async def bump(tx) -> None:
+        await tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)",
+                         newest + 1)
+    await s.backend.write(bump)
+    await s.close()
+    with pytest.raises(GatewayError) as info:
+        await open_store(database)
+    assert info.value.code == "store-newer"
+    assert f"schema version {newest + 1}" in (info.value.detail or "")

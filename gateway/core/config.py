@@ -301,6 +301,10 @@ def _coerce(name: str, value: Any) -> Any:
         raise GatewayError("config-invalid", f"setting {name}: {exc}") from None
 
 
+# Settings that are TOML tables: there is no one-string form of them for the environment.
+FILE_ONLY = frozenset({"endpoints", "matching"})
+
+
 def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None = None,
                   **overrides: Any) -> Settings:
     """Read settings: defaults < TOML file < ``CME_GATEWAY_*`` environment < ``overrides``."""
@@ -319,8 +323,12 @@ def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None 
         values.setdefault("home", str(path.resolve().parent))
     for name in FIELDS:
         key = ENV_PREFIX + name.upper()
-        if key in env and name not in ("endpoints", "matching"):
-            values[name] = env[key]
+        if key not in env:
+            continue
+        if name in FILE_ONLY:  # a table: refused rather than silently passed over
+            raise GatewayError("config-invalid", f"{key} is set, but {name} is a table and "
+                               f"can be set in the config file only: unset {key}")
+        values[name] = env[key]
     values.update(overrides)
     if "party" not in values:
         raise GatewayError("config-invalid", "setting party is required")
@@ -388,12 +396,15 @@ def settings_docs() -> str:
     """A Markdown table of every setting: the single source for the README's table."""
     rows = ["| setting | environment | default | meaning |", "|---|---|---|---|"]
     for f in dataclasses.fields(Settings):
-        if f.default is not dataclasses.MISSING:
+        if isinstance(f.default, bool):  # as it is written in TOML
+            default = f"`{str(f.default).lower()}`"
+        elif f.default is not dataclasses.MISSING:
             default = f"`{f.default}`" if f.default not in (None, "") else "(none)"
         elif f.default_factory is not dataclasses.MISSING:
             default = "(empty)"
         else:
             default = "**required**"
-        rows.append(f"| `{f.name}` | `{ENV_PREFIX}{f.name.upper()}` | {default} | "
+        where = "(file only)" if f.name in FILE_ONLY else f"`{ENV_PREFIX}{f.name.upper()}`"
+        rows.append(f"| `{f.name}` | {where} | {default} | "
                     f"{f.metadata['doc']} |")
     return "\n".join(rows)

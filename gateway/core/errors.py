@@ -175,6 +175,8 @@ ERRORS: dict[str, tuple[int, str]] = {
                    "permitted)."),
     "listen-failed": (500, "The gateway cannot listen on its address and port."),
     "store-unavailable": (503, "The message store is unavailable; try again shortly."),
+    "store-newer": (503, "The database was written by a newer version of the gateway; run "
+                    "that version (or restore a backup taken before the upgrade)."),
     "internal-error": (500, "The gateway failed unexpectedly; the message was not accepted."),
 }
 

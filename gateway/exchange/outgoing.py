@@ -60,3 +60,12 @@ def readdress(gw: Gateway, message: m.Message, recipient: str) -> m.Message:
     header = dataclasses.replace(message.header, sender=gw.party, recipient=recipient,
                                  created_at=wire_time(gw.clock.now()))
     return dataclasses.replace(message, header=header)
+
+
+def dated(gw: Gateway, message: m.Message) -> m.Message:
+    """The same message dated now: a message handed in unsigned (a spool file, the operator
+    API) is created, as far as partners can tell, when this gateway signs it. Its own
+    CreatedAt may be days old (a template, a file written before a holiday), and the
+    partner refuses a message older than its replay window (``message-too-old``)."""
+    header = dataclasses.replace(message.header, created_at=wire_time(gw.clock.now()))
+    return dataclasses.replace(message, header=header)

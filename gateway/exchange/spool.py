@@ -24,7 +24,7 @@ from gateway.core.errors import GatewayError
 from gateway.core.files import atomic_write, atomic_write_many
 from gateway.core.logsafe import failure
 from gateway.exchange.gateway import Gateway
-from gateway.exchange.outgoing import queue
+from gateway.exchange.outgoing import dated, queue
 from gateway.messages.load import Limits, load_unsigned
 from gateway.store.outbox import DELIVERED_STATES
 
@@ -117,7 +117,8 @@ class Spool:
         existing = await self.gw.store.outbox.get(mid)
         if existing is None or existing.spool_name != path.name:
             # (existing with this spool name = queued before a crash, but not yet moved)
-            await queue(self.gw, message, spool_name=path.name, validate=False)
+            await queue(self.gw, dated(self.gw, message), spool_name=path.name,
+                        validate=False)
         await asyncio.to_thread(_move, path, self.outbox / "queued", f"{mid}__{path.name}", mid)
 
     def _fail_file(self, path: Path, reason: str) -> None:

@@ -4,6 +4,8 @@ Times are UNIX seconds (DOUBLE PRECISION) so that both engines compare them the 
 Append new migrations; never edit an applied one.
 """
 
+from gateway.core.errors import GatewayError
+
 MIGRATIONS: list[tuple[int, str]] = [
     (1, """
 CREATE TABLE inbound (
@@ -511,3 +513,14 @@ MIGRATIONS.append((13, """
 CREATE INDEX outbound_spool_pending ON outbound (message_id)
 WHERE spool_name IS NOT NULL AND spool_done = 0
 """))
+
+
+def refuse_newer(done: set[int], migrations: list[tuple[int, str]]) -> None:
+    """Refuse a database that a newer gateway has migrated: this code does not know its
+    tables and could misread or damage them (a downgrade, or an old binary started by
+    mistake). Raised before anything is written."""
+    known = max((v for v, _ in migrations), default=0)
+    newer = sorted(v for v in done if v > known)
+    if newer:
+        raise GatewayError("store-newer", f"the database is at schema version {max(newer)}; "
+                           f"this gateway knows versions up to {known}")

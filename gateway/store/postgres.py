@@ -48,6 +48,7 @@ import asyncpg
 
 from gateway.core.errors import GatewayError
 from gateway.store.base import Dialect, Row
+from gateway.store.migrations import refuse_newer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -210,6 +211,7 @@ class PostgresBackend:
                                "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION)")
             done = {r["version"] for r in await conn.fetch("SELECT version FROM "
                                                            "schema_migrations")}
+            refuse_newer(done, list(migrations))
             for version, ddl in migrations:
                 if version in done:
                     continue

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from gateway.core.errors import GatewayError
 from gateway.store.base import Dialect, Row
+from gateway.store.migrations import refuse_newer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -113,6 +114,7 @@ class SqliteBackend:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                          "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION)")
             done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            refuse_newer(done, list(migrations))
             for version, ddl in migrations:
                 if version in done:
                     continue

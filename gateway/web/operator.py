@@ -19,7 +19,7 @@ from aiohttp import web
 
 from gateway.core.errors import GatewayError
 from gateway.exchange.gateway import Gateway
-from gateway.exchange.outgoing import queue, readdress
+from gateway.exchange.outgoing import dated, queue, readdress
 from gateway.hub import relay
 from gateway.messages import model as m
 from gateway.messages import xml as mx
@@ -156,8 +156,7 @@ async def send(request: web.Request) -> web.Response:
     message = load_unsigned(await read_body(request, limits.max_bytes,
                                             gw.settings.body_timeout_seconds), limits)
     to = request.query.get("to")
-    if to:
-        message = readdress(gw, message, to)
+    message = readdress(gw, message, to) if to else dated(gw, message)
     row = await queue(gw, message, validate=False)
     await gw.store.audit.add(actor(request), "send", row.message_id)
     return web.json_response(row.to_json(), status=202)
