@@ -130,6 +130,38 @@ def test_demo_runs_the_sample_exchange(tmp_path: Path) -> None:
                                                          "officer.manchester"}
 
 
+def test_demo_stopped_as_it_says_exits_cleanly(tmp_path: Path) -> None:
+    """README review: stopping the demo with the `kill` it prints made `make demo` report
+    an error (the demo exited 1 when its gateways ended, however they ended)."""
+    import os
+    import signal
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    while port < 2000:
+        port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "demo", "--dir",
+                             str(tmp_path / "d"), "--port", str(port)], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            found = re.search(r"or: kill (\d+) (\d+)", line)
+            if found:
+                break
+        else:
+            raise AssertionError("the demo never said how to stop it")
+        for pid in found.groups():
+            os.kill(int(pid), signal.SIGTERM)
+        rest = proc.communicate(timeout=60)[0]
+        assert proc.returncode == 0, rest
+        assert "gateways stopped" in rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_age_and_schooldays(capsys) -> None:  # type: ignore[no-untyped-def]
     from gateway.cli.main import main
 

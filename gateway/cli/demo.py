@@ -214,7 +214,14 @@ def run_demo(root: Path, *, exit_after: bool = False, base_port: int = 8355) -> 
               f"{procs['355'].pid} {procs['352'].pid}")
         while all(p.poll() is None for p in procs.values()):
             time.sleep(0.5)
-        return 1
+        # Stopped as the line above says (kill: SIGTERM, or Ctrl-C): a clean end, exit 0.
+        # Anything else (a gateway that failed) is reported, exit 1.
+        stopped = {0, -signal.SIGTERM, -signal.SIGINT, 128 + signal.SIGTERM, 130}
+        failed = {party: p.returncode for party, p in procs.items()
+                  if p.returncode is not None and p.returncode not in stopped}
+        for party, code in failed.items():
+            print(f"the {party} gateway exited with {code}; see its log above")
+        return 1 if failed else 0
     except KeyboardInterrupt:
         return 0
     finally:
