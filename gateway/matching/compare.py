@@ -307,6 +307,10 @@ def forename(q: Prepared, r: Prepared, deep: bool = True) -> str:
         return MISSING
     if a == b:
         return "exact"
+    # A two-part forename written as one word (Anne-Marie or "Anne Marie" as Annemarie, John
+    # Paul as Johnpaul): the same name. (Only the first two parts: the forename's own.)
+    if (r.mids and a == b + r.mids[0]) or (q.mids and b == a + q.mids[0]):
+        return "exact"
     level, weak = _forename_pair(a, b, q.fn_known, r.fn_known)
     # The middle-name check outranks only the weak levels.
     if weak and (a in r.mids or b in q.mids):
