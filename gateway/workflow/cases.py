@@ -133,15 +133,17 @@ def referral_from_form(gw: Gateway, form: dict[str, Any]) -> m.Referral:
     except (ValueError, TypeError):
         raise GatewayError("bad-request", "category must be 1 to 9 (the referral form's "
                            "categories)") from None
-    address = text("address")
+    address, postcode, telephone = text("address"), text("postcode"), text("telephone")
     child = m.ReferralChild(
         surname=text("surname", True) or "", forename=text("forename", True) or "",
         dob=day("dob"), year_group=text("year_group"), gender=text("gender"),
         looked_after=flag("looked_after"), child_protection_plan=flag("child_protection_plan"),
         ethnicity=text("ethnicity"), sen_stage=text("sen_stage"), upn=text("upn"),
         nhs_number=text("nhs_number"),
-        address_while_resident=m.Address(lines=(address,), postcode=text("postcode"),
-                                         telephone=text("telephone")) if address else None,
+        # (a postcode or the family's telephone without an address line is kept too)
+        address_while_resident=m.Address(lines=(address,) if address else (),
+                                         postcode=postcode, telephone=telephone)
+        if address or postcode or telephone else None,
         gp_details=text("gp_details"))
     school = text("last_school")
     return m.Referral(

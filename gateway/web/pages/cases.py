@@ -55,7 +55,7 @@ def _date(form: Any, name: str, label: str, errors: list[dict[str, str]]) -> str
         return None
     try:
         return dt.date(int(parts[2]), int(parts[1]), int(parts[0])).isoformat()
-    except ValueError:
+    except (ValueError, OverflowError):
         errors.append(error(f"{label} must be a real date, like 14 3 2015", f"{name}-day"))
         return None
 

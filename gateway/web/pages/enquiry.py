@@ -118,7 +118,7 @@ def _child(form: Any, i: int, typed: dict[str, Any], errors: list[dict[str, str]
     if any(parts):
         try:
             dob = dt.date(int(parts[2]), int(parts[1]), int(parts[0]))
-        except ValueError:
+        except (ValueError, OverflowError):
             errors.append(error(f"Child {i}: date of birth must be a real date, like "
                                 f"14 3 2015", f"{p}dob-day"))
     old = _address(v["old_lines"], v["old_postcode"], v["old_telephone"], p + "old_lines",

@@ -149,6 +149,8 @@ async def reply_post(request: web.Request) -> web.Response:
     who = actor(request)
     comments = text(form, "comments", 2000) or None
     bad = unsendable(form)
+    if comments is not None and len(comments) > 2000:  # (``text`` keeps one over, to tell)
+        bad = [*bad, error("Comments must be 2,000 characters or fewer", "comments")]
     if bad:
         return await _reply_page(request, errors=bad, status=400)
     if form.get("action") == "approve":
@@ -251,6 +253,9 @@ async def approve_post(request: web.Request) -> web.Response:
     if unsendable(form):
         return await _watch_confirm(request, "approve", typed=typed, status=400,
                                     errors=unsendable(form))
+    if len(typed["comments"]) > 2000:  # (``text`` keeps one character over, to tell)
+        return await _watch_confirm(request, "approve", typed=typed, status=400, errors=[
+            error("Comments must be 2,000 characters or fewer", "comments")])
     if chosen not in ("", *(v for v, _ in OUTCOMES[:2])):
         return await _watch_confirm(request, "approve", typed=typed, status=400, errors=[
             error("Choose known on roll or known not on roll", "outcome")])

@@ -192,7 +192,7 @@ def read_form(form: Any, current: dict[str, Any] | None = None, today: dt.date |
         try:
             dob = dt.date(int(y), int(mo), int(d)) if all(
                 x.isascii() and x.isdigit() for x in (d, mo, y)) else None
-        except ValueError:
+        except (ValueError, OverflowError):  # (a 20-digit day overflows C int)
             dob = None
         if dob is None or dob.year < 1990:
             errors.append(error("Date of birth must be a real date, like 14 3 2015",
