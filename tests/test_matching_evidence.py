@@ -449,3 +449,33 @@ def test_a_damaged_forename_with_the_day_missing_stays_possible_beside_a_namesak
     assert top(m, kid("E1", forename="Hrwwrh", dob="2014-03"))[1] == POSSIBLE
     # With the whole date she is told apart from the namesake by the day.
     assert top(m, kid("E1", forename="Hrwwrh"))[:2] == ("E1", MATCH)
+
+
+@pytest.mark.parametrize("held,asked", [
+    (("Anne-Marie", ""), ("Annemarie", "")), (("Anne Marie", ""), ("Annemarie", "")),
+    (("Anne", "Marie"), ("Annemarie", "")), (("Annemarie", ""), ("Anne-Marie", "")),
+    (("John Paul", ""), ("Johnpaul", "")),
+])
+def test_a_two_part_forename_written_as_one_word_is_the_same_forename(
+        held: tuple[str, str], asked: tuple[str, str]) -> None:
+    """Anne-Marie held, Annemarie asked (or the other way round): one name, not a loosely
+    similar one ("could be a twin")."""
+    from gateway.matching.compare import forename
+
+    home = dict(surname="Smith", dob="2014-05-06", sex="F", postcode="M30 7LP",
+                address="12 Peel Street")
+    r = Record("r", forename=held[0], middle_names=held[1], **home)  # type: ignore[arg-type]
+    q = Record("q", forename=asked[0], middle_names=asked[1], **home)  # type: ignore[arg-type]
+    assert forename(Prepared.from_record(q), Prepared.from_record(r)) == "exact"
+    [best] = Matcher.from_records([r]).match(q, limit=1)
+    assert best.band == MATCH
+
+
+def test_a_forename_that_only_begins_with_the_held_one_is_not_joined() -> None:
+    """Johnathan is not John + a middle name: only the held two parts, joined, count."""
+    from gateway.matching.compare import forename
+
+    home = dict(surname="Smith", dob="2014-05-06", sex="M", postcode="M30 7LP")
+    r = Prepared.from_record(Record("r", forename="John", middle_names="Paul", **home))  # type: ignore[arg-type]
+    q = Prepared.from_record(Record("q", forename="Johnathan", **home))  # type: ignore[arg-type]
+    assert forename(q, r) != "exact"
