@@ -76,6 +76,9 @@ ERRORS: dict[str, tuple[int, str]] = {
                             "database: run 'cme-gateway ctf move-to-database' on that host)."),
     "ctf-schema-invalid": (400, "The CTF does not follow the CTF structure (root CTfile, Header, "
                            "CTFpupilData/Pupil)."),
+    "ctf-encoding-unsupported": (400, "A CTF must be in UTF-8, as DfE's CTFs are; this file "
+                                 "declares or uses another encoding. Export it again in "
+                                 "UTF-8."),
     "ctf-version-unsupported": (400, "This CTF version is not accepted; only the current and "
                                 "the previous version are."),
     "ctf-bad-identifier": (400, "An LA code or establishment number in the CTF header is "

@@ -193,10 +193,14 @@ def _check_head(path: Path) -> None:
     # (DOCTYPE, attributes) would read other bytes than the parser: refused, as the parser
     # is told the file is UTF-8 whatever it declares.
     declared = DECLARED_ENCODING.match(head[:1024].decode("latin-1"))
-    if (head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")) or b"\x00" in head
-            or (declared and declared.group(1).lower() not in ("utf-8", "utf8", "us-ascii",
-                                                                "ascii"))):
-        raise GatewayError("xml-malformed", "a CTF is read in UTF-8 only: send it in UTF-8")
+    other = declared is not None and declared.group(1).lower() not in (
+        "utf-8", "utf8", "us-ascii", "ascii")
+    if other:
+        assert declared is not None
+        raise GatewayError("ctf-encoding-unsupported", f"declared {declared.group(1)[:20]!r}")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")) or b"\x00" in head:
+        raise GatewayError("ctf-encoding-unsupported",
+                           "a UTF-16 or UTF-32 byte order mark, or NUL bytes")
 
 
 def _parser() -> etree.XMLPullParser:
