@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from gateway.calendar import calendar_for, half_termly_reviews, monitoring_ends
 from gateway.core.errors import GatewayError
@@ -28,6 +29,7 @@ from gateway.store.watches import PENDING, WatchState
 from gateway.workflow import notify
 
 C = CaseState
+LONDON = ZoneInfo("Europe/London")
 # Characters XML 1.0 cannot carry: refused as bad input, before the Referral is built.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -287,7 +289,12 @@ async def flag(gw: Gateway, case_id: str, why: str, actor: str) -> bool:
 
 async def reviews_due(gw: Gateway, within_days: int = 14) -> list[dict[str, Any]]:
     """Open cases with a half-termly review due by ``within_days`` from today (or overdue:
-    no review recorded since the review date), and monitoring that ends in that time."""
+    no review recorded since the review date), and monitoring that ends in that time.
+
+    A case opened on a day the calendar does not hold (a referral dated in a school year not
+    configured) is reviewed from the first half term the calendar holds after that day. When
+    the calendar cannot say what is due today either, the case is listed as needing the
+    calendar (``calendar_missing``), never left out."""
     cal = calendar_for(gw.settings)
     today = gw.clock.today()
     horizon = today + dt.timedelta(days=within_days)
@@ -297,17 +304,27 @@ async def reviews_due(gw: Gateway, within_days: int = 14) -> list[dict[str, Any]
         last_review = await gw.store.cases.last_event_at(case.case_id, "review")
         try:
             dates = half_termly_reviews(cal, opened)
-        except GatewayError:
-            dates = []
-        done = dt.datetime.fromtimestamp(last_review, dt.UTC).date() if last_review else None
+        except GatewayError:  # a school year not held: the half terms the calendar holds
+            dates = [d for d in map(cal.last_school_day, cal.blocks())
+                     if d is not None and d > opened]
+        done = (dt.datetime.fromtimestamp(last_review, dt.UTC).astimezone(LONDON).date()
+                if last_review else None)
         # A review recorded in a half-term block covers that block's review: the one due is
-        # the first whose block (from the review before it) holds no recorded review.
+        # the first whose block holds no recorded review. The first block runs from the day
+        # the case opened; each later one from the day after the review date before it (a
+        # review recorded on its due day is that block's, not the next one's).
         due = next((d for i, d in enumerate(dates)
-                    if done is None or done < (dates[i - 1] if i else opened)), None)
+                    if done is None or (done <= dates[i - 1] if i else done < opened)), None)
         if due is not None and due <= horizon:
             out.append({"case_id": case.case_id, "kind": "half-termly review",
                         "due": due.isoformat(), "overdue": due < today,
                         "urgent": bool(case.urgent), "state": case.status})
+        elif not cal.covers(today):
+            out.append({"case_id": case.case_id, "kind": "half-termly review: the school "
+                        "calendar does not hold this school year; add its term dates "
+                        "(docs/calendar.md)", "due": today.isoformat(), "overdue": False,
+                        "urgent": bool(case.urgent), "state": case.status,
+                        "calendar_missing": True})
         if case.monitor_until and case.state in (C.PLACED, C.MONITORED):
             end = dt.date.fromisoformat(case.monitor_until)
             if end <= horizon:
