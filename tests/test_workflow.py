@@ -121,6 +121,10 @@ async def test_a_case_follows_the_flowchart_and_an_out_of_order_move_needs_an_ov
     # one full term of monitoring after placement: the whole of the spring term 2027
     assert row.monitor_until == "2027-03-25"
     await wf.move(gw, case_id, C.MONITORED, "officer", "attending")
+    with pytest.raises(GatewayError) as info:  # the term of monitoring has not ended
+        await wf.move(gw, case_id, C.CLOSED, "officer", "attending well")
+    assert info.value.code == "monitoring-not-ended" and "2027-03-25" in info.value.detail
+    world.clock.set(dt.datetime(2027, 3, 25, 12, 0, tzinfo=dt.UTC))  # its last day
     row = await wf.move(gw, case_id, C.CLOSED, "officer", "a term of good attendance")
     assert row.closed_at is not None
     with pytest.raises(GatewayError):

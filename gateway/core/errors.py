@@ -152,6 +152,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "unknown-partner": (400, "There is no endpoint configured for that party."),
     "case-transition": (409, "The case cannot make that move from its state in the flowchart; "
                         "move it through the states between, or override with a reason."),
+    "monitoring-not-ended": (409, "The placed child's term of monitoring has not ended; "
+                             "close the case when it ends, or override with a reason."),
     "reply-incomplete": (409, "The reply leaves out children of the enquiry; answer each of "
                          "them, or confirm that the reply is partial."),
     "watch-state": (409, "The watched child is not in a state that allows this action."),

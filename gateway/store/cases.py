@@ -202,8 +202,9 @@ class Cases:
 
     async def move(self, tx: Tx, case_id: str, to: CaseState, actor: str, why: str,
                    override: bool = False, monitor_until: str | None = None) -> CaseRow:
-        """Move a case to ``to``. A move the flowchart does not draw needs ``override`` (and
-        is stored as one); a reason is always required."""
+        """Move a case to ``to``. A move the flowchart does not draw, or closing a placed
+        child's case before its term of monitoring ends (``monitor_until``), needs
+        ``override`` (and is stored as one); a reason is always required."""
         if not why.strip():
             raise GatewayError("bad-request", "say why the case moves (a reason is required)")
         case = await self.load(tx, case_id)
@@ -217,6 +218,16 @@ class Cases:
                                f"{frm.value} -> {to.value} is not in the flowchart; from "
                                f"{frm.value} the case can go to {nxt}. Use an override, "
                                f"with a reason, to move it anyway")
+        # The seed's flowchart: "CME Officer Tracks & Monitors for 1 term" after placement.
+        early = (to is C.CLOSED and frm in (C.PLACED, C.MONITORED)
+                 and case.monitor_until is not None
+                 and self.clock.today().isoformat() < case.monitor_until)
+        if early and not override:
+            raise GatewayError("monitoring-not-ended",
+                               f"the placement is monitored for one term, until "
+                               f"{case.monitor_until}: close the case from that day, or use an "
+                               f"override with a reason (for example, the family left the "
+                               f"area) to close it now")
         now = self.clock.time()
         n = await tx.execute(
             "UPDATE cases SET status = ?, updated_at = ?, closed_at = ?, "
@@ -224,8 +235,8 @@ class Cases:
             to.value, now, now if to is C.CLOSED else None, monitor_until, case_id, frm.value)
         if not n:
             raise GatewayError("case-transition", "the case changed meanwhile: look again")
-        await self.event(tx, case_id, actor, "moved", frm, to, override=not allowed,
-                         detail=why)
+        await self.event(tx, case_id, actor, "moved", frm, to,
+                         override=not allowed or early, detail=why)
         return await self.load(tx, case_id)
 
     async def assign(self, tx: Tx, case_id: str, key_worker: str, actor: str) -> None:
