@@ -212,7 +212,10 @@ async def test_a_twins_return_does_not_find_the_other_twin(tmp_path: Path) -> No
 async def test_a_deletion_with_no_destination_to_know_opens_no_missing_case(
         schools: Schools, ground: m.DeletionGround) -> None:
     b = schools.w.b
-    await inbound_for(b).receive(schools.ours.sign(notice(
-        schools.ours, K.DELETION, parents=(PARENT,),
-        deletion=m.Deletion(ground, dt.date(2026, 12, 4)))))
+    n = notice(schools.ours, K.DELETION, parents=(PARENT,),
+               deletion=m.Deletion(ground, dt.date(2026, 12, 4)))
+    if ground is m.DeletionGround.CEASED_COMPULSORY_AGE:  # a pupil who is past it (born 2010)
+        n = dataclasses.replace(n, pupil=dataclasses.replace(n.pupil, dob=dt.date(2010, 6, 1),
+                                                             year_group="12"))
+    await inbound_for(b).receive(schools.ours.sign(n))
     assert await b.store.cases.find() == []

@@ -30,7 +30,7 @@ G = m.DeletionGround
 CAL = Path(__file__).parent / "data" / "calendars-2026-28"  # 2026-27 (shipped) and 2027-28
 
 
-def run(body: Callable[[Schools], Awaitable[None]], tmp_path: Path) -> None:
+def run(body: Callable[[Schools], Awaitable[None]], tmp_path: Path, **settings: str) -> None:
     async def main() -> None:
         a_home, b_home = pair(tmp_path)
         homes = [make_home(tmp_path, s, {"352": f"{b_home.url}/v1/messages"})
@@ -39,7 +39,7 @@ def run(body: Callable[[Schools], Awaitable[None]], tmp_path: Path) -> None:
             b_home.trust(h)
         clock = ManualClock(MONDAY)  # Monday 7 December 2026
         gws = [await Gateway.open(a_home.settings(), clock),
-               await Gateway.open(b_home.settings(), clock),
+               await Gateway.open(b_home.settings(**settings), clock),
                await Gateway.open(homes[0].settings(), clock),
                await Gateway.open(homes[1].settings(), clock)]
         try:
@@ -239,4 +239,63 @@ def test_d9_an_absence_return_starts_the_joint_enquiries(tmp_path: Path) -> None
             s.ours, K.ABSENCE, absence=m.Absence(dt.date(2026, 11, 23), 11))))
         assert await b.store.cases.find(), "only a notification: no case, no dated action " \
                                            "for the joint enquiries"
+    run(body, tmp_path)
+
+
+# ---- further tests of the fixes (not the reviewer's) ---------------------------------------
+
+def test_d4_the_case_and_the_notification_say_the_ground_does_not_fit(tmp_path: Path) -> None:
+    async def body(s: Schools) -> None:
+        b = s.w.b
+        await deletion(s, G.CEASED_COMPULSORY_AGE)
+        [case] = await b.store.cases.find()
+        assert case.category == 7 and "does not fit the date of birth" in case.reason
+        [note] = await b.store.notifications.recent()
+        assert "does not fit the pupil's date of birth" in note.subject
+        assert "2016" not in note.subject  # never the date of birth itself
+    run(body, tmp_path)
+
+
+def test_d5_custody_is_a_category_8_case_and_exclusion_is_told(tmp_path: Path) -> None:
+    async def body(s: Schools) -> None:
+        b = s.w.b
+        await deletion(s, G.IN_CUSTODY)
+        [case] = await b.store.cases.find()
+        assert case.category == 8 and case.status == "logged"
+        await deletion(s, G.PERMANENTLY_EXCLUDED)
+        assert len(await b.store.cases.find()) == 1
+        notes = [n.subject for n in await b.store.notifications.recent()]
+        assert any("Admissions and Exclusions Team" in n for n in notes), notes
+    run(body, tmp_path)
+
+
+def test_d6_home_education_is_told_and_drafts_a_register_entry_when_it_is_on(
+        tmp_path: Path) -> None:
+    async def body(s: Schools) -> None:
+        b = s.w.b
+        await deletion(s, G.EDUCATED_OTHERWISE)
+        [case] = await b.store.cases.find()
+        assert case.category == 9 and "elective home education" in case.reason
+        [entry] = await b.store.register.listing()
+        assert entry.state == "draft" and entry.case_id == case.case_id
+        await deletion(s, G.DUAL_REGISTRATION_ENDED)  # 9(1)(c): still on the other rolls
+        assert len(await b.store.cases.find()) == 1
+    run(body, tmp_path, cnis_register="on")
+
+
+def test_d9_a_further_absence_return_is_noted_on_the_same_case(tmp_path: Path) -> None:
+    async def body(s: Schools) -> None:
+        b = s.w.b
+        for days in (11, 16):
+            await inbound_for(b).receive(s.ours.sign(notice(
+                s.ours, K.ABSENCE, absence=m.Absence(dt.date(2026, 11, 23), days))))
+        [case] = await b.store.cases.find()
+        assert case.status == "existing-pupil"
+        events = await b.store.cases.events(case.case_id)
+        # 20 school days from Monday 23 Nov are behind the pupil on Monday 21 Dec... which
+        # is the Christmas holiday: the first school day after them
+        [action] = [e for e in events if e.kind == "action"]
+        assert action.due_on == "2027-01-05", action
+        assert any(e.kind == "note" and "a further return" in (e.detail or "")
+                   for e in events)
     run(body, tmp_path)
