@@ -299,3 +299,28 @@ def test_d9_a_further_absence_return_is_noted_on_the_same_case(tmp_path: Path) -
         assert any(e.kind == "note" and "a further return" in (e.detail or "")
                    for e in events)
     run(body, tmp_path)
+
+
+def test_d7_a_records_import_notes_an_open_case_once_and_only_on_a_roll(
+        tmp_path: Path) -> None:
+    async def body(s: Schools) -> None:
+        b = s.w.b
+        await deletion(s, G.ABSENT_20_SCHOOL_DAYS)
+        [case] = await b.store.cases.find()
+        worker = MonitorWorker(b)
+        child = {"record_id": "r9", "surname": "Nowak", "forename": "Zofia",
+                 "dob": "2016-05-05", "sex": "F", "postcode": "M1 5QA"}
+        await import_records(b, child)  # on no roll: the old record says nothing new
+        await worker.tick()
+        assert "case-found" not in [n.kind for n in await b.store.notifications.recent()]
+        for other in ("r10", "r11"):  # the next imports hold the child on a roll, each time
+            await import_records(b, {**child, "laestab": "3524002"},
+                                 {**child, "record_id": other, "surname": "Other"})
+            await worker.tick()
+        found = [n for n in await b.store.notifications.recent() if n.kind == "case-found"]
+        assert len(found) == 1 and "3524002" in found[0].subject, found
+        notes = [e.detail for e in await b.store.cases.events(case.case_id)
+                 if e.actor == "monitoring"]
+        assert notes == ["match to a pupil in this authority's records at school 3524002 "
+                         "(record r9 at school 3524002): check, and move the case"], notes
+    run(body, tmp_path)

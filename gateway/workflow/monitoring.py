@@ -9,15 +9,16 @@ Arrivals, each a batch of children (``Arrival``):
 - a **received Enquiry or Referral** from another party, and a **case** opened here by hand
   (a referral through the CLI or the API).
 
-The watched children are matched against each batch (the batch is the matcher's record set,
-so its sibling and twin rules judge the batch: a CTF holding the watched child's twin makes
-the candidate ``possible``, never a ``match``). A ``match`` from records or a CTF sends the
-updated Reply ("now known", with the school) to the enquirer in the same conversation: after
-the officer's approval (``monitoring_updates = "approve"``, the default) or at once
-(``"auto"``). A ``possible``, and anything found through another authority's enquiry or a
-referral, always waits for the officer. A candidate the officer dismissed is never proposed
-again. When monitoring ends (``watched_until`` passed), a final Reply ("not known; monitoring
-ended") goes out.
+Open cases are matched against each batch of children on a roll (records, CTF, a school's
+new-pupil return: ``match_cases``). The watched children are matched against each batch (the
+batch is the matcher's record set, so its sibling and twin rules judge the batch: a CTF
+holding the watched child's twin makes the candidate ``possible``, never a ``match``). A
+``match`` from records or a CTF sends the updated Reply ("now known", with the school) to
+the enquirer in the same conversation: after the officer's approval (``monitoring_updates =
+"approve"``, the default) or at once (``"auto"``). A ``possible``, and anything found
+through another authority's enquiry or a referral, always waits for the officer. A candidate
+the officer dismissed is never proposed again. When monitoring ends (``watched_until``
+passed), a final Reply ("not known; monitoring ended") goes out.
 
 The default end of monitoring is the last school day of the next school term (the term after
 the one holding the day of the reply): DESIGN.md and the issue's default. The seed monitors a
@@ -159,16 +160,31 @@ async def match_watches(gw: Gateway, arrival: Arrival, matcher: Matcher | None =
     return found
 
 
-async def match_cases(gw: Gateway, arrival: Arrival) -> int:
-    """A new pupil against every open case: a match or a possible match is noted on the case
-    and told to the officers (the child may be on a school's roll now: check, and move the
-    case). Cases are matched against the arrival, as watched children are."""
-    cases = [c for c in await gw.store.cases.find_open() if c.message_id != arrival.ref]
+# How a case's note names the arrival a child was found in.
+_FOUND_IN = {"school": "a new pupil", "ctf": "a pupil of a Common Transfer File",
+             "records": "a pupil in this authority's records"}
+
+
+async def match_cases(gw: Gateway, arrival: Arrival, matcher: Matcher | None = None) -> int:
+    """A new pupil (a school's return), a CTF's pupils or the records table against every
+    open case: a match or a possible match is noted on the case and told to the officers
+    (the child may be on a school's roll now: check, and move the case). Cases are matched
+    against the arrival, as watched children are. A records import holds every child each
+    time: a child there is noted only when on a roll today, once for each record and school.
+    A watched child's case is left to its watch."""
+    # a watched child's case is noted by its watch's finding (``match_watches``), this
+    # arrival's included (even when already reported: ``monitoring_updates = "auto"``)
+    watched = {w.case_id for w in await gw.store.watches.listing(
+        (W.WATCHING, *PENDING, W.REPORTED), 1_000_000)
+        if w.state in (W.WATCHING, *PENDING)
+        or (w.found_ref or "").startswith(f"{arrival.ref}:")}
+    cases = [c for c in await gw.store.cases.find_open()
+             if c.message_id != arrival.ref and c.case_id not in watched]
     if not cases or not arrival.children:
         return 0
-    matcher = await asyncio.to_thread(Matcher.from_records, arrival.children,
-                                      gw.settings.match_config())
-    school = arrival.schools.get("pupil")
+    if matcher is None:
+        matcher = await asyncio.to_thread(Matcher.from_records, arrival.children,
+                                          gw.settings.match_config())
     noted = 0
     for c in cases:
         asked = Record(record_id=c.case_id, upn=c.upn or "", nhs_number=c.nhs_number or "",
@@ -177,27 +193,40 @@ async def match_cases(gw: Gateway, arrival: Arrival) -> int:
         hits = [x for x in matcher.match(asked, limit=1) if x.band in (MATCH, POSSIBLE)]
         if not hits:
             continue
-        noted += 1
-        band = hits[0].band
+        band, record_id = hits[0].band, hits[0].record_id
+        school = arrival.schools.get(record_id)
+        if arrival.source == "records" and school is None:
+            continue  # the child's old record, on no roll today: nothing new
         where = f" at school {school.laestab}" if school else ""
+        # the arrival, as the note names it: a school's return by its message id (linked to
+        # the case), a CTF by its transfer, a record by its id and school
+        key = {"school": f"return {arrival.ref}", "ctf": f"CTF {arrival.ref}"}.get(
+            arrival.source, f"record {record_id}{where}")
+        noted += 1
 
         async def note(tx: Tx, case_id: str = c.case_id, band: str = band,
-                       where: str = where) -> bool:
-            if arrival.ref in await gw.store.cases.linked(tx, case_id):
-                return False  # noted already (an arrival tried again after a failure)
+                       where: str = where, key: str = key) -> bool:
+            if arrival.source == "school":
+                if arrival.ref in await gw.store.cases.linked(tx, case_id):
+                    return False  # noted already (an arrival tried again after a failure)
+            elif any(f"({key})" in (r["detail"] or "") for r in await tx.fetchall(
+                    "SELECT detail FROM case_events WHERE case_id = ? AND actor = ? "
+                    "AND kind = 'note'", case_id, "monitoring")):
+                return False  # noted already (this record on this roll, this CTF)
             await gw.store.cases.event(tx, case_id, "monitoring", "note",
-                                       detail=f"{band} to a new pupil{where} (return "
-                                              f"{arrival.ref}): check, and move the case")
-            await gw.store.cases.link(tx, case_id, arrival.ref, "in")
+                                       detail=f"{band} to {_FOUND_IN[arrival.source]}{where} "
+                                              f"({key}): check, and move the case")
+            if arrival.source == "school":
+                await gw.store.cases.link(tx, case_id, arrival.ref, "in")
             await notify.queue(gw, tx, "case-found",
                                f"A child with an open case may be on a school roll now: "
-                               f"case {case_id}, {band}{where}",
+                               f"case {case_id}, {band}{where} ({arrival.source})",
                                gw.settings.addresses("notify_officers"), case_id=case_id,
-                               message_id=arrival.ref)
+                               message_id=arrival.ref if arrival.source == "school" else None)
             return True
         if await gw.store.backend.write(note):
-            log.info("open case matched a new pupil case=%s return=%s band=%s", c.case_id,
-                     arrival.ref, band)
+            log.info("open case matched an arrival case=%s source=%s ref=%s band=%s",
+                     c.case_id, arrival.source, arrival.ref, band)
         else:
             noted -= 1
     return noted
@@ -519,7 +548,7 @@ class MonitorWorker:
                 arrival = await make(gw, row)
                 if arrival is not None:
                     found += await match_watches(gw, arrival)
-                    if arrival.source == "school":
+                    if arrival.source in _FOUND_IN:  # a child on a roll: open cases too
                         found += await match_cases(gw, arrival)
             except Exception as exc:  # noqa: BLE001 - one arrival must not stop the others
                 tries = self.failures[key] = self.failures.get(key, 0) + 1
@@ -548,7 +577,8 @@ class MonitorWorker:
         return found
 
     async def records(self) -> int:
-        """After a records import: every watched child against the whole records table."""
+        """After a records import: every watched child and every open case against the whole
+        records table."""
         version = json.dumps(await self.gw.store.records.version())
         seen = await self.gw.store.marks.get("watch:records")
         if version == seen:
@@ -558,7 +588,12 @@ class MonitorWorker:
         today = self.gw.clock.today()
         schools = {r.record_id: school_of(r.laestab) if on_roll(r, today) else None
                    for r in rows}
-        found = await match_watches(self.gw, Arrival("records", "records", children, schools))
+        arrival = Arrival("records", "records", children, schools)
+        matcher = (await asyncio.to_thread(Matcher.from_records, children,
+                                           self.gw.settings.match_config())
+                   if children else None)
+        found = await match_watches(self.gw, arrival, matcher)
+        found += await match_cases(self.gw, arrival, matcher)
         await _advance(self.gw, "watch:records", version)
         return found
 
