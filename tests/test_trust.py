@@ -412,3 +412,52 @@ def test_a_crl_made_by_openssl_is_read_and_ours_passes_openssl(ca: Ca, tmp_path:
     res = subprocess.run([openssl, "crl", "-in", str(ca.crl_file), "-CAfile", str(ca.ca_file),
                           "-noout"], capture_output=True, text=True)
     assert res.returncode == 0 and "verify OK" in res.stdout + res.stderr, res.stderr
+
+
+def test_keys_crl_revokes_what_the_ca_issued_and_keeps_earlier_revocations(
+        ca: Ca, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`cme-gateway keys crl`: the CRL `crl_file` reads, made without openssl (README
+    review: the README described crl_file but gave no way to make one)."""
+    from gateway.cli.main import main
+
+    (ca.root / "ca.key").write_bytes(k.key_pem(ca.key))
+    first, second, kept = ca.issue("355"), ca.issue("352"), ca.issue("355", "rsa")
+    for name, x in (("first", first), ("second", second)):
+        (tmp_path / f"{name}.pem").write_bytes(k.cert_pem(x.cert))
+    assert main(["keys", "crl", "--ca", str(ca.root), "--revoke",
+                 str(tmp_path / "first.pem")]) == 0
+    assert "1 revoked" in capsys.readouterr().out
+    assert code_of(sign(first.key, first.cert), ca.trust()) == "certificate-revoked"
+    # a later run adds one and keeps the first (and its revocation date)
+    before = {r.serial_number: r.revocation_date_utc
+              for r in k.x509.load_pem_x509_crl(ca.crl_file.read_bytes())}
+    assert main(["keys", "crl", "--ca", str(ca.root), "--revoke",
+                 str(tmp_path / "second.pem")]) == 0
+    after = {r.serial_number: r.revocation_date_utc
+             for r in k.x509.load_pem_x509_crl(ca.crl_file.read_bytes())}
+    assert after[first.cert.serial_number] == before[first.cert.serial_number]
+    trust = ca.trust()
+    for x in (first, second):
+        assert code_of(sign(x.key, x.cert), trust) == "certificate-revoked"
+    assert sender_of(sign(kept.key, kept.cert), trust) == "355"
+
+
+def test_keys_crl_refuses_what_is_not_this_cas(ca: Ca, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli.main import main
+
+    (ca.root / "ca.key").write_bytes(k.key_pem(ca.key))
+    other_key = k.generate_key()
+    other = k.make_certificate("Other CA", other_key, is_ca=True)
+    stranger_key = k.generate_key()
+    stranger = k.make_certificate("355", stranger_key, issuer_key=other_key, issuer_cert=other)
+    (tmp_path / "stranger.pem").write_bytes(k.cert_pem(stranger))
+    (tmp_path / "self.pem").write_bytes(k.cert_pem(ca.cert))
+    for name in ("stranger.pem", "self.pem"):
+        assert main(["keys", "crl", "--ca", str(ca.root), "--revoke",
+                     str(tmp_path / name)]) == 1
+        assert "REJECTED bad-request" in capsys.readouterr().err
+    # an existing file that is another CA's CRL is not overwritten
+    ca.crl_file.write_bytes(k.crl_pem(k.make_crl(other_key, other, [])))
+    assert main(["keys", "crl", "--ca", str(ca.root)]) == 1
+    assert "not a CRL of this CA" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from gateway.cli import checks
@@ -232,6 +233,65 @@ def cmd_keys_ca(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_crl(path: Path) -> x509.CertificateRevocationList:
+    data = path.read_bytes()
+    try:
+        return (x509.load_pem_x509_crl(data) if data.lstrip().startswith(b"-----")
+                else x509.load_der_x509_crl(data))
+    except ValueError:
+        raise GatewayError("bad-request", f"{path} is not a CRL (PEM or DER)") from None
+
+
+def cmd_keys_crl(args: argparse.Namespace) -> int:
+    """Write (or re-issue) the CA's certificate revocation list, for ``crl_file``. The
+    serials already in the file stay revoked; ``--revoke`` adds certificates this CA issued.
+    Run it again before the next-update date, or gateways report the CRL stale."""
+    folder = checks.readable_folder(args.ca, "--ca")
+    ca_key_file = checks.readable_file(str(folder / "ca.key"), "the CA key")
+    ca_cert = _certificate(folder / "ca.pem", "the CA certificate")
+    try:
+        ca_key = k.load_private_key(ca_key_file)
+    except (ValueError, TypeError):
+        raise GatewayError("bad-request", f"{ca_key_file} is not an unencrypted PEM EC or RSA "
+                           "private key") from None
+    if not k.pair_matches(ca_key, ca_cert):
+        raise GatewayError("bad-request", f"{ca_key_file} is not the key of the CA "
+                           "certificate beside it")
+    out = Path(args.out) if args.out else folder / "ca.crl"
+    revoked_at: dict[int, object] = {}
+    if out.is_file():
+        old = _load_crl(out)
+        if old.issuer != ca_cert.subject or not old.is_signature_valid(ca_cert.public_key()):
+            raise GatewayError("bad-request", f"{out} is not a CRL of this CA: give another "
+                               "--out, or remove it")
+        revoked_at = {r.serial_number: r.revocation_date_utc for r in old}
+    added = []
+    for name in args.revoke or []:
+        cert = _certificate(Path(name), "--revoke")
+        if cert == ca_cert:
+            raise GatewayError("bad-request", f"--revoke {name} is the CA's own certificate: "
+                               "to stop trusting the CA, take it out of ca_file")
+        try:
+            cert.verify_directly_issued_by(ca_cert)
+        except (ValueError, TypeError, InvalidSignature):
+            raise GatewayError("bad-request", f"--revoke {name}: not issued by this CA") \
+                from None
+        if cert.serial_number not in revoked_at:
+            added.append(cert)
+    serials = [*revoked_at, *(c.serial_number for c in added)]
+    crl = k.make_crl(ca_key, ca_cert, serials, days=args.days,
+                     revoked_at=revoked_at)  # type: ignore[arg-type]
+    checks.writable_folder(str(out.parent), "the CRL's folder")
+    k.write_public(out, k.crl_pem(crl))
+    for c in added:
+        print(f"revoked {k.party_of(c) or '?'} serial {c.serial_number:x} "
+              f"({k.fingerprint(c)[:16]}...)")
+    print(f"CRL written: {out}, {len(serials)} revoked, next update "
+          f"{crl.next_update_utc:%Y-%m-%d %H:%M} UTC; point crl_file at it on every gateway "
+          f"that trusts this CA, and run this again before then")
+    return 0
+
+
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
     """The next key and certificate for this gateway; the current pair kept in previous/."""
     s = gateway_settings(args)
@@ -353,6 +413,16 @@ def add_cli(sub: Any) -> None:
     sp.add_argument("--days", type=checks.whole_number(1, 36500), default=3650)
     sp.add_argument("--force", action="store_true", help="replace an existing CA key")
     sp.set_defaults(func=cmd_keys_ca)
+    sp = keys.add_parser("crl", help="write or re-issue the CA's revocation list (for "
+                         "crl_file), revoking certificates it issued")
+    sp.add_argument("--ca", default="keys/ca", help="the CA's folder (ca.key, ca.pem)")
+    sp.add_argument("--revoke", action="append", metavar="CERT.pem",
+                    help="a certificate this CA issued, to revoke (repeatable)")
+    sp.add_argument("--days", type=checks.whole_number(1, 365), default=7,
+                    help="days until the next update (default 7)")
+    sp.add_argument("--out", help="the CRL file (default: ca.crl in the CA's folder); the "
+                    "serials already in it stay revoked")
+    sp.set_defaults(func=cmd_keys_crl)
     sp = keys.add_parser("rotate", help="make this gateway's next key and certificate, "
                          "keeping the current pair in previous/")
     sp.add_argument("--type", choices=["ec", "rsa"], help="key type (default: the current one)")

@@ -119,17 +119,21 @@ def pair_matches(key: PrivateKey, cert: x509.Certificate) -> bool:
 
 
 def make_crl(issuer_key: PrivateKey, issuer_cert: x509.Certificate, revoked: list[int], *,
-             days: int = 7,
-             last_update: dt.datetime | None = None) -> x509.CertificateRevocationList:
-    """A CRL from the CA ``issuer_cert`` listing the serial numbers ``revoked``."""
+             days: int = 7, last_update: dt.datetime | None = None,
+             revoked_at: dict[int, dt.datetime] | None = None
+             ) -> x509.CertificateRevocationList:
+    """A CRL from the CA ``issuer_cert`` listing the serial numbers ``revoked`` (each revoked
+    now, or at its time in ``revoked_at``: a serial carried over from the previous CRL)."""
     now = last_update or dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     builder = (x509.CertificateRevocationListBuilder()
                .issuer_name(issuer_cert.subject)
                .last_update(now)
                .next_update(now + dt.timedelta(days=days)))
     for serial in revoked:
+        when = (revoked_at or {}).get(serial, now)
         builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build())
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when)
+            .build())
     return builder.sign(issuer_key, hashes.SHA256())
 
 
