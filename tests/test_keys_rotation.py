@@ -250,3 +250,53 @@ def test_rotation_date_is_in_the_previous_name(tmp_path: Path) -> None:
     rotation = k.rotate(key_file, cert_file, now=when)
     assert rotation.previous_cert.name.startswith("gateway-20310203-")
     assert rotation.cert.not_valid_before_utc == when
+
+
+def test_a_staged_rotation_has_no_gap(homes: tuple[Home, Home], tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """README review: after `keys rotate`, partners refused this gateway's messages and
+    receipts until each added the new certificate. `keys rotate --stage` makes the next pair
+    first; partners add it; `keys rotate` then switches to it, and they accept at once."""
+    a, b = homes
+    a_cfg, b_cfg = str(a.config), str(b.config)
+    current = (a.path / "keys/gateway.pem").read_bytes()
+    (tmp_path / "current.pem").write_bytes(current)
+    assert cli(capsys, "--config", b_cfg, "partners", "add", "355",
+               str(tmp_path / "current.pem"))[0] == 0
+
+    rc, out, err = cli(capsys, "--config", a_cfg, "keys", "rotate", "--stage")
+    assert rc == 0, err
+    assert (a.path / "keys/gateway.pem").read_bytes() == current  # still signing with it
+    staged = k.load_certificate(a.path / "keys/next/gateway.pem")
+    assert out == k.cert_pem(staged).decode()
+    assert (a.path / "keys/next/gateway.key").stat().st_mode & 0o077 == 0
+    rc, _, err = cli(capsys, "--config", a_cfg, "keys", "rotate", "--stage")
+    assert rc == 1 and "already staged" in err  # never a second one over the first
+    (tmp_path / "next.pem").write_text(out)
+    assert cli(capsys, "--config", b_cfg, "partners", "add", "355",
+               str(tmp_path / "next.pem"))[0] == 0
+
+    rc, out, err = cli(capsys, "--config", a_cfg, "keys", "rotate")
+    assert rc == 0, err
+    assert k.load_certificate(a.path / "keys/gateway.pem") == staged  # the staged pair
+    assert "staged earlier" in err and not (a.path / "keys/next/gateway.key").exists()
+    msg = tmp_path / "after.xml"
+    msg.write_bytes(signer_of(a.path / "keys/gateway.key", a.path / "keys/gateway.pem")
+                    .sign(mx.build(enquiry())))
+    rc, out, _ = cli(capsys, "--config", b_cfg, "verify", str(msg))
+    assert rc == 0 and out.startswith("OK sender=355"), out  # no gap
+    # the next plain rotation makes a fresh pair again
+    assert cli(capsys, "--config", a_cfg, "keys", "rotate")[0] == 0
+    assert k.load_certificate(a.path / "keys/gateway.pem") != staged
+
+
+def test_a_broken_staged_pair_is_refused_not_replaced(tmp_path: Path) -> None:
+    key_file, cert_file = pair_in(tmp_path)
+    k.stage(key_file, cert_file)
+    other = k.generate_key()
+    k.write_private(tmp_path / "keys/next/gateway.key", k.key_pem(other))  # not its cert's
+    for act in (k.rotate, k.stage):
+        with pytest.raises(GatewayError) as info:
+            act(key_file, cert_file)
+        assert info.value.code == "config-invalid" and "stage again" in (info.value.detail
+                                                                          or "")

@@ -301,11 +301,30 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     old = _certificate(cert_file, "this gateway's certificate")
     checks.writable_folder(str(key_file.parent), "the key's folder")
     checks.writable_folder(str(cert_file.parent), "the certificate's folder")
+    if args.stage:
+        cert = k.stage(key_file, cert_file, s.party, args.type, days=args.days,
+                       ca_key=ca[0] if ca else None, ca_cert=ca[1] if ca else None)
+        print(f"party {s.party}: next key and certificate made in {key_file.parent / 'next'}; "
+              f"this gateway still signs with the current one", file=sys.stderr)
+        print(f"  next certificate: {k.fingerprint(cert)[:16]}...  until "
+              f"{cert.not_valid_after_utc:%Y-%m-%d}", file=sys.stderr)
+        print("  give it (below) to every partner now; each adds it beside the current one:\n"
+              f"    cme-gateway partners add {s.party} next.pem\n"
+              "  once they all have, switch to it with no gap: cme-gateway keys rotate",
+              file=sys.stderr)
+        sys.stdout.write(k.cert_pem(cert).decode())
+        return 0
+    if args.type and k.staged_pair(key_file, cert_file) is not None:
+        raise GatewayError("config-invalid", "a next pair is staged in keys/next/ and is "
+                           "switched to as it is: leave --type out, or remove that folder")
     rotation = k.rotate(key_file, cert_file, s.party, args.type, days=args.days,
                         ca_key=ca[0] if ca else None, ca_cert=ca[1] if ca else None)
     cert = rotation.cert
     print(f"party {s.party} signs with a new key from now on (a running gateway switches "
           f"within a second)", file=sys.stderr)
+    if rotation.staged:
+        print("  it is the pair staged earlier: partners that added it trust it already",
+              file=sys.stderr)
     print(f"  new certificate:  {cert_file}  {rotation.fingerprint[:16]}...  until "
           f"{cert.not_valid_after_utc:%Y-%m-%d}", file=sys.stderr)
     print(f"  previous, kept:   {rotation.previous_cert} and {rotation.previous_key.name}",
@@ -429,6 +448,9 @@ def add_cli(sub: Any) -> None:
     sp.add_argument("--ca-key", help="the CA that issued the current certificate: its key")
     sp.add_argument("--ca-cert", help="and its certificate")
     sp.add_argument("--days", type=checks.whole_number(1, 3650), default=730)
+    sp.add_argument("--stage", action="store_true",
+                    help="only make the next pair (in keys/next/) and print its certificate "
+                    "for partners to add; a later 'keys rotate' switches to it")
     sp.set_defaults(func=cmd_keys_rotate)
 
     partners = sub.add_parser("partners", help="the partner directory").add_subparsers(

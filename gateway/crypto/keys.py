@@ -151,6 +151,7 @@ class Rotation:
     cert_file: Path
     previous_key: Path
     previous_cert: Path
+    staged: bool = False  # the pair switched to was staged earlier (``stage``)
 
     @property
     def fingerprint(self) -> str:
@@ -183,21 +184,15 @@ def rotate(key_file: Path, cert_file: Path, party: str | None = None, kind: str 
     if party is None:
         raise GatewayError("config-invalid", "the current certificate names no party; give it")
     kind = kind or key_kind(old_key)
-    if (ca_key is None) != (ca_cert is None):
-        raise GatewayError("config-invalid", "give both the CA's key and its certificate")
-    if ca_key is None and not _self_signed(old_cert):
-        raise GatewayError("config-invalid", "the current certificate was issued by a CA: "
-                           "give the CA's key and certificate to issue the next one")
-    try:
-        key = generate_key(kind)
-    except ValueError as exc:
-        raise GatewayError("config-invalid", str(exc)) from None
-    if ca_key is not None and ca_cert is not None:
-        cert = make_certificate(party, key, days=days, not_before=now,
-                                issuer_key=load_private_key(ca_key),
-                                issuer_cert=load_certificate(ca_cert))
+    staged = staged_pair(key_file, cert_file)
+    if staged is not None:  # made earlier with ``stage``, and already given to partners
+        key, cert = staged
+        if party_of(cert) != party:
+            raise GatewayError("config-invalid", f"the staged certificate is for party "
+                               f"{party_of(cert)}, not {party}; remove keys/next/ and stage "
+                               f"again")
     else:
-        cert = make_certificate(party, key, days=days, not_before=now)
+        key, cert = _next_pair(old_cert, party, kind, days, ca_key, ca_cert, now)
 
     when = now or dt.datetime.now(dt.UTC)
     previous = key_file.parent / "previous"
@@ -212,7 +207,83 @@ def rotate(key_file: Path, cert_file: Path, party: str | None = None, kind: str 
     write_public(new_cert, cert_pem(cert))
     os.replace(new_key, key_file)
     os.replace(new_cert, cert_file)
-    return Rotation(party, cert, cert_file, previous_key, previous_cert)
+    if staged is not None:  # switched to: no longer waiting in next/
+        for path in _staged_files(key_file, cert_file):
+            path.unlink(missing_ok=True)
+    return Rotation(party, cert, cert_file, previous_key, previous_cert,
+                    staged=staged is not None)
+
+
+def _next_pair(old_cert: x509.Certificate, party: str, kind: str, days: int,
+               ca_key: Path | None, ca_cert: Path | None, now: dt.datetime | None
+               ) -> tuple[PrivateKey, x509.Certificate]:
+    if (ca_key is None) != (ca_cert is None):
+        raise GatewayError("config-invalid", "give both the CA's key and its certificate")
+    if ca_key is None and not _self_signed(old_cert):
+        raise GatewayError("config-invalid", "the current certificate was issued by a CA: "
+                           "give the CA's key and certificate to issue the next one")
+    try:
+        key = generate_key(kind)
+    except ValueError as exc:
+        raise GatewayError("config-invalid", str(exc)) from None
+    if ca_key is not None and ca_cert is not None:
+        return key, make_certificate(party, key, days=days, not_before=now,
+                                     issuer_key=load_private_key(ca_key),
+                                     issuer_cert=load_certificate(ca_cert))
+    return key, make_certificate(party, key, days=days, not_before=now)
+
+
+def _staged_files(key_file: Path, cert_file: Path) -> tuple[Path, Path]:
+    """Where ``stage`` keeps the next pair: ``next/`` beside the key."""
+    folder = key_file.parent / "next"
+    return folder / key_file.name, folder / cert_file.name
+
+
+def staged_pair(key_file: Path, cert_file: Path) -> tuple[PrivateKey, x509.Certificate] | None:
+    """The pair ``stage`` made, if there is one (a half-written or mismatched pair is an
+    error, never silently replaced)."""
+    skey, scert = _staged_files(key_file, cert_file)
+    if not skey.exists() and not scert.exists():
+        return None
+    try:
+        key, cert = load_private_key(skey), load_certificate(scert)
+    except (OSError, ValueError) as exc:
+        raise GatewayError("config-invalid", f"the staged pair in {skey.parent} cannot be "
+                           f"read ({type(exc).__name__}); remove that folder and stage "
+                           f"again") from None
+    if not pair_matches(key, cert):
+        raise GatewayError("config-invalid", f"{scert} is not the certificate of {skey}; "
+                           f"remove {skey.parent} and stage again")
+    return key, cert
+
+
+def stage(key_file: Path, cert_file: Path, party: str | None = None, kind: str | None = None,
+          *, days: int = 730, ca_key: Path | None = None, ca_cert: Path | None = None,
+          now: dt.datetime | None = None) -> x509.Certificate:
+    """Make the next key and certificate and keep them in ``next/`` beside the key, while
+    this gateway goes on signing with the current pair: partners add the next certificate
+    first, and ``rotate`` later switches to it with no gap in which they refuse this
+    gateway's messages and receipts."""
+    try:
+        old_key = load_private_key(key_file)
+        old_cert = load_certificate(cert_file)
+    except (OSError, ValueError) as exc:
+        raise GatewayError("config-invalid", f"cannot load the current key or certificate "
+                           f"({exc}); run 'cme-gateway keys init' first") from None
+    if staged_pair(key_file, cert_file) is not None:
+        raise GatewayError("config-invalid", "a next pair is already staged in "
+                           f"{key_file.parent / 'next'}: switch to it with 'keys rotate', "
+                           "or remove that folder to stage another")
+    party = party or party_of(old_cert)
+    if party is None:
+        raise GatewayError("config-invalid", "the current certificate names no party; give it")
+    key, cert = _next_pair(old_cert, party, kind or key_kind(old_key), days, ca_key, ca_cert,
+                           now)
+    skey, scert = _staged_files(key_file, cert_file)
+    skey.parent.mkdir(mode=0o700, exist_ok=True)
+    write_public(scert, cert_pem(cert))  # (the certificate first: the key marks it whole)
+    write_private(skey, key_pem(key))
+    return cert
 
 
 def previous_certificates(key_file: Path) -> list[tuple[Path, x509.Certificate]]:
