@@ -159,6 +159,50 @@ def cmd_move_to_database(args: argparse.Namespace) -> int:
     return 0 if not (out["missing"] or out["mismatched"] or out["too-large"]) else 1
 
 
+def cmd_resend(args: argparse.Namespace) -> int:
+    """Resend a CTF this gateway stored and could not pass on (a forward, an LPD claim's
+    delivery that failed or expired): a new Transfer over the stored payload."""
+    from gateway.exchange.actions import resend_transfer
+
+    s = gateway_settings(args)
+
+    async def go() -> str:
+        gw = await Gateway.open(s)
+        try:
+            row = await resend_transfer(gw, args.id.strip(), "cli")
+            return f"queued transfer {row.message_id} to {row.recipient}"
+        finally:
+            await gw.close()
+
+    print(asyncio.run(go()))
+    return 0
+
+
+def cmd_undelivered(args: argparse.Namespace) -> int:
+    """List the CTFs this gateway took on and could not pass on (ids only, no names)."""
+    s = gateway_settings(args)
+
+    async def go() -> list[str]:
+        gw = await Gateway.open(s)
+        try:
+            return [f"{u.transfer_id} {u.what} to={u.recipient or '-'} source={u.source} "
+                    f"since={_when(u.since)}" for u in await gw.store.transfers.undelivered()]
+        finally:
+            await gw.close()
+
+    lines = asyncio.run(go())
+    for line in lines:
+        print(line)
+    return 1 if lines else 0
+
+
+def _when(t: float | None) -> str:
+    import datetime as dt
+    if t is None:
+        return "-"
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def add_cli(sub: Any) -> None:
     ctf = sub.add_parser("ctf", help="Common Transfer Files").add_subparsers(dest="ctf_cmd",
                                                                                required=True)
@@ -171,6 +215,13 @@ def add_cli(sub: Any) -> None:
     sp.add_argument("--to", default="S2S", help="the hub (S2S, default) or your LA")
     sp.add_argument("--purpose", default="deliver", choices=["deliver", "lpd"])
     sp.set_defaults(func=cmd_post, results_on_stdout=True)
+    sp = ctf.add_parser("resend", help="send again a CTF this gateway forwarded or "
+                        "delivered from the LPD that was not delivered (failed or expired)")
+    sp.add_argument("id", help="the transfer id (or the outbox message id of its Transfer)")
+    sp.set_defaults(func=cmd_resend, results_on_stdout=True)
+    sp = ctf.add_parser("undelivered", help="list the CTFs this gateway could not pass on "
+                        "(exit 1 when there are any)")
+    sp.set_defaults(func=cmd_undelivered, results_on_stdout=True)
     sp = ctf.add_parser("move-to-database",
                         help="move CTFs kept as files on this host into the PostgreSQL store")
     sp.add_argument("--keep-files", action="store_true",

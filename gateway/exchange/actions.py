@@ -4,7 +4,10 @@
   receiver de-duplicates by id, and a failed id stays failed there too), in the same
   conversation and answering the same message, dated now and signed again. The new message
   is linked to the old one (``outbound_resends``) and the resend is audited, in the same
-  commit as the new outbox row.
+  commit as the new outbox row. A Transfer of a CTF this gateway stored (a forward, an LPD
+  claim's delivery) is resent as a new Transfer envelope over the same stored payload, and
+  its transfer record goes back to ``forwarded``; a file ``ctf post`` sent is not stored
+  here and is sent again with ``ctf post``.
 - **Cancel** a message that is not yet delivered, unless a delivery attempt holds it at
   this moment (what is on the wire cannot be called back).
 
@@ -18,9 +21,11 @@ import logging
 
 from gateway.core.errors import GatewayError
 from gateway.exchange.gateway import Gateway
-from gateway.exchange.outgoing import queue
+from gateway.exchange.outgoing import prepare, queue
+from gateway.messages import model as m
 from gateway.messages import xml as mx
 from gateway.store import OutboundRow, OutboxState, Tx
+from gateway.store.outbox import DELIVERED_STATES, OPEN_STATES
 
 log = logging.getLogger(__name__)
 RESENDABLE = (OutboxState.FAILED, OutboxState.EXPIRED)
@@ -35,9 +40,8 @@ async def resend(gw: Gateway, message_id: str, actor: str) -> OutboundRow:
     if old.state not in RESENDABLE:
         raise GatewayError("invalid-state", f"message {message_id} is {old.state.value}; only "
                            "a failed or expired message can be resent")
-    if old.payload_path is not None:  # a CTF transfer: its payload is sent by `ctf post`
-        raise GatewayError("invalid-state", "a CTF transfer is resent with 'cme-gateway ctf "
-                           "post', not from the outbox")
+    if old.payload_path is not None:
+        return await _resend_ctf(gw, old, actor)
     message = mx.parse_stored(old.body)
     fresh = gw.header(message.header.message_type, old.recipient,
                       conversation_id=message.header.conversation_id,
@@ -52,6 +56,75 @@ async def resend(gw: Gateway, message_id: str, actor: str) -> OutboundRow:
     row = await queue(gw, message, step=linked)
     log.info("resent message=%s as=%s to=%s", message_id, row.message_id, row.recipient)
     return row
+
+
+async def _resend_ctf(gw: Gateway, old: OutboundRow, actor: str) -> OutboundRow:
+    """Resend a Transfer of a CTF this gateway stored (a forward, an LPD claim's delivery):
+    a new Transfer envelope, signed now, over the same stored payload (the sender streams
+    it from the store, a chunk at a time), linked to the old one, and the transfer record
+    back to ``forwarded`` in the same commit. A file that ``ctf post`` sent is not stored
+    here: it is sent again with ``ctf post``."""
+    assert old.payload_path is not None
+    transfer = await gw.store.transfers.by_path(old.payload_path)
+    if transfer is None:
+        raise GatewayError("invalid-state", "a CTF transfer is resent with 'cme-gateway ctf "
+                           "post', not from the outbox")
+
+    async def others(tx: Tx) -> list[tuple[str, str]]:
+        rows = await tx.fetchall(
+            "SELECT message_id, state FROM outbound WHERE payload_path = ? AND recipient = ? "
+            "AND message_id <> ?", old.payload_path, old.recipient, old.message_id)
+        return [(r["message_id"], r["state"]) for r in rows]
+
+    live = [mid for mid, state in await gw.store.backend.read(others)
+            if state in OPEN_STATES or state in DELIVERED_STATES]
+    if live:
+        raise GatewayError("invalid-state", f"transfer {transfer.transfer_id} is already sent "
+                           f"again to {old.recipient} as {live[0]}")
+    opened = await gw.store.payloads.open(old.payload_path)  # ctf-payload-missing if gone
+    await opened.aclose()
+    message = mx.parse_stored(old.body)
+    assert isinstance(message, m.Transfer)
+    fresh = gw.header(m.MessageType.TRANSFER, old.recipient,
+                      conversation_id=message.header.conversation_id,
+                      in_reply_to=message.header.in_reply_to)
+    row = prepare(gw, dataclasses.replace(message, header=fresh),
+                  payload_path=old.payload_path)
+
+    async def linked(tx: Tx) -> None:
+        now = gw.clock.time()
+        await gw.store.outbox.link_resend(tx, fresh.message_id, old.message_id, actor, now)
+        await gw.store.audit.add(actor, "resend", old.message_id,
+                                 f"as {fresh.message_id} (transfer {transfer.transfer_id})",
+                                 tx=tx)
+        await gw.store.transfers.resent(tx, transfer.transfer_id, fresh.message_id,
+                                        old.recipient, actor, now)
+
+    await gw.store.outbox.enqueue(row, linked)
+    log.info("resent ctf transfer=%s message=%s as=%s to=%s", transfer.transfer_id,
+             old.message_id, row.message_id, row.recipient)
+    return row
+
+
+async def resend_transfer(gw: Gateway, ref: str, actor: str) -> OutboundRow:
+    """``cme-gateway ctf resend``: resend a CTF that was not delivered, named by its
+    transfer id (the last Transfer that sent it) or by the outbox message id."""
+    if await gw.store.outbox.get(ref) is not None:
+        return await resend(gw, ref, actor)
+    transfer = await gw.store.transfers.get(ref)
+    if transfer is None:
+        raise GatewayError("not-found", f"no transfer or outbound message {ref}")
+
+    async def last(tx: Tx) -> str | None:
+        row = await tx.fetchone("SELECT message_id FROM outbound WHERE payload_path = ? "
+                                "ORDER BY created_at DESC LIMIT 1", transfer.path)
+        return row["message_id"] if row else None
+
+    mid = await gw.store.backend.read(last)
+    if mid is None:
+        raise GatewayError("invalid-state", f"transfer {ref} is {transfer.state}; this "
+                           "gateway has not sent it anywhere")
+    return await resend(gw, mid, actor)
 
 
 async def cancel(gw: Gateway, message_id: str, actor: str) -> None:

@@ -4,7 +4,9 @@ Only local authorities (3-digit parties) may search or claim, and every search i
 the audit table with who searched, when and why. A claim names a school in the claiming LA's
 own area; it is atomic (``lost`` -> ``claimed`` once), keeps the history, and sends the CTF to
 the claiming LA's gateway in the same transaction, with a ClaimNotice to the LA the CTF came
-from (its case for the child moves to "located").
+from (its case for the child moves to "located"). When that delivery fails or expires the
+entry's ``delivery_failed_at`` is set (``Transfers.not_delivered``): the claiming LA may
+claim it again (a new delivery, no second ClaimNotice), or the hub's operator resends it.
 """
 
 from __future__ import annotations
@@ -110,24 +112,32 @@ async def prepare_claim(gw: Gateway, sender: str, claim: m.LpdClaim) -> Step:
     entry = await gw.store.transfers.lpd_entry(claim.transfer_id)
     if entry is None:
         raise GatewayError("lpd-not-found", f"transfer {claim.transfer_id}")
-    if entry.state != "lost":
+    # The LA that claimed it may claim it again when the hub could not deliver it (its
+    # delivery failed or expired): the CTF is sent again, and nobody else is told again.
+    again = (entry.state == "claimed" and entry.claimed_by == sender
+             and entry.delivery_failed_at is not None)
+    if entry.state != "lost" and not again:
         raise GatewayError("lpd-already-claimed", f"claimed by LA {entry.claimed_by}")
     t = await gw.store.transfers.get(claim.transfer_id)
     assert t is not None
     delivery: OutboundRow = transfer_row(gw, sender, m.Purpose.CLAIMED, t.path, t.digest,
                                          t.size_bytes, for_school=claim.for_school)
     claim_id = claim.header.message_id
-    notice = await _claim_notice(gw, entry.source_lea, claim.transfer_id, sender)
+    notice = (None if again
+              else await _claim_notice(gw, entry.source_lea, claim.transfer_id, sender))
 
     async def step(tx: Tx) -> None:
         now = gw.clock.time()
-        await gw.store.transfers.claim(tx, claim.transfer_id, sender, claim.for_school, now)
+        first = await gw.store.transfers.claim(tx, claim.transfer_id, sender,
+                                               claim.for_school, now)
         await gw.store.outbox.insert(tx, delivery)
         await gw.store.transfers.history(tx, claim.transfer_id, gw.party, "delivery-queued",
                                          f"transfer {delivery.message_id} to LA {sender}", now)
         await gw.store.audit.add(sender, "lpd-claim", claim_id,
                                  f"transfer {claim.transfer_id} for {claim.for_school}; "
                                  f"reason: {claim.reason[:500]}", tx=tx)
+        if not first:
+            return  # claimed again after a failed delivery: the source LA was told before
         if notice is not None:
             await gw.store.outbox.insert(tx, notice)
             await gw.store.transfers.history(tx, claim.transfer_id, gw.party, "claim-notice",

@@ -515,6 +515,19 @@ WHERE spool_name IS NOT NULL AND spool_done = 0
 """))
 
 
+# 14: a CTF this gateway forwards (or delivers from the Lost Pupils Database) that is not
+# delivered (its outbox row fails or expires) is found from the outbox row by its payload
+# reference (``transfers.path``), and marked: a forwarded transfer ``undelivered``, a claimed
+# LPD entry's delivery with ``delivery_failed_at`` (the claiming LA may claim it again).
+MIGRATIONS.append((14, """
+CREATE INDEX transfers_path ON transfers (path);
+CREATE INDEX transfers_undelivered ON transfers (received_at) WHERE state = 'undelivered';
+ALTER TABLE lpd ADD COLUMN delivery_failed_at DOUBLE PRECISION;
+CREATE INDEX lpd_delivery_failed ON lpd (delivery_failed_at)
+WHERE delivery_failed_at IS NOT NULL
+"""))
+
+
 def refuse_newer(done: set[int], migrations: list[tuple[int, str]]) -> None:
     """Refuse a database that a newer gateway has migrated: this code does not know its
     tables and could misread or damage them (a downgrade, or an old binary started by

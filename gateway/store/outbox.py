@@ -22,6 +22,7 @@ from typing import Any
 
 from gateway.core.errors import GatewayError
 from gateway.store.base import Backend, Row, Step, Tx, plain, sql_list
+from gateway.store.transfers import Transfers
 
 
 class OutboxState(enum.StrEnum):
@@ -227,9 +228,12 @@ class Outbox:
 
     async def mark_failed(self, message_id: str, code: str, reason: str, now: float) -> bool:
         async def op(tx: Tx) -> bool:
-            return await self._move(tx, message_id, S.FAILED, f"{code}: {reason}", now,
-                                    "error_code = ?, last_error = ?, lease_until = NULL",
-                                    (code, reason[:500]))
+            moved = await self._move(tx, message_id, S.FAILED, f"{code}: {reason}", now,
+                                     "error_code = ?, last_error = ?, lease_until = NULL",
+                                     (code, reason[:500]))
+            if moved:
+                await self._ctf_not_delivered(tx, message_id, code, now)
+            return moved
         return await self.backend.write(op)
 
     async def expire_due(self, now: float) -> list[str]:
@@ -239,10 +243,24 @@ class Outbox:
                 f"AND expires_at <= ? AND (lease_until IS NULL OR lease_until < ?)", now, now)
             for r in rows:
                 reason = f"no receipt before expiry; last error: {r['last_error'] or 'none'}"
-                await self._move(tx, r["message_id"], S.EXPIRED, reason, now,
-                                 "error_code = 'expired', last_error = ?", (reason[:500],))
+                if await self._move(tx, r["message_id"], S.EXPIRED, reason, now,
+                                    "error_code = 'expired', last_error = ?", (reason[:500],)):
+                    await self._ctf_not_delivered(tx, r["message_id"], "expired", now)
             return [r["message_id"] for r in rows]
         return await self.backend.write(op)
+
+    @staticmethod
+    async def _ctf_not_delivered(tx: Tx, message_id: str, code: str, now: float) -> None:
+        """A Transfer that sent a CTF this gateway stored (a forward, an LPD claim's
+        delivery) will not be delivered: its transfer record says so, in the same commit
+        (``Transfers.not_delivered``). Nothing for any other message, or for a file that
+        ``ctf post`` sent (no transfer of this gateway's names it)."""
+        row = await tx.fetchone("SELECT payload_path, recipient FROM outbound "
+                                "WHERE message_id = ?", message_id)
+        if row is None or row["payload_path"] is None:
+            return
+        await Transfers.not_delivered(tx, row["payload_path"], message_id, row["recipient"],
+                                      code, now)
 
     async def cancel(self, tx: Tx, message_id: str, reason: str, now: float) -> bool:
         """Cancel a message not yet delivered, unless a delivery attempt holds it right now
@@ -251,8 +269,11 @@ class Outbox:
                                 message_id)
         if cur is None or (cur["lease_until"] is not None and cur["lease_until"] >= now):
             return False
-        return await self._move(tx, message_id, S.CANCELLED, reason, now,
-                                "error_code = 'cancelled', lease_until = NULL")
+        moved = await self._move(tx, message_id, S.CANCELLED, reason, now,
+                                 "error_code = 'cancelled', lease_until = NULL")
+        if moved:
+            await self._ctf_not_delivered(tx, message_id, "cancelled", now)
+        return moved
 
     async def answer(self, tx: Tx, enquiry_id: str, replier: str, reply_id: str,
                      outcomes: str, now: float) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -17,6 +18,8 @@ from gateway.core.clock import SYSTEM, Clock
 from gateway.core.errors import GatewayError
 from gateway.store.base import Backend, Row, Tx
 
+log = logging.getLogger(__name__)
+LOST_KINDS = ("lost", "out-of-sector")
 
 @dataclass(frozen=True)
 class TransferRow:
@@ -36,7 +39,9 @@ class TransferRow:
     digest: str
     path: str
     received_at: float
-    state: str  # held | collected | lpd | forwarded
+    # held | collected | lpd | forwarded | undelivered (forwarded, and the forward failed or
+    # expired: resend it from the outbox or with ``cme-gateway ctf resend``)
+    state: str
     spooled_at: float | None = None
     collected_at: float | None = None
 
@@ -71,6 +76,19 @@ class LpdEntry:
     claimed_by: str | None = None
     claimed_for: str | None = None
     claimed_at: float | None = None
+    delivery_failed_at: float | None = None  # the claimed CTF's delivery failed or expired
+
+
+@dataclass(frozen=True)
+class Undelivered:
+    """A CTF this gateway took on but could not pass on: a forward, or an LPD claim's
+    delivery (no personal data: for the operator's diagnostics)."""
+
+    transfer_id: str
+    what: str  # forwarded | claimed
+    recipient: str | None
+    source: str
+    since: float | None
 
 
 @dataclass(frozen=True)
@@ -170,18 +188,70 @@ class Transfers:
                          "VALUES (?, ?, ?, ?, ?)", transfer_id, now, party, action, detail)
 
     async def claim(self, tx: Tx, transfer_id: str, party: str, for_school: str,
-                    now: float) -> None:
-        """Mark an LPD entry claimed, once. Raises lpd-not-found / lpd-already-claimed."""
+                    now: float) -> bool:
+        """Mark an LPD entry claimed, once; or claimed again by the LA that claimed it when
+        its delivery failed or expired (``delivery_failed_at``). True for the first claim.
+        Raises lpd-not-found / lpd-already-claimed."""
         n = await tx.execute(
             "UPDATE lpd SET state = 'claimed', claimed_by = ?, claimed_for = ?, claimed_at = ? "
             "WHERE transfer_id = ? AND state = 'lost'", party, for_school, now, transfer_id)
-        if n != 1:
-            cur = await tx.fetchone("SELECT state, claimed_by FROM lpd WHERE transfer_id = ?",
-                                    transfer_id)
-            if cur is None:
-                raise GatewayError("lpd-not-found", f"transfer {transfer_id}")
-            raise GatewayError("lpd-already-claimed", f"claimed by LA {cur['claimed_by']}")
-        await self.history(tx, transfer_id, party, "claimed", f"for school {for_school}", now)
+        if n == 1:
+            await self.history(tx, transfer_id, party, "claimed", f"for school {for_school}",
+                               now)
+            return True
+        n = await tx.execute(
+            "UPDATE lpd SET claimed_for = ?, claimed_at = ?, delivery_failed_at = NULL "
+            "WHERE transfer_id = ? AND state = 'claimed' AND claimed_by = ? "
+            "AND delivery_failed_at IS NOT NULL", for_school, now, transfer_id, party)
+        if n == 1:
+            await self.history(tx, transfer_id, party, "claimed-again",
+                               f"for school {for_school}: the last delivery was not made", now)
+            return False
+        cur = await tx.fetchone("SELECT state, claimed_by FROM lpd WHERE transfer_id = ?",
+                                transfer_id)
+        if cur is None:
+            raise GatewayError("lpd-not-found", f"transfer {transfer_id}")
+        raise GatewayError("lpd-already-claimed", f"claimed by LA {cur['claimed_by']}")
+
+    @classmethod
+    async def not_delivered(cls, tx: Tx, payload_path: str, message_id: str,
+                            recipient: str, reason: str, now: float) -> list[str]:
+        """The outbox row ``message_id`` that sent a stored CTF (``payload_path``) to
+        ``recipient`` failed or expired: mark a forwarded transfer ``undelivered``, and a
+        claimed LPD entry's delivery as failed (the claiming LA may claim it again; the hub
+        may resend it). Returns the transfers marked. Inside the outbox's transaction."""
+        rows = await tx.fetchall("SELECT transfer_id, state FROM transfers WHERE path = ?",
+                                 payload_path)
+        marked: list[str] = []
+        for r in rows:
+            tid = r["transfer_id"]
+            detail = f"transfer {message_id} to {recipient}: {reason}"[:500]
+            if r["state"] == "forwarded":
+                if await tx.execute("UPDATE transfers SET state = 'undelivered' WHERE "
+                                    "transfer_id = ? AND state = 'forwarded'", tid):
+                    await cls.history(tx, tid, recipient, "not-delivered", detail, now)
+                    marked.append(tid)
+            elif r["state"] == "lpd":
+                if await tx.execute("UPDATE lpd SET delivery_failed_at = ? WHERE "
+                                    "transfer_id = ? AND state = 'claimed' AND claimed_by = ?",
+                                    now, tid, recipient):
+                    await cls.history(tx, tid, recipient, "not-delivered", detail, now)
+                    marked.append(tid)
+        for tid in marked:  # ids and codes only: never a child's data
+            log.warning("ctf not delivered: transfer=%s message=%s to=%s (%s); resend with "
+                        "'cme-gateway ctf resend %s'", tid, message_id, recipient,
+                        reason[:200], message_id)
+        return marked
+
+    async def resent(self, tx: Tx, transfer_id: str, message_id: str, recipient: str,
+                     actor: str, now: float) -> None:
+        """A CTF that was not delivered is queued again (outbox row ``message_id``)."""
+        await tx.execute("UPDATE transfers SET state = 'forwarded' WHERE transfer_id = ? "
+                         "AND state = 'undelivered'", transfer_id)
+        await tx.execute("UPDATE lpd SET delivery_failed_at = NULL WHERE transfer_id = ? "
+                         "AND claimed_by = ?", transfer_id, recipient)
+        await self.history(tx, transfer_id, actor, "resent",
+                           f"as transfer {message_id} to {recipient}", now)
 
     # ---- reads ---------------------------------------------------------------------------
 
@@ -229,6 +299,38 @@ class Transfers:
             await tx.execute("UPDATE transfers SET collected_at = ?, state = 'collected' "
                              "WHERE transfer_id = ?", self.clock.time(), transfer_id)
         await self.backend.write(op)
+
+    async def by_path(self, payload_path: str) -> TransferRow | None:
+        """The transfer whose stored payload is ``payload_path`` (None for a file that
+        ``ctf post`` sends, which is no transfer of this gateway's)."""
+        async def op(tx: Tx) -> TransferRow | None:
+            row = await tx.fetchone("SELECT * FROM transfers WHERE path = ? "
+                                    "ORDER BY received_at LIMIT 1", payload_path)
+            return TransferRow(**row) if row else None
+        return await self.backend.read(op)
+
+    async def undelivered(self, limit: int = 100) -> list[Undelivered]:
+        """CTFs taken on here that were not passed on (the diagnostics): forwards marked
+        ``undelivered`` and claimed LPD entries whose delivery failed, oldest first."""
+        async def op(tx: Tx) -> list[Undelivered]:
+            last = ("(SELECT {} FROM lpd_history h WHERE h.transfer_id = t.transfer_id "
+                    "AND h.action = 'not-delivered' ORDER BY h.id DESC LIMIT 1)")
+            fwd = await tx.fetchall(
+                f"SELECT t.transfer_id, t.source_lea, t.source_estab, "
+                f"{last.format('party')} AS party, {last.format('at')} AS at "
+                f"FROM transfers t WHERE t.state = 'undelivered' ORDER BY t.received_at "
+                f"LIMIT ?", limit)
+            lpd = await tx.fetchall(
+                "SELECT transfer_id, claimed_by, source_lea, source_estab, delivery_failed_at "
+                "FROM lpd WHERE delivery_failed_at IS NOT NULL ORDER BY delivery_failed_at "
+                "LIMIT ?", limit)
+            return ([Undelivered(r["transfer_id"], "forwarded", r["party"],
+                                 r["source_lea"] + r["source_estab"], r["at"])
+                     for r in fwd]
+                    + [Undelivered(r["transfer_id"], "claimed", r["claimed_by"],
+                                   r["source_lea"] + r["source_estab"],
+                                   r["delivery_failed_at"]) for r in lpd])
+        return await self.backend.read(op)
 
     async def lpd_pupils(self) -> list[LpdPupil]:
         async def op(tx: Tx) -> list[LpdPupil]:

@@ -12,6 +12,7 @@ ahead); the smallest of the last day estimates the skew, amber beyond half the a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -91,8 +92,11 @@ async def gather(app: web.Application) -> dict[str, Any]:
             "queue_depth": info.get("queue_depth", 0),
             "clock_skew": _skew(clocks.get(party), s.clock_skew_seconds),
         })
+    # CTFs taken on here and not passed on (a forward, an LPD claim's delivery that failed
+    # or expired): ids, kind and parties only, never a child's data.
+    undelivered = [dataclasses.asdict(u) for u in await gw.store.transfers.undelivered()]
     return {"party": gw.party, "own_certificate": own, "partners": rows,
-            "checked_at": gw.clock.time()}
+            "undelivered_ctfs": undelivered, "checked_at": gw.clock.time()}
 
 
 @routes.get("/diagnostics")

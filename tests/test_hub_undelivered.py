@@ -1,0 +1,89 @@
+"""A CTF a gateway took on but could not pass on (README, "A CTF that cannot be passed on"):
+the transfer record says so, the operator sees it and can resend it, and a claimed LPD
+entry whose delivery failed can be claimed again by the LA that claimed it, and only by it.
+SQLite and PostgreSQL (the review's ``world``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.core.errors import GatewayError
+from gateway.exchange import actions
+from gateway.exchange.gateway import Gateway
+from gateway.messages import model as m
+from gateway.messages import xml as mx
+from gateway.store import OutboxState
+from gateway.testing.ctf import write_ctf
+from gateway.web.app import inbound_for
+from tests.pgserver import pg_dsn  # noqa: F401  (the session fixture)
+from tests.test_inbound import signer_of
+from tests.test_review_h1_hub import (SCHOOL_A, accept, claim, envelope, expire_everything,
+                                      outbox, pupil, world)  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_an_las_forward_to_the_hub_that_fails_is_undelivered_and_resent(world, tmp_path):
+    lost = tmp_path / "lost.xml"
+    write_ctf(lost, source=("355", "2001"), dest=("XXX", "XXXX"), pupils=[pupil()])
+    la = await Gateway.open(world["355"].settings())
+    try:
+        env = envelope(signer_of(world[SCHOOL_A]), SCHOOL_A, "355", lost)
+        tid = mx.parse_stored(env).header.message_id
+        await accept(la, env, lost, tmp_path / "a.part")
+        (fwd,) = await outbox(la, m.MessageType.TRANSFER)
+        assert await la.store.outbox.mark_failed(fwd.message_id, "ctf-too-large", "refused",
+                                                 la.clock.time())
+        assert (await la.store.transfers.get(tid)).state == "undelivered"
+        (u,) = await la.store.transfers.undelivered()
+        assert (u.transfer_id, u.what, u.recipient) == (tid, "forwarded", "S2S")
+        assert [e.action for e in await la.store.transfers.lpd_history(tid)] == \
+            ["not-delivered"]
+        again = await actions.resend_transfer(la, tid, "cli")     # by the transfer id
+        assert again.payload_path == fwd.payload_path and again.recipient == "S2S"
+        sent = mx.parse_stored((await la.store.outbox.get(again.message_id, True)).body)
+        assert isinstance(sent, m.Transfer) and sent.purpose == m.Purpose.LPD
+        assert sent.payload == mx.parse_stored(fwd.body).payload
+        assert (await la.store.transfers.get(tid)).state == "forwarded"
+        assert await la.store.transfers.undelivered() == []
+        with pytest.raises(GatewayError) as info:                 # not twice
+            await actions.resend(la, fwd.message_id, "api")
+        assert info.value.code == "invalid-state"
+        assert (await la.store.outbox.resends(again.message_id))[0] == fwd.message_id
+    finally:
+        await la.close()
+
+
+async def test_only_the_claiming_la_claims_again_after_a_failed_delivery(world, tmp_path):
+    lost = tmp_path / "lost.xml"
+    write_ctf(lost, source=("355", "2001"), dest=("XXX", "XXXX"), pupils=[pupil()])
+    hub = await Gateway.open(world["hub"].settings())
+    try:
+        env = envelope(signer_of(world[SCHOOL_A]), SCHOOL_A, "S2S", lost)
+        tid = mx.parse_stored(env).header.message_id
+        await accept(hub, env, lost, tmp_path / "a.part")
+        await inbound_for(hub).receive(claim(world["352"], tid, "3524002"))
+        with pytest.raises(GatewayError) as info:                 # delivery still open
+            await inbound_for(hub).receive(claim(world["352"], tid, "3524002", "again"))
+        assert info.value.code == "lpd-already-claimed"
+        (delivery,) = await outbox(hub, m.MessageType.TRANSFER)
+        await expire_everything(hub)
+        assert (await hub.store.transfers.lpd_entry(tid)).delivery_failed_at is not None
+        assert [(u.transfer_id, u.what, u.recipient)
+                for u in await hub.store.transfers.undelivered()] == [(tid, "claimed", "352")]
+        with pytest.raises(GatewayError) as info:                 # another LA: no
+            await inbound_for(hub).receive(claim(world["355"], tid, "3552002"))
+        assert info.value.code == "lpd-already-claimed"
+        await inbound_for(hub).receive(claim(world["352"], tid, "3524003", "again"))
+        entry = await hub.store.transfers.lpd_entry(tid)
+        assert (entry.state, entry.claimed_by, entry.claimed_for,
+                entry.delivery_failed_at) == ("claimed", "352", "3524003", None)
+        transfers = await outbox(hub, m.MessageType.TRANSFER)
+        assert len(transfers) == 2
+        new = next(r for r in transfers if r.message_id != delivery.message_id)
+        assert new.state is OutboxState.QUEUED and new.recipient == "352"
+        assert mx.parse_stored(new.body).for_school == "3524003"
+        assert len(await outbox(hub, m.MessageType.CLAIM_NOTICE)) == 1  # told once
+    finally:
+        await hub.close()
