@@ -5,7 +5,9 @@ as any message (``exchange.inbound``) -> the payload's SHA-256 and size must be 
 envelope signs -> check the CTF as a stream (``ctf.reader``) -> the sender must be the source
 school or its LA (or the hub) -> route (``routing``) -> one transaction stores the envelope,
 the transfer, each pupil, and whatever the routing causes (an LPD entry, a case, forwarded
-transfers, a notice) -> signed Receipt over the envelope bytes.
+transfers, a notice) -> signed Receipt over the envelope bytes. A lost or out-of-sector CTF
+already stored from the same source school (the same SHA-256) is a repeat: its envelope is
+stored and receipted, and nothing else (``Transfers.first_lost``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from gateway.exchange import answers
 from gateway.exchange.gateway import Gateway
 from gateway.exchange.handlers import Arrival
 from gateway.exchange.inbound import check_addressed, inbound_row, peer_of, verify_and_parse
-from gateway.hub.routing import check_source, route
+from gateway.hub.routing import LOST_KINDS, check_source, route
 from gateway.messages import model as m
 from gateway.store import Tx
 from gateway.store.payloads import Staged
@@ -89,7 +91,23 @@ async def receive_transfer(gw: Gateway, envelope: bytes, message: m.Transfer, tm
         size_bytes=size, digest=digest, path=ref, received_at=arrival.now.timestamp(),
         state=routed.state)
 
+    repeat: dict[str, str] = {}
+
     async def commit(tx: Tx) -> None:
+        if info.destination in LOST_KINDS:
+            # A lost CTF is stored once per source school and SHA-256: a school that posts
+            # the same file again (``ctf post`` signs a new Transfer each run, e.g. after a
+            # timeout) gets a receipt as for the first, and no second LPD entry, notice,
+            # case or forward. The first is named in its history.
+            first = await gw.store.transfers.first_lost(tx, info.source.lea, info.source.estab,
+                                                        digest, h.message_id)
+            if first != h.message_id:
+                repeat["of"] = first
+                await gw.store.transfers.history(
+                    tx, first, h.sender, "repeat", f"transfer {h.message_id}: the same CTF "
+                    "(SHA-256) again from the same school; stored once", arrival.now.timestamp())
+                return
+        repeat.pop("of", None)
         await staged.step(tx)  # the payload's rows, where the store keeps them in the database
         await gw.store.transfers.insert(tx, trow, info.pupils)
         for step in routed.steps:
@@ -113,8 +131,13 @@ async def receive_transfer(gw: Gateway, envelope: bytes, message: m.Transfer, tm
     except Exception:
         await _discard_unless_stored(gw, h.message_id, staged)
         raise
-    if result.duplicate:
+    if result.duplicate or "of" in repeat:
         await _discard_unless_stored(gw, h.message_id, staged)
+    if "of" in repeat and not result.duplicate:
+        log.info("accepted transfer=%s from=%s: a repeat of transfer=%s (the same %s CTF from "
+                 "school %s), not stored again", h.message_id, h.sender, repeat["of"],
+                 info.destination, info.source.laestab)
+        return result.receipt
     log.info("accepted transfer=%s from=%s pupils=%d flagged=%d destination=%s state=%s",
              h.message_id, h.sender, len(info.pupils), len(info.flagged), info.destination,
              routed.state)

@@ -528,6 +528,29 @@ WHERE delivery_failed_at IS NOT NULL
 """))
 
 
+# 15: ``ctf_lost_once``: a lost or out-of-sector CTF is stored once per source school and SHA-256
+# (a school that posts the same file again gets the first one's answer, not a second LPD
+# entry, notice and case); its primary key makes that hold across processes. Existing
+# transfers fill it, the earliest of each repeat.
+MIGRATIONS.append((15, """
+CREATE TABLE ctf_lost_once (
+    source_lea TEXT NOT NULL,
+    source_estab TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    transfer_id TEXT NOT NULL,
+    PRIMARY KEY (source_lea, source_estab, digest)
+);
+INSERT INTO ctf_lost_once (source_lea, source_estab, digest, transfer_id)
+SELECT t.source_lea, t.source_estab, t.digest, t.transfer_id FROM transfers t
+WHERE t.destination IN ('lost', 'out-of-sector') AND NOT EXISTS (
+    SELECT 1 FROM transfers u WHERE u.source_lea = t.source_lea
+    AND u.source_estab = t.source_estab AND u.digest = t.digest
+    AND u.destination IN ('lost', 'out-of-sector')
+    AND (u.received_at < t.received_at
+         OR (u.received_at = t.received_at AND u.transfer_id < t.transfer_id)))
+"""))
+
+
 def refuse_newer(done: set[int], migrations: list[tuple[int, str]]) -> None:
     """Refuse a database that a newer gateway has migrated: this code does not know its
     tables and could misread or damage them (a downgrade, or an old binary started by

@@ -213,6 +213,24 @@ class Transfers:
             raise GatewayError("lpd-not-found", f"transfer {transfer_id}")
         raise GatewayError("lpd-already-claimed", f"claimed by LA {cur['claimed_by']}")
 
+    async def first_lost(self, tx: Tx, source_lea: str, source_estab: str, digest: str,
+                         transfer_id: str) -> str:
+        """Record ``transfer_id`` as the lost or out-of-sector CTF ``digest`` of school
+        ``source_lea``/``source_estab`` unless one is recorded already; returns the one
+        recorded (``transfer_id`` when it is the first). Concurrent transactions wait on the
+        primary key, so one CTF is stored once however many processes take it."""
+        got = await tx.fetchone(
+            "INSERT INTO ctf_lost_once (source_lea, source_estab, digest, transfer_id) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (source_lea, source_estab, digest) DO NOTHING "
+            "RETURNING transfer_id", source_lea, source_estab, digest, transfer_id)
+        if got is not None:
+            return transfer_id
+        row = await tx.fetchone(
+            "SELECT transfer_id FROM ctf_lost_once WHERE source_lea = ? AND source_estab = ? "
+            "AND digest = ?", source_lea, source_estab, digest)
+        assert row is not None
+        return str(row["transfer_id"])
+
     @classmethod
     async def not_delivered(cls, tx: Tx, payload_path: str, message_id: str,
                             recipient: str, reason: str, now: float) -> list[str]:
