@@ -4,8 +4,6 @@ entry whose delivery failed can be claimed again by the LA that claimed it, and 
 SQLite and PostgreSQL (the review's ``world``)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from gateway.core.errors import GatewayError
@@ -16,15 +14,25 @@ from gateway.messages import xml as mx
 from gateway.store import OutboxState
 from gateway.testing.ctf import write_ctf
 from gateway.web.app import inbound_for
+from tests import test_review_h1_hub as review
 from tests.pgserver import pg_dsn  # noqa: F401  (the session fixture)
 from tests.test_inbound import signer_of
-from tests.test_review_h1_hub import (SCHOOL_A, accept, claim, envelope, expire_everything,
-                                      outbox, pupil, world)  # noqa: F401  (the fixture)
+from tests.test_review_h1_hub import (
+    SCHOOL_A,
+    accept,
+    claim,
+    envelope,
+    expire_everything,
+    outbox,
+    pupil,
+)
 
 pytestmark = pytest.mark.asyncio
+world = review.world  # the fixture: the hub, LAs 355 and 352, their schools
 
 
-async def test_an_las_forward_to_the_hub_that_fails_is_undelivered_and_resent(world, tmp_path):
+async def test_an_las_forward_to_the_hub_that_fails_is_undelivered_and_resent(
+        world, tmp_path):
     lost = tmp_path / "lost.xml"
     write_ctf(lost, source=("355", "2001"), dest=("XXX", "XXXX"), pupils=[pupil()])
     la = await Gateway.open(world["355"].settings())
@@ -55,7 +63,8 @@ async def test_an_las_forward_to_the_hub_that_fails_is_undelivered_and_resent(wo
         await la.close()
 
 
-async def test_only_the_claiming_la_claims_again_after_a_failed_delivery(world, tmp_path):
+async def test_only_the_claiming_la_claims_again_after_a_failed_delivery(
+        world, tmp_path):
     lost = tmp_path / "lost.xml"
     write_ctf(lost, source=("355", "2001"), dest=("XXX", "XXXX"), pupils=[pupil()])
     hub = await Gateway.open(world["hub"].settings())

@@ -7,7 +7,6 @@ project's own fixtures (tests/conftest.py) and the same entry points the web han
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import shutil
 from pathlib import Path
@@ -19,8 +18,6 @@ from gateway.core.files import file_digest
 from gateway.crypto.dsig import Signer
 from gateway.exchange import actions
 from gateway.exchange.gateway import Gateway
-from gateway.exchange.handlers import Arrival
-from gateway.hub.handlers import LpdClaimed
 from gateway.hub.transfers import check_envelope, receive_transfer
 from gateway.messages import model as m
 from gateway.messages import xml as mx
@@ -279,7 +276,8 @@ async def test_the_hub_audit_of_a_search_says_whose_records_were_disclosed(world
 
         async def op(tx):
             return [dict(r) for r in await tx.fetchall(
-                "SELECT actor, action, message_id AS ref, detail FROM audit WHERE action = 'lpd-search'")]
+                "SELECT actor, action, message_id AS ref, detail FROM audit "
+                "WHERE action = 'lpd-search'")]
         (row,) = await hub.store.backend.read(op)
         assert tid in (row.get("detail") or "") + (row.get("ref") or ""), row
     finally:
