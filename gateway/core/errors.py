@@ -120,6 +120,11 @@ ERRORS: dict[str, tuple[int, str]] = {
     "ctf-notice-failed": (503, "The lost-pupil notice to the school's LA could not be made, so "
                           "the CTF was not accepted; the hub's operator has been alerted. "
                           "Send it again later."),
+    "ctf-destination-unreachable": (503, "The gateway this CTF was sent to cannot pass it on: "
+                                    "it has no endpoint for the CTF's destination LA (or for "
+                                    "the hub), so the CTF was not accepted. This is not your "
+                                    "configuration; its operator has been alerted. Send it "
+                                    "again later."),
     "partner-unreachable": (502, "The partner or hub could not be reached, or its answer did "
                             "not verify; nothing was done there. Try again later."),
     "request-timeout": (408, "The request was not sent in time; send it again."),

@@ -50,6 +50,22 @@ def transfer_row(gw: Gateway, recipient: str, purpose: m.Purpose, ref: str, dige
     return prepare(gw, message, payload_path=ref)
 
 
+def _onward(gw: Gateway, tid: str, recipient: str, purpose: m.Purpose, ref: str,
+            digest: str, size: int) -> OutboundRow:
+    """The Transfer that passes a received CTF on. With no endpoint for ``recipient`` the CTF
+    is refused with ``ctf-destination-unreachable`` (not ``unknown-partner``, whose sentence
+    sends the school to its own configuration), and this gateway's operator is told."""
+    try:
+        return transfer_row(gw, recipient, purpose, ref, digest, size)
+    except GatewayError as exc:
+        if exc.code != "unknown-partner":
+            raise
+        log.error("transfer=%s refused: no endpoint for %s, the CTF's next stop; add it under "
+                  "[endpoints]", tid, recipient)
+        raise GatewayError("ctf-destination-unreachable",
+                           f"no endpoint for {recipient}") from None
+
+
 def check_source(sender: str, info: CtfInfo) -> None:
     """The sender must be the source school itself, its LA, or the hub."""
     src = info.source
@@ -103,8 +119,8 @@ def _at_hub(gw: Gateway, sender: str, transfer: m.Transfer, info: CtfInfo, ref: 
     tid, kind, src = transfer.header.message_id, info.destination, info.source
     now = gw.clock.time()
     if kind not in LOST_KINDS:
-        return Routed("forwarded", None, [transfer_row(gw, info.dest.lea, m.Purpose.DELIVER,
-                                                       ref, digest, size)], [])
+        return Routed("forwarded", None, [_onward(gw, tid, info.dest.lea, m.Purpose.DELIVER,
+                                                  ref, digest, size)], [])
 
     async def store_lost(tx: Tx) -> None:
         await gw.store.transfers.insert_lpd(tx, tid, kind, src.lea, src.estab, src.name,
@@ -147,8 +163,8 @@ def _at_la(gw: Gateway, sender: str, transfer: m.Transfer, info: CtfInfo, ref: s
             await gw.store.cases.open(tx, case)
 
         return Routed("forwarded", None,
-                      [transfer_row(gw, HUB, m.Purpose.LPD, ref, digest, size)], [open_case])
+                      [_onward(gw, tid, HUB, m.Purpose.LPD, ref, digest, size)], [open_case])
     if kind in ("school", "la") and info.dest.lea == me:
         return Routed("held", info.dest.laestab, [], [])
     return Routed("forwarded", None,
-                  [transfer_row(gw, HUB, m.Purpose.DELIVER, ref, digest, size)], [])
+                  [_onward(gw, tid, HUB, m.Purpose.DELIVER, ref, digest, size)], [])
