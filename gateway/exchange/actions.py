@@ -99,6 +99,8 @@ async def _resend_ctf(gw: Gateway, old: OutboundRow, actor: str) -> OutboundRow:
                                  tx=tx)
         await gw.store.transfers.resent(tx, transfer.transfer_id, fresh.message_id,
                                         old.recipient, actor, now)
+        for case_id in await gw.store.cases.for_message(tx, old.message_id):
+            await gw.store.cases.link(tx, case_id, fresh.message_id, "out")  # as the first
 
     await gw.store.outbox.enqueue(row, linked)
     log.info("resent ctf transfer=%s message=%s as=%s to=%s", transfer.transfer_id,

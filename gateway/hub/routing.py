@@ -158,12 +158,16 @@ def _at_la(gw: Gateway, sender: str, transfer: m.Transfer, info: CtfInfo, ref: s
                            f"SourceSchool {src.lea}/{src.estab} is not a school of LA {me}")
     if kind in LOST_KINDS:
         case = case_for(info, tid, f"{kind} CTF from school {src.laestab}")
+        onward = _onward(gw, tid, HUB, m.Purpose.LPD, ref, digest, size)
 
         async def open_case(tx: Tx) -> None:
-            await gw.store.cases.open(tx, case)
+            case_id = await gw.store.cases.open(tx, case)
+            if case_id is not None:
+                # The hub keeps the CTF under the forward's own id, and its ClaimNotice names
+                # that id: linked, the ClaimNotice finds this case (``Cases.for_transfer``).
+                await gw.store.cases.link(tx, case_id, onward.message_id, "out")
 
-        return Routed("forwarded", None,
-                      [_onward(gw, tid, HUB, m.Purpose.LPD, ref, digest, size)], [open_case])
+        return Routed("forwarded", None, [onward], [open_case])
     if kind in ("school", "la") and info.dest.lea == me:
         return Routed("held", info.dest.laestab, [], [])
     return Routed("forwarded", None,

@@ -282,8 +282,14 @@ class Cases:
 
     @staticmethod
     async def for_transfer(tx: Tx, transfer_id: str) -> list[str]:
-        rows = await tx.fetchall("SELECT case_id FROM cases WHERE transfer_id = ?", transfer_id)
-        return [r["case_id"] for r in rows]
+        """The cases of a CTF: opened for it, or linked to the Transfer that forwarded it
+        (an LA's forward of its school's lost CTF is stored at the hub under the forward's
+        id, which the hub's ClaimNotice names)."""
+        rows = await tx.fetchall(
+            "SELECT case_id FROM cases WHERE transfer_id = ? UNION "
+            "SELECT case_id FROM case_messages WHERE message_id = ? AND direction = 'out'",
+            transfer_id, transfer_id)
+        return sorted({r["case_id"] for r in rows})
 
     async def for_message(self, tx: Tx, message_id: str) -> list[str]:
         rows = await tx.fetchall("SELECT case_id FROM case_messages WHERE message_id = ?",
