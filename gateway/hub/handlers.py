@@ -92,8 +92,11 @@ class LpdSearched:
             header=gw.header(m.MessageType.LPD_RESULT, h.sender,
                              conversation_id=h.conversation_id, in_reply_to=h.message_id),
             search_id=h.message_id, candidates=tuple(found))
-        detail = (f"by {criteria(message)}; {len(found)} results; "
-                  f"reason: {message.reason[:500]}")
+        # Whose records were disclosed, by transfer id (no personal data in the audit text):
+        # the hub can answer "which LAs were shown this child's record?".
+        shown = ",".join(c.transfer_id for c in found)
+        detail = (f"by {criteria(message)}; {len(found)} results"
+                  f"{': ' + shown if shown else ''}; reason: {message.reason[:500]}")
 
         async def audit(tx: Tx) -> None:
             await gw.store.audit.add(h.sender, "lpd-search", h.message_id, detail, tx=tx)

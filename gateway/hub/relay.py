@@ -53,8 +53,10 @@ async def search(gw: Gateway, reason: str, *, upn: str | None = None,
                     surname=surname, forename=forename, dob=dob, sex=sex)
     answer = await _ask(gw, q)
     assert isinstance(answer, m.LpdResult)
+    shown = ",".join(c.transfer_id for c in answer.candidates)  # ids only: what was disclosed
     await gw.store.audit.add(actor, "lpd-search", q.header.message_id,
-                         f"{len(answer.candidates)} results; reason: {reason[:500]}")
+                             f"{len(answer.candidates)} results{': ' + shown if shown else ''}"
+                             f"; reason: {reason[:500]}")
     return [dataclasses.asdict(c) for c in answer.candidates]
 
 
