@@ -120,9 +120,14 @@ async def match_watches(gw: Gateway, arrival: Arrival, matcher: Matcher | None =
     for w in watched:
         # A candidate is named by its source, the arrival and its place in it: a dismissed
         # one (the officer said "not the child") is never proposed again.
-        cands = [c for c in best_of(matcher, stored(w.query()))
-                 if c.band in (MATCH, POSSIBLE)
-                 and f"{arrival.source}:{arrival.ref}:{c.record_id}" not in w.dismissed_refs()]
+        try:
+            cands = [c for c in best_of(matcher, stored(w.query()))
+                     if c.band in (MATCH, POSSIBLE) and f"{arrival.source}:{arrival.ref}:"
+                     f"{c.record_id}" not in w.dismissed_refs()]
+        except Exception as exc:  # noqa: BLE001 - one watch must not stop the others
+            log.warning("watched child not matched with %s %s: watch=%s (%s)",
+                        arrival.source, arrival.ref, w.watch_id, type(exc).__name__)
+            continue
         if cands:
             bests.append((w, cands[0]))
     # One child of the arrival is one child: when it is the best candidate of several
@@ -187,10 +192,15 @@ async def match_cases(gw: Gateway, arrival: Arrival, matcher: Matcher | None = N
                                           gw.settings.match_config())
     noted = 0
     for c in cases:
-        asked = Record(record_id=c.case_id, upn=c.upn or "", nhs_number=c.nhs_number or "",
-                       surname=c.surname,
-                       forename=c.forename, dob=coerce_date(c.dob), sex=c.sex or "")
-        hits = [x for x in matcher.match(asked, limit=1) if x.band in (MATCH, POSSIBLE)]
+        try:
+            asked = Record(record_id=c.case_id, upn=c.upn or "",
+                           nhs_number=c.nhs_number or "", surname=c.surname,
+                           forename=c.forename, dob=coerce_date(c.dob), sex=c.sex or "")
+            hits = [x for x in matcher.match(asked, limit=1) if x.band in (MATCH, POSSIBLE)]
+        except Exception as exc:  # noqa: BLE001 - e.g. a date of birth it cannot read
+            log.warning("open case not matched with %s %s: case=%s (%s)", arrival.source,
+                        arrival.ref, c.case_id, type(exc).__name__)
+            continue
         if not hits:
             continue
         band, record_id = hits[0].band, hits[0].record_id
@@ -522,13 +532,29 @@ class MonitorWorker:
                 ("watch:cases", a.cases, case_arrival)]
 
     async def tick(self) -> int:
+        """Each step in turn; one that fails (a busy database, a row it cannot read) is
+        logged and tried again next tick, and never stops the steps after it: the end of
+        monitoring and the register's stranded transfers run for every other child."""
         n = 0
-        for name, listing, make in self.sources():
-            n += await self.source(name, listing, make)
-        n += await self.records()
-        n += await end_due(self.gw)
-        await cnis.restore_stranded(self.gw)
+        steps: list[tuple[str, Callable[[], Awaitable[int]]]] = [
+            *((name, functools.partial(self.source, name, listing, make))
+              for name, listing, make in self.sources()),
+            ("watch:records", self.records), ("end of monitoring", self._end_due),
+            ("register transfers", self._restore_stranded)]
+        for what, step in steps:
+            try:
+                n += await step()
+            except Exception as exc:  # noqa: BLE001 - the next step runs all the same
+                log.error("workflow step %s failed (again next tick): %s", what,
+                          getattr(exc, "code", type(exc).__name__))
         return n
+
+    async def _end_due(self) -> int:
+        return await end_due(self.gw)
+
+    async def _restore_stranded(self) -> int:
+        await cnis.restore_stranded(self.gw)
+        return 0
 
     async def source(self, name: str, listing: Listing, make: Maker) -> int:
         gw = self.gw
