@@ -315,6 +315,19 @@ async def test_the_referral_form_shows_every_error_at_its_field(web: Two) -> Non
     assert await web.gw.store.cases.find() == []
 
 
+async def test_the_referral_form_refuses_an_impossible_date_of_birth(web: Two) -> None:
+    """As the register's form: a year before 1990 (1016 for 2016) or a day ahead of today
+    is a field error, never a case the monitoring worker cannot compare."""
+    await web.sign_in("olive")
+    for day, month, year in (("5", "5", "1016"), ("31", "12", "2099")):
+        resp = await post(web, "/cases/new", {
+            "surname": "Nowak", "forename": "Ola", "referrer": "GP", "category": "1",
+            "dob-day": day, "dob-month": month, "dob-year": year}, "/cases/new")
+        html = await resp.text()
+        assert resp.status == 400 and error_for(html, "dob-day"), year
+    assert await web.gw.store.cases.find() == []
+
+
 async def test_a_case_opened_from_the_referral_form_and_worked(web: Two) -> None:
     await web.sign_in("olive")
     resp = await post(web, "/cases/new", {

@@ -5,6 +5,8 @@ Imports only ``gateway.core``, the standard library and ``holidays``.
 """
 
 from gateway.calendar.age import (
+    EARLIEST_BIRTH_YEAR,
+    birth_possible,
     birthday,
     compulsory_from,
     compulsory_school_age,
@@ -34,7 +36,8 @@ from gateway.calendar.rules import (
 )
 
 __all__ = [
-    "EXAMPLE", "Calendar", "Period", "SchoolYear", "Term", "after_school_days", "birthday",
+    "EARLIEST_BIRTH_YEAR", "EXAMPLE", "Calendar", "Period", "SchoolYear", "Term",
+    "after_school_days", "birth_possible", "birthday",
     "calendar_for", "cme_from", "compulsory_from", "compulsory_school_age",
     "compulsory_until", "ctf_due_by", "england_bank_holidays", "example_calendar",
     "half_termly_reviews", "last_friday_in_june", "load_calendar", "load_school_year",

@@ -20,6 +20,15 @@ import datetime as dt
 from gateway.calendar.model import school_year_of
 
 PRESCRIBED_DAYS = ((3, 31), (8, 31), (12, 31))  # (month, day), in calendar order
+# The earliest year of birth a form or a school's return may give for a child: anything
+# before is a mistyped year (1016 for 2016), which no one could match or count an age from.
+EARLIEST_BIRTH_YEAR = 1990
+
+
+def birth_possible(dob: dt.date, today: dt.date) -> bool:
+    """A child's date of birth that can be true: from ``EARLIEST_BIRTH_YEAR``, not after
+    today."""
+    return EARLIEST_BIRTH_YEAR <= dob.year and dob <= today
 
 
 def birthday(dob: dt.date, age: int) -> dt.date:

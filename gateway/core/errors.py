@@ -166,7 +166,7 @@ ERRORS: dict[str, tuple[int, str]] = {
                             "school is not in this LA's area."),
     "notice-incomplete": (400, "The school return lacks what its kind needs (the admission "
                           "date, the deletion's ground and a parent's telephone, or the "
-                          "absence)."),
+                          "absence), or gives a date that cannot be true."),
     "cnis-disabled": (409, "The Children Not in School register is off at this gateway (the duty "
                       "is not yet in force); set cnis_register = \"on\" to keep one."),
     "cnis-not-eligible": (400, "The child is not of compulsory school age, so cannot be on the "

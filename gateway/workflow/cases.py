@@ -15,7 +15,13 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.calendar import calendar_for, half_termly_reviews, monitoring_ends
+from gateway.calendar import (
+    EARLIEST_BIRTH_YEAR,
+    birth_possible,
+    calendar_for,
+    half_termly_reviews,
+    monitoring_ends,
+)
 from gateway.core.errors import GatewayError
 from gateway.core.parties import HUB
 from gateway.exchange.gateway import Gateway
@@ -136,9 +142,13 @@ def referral_from_form(gw: Gateway, form: dict[str, Any]) -> m.Referral:
         raise GatewayError("bad-request", "category must be 1 to 9 (the referral form's "
                            "categories)") from None
     address, postcode, telephone = text("address"), text("postcode"), text("telephone")
+    dob = day("dob")
+    if dob is not None and not birth_possible(dob, gw.clock.today()):  # 1016 for 2016
+        raise GatewayError("bad-request", f"dob must be a date of birth from "
+                           f"{EARLIEST_BIRTH_YEAR}, not in the future")
     child = m.ReferralChild(
         surname=text("surname", True) or "", forename=text("forename", True) or "",
-        dob=day("dob"), year_group=text("year_group"), gender=text("gender"),
+        dob=dob, year_group=text("year_group"), gender=text("gender"),
         looked_after=flag("looked_after"), child_protection_plan=flag("child_protection_plan"),
         ethnicity=text("ethnicity"), sen_stage=text("sen_stage"), upn=text("upn"),
         nhs_number=text("nhs_number"),

@@ -35,6 +35,8 @@ from collections.abc import Awaitable, Callable
 from zoneinfo import ZoneInfo
 
 from gateway.calendar import (
+    EARLIEST_BIRTH_YEAR,
+    birth_possible,
     calendar_for,
     compulsory_until,
     of_compulsory_age,
@@ -80,6 +82,9 @@ AHEAD = dt.timedelta(days=60)
 
 
 def _check(n: m.SchoolNotice, today: dt.date) -> None:
+    if not birth_possible(n.pupil.dob, today):  # a mistyped year (1016 for 2016)
+        raise GatewayError("notice-incomplete", f"the pupil's DOB cannot be a date of birth: "
+                           f"give one from {EARLIEST_BIRTH_YEAR}, not in the future")
     if n.kind is K.NEW_PUPIL and n.admitted_on is None:
         raise GatewayError("notice-incomplete", "a new-pupil return needs AdmittedOn")
     if n.kind is K.DELETION:

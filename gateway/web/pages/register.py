@@ -21,6 +21,7 @@ from urllib.parse import quote
 from aiohttp import web
 from stdnum.gb import nhs
 
+from gateway.calendar import EARLIEST_BIRTH_YEAR
 from gateway.core.errors import GatewayError
 from gateway.messages import model as m
 from gateway.store import Role
@@ -194,7 +195,7 @@ def read_form(form: Any, current: dict[str, Any] | None = None, today: dt.date |
                 x.isascii() and x.isdigit() for x in (d, mo, y)) else None
         except (ValueError, OverflowError):  # (a 20-digit day overflows C int)
             dob = None
-        if dob is None or dob.year < 1990:
+        if dob is None or dob.year < EARLIEST_BIRTH_YEAR:
             errors.append(error("Date of birth must be a real date, like 14 3 2015",
                                 "dob-day"))
         elif dob > (today or dt.date.today()):
