@@ -55,9 +55,11 @@ class Arrivals:
         return [r for r in rows if str(r["id"]) not in mark.seen][:limit]
 
     async def transfers(self, mark: Mark, limit: int = 200) -> list[dict[str, Any]]:
-        """CTFs held for (or collected by) schools here: id, t, for_school, dest_*."""
+        """CTFs held for (or collected by) schools here: id, t, for_school, dest_*,
+        destination (its kind: school, la, ...), source_*."""
         return await self._after(
-            "SELECT transfer_id AS id, received_at AS t, for_school, dest_lea, dest_estab "
+            "SELECT transfer_id AS id, received_at AS t, for_school, dest_lea, dest_estab, "
+            "destination, source_lea, source_estab "
             "FROM transfers WHERE state IN ('held', 'collected')", mark, limit)
 
     async def messages(self, mark: Mark, limit: int = 200) -> list[dict[str, Any]]:

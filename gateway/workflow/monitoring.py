@@ -103,6 +103,9 @@ class Arrival:
     # An enquiry from the LA that asked in the first place says nothing new about where the
     # child is (it is that LA asking again): its children are not matched with its watches.
     exclude_enquirer: str | None = None
+    # The school the children came from (a CTF's source school): a CTF the school that
+    # deleted a child sends out says nothing of where the child is now.
+    from_school: str | None = None
 
 
 async def match_watches(gw: Gateway, arrival: Arrival, matcher: Matcher | None = None
@@ -176,7 +179,10 @@ async def match_cases(gw: Gateway, arrival: Arrival, matcher: Matcher | None = N
     (the child may be on a school's roll now: check, and move the case). Cases are matched
     against the arrival, as watched children are. A records import holds every child each
     time: a child there is noted only when on a roll today, once for each record and school.
-    A watched child's case is left to its watch."""
+    A record or CTF at the case's last school (the school that deleted the child or reported
+    the absence) is nothing new: the school's own roll, or the CTF it sent out; so is a CTF
+    sent to an LA (nnn/LLLL) rather than a school. A watched child's case is left to its
+    watch."""
     # a watched child's case is noted by its watch's finding (``match_watches``), this
     # arrival's included (even when already reported: ``monitoring_updates = "auto"``)
     watched = {w.case_id for w in await gw.store.watches.listing(
@@ -192,21 +198,26 @@ async def match_cases(gw: Gateway, arrival: Arrival, matcher: Matcher | None = N
                                           gw.settings.match_config())
     noted = 0
     for c in cases:
+        last = c.detail_map().get("last_school")
+        if arrival.source == "ctf" and last and arrival.from_school == last:
+            continue  # the CTF the child's last school sent out: not where the child is now
         try:
             asked = Record(record_id=c.case_id, upn=c.upn or "",
                            nhs_number=c.nhs_number or "", surname=c.surname,
                            forename=c.forename, dob=coerce_date(c.dob), sex=c.sex or "")
-            hits = [x for x in matcher.match(asked, limit=1) if x.band in (MATCH, POSSIBLE)]
+            # several candidates: the child's old record (left) and new one (joined today)
+            # may score alike; the best one on a roll elsewhere is the finding
+            hits = [x for x in matcher.match(asked, limit=5) if x.band in (MATCH, POSSIBLE)]
         except Exception as exc:  # noqa: BLE001 - e.g. a date of birth it cannot read
             log.warning("open case not matched with %s %s: case=%s (%s)", arrival.source,
                         arrival.ref, c.case_id, type(exc).__name__)
             continue
+        hits.sort(key=lambda x: (x.band == MATCH, x.score), reverse=True)
+        hits = [x for x in hits if _new_roll(arrival, x.record_id, last)]
         if not hits:
             continue
         band, record_id = hits[0].band, hits[0].record_id
         school = arrival.schools.get(record_id)
-        if arrival.source == "records" and school is None:
-            continue  # the child's old record, on no roll today: nothing new
         where = f" at school {school.laestab}" if school else ""
         # the arrival, as the note names it: a school's return by its message id (linked to
         # the case), a CTF by its transfer, a record by its id and school
@@ -233,6 +244,10 @@ async def match_cases(gw: Gateway, arrival: Arrival, matcher: Matcher | None = N
                                f"case {case_id}, {band}{where} ({arrival.source})",
                                gw.settings.addresses("notify_officers"), case_id=case_id,
                                message_id=arrival.ref if arrival.source == "school" else None)
+            await gw.store.audit.add("monitoring", "case-found",
+                                     arrival.ref if arrival.source == "school" else None,
+                                     f"case {case_id}: {band} via {arrival.source} ({key})",
+                                     tx=tx)
             return True
         if await gw.store.backend.write(note):
             log.info("open case matched an arrival case=%s source=%s ref=%s band=%s",
@@ -240,6 +255,16 @@ async def match_cases(gw: Gateway, arrival: Arrival, matcher: Matcher | None = N
         else:
             noted -= 1
     return noted
+
+
+def _new_roll(arrival: Arrival, record_id: str, last: str | None) -> bool:
+    """Whether a candidate of an arrival may say where a case's child is now: records and
+    CTFs only on a school's roll (a record on a roll today, a CTF sent to a school), and
+    not the case's last school's (its roll before the child left, not yet updated)."""
+    if arrival.source == "school":
+        return True  # a new-pupil return: admitted (again) today
+    school = arrival.schools.get(record_id)
+    return school is not None and school.laestab != last
 
 
 async def _found(gw: Gateway, w: WatchRow, state: WatchState, arrival: Arrival) -> None:
@@ -456,12 +481,16 @@ def _address(a: m.Address | None) -> str | None:
 # ---- arrivals --------------------------------------------------------------------------------
 
 async def ctf_arrival(gw: Gateway, r: dict[str, Any]) -> Arrival | None:
-    school = school_of(r["for_school"] or f"{r['dest_lea']}{r['dest_estab']}")
+    # a CTF sent to an LA (nnn/LLLL: the school did not know the next school) names no
+    # school the child joined
+    school = (school_of(r["for_school"] or f"{r['dest_lea']}{r['dest_estab']}")
+              if r["destination"] == "school" else None)
     pupils = await gw.store.transfers.pupils(r["id"])
     children = [Record(record_id=str(p.idx), upn=p.upn or "", former_upn=p.former_upn or "",
                        surname=p.surname, forename=p.forename, dob=coerce_date(p.dob),
                        sex=p.sex or "", postcode=p.postcode or "") for p in pupils]
-    return Arrival("ctf", r["id"], children, {c.record_id: school for c in children})
+    return Arrival("ctf", r["id"], children, {c.record_id: school for c in children},
+                   from_school=f"{r['source_lea']}{r['source_estab']}")
 
 
 async def message_arrival(gw: Gateway, r: dict[str, Any]) -> Arrival | None:
