@@ -239,6 +239,17 @@ class Cases:
                          override=not allowed or early, detail=why)
         return await self.load(tx, case_id)
 
+    async def recast(self, tx: Tx, case_id: str, category: int, reason: str,
+                     details: dict[str, Any]) -> None:
+        """What a later return says the case is (an absence case the school's deletion
+        return turns into a deletion case): its category, reason, and details added to
+        those it has. The caller notes why on the timeline."""
+        case = await self.load(tx, case_id)
+        await tx.execute(
+            "UPDATE cases SET category = ?, reason = ?, details = ?, updated_at = ? "
+            "WHERE case_id = ?", category, reason,
+            json.dumps({**case.detail_map(), **details}), self.clock.time(), case_id)
+
     async def assign(self, tx: Tx, case_id: str, key_worker: str, actor: str) -> None:
         await self.load(tx, case_id)
         await tx.execute("UPDATE cases SET key_worker = ?, updated_at = ? WHERE case_id = ?",

@@ -49,7 +49,7 @@ from gateway.exchange.handlers import Arrival, Handled
 from gateway.messages import grounds
 from gateway.messages import model as m
 from gateway.store import Tx
-from gateway.store.cases import CaseState, NewCase
+from gateway.store.cases import NEXT, CaseState, NewCase
 from gateway.workflow import cnis, notify
 
 log = logging.getLogger(__name__)
@@ -226,6 +226,18 @@ async def _home_education(gw: Gateway, tx: Tx, n: m.SchoolNotice, actor: str,
     return case_id
 
 
+async def _open_absence(tx: Tx, n: m.SchoolNotice) -> str | None:
+    """The open absence case (``_absence_case``) of this return's pupil from its school."""
+    p = n.pupil
+    row = await tx.fetchone(
+        "SELECT case_id FROM cases WHERE source = ? AND surname = ? AND forename = ? "
+        "AND dob = ? AND status <> 'closed' AND reason LIKE 'continuous absence%' "
+        "ORDER BY opened_at DESC LIMIT 1",
+        f"SchoolNotice from school {n.header.sender}", p.surname, p.forename,
+        p.dob.isoformat())
+    return str(row["case_id"]) if row is not None else None
+
+
 async def _absence_case(gw: Gateway, tx: Tx, n: m.SchoolNotice, actor: str,
                         open_case: OpenCase) -> str | None:
     """10 school days' continuous absence without permission: the school and the LA are to
@@ -234,18 +246,13 @@ async def _absence_case(gw: Gateway, tx: Tx, n: m.SchoolNotice, actor: str,
     flowchart's "check with school to confirm attendance"), category 9, with a dated action
     due the day the school could first delete on 9(1)(i). A further return about the same
     child from the same school, while that case is open, is noted on it."""
-    a, p, h = n.absence, n.pupil, n.header
+    a, h = n.absence, n.header
     assert a is not None
     due = _enquiries_due(gw, a.absent_since)
     what = (f"{a.school_days} school days' continuous absence without permission since "
             f"{a.absent_since.isoformat()} (school {h.sender}, return {h.message_id})")
-    row = await tx.fetchone(
-        "SELECT case_id FROM cases WHERE source = ? AND surname = ? AND forename = ? "
-        "AND dob = ? AND status <> 'closed' AND reason LIKE 'continuous absence%' "
-        "ORDER BY opened_at DESC LIMIT 1",
-        f"SchoolNotice from school {h.sender}", p.surname, p.forename, p.dob.isoformat())
-    if row is not None:
-        known = str(row["case_id"])
+    known = await _open_absence(tx, n)
+    if known is not None:
         await gw.store.cases.event(tx, known, actor, "note", detail=f"a further return: {what}")
         await gw.store.cases.link(tx, known, h.message_id, "in")
         return known
@@ -260,6 +267,26 @@ async def _absence_case(gw: Gateway, tx: Tx, n: m.SchoolNotice, actor: str,
                    f"where the child is, before it may delete on reg. 9(1)(i) (from "
                    f"{due.isoformat()})")
     return case_id
+
+
+async def _absence_deleted(gw: Gateway, tx: Tx, case_id: str, actor: str, message_id: str,
+                           category: m.Category, state: CaseState, reason: str,
+                           details: dict[str, str | None]) -> None:
+    """A deletion return about a pupil with an open absence case from the same school: that
+    case becomes the deletion's (its category, reason and ground), noted, and moved to the
+    state a deletion case opens in (along the flowchart when it can: existing pupil ->
+    unknown; otherwise as an override, with the return as its reason)."""
+    case = await gw.store.cases.load(tx, case_id)
+    await gw.store.cases.recast(tx, case_id, int(category), reason,
+                                {k: v for k, v in details.items() if v})
+    await gw.store.cases.event(tx, case_id, actor, "note",
+                               detail=f"deleted from the roll: {reason} (return "
+                                      f"{message_id}): the absence case carries on as the "
+                                      f"deletion's")
+    await gw.store.cases.link(tx, case_id, message_id, "in")
+    if case.state is not state:
+        await gw.store.cases.move(tx, case_id, state, actor, f"deleted from the roll: {reason}",
+                                  override=state not in NEXT[case.state])
 
 
 class SchoolNoticeArrived:
@@ -286,8 +313,16 @@ class SchoolNoticeArrived:
             case_id = None
             told = None  # what the officer is told, when no case says it (never the child)
 
+            # the pupil's absence case from this school, which a deletion (the 20 school
+            # days of 9(1)(i) after the 10-day return, or any other ground) carries on
+            absence = await _open_absence(tx, n) if n.kind is K.DELETION else None
+
             async def open_case(category: m.Category, state: CaseState, reason: str,
                                 **details: str | None) -> str | None:
+                if absence is not None:  # one case for the child: the absence case moves
+                    await _absence_deleted(gw, tx, absence, actor, h.message_id, category,
+                                           state, reason, details)
+                    return absence
                 return await gw.store.cases.open(tx, NewCase(
                     category=int(category), reason=reason,
                     source=f"SchoolNotice from school {h.sender}", surname=p.surname,
@@ -346,6 +381,12 @@ class SchoolNoticeArrived:
                                      "(not of compulsory school age, or the return lacks "
                                      "what an entry needs): add it by hand if the child is "
                                      "eligible")
+                if absence is not None and case_id is None:  # a deletion opening no case
+                    case_id = absence
+                    await gw.store.cases.event(tx, absence, actor, "note",
+                                               detail=f"deleted from the roll: {reason} "
+                                                      f"(return {h.message_id})")
+                    await gw.store.cases.link(tx, absence, h.message_id, "in")
             elif n.kind is K.ABSENCE:
                 assert n.absence is not None
                 case_id = await _absence_case(gw, tx, n, actor, open_case)
