@@ -15,6 +15,7 @@ import pytest
 
 from gateway.calendar import load_calendar
 from gateway.core.clock import ManualClock
+from gateway.core.errors import GatewayError
 from gateway.exchange.gateway import Gateway
 from gateway.messages import model as m
 from gateway.store.cases import CaseState
@@ -106,12 +107,14 @@ def test_d3_a_placed_case_cannot_close_before_its_term_of_monitoring_ends(
         assert row is not None and row.monitor_until == "2027-03-25"
         await wf.move(gw, case, C.MONITORED, "officer", "monitoring")
         closed = False
+        code = None
         try:
             await wf.move(gw, case, C.CLOSED, "officer", "done")  # same day, no override
             closed = True
-        except Exception:  # noqa: BLE001
-            pass
+        except GatewayError as exc:
+            code = exc.code
         assert not closed, "closed on 7 Dec 2026 although monitoring runs to 25 Mar 2027"
+        assert code == "monitoring-not-ended", code
     run(body, tmp_path)
 
 
@@ -123,7 +126,7 @@ def test_d4_ceased_compulsory_age_for_a_child_still_of_that_age_is_not_dropped(
         b = s.w.b
         await deletion(s, G.CEASED_COMPULSORY_AGE)  # ZOFIA: born 5 May 2016, Year 5
         cases = await b.store.cases.find()
-        notes = await b.store.notifications.recent()
+        notes = [n for n in await b.store.notifications.recent() if n.kind == "school-notice"]
         assert cases or notes, "a Year 5 pupil deleted as 'past compulsory school age': " \
                                "no case, nobody told"
     run(body, tmp_path)
@@ -138,7 +141,7 @@ def test_d5_excluded_or_detained_child_with_no_destination_reaches_the_officer(
         b = s.w.b
         await deletion(s, ground)
         cases = await b.store.cases.find()
-        notes = await b.store.notifications.recent()
+        notes = [n for n in await b.store.notifications.recent() if n.kind == "school-notice"]
         assert cases or notes, f"{ground.value}: recorded, no case, no notification"
     run(body, tmp_path)
 
@@ -152,6 +155,10 @@ def test_d6_home_education_deletion_is_not_a_whereabouts_unknown_case(tmp_path: 
         for c in await b.store.cases.find():
             assert not (c.category == 7 and "destination unknown" in c.reason), \
                 (c.category, c.status, c.reason)
+        # the register is off: no entry, but the officer is told it is home education
+        notes = [n.subject for n in await b.store.notifications.recent()
+                 if n.kind == "school-notice"]
+        assert any("elective home education" in n for n in notes), notes
     run(body, tmp_path)
 
 
@@ -251,6 +258,7 @@ def test_d4_the_case_and_the_notification_say_the_ground_does_not_fit(tmp_path: 
         [case] = await b.store.cases.find()
         assert case.category == 7 and "does not fit the date of birth" in case.reason
         [note] = await b.store.notifications.recent()
+        assert note.kind == "school-notice" and note.case_id == case.case_id
         assert "does not fit the pupil's date of birth" in note.subject
         assert "2016" not in note.subject  # never the date of birth itself
     run(body, tmp_path)
@@ -264,7 +272,8 @@ def test_d5_custody_is_a_category_8_case_and_exclusion_is_told(tmp_path: Path) -
         assert case.category == 8 and case.status == "logged"
         await deletion(s, G.PERMANENTLY_EXCLUDED)
         assert len(await b.store.cases.find()) == 1
-        notes = [n.subject for n in await b.store.notifications.recent()]
+        notes = [n.subject for n in await b.store.notifications.recent()
+                 if n.kind == "school-notice"]
         assert any("Admissions and Exclusions Team" in n for n in notes), notes
     run(body, tmp_path)
 
