@@ -162,6 +162,19 @@ def _self_signed(cert: x509.Certificate) -> bool:
     return cert.issuer == cert.subject
 
 
+def _current_pair(key_file: Path, cert_file: Path) -> tuple[PrivateKey, x509.Certificate]:
+    """This gateway's key and certificate, which must be a pair, to rotate from."""
+    try:
+        key, cert = load_private_key(key_file), load_certificate(cert_file)
+    except (OSError, ValueError) as exc:
+        raise GatewayError("config-invalid", f"cannot load the current key or certificate "
+                           f"({exc}); run 'cme-gateway keys init' first") from None
+    if not pair_matches(key, cert):
+        raise GatewayError("config-invalid", f"{cert_file.name} is not the certificate of "
+                           f"{key_file.name}; fix that before rotating")
+    return key, cert
+
+
 def rotate(key_file: Path, cert_file: Path, party: str | None = None, kind: str | None = None,
            *, days: int = 730, ca_key: Path | None = None, ca_cert: Path | None = None,
            now: dt.datetime | None = None) -> Rotation:
@@ -171,15 +184,7 @@ def rotate(key_file: Path, cert_file: Path, party: str | None = None, kind: str 
 
     A certificate that a CA issued is renewed by that CA (``ca_key`` and ``ca_cert``), so that
     partners trusting the CA keep trusting this gateway."""
-    try:
-        old_key = load_private_key(key_file)
-        old_cert = load_certificate(cert_file)
-    except (OSError, ValueError) as exc:
-        raise GatewayError("config-invalid", f"cannot load the current key or certificate "
-                           f"({exc}); run 'cme-gateway keys init' first") from None
-    if not pair_matches(old_key, old_cert):
-        raise GatewayError("config-invalid", f"{cert_file.name} is not the certificate of "
-                           f"{key_file.name}; fix that before rotating")
+    old_key, old_cert = _current_pair(key_file, cert_file)
     party = party or party_of(old_cert)
     if party is None:
         raise GatewayError("config-invalid", "the current certificate names no party; give it")
@@ -264,12 +269,7 @@ def stage(key_file: Path, cert_file: Path, party: str | None = None, kind: str |
     this gateway goes on signing with the current pair: partners add the next certificate
     first, and ``rotate`` later switches to it with no gap in which they refuse this
     gateway's messages and receipts."""
-    try:
-        old_key = load_private_key(key_file)
-        old_cert = load_certificate(cert_file)
-    except (OSError, ValueError) as exc:
-        raise GatewayError("config-invalid", f"cannot load the current key or certificate "
-                           f"({exc}); run 'cme-gateway keys init' first") from None
+    old_key, old_cert = _current_pair(key_file, cert_file)
     if staged_pair(key_file, cert_file) is not None:
         raise GatewayError("config-invalid", "a next pair is already staged in "
                            f"{key_file.parent / 'next'}: switch to it with 'keys rotate', "
