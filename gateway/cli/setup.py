@@ -261,7 +261,9 @@ def cmd_keys_crl(args: argparse.Namespace) -> int:
     revoked_at: dict[int, object] = {}
     if out.is_file():
         old = _load_crl(out)
-        if old.issuer != ca_cert.subject or not old.is_signature_valid(ca_cert.public_key()):
+        ca_public = ca_cert.public_key()  # (an EC or RSA key: what this CA makes)
+        if old.issuer != ca_cert.subject or not old.is_signature_valid(
+                ca_public):  # type: ignore[arg-type]
             raise GatewayError("bad-request", f"{out} is not a CRL of this CA: give another "
                                "--out, or remove it")
         revoked_at = {r.serial_number: r.revocation_date_utc for r in old}
