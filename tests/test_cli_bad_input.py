@@ -32,7 +32,7 @@ from gateway.testing.ctf import write_ctf
 from tests.conftest import ROOT, enquiry, free_port, make_home
 
 # Commands that never read a gateway's config: the config variants skip them.
-NO_CONFIG = {"init", "config", "demo", "keys ca", "ctf check", "ctf generate", "age"}
+NO_CONFIG = {"init", "config", "demo", "keys ca", "keys crl", "ctf check", "ctf generate", "age"}
 # Commands that run without a config when none is named (the batch tools read only their
 # own --config; verify and keys init fall back to defaults): no "no config at all" variant.
 CONFIG_OPTIONAL = {"match", "crosscheck", "verify", "keys init", "schooldays",
@@ -90,6 +90,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         "for_school": "3524001", "reason": "testing the command line",
         "outcome": "1=not-known", "message_id": "00000000-0000-4000-8000-000000000000",
         "transfer_id": "00000000-0000-4000-8000-000000000000",
+        "id": "00000000-0000-4000-8000-000000000000",
         "name": "test client", "scope": "operator", "client_id": "0123456789ab",
         "dob": "2015-03-14", "start": "2026-09-01", "end": "2026-09-30",
         "username": "test.user", "role": "officer",
@@ -159,7 +160,8 @@ def bad_values(w: World, command: str, action: argparse.Action) -> list[tuple[st
         "party": ["35x", "381/20011"], "to": ["3812", ""], "for_school": ["352", "35/24001"],
         "school": ["352", "35/24001"],
         "source": ["3812", "XXX/XXXX"], "dest": ["38/12001", "ABC/DEFG"],
-        "message_id": ["not-an-id"], "transfer_id": [""], "upn": ["not-a-upn"],
+        "message_id": ["not-an-id"], "transfer_id": [""], "id": ["not-an-id", ""],
+        "upn": ["not-a-upn"],
         "nhs_number": ["9434765918", "12345"],
         "scope": ["school:35", "admin"], "client_id": ["no-such-client"],
         "child_ref": ["", "x" * 300],
