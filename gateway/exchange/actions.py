@@ -93,12 +93,15 @@ async def _resend_ctf(gw: Gateway, old: OutboundRow, actor: str) -> OutboundRow:
 
     async def linked(tx: Tx) -> None:
         now = gw.clock.time()
+        # First, the guarded move out of 'undelivered' (invalid-state, and nothing queued,
+        # when another resend or the claiming LA's claim again came first): the check
+        # above is only for a clear answer, this is what makes one resend win.
+        await gw.store.transfers.resent(tx, transfer.transfer_id, fresh.message_id,
+                                        old.recipient, actor, now)
         await gw.store.outbox.link_resend(tx, fresh.message_id, old.message_id, actor, now)
         await gw.store.audit.add(actor, "resend", old.message_id,
                                  f"as {fresh.message_id} (transfer {transfer.transfer_id})",
                                  tx=tx)
-        await gw.store.transfers.resent(tx, transfer.transfer_id, fresh.message_id,
-                                        old.recipient, actor, now)
         for case_id in await gw.store.cases.for_message(tx, old.message_id):
             await gw.store.cases.link(tx, case_id, fresh.message_id, "out")  # as the first
 

@@ -263,11 +263,24 @@ class Transfers:
 
     async def resent(self, tx: Tx, transfer_id: str, message_id: str, recipient: str,
                      actor: str, now: float) -> None:
-        """A CTF that was not delivered is queued again (outbox row ``message_id``)."""
-        await tx.execute("UPDATE transfers SET state = 'forwarded' WHERE transfer_id = ? "
-                         "AND state = 'undelivered'", transfer_id)
-        await tx.execute("UPDATE lpd SET delivery_failed_at = NULL WHERE transfer_id = ? "
-                         "AND claimed_by = ?", transfer_id, recipient)
+        """A CTF that was not delivered is queued again (outbox row ``message_id``, in the
+        caller's transaction): a forward marked ``undelivered`` goes back to ``forwarded``, a
+        claimed LPD entry's failed delivery to ``recipient`` is cleared. Each change is
+        guarded (it applies only while the mark is still there), and when neither applies
+        this raises ``invalid-state`` and the caller's transaction, with the new Transfer,
+        rolls back: of two resends at once (two operators, two processes), or a resend and
+        the claiming LA's claim again, exactly one sends the CTF."""
+        n = await tx.execute("UPDATE transfers SET state = 'forwarded' WHERE transfer_id = ? "
+                             "AND state = 'undelivered'", transfer_id)
+        if not n:
+            n = await tx.execute(
+                "UPDATE lpd SET delivery_failed_at = NULL WHERE transfer_id = ? "
+                "AND state = 'claimed' AND claimed_by = ? AND delivery_failed_at IS NOT NULL",
+                transfer_id, recipient)
+        if not n:
+            raise GatewayError("invalid-state", f"transfer {transfer_id} is not marked "
+                               f"undelivered to {recipient}: it was sent again already (a "
+                               "resend, or the LA's claim again)")
         await self.history(tx, transfer_id, actor, "resent",
                            f"as transfer {message_id} to {recipient}", now)
 
