@@ -161,6 +161,32 @@ async def test_5xx_and_bad_receipts_are_retried_and_open_the_circuit(world) -> N
         await server.close()
 
 
+async def test_a_refusal_of_one_message_is_final_even_as_a_503(world, monkeypatch) -> None:
+    """ctf-destination-unreachable is about one CTF (no endpoint for its destination), not
+    the partner: final, whatever the status (a gateway before the second hub review
+    answered it with a 503), and never counted against the partner's circuit breaker."""
+    from gateway.core import errors
+    from gateway.exchange.inbound import Inbound
+
+    a, b, gw, sender, clock = world
+    monkeypatch.setitem(errors.ERRORS, "ctf-destination-unreachable",
+                        (503, errors.ERRORS["ctf-destination-unreachable"][1]))
+
+    async def refuse(self, message, body, arrival):
+        raise GatewayError("ctf-destination-unreachable", "no endpoint for 381")
+
+    monkeypatch.setattr(Inbound, "accept", refuse)
+    server = await start_receiver(b)
+    try:
+        mids = [await queue_enquiry(gw) for _ in range(4)]  # over breaker_threshold (3)
+        for mid in mids:
+            row = await run_until(sender, gw, clock, mid, ("failed",))
+            assert (row.error_code, row.attempts) == ("ctf-destination-unreachable", 1)
+        assert sender.breaker("352").state(clock.time(), 3) == "closed"
+    finally:
+        await server.close()
+
+
 async def test_expired_message_becomes_a_dead_letter(tmp_path) -> None:
     a = make_home(tmp_path, "355", {"352": f"http://127.0.0.1:{free_port()}/v1/messages"},
                   extra="outbound_expiry_seconds = 0\n")

@@ -221,7 +221,11 @@ async def test_d7_ctf_destination_unreachable_does_not_open_the_las_circuit_to_t
     The LA's client turns every 5xx into Retry (exchange/client.py: transient = status >=
     500) and the sender counts each Retry against the hub's circuit breaker: one CTF for an
     unconfigured LA is re-uploaded for 5 days (outbound_expiry_seconds) and opens the LA's
-    circuit to the hub, holding up every other message to the hub."""
+    circuit to the hub, holding up every other message to the hub.
+
+    Changed from the review's draft: the refusal is now a final 422 (it asserted the code
+    with 503); the sender's half checks the old hub's 503 answer too, which is final and
+    does not count against the breaker either."""
     from gateway.exchange.client import Retry
     from gateway.exchange.sender import Sender
     ctf = tmp_path / "c.xml"
@@ -234,7 +238,7 @@ async def test_d7_ctf_destination_unreachable_does_not_open_the_las_circuit_to_t
         (fwd,) = await outbox(la, m.MessageType.TRANSFER)
         with pytest.raises(GatewayError) as info:
             await relay_transfer(la, fwd, hub, tmp_path)
-        assert (info.value.code, info.value.status) == ("ctf-destination-unreachable", 503)
+        assert (info.value.code, info.value.status) == ("ctf-destination-unreachable", 422)
         sender = Sender(la, session=None)  # type: ignore[arg-type]
         for _ in range(la.settings.breaker_threshold):      # what the client raises on it
             await sender.retry(fwd, Retry("HTTP 503: ctf-destination-unreachable",

@@ -84,7 +84,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 # Refusals that ``ctf check`` cannot explain: they are about the sending, not the file.
-_NOT_IN_FILE = frozenset({"ctf-too-large", "ctf-source-mismatch"})
+_NOT_IN_FILE = frozenset({"ctf-too-large", "ctf-source-mismatch",
+                          "ctf-destination-unreachable"})
 
 
 def cmd_post(args: argparse.Namespace) -> int:

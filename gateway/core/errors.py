@@ -120,11 +120,13 @@ ERRORS: dict[str, tuple[int, str]] = {
     "ctf-notice-failed": (503, "The lost-pupil notice to the school's LA could not be made, so "
                           "the CTF was not accepted; the hub's operator has been alerted. "
                           "Send it again later."),
-    "ctf-destination-unreachable": (503, "The gateway this CTF was sent to cannot pass it on: "
+    "ctf-destination-unreachable": (422, "The gateway this CTF was sent to cannot pass it on: "
                                     "it has no endpoint for the CTF's destination LA (or for "
-                                    "the hub), so the CTF was not accepted. This is not your "
-                                    "configuration; its operator has been alerted. Send it "
-                                    "again later."),
+                                    "the hub), so the CTF was not accepted, and sending it "
+                                    "again as it is will not help. Check the destination LA "
+                                    "code in the CTF; if it is right, that gateway's operator "
+                                    "has been alerted: send it again once they say the LA is "
+                                    "added."),
     "partner-unreachable": (502, "The partner or hub could not be reached, or its answer did "
                             "not verify; nothing was done there. Try again later."),
     "request-timeout": (408, "The request was not sent in time; send it again."),

@@ -27,6 +27,10 @@ from gateway.store.payloads import Opened
 
 MAX_ANSWER_BYTES = 256 * 1024
 CODE_RE = re.compile(r"[a-z0-9-]{1,64}")
+# Refusals of this one message, never retried whatever the status: the partner is up and
+# answered, and sending the same message again cannot succeed (a gateway before this
+# change answered ctf-destination-unreachable with a 503).
+FINAL_CODES = frozenset({"ctf-destination-unreachable"})
 
 
 class _SizedStream(aiohttp.payload.AsyncIterablePayload):
@@ -40,7 +44,9 @@ class _SizedStream(aiohttp.payload.AsyncIterablePayload):
 
 class Retry(Exception):
     """A delivery attempt that should be tried again later. ``code`` is the partner's, when
-    it answered with a verified Error that asks for a retry (a 429 or a 5xx)."""
+    it answered with a verified Error that asks for a retry (a 429 or a 5xx); a code in
+    ``FINAL_CODES`` is about this message alone and never counts against the partner's
+    circuit breaker (``Sender.retry``)."""
 
     def __init__(self, reason: str, code: str | None = None) -> None:
         super().__init__(reason)
@@ -111,7 +117,7 @@ async def post(gw: Gateway, session: aiohttp.ClientSession, row: OutboundRow
         raise Retry(f"HTTP {status}; the answer did not verify ({exc.code})"
                     f"{_unsigned_code(gw, answer)}") from None
     if isinstance(message, m.Error):
-        if transient:
+        if transient and message.code not in FINAL_CODES:
             raise Retry(f"HTTP {status}: {message.code}", code=message.code)
         if status < 400:
             raise Retry("a signed Error with a success status")

@@ -5,7 +5,9 @@
 - Connection errors, timeouts, 5xx and unverifiable answers are retried with exponential
   backoff and full jitter, keeping the same message id, until the message expires.
 - A signed Error from the recipient with a 4xx status fails the message with its code; it is
-  not retried (a 429 or 5xx one, and any unsigned Error, is retried).
+  not retried (a 429 or 5xx one, and any unsigned Error, is retried), nor is one with a code
+  about that message alone (``client.FINAL_CODES``: ``ctf-destination-unreachable``), which
+  never counts against the partner's circuit breaker.
 - A per-partner circuit breaker stops hammering a partner that is down: after
   ``breaker_threshold`` consecutive failures the partner is skipped for
   ``breaker_cooldown_seconds``, then one message is tried (half-open).
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from gateway.core.logsafe import failure
-from gateway.exchange.client import PartnerRejected, Retry, post
+from gateway.exchange.client import FINAL_CODES, PartnerRejected, Retry, post
 from gateway.exchange.gateway import Gateway
 from gateway.messages import model as m
 from gateway.store import OutboundRow, OutboxState
@@ -227,7 +229,12 @@ class Sender:
         self.outcomes("retry")
         now = self.clock.time()
         br = self.breaker(row.recipient)
-        br.failures += 1
+        if exc.code in FINAL_CODES:
+            # The partner answered, signed, about this message alone (a CTF it cannot pass
+            # on): it is up, and one misaddressed CTF must not hold up everything else.
+            br.failures = 0
+        else:
+            br.failures += 1
         if br.failures >= self.s.breaker_threshold:
             br.open_until = now + self.s.breaker_cooldown_seconds
             log.warning("circuit open for partner %s after %d failures", row.recipient,
