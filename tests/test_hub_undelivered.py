@@ -96,3 +96,56 @@ async def test_only_the_claiming_la_claims_again_after_a_failed_delivery(
         assert len(await outbox(hub, m.MessageType.CLAIM_NOTICE)) == 1  # told once
     finally:
         await hub.close()
+
+
+async def test_migration_16_marks_a_claimed_delivery_that_failed_before_the_upgrade(
+        world, tmp_path, monkeypatch):
+    """At schema 13 (before migration 14) the hub's delivery of a claimed LPD entry expired
+    and nothing marked it; migration 16 sets its delivery_failed_at (the claiming LA may
+    claim again, 'ctf undelivered' lists it) and notes it in its history. A delivery that
+    was made is left alone."""
+    from gateway.store import migrations as mig
+    from gateway.store.outbox import Outbox
+    from gateway.store.transfers import Transfers
+
+    async def nothing(*a, **k):  # the code before migration 14: nothing marks the entry
+        return None
+
+    async def first(self, tx, lea, estab, digest, transfer_id):
+        return transfer_id
+
+    lost = tmp_path / "lost.xml"
+    write_ctf(lost, source=("355", "2001"), dest=("XXX", "XXXX"), pupils=[pupil()])
+    saved = list(mig.MIGRATIONS)
+    mig.MIGRATIONS[:] = [x for x in saved if x[0] <= 13]
+    try:
+        with monkeypatch.context() as mp:
+            mp.setattr(Outbox, "_ctf_not_delivered", staticmethod(nothing))
+            mp.setattr(Transfers, "first_lost", first)  # no ctf_lost_once before 15
+            hub = await Gateway.open(world["hub"].settings())
+            try:
+                env = envelope(signer_of(world[SCHOOL_A]), SCHOOL_A, "S2S", lost)
+                tid = mx.parse_stored(env).header.message_id
+                await accept(hub, env, lost, tmp_path / "a.part")
+                await inbound_for(hub).receive(claim(world["352"], tid, "3524002"))
+                await expire_everything(hub)
+            finally:
+                await hub.close()
+    finally:
+        mig.MIGRATIONS[:] = saved
+    hub = await Gateway.open(world["hub"].settings())
+    try:
+        entry = await hub.store.transfers.lpd_entry(tid)
+        assert entry.state == "claimed" and entry.delivery_failed_at is not None
+        listed = [(u.transfer_id, u.what, u.recipient)
+                  for u in await hub.store.transfers.undelivered()]
+        assert listed == [(tid, "claimed", "352")]
+        last = (await hub.store.transfers.lpd_history(tid))[-1]
+        assert last.action == "not-delivered" and "found at upgrade" in last.detail
+        # the claiming LA may now claim it again: one new delivery
+        await inbound_for(hub).receive(claim(world["352"], tid, "3524003", "again"))
+        live = [r for r in await outbox(hub, m.MessageType.TRANSFER)
+                if r.state in (OutboxState.QUEUED, OutboxState.SENDING)]
+        assert len(live) == 1
+    finally:
+        await hub.close()

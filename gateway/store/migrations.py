@@ -551,6 +551,46 @@ WHERE t.destination IN ('lost', 'out-of-sector') AND NOT EXISTS (
 """))
 
 
+# 16: the CTFs that were stuck before migration 14 (its marking starts with the rows that fail
+# or expire after it): a forward still ``forwarded`` whose last Transfer failed, expired or was
+# cancelled, with none queued, sending or delivered, becomes ``undelivered``; a claimed LPD
+# entry whose last delivery to the claiming LA ended so gets its ``delivery_failed_at``. Each
+# gets a ``not-delivered`` history entry, as if marked then, so ``ctf undelivered`` and the
+# diagnostics list it with its recipient and date. The index on the outbox's payload
+# reference serves this and the resend's look-ups of a CTF's Transfers.
+_NOT_DELIVERED = "('failed', 'expired', 'cancelled')"
+_LIVE = "('queued', 'sending', 'delivered', 'answered', 'closed')"
+# the outbox row ``o`` (to ``o.recipient``, for the transfer ``t``) is the last of its CTF
+_LAST = """NOT EXISTS (SELECT 1 FROM outbound p WHERE p.payload_path = o.payload_path
+    AND p.recipient = o.recipient AND (p.state IN {live} OR p.created_at > o.created_at
+    OR (p.created_at = o.created_at AND p.message_id > o.message_id)))""".replace(
+    "{live}", _LIVE)
+_STUCK_FORWARDS = f"""SELECT t.transfer_id, o.message_id, o.recipient, o.state, o.error_code,
+    COALESCE(o.updated_at, o.created_at) AS at
+FROM outbound o JOIN transfers t ON t.path = o.payload_path
+WHERE o.state IN {_NOT_DELIVERED} AND t.state = 'forwarded' AND {_LAST}"""
+_STUCK_CLAIMS = f"""SELECT l.transfer_id, o.message_id, o.recipient, o.state, o.error_code,
+    COALESCE(o.updated_at, o.created_at) AS at
+FROM outbound o JOIN transfers t ON t.path = o.payload_path
+JOIN lpd l ON l.transfer_id = t.transfer_id AND l.claimed_by = o.recipient
+WHERE o.state IN {_NOT_DELIVERED} AND l.state = 'claimed' AND l.delivery_failed_at IS NULL
+AND {_LAST}"""
+_HISTORY = """INSERT INTO lpd_history (transfer_id, at, party, action, detail)
+SELECT s.transfer_id, s.at, s.recipient, 'not-delivered', 'transfer ' || s.message_id || ' to '
+    || s.recipient || ': ' || COALESCE(s.error_code, s.state) || ' (found at upgrade)'
+FROM ({stuck}) s"""
+MIGRATIONS.append((16, f"""
+CREATE INDEX outbound_payload ON outbound (payload_path, recipient, created_at)
+WHERE payload_path IS NOT NULL;
+{_HISTORY.replace("{stuck}", _STUCK_FORWARDS)};
+UPDATE transfers SET state = 'undelivered'
+WHERE transfer_id IN (SELECT s.transfer_id FROM ({_STUCK_FORWARDS}) s);
+{_HISTORY.replace("{stuck}", _STUCK_CLAIMS)};
+UPDATE lpd SET delivery_failed_at = (
+    SELECT MAX(s.at) FROM ({_STUCK_CLAIMS}) s WHERE s.transfer_id = lpd.transfer_id)
+WHERE transfer_id IN (SELECT s.transfer_id FROM ({_STUCK_CLAIMS}) s)
+"""))
+
 def refuse_newer(done: set[int], migrations: list[tuple[int, str]]) -> None:
     """Refuse a database that a newer gateway has migrated: this code does not know its
     tables and could misread or damage them (a downgrade, or an old binary started by
