@@ -113,8 +113,14 @@ async def _resend_ctf(gw: Gateway, old: OutboundRow, actor: str) -> OutboundRow:
 
 async def resend_transfer(gw: Gateway, ref: str, actor: str) -> OutboundRow:
     """``cme-gateway ctf resend``: resend a CTF that was not delivered, named by its
-    transfer id (the last Transfer that sent it) or by the outbox message id."""
-    if await gw.store.outbox.get(ref) is not None:
+    transfer id (the last Transfer that sent it) or by the outbox message id of a Transfer
+    that sent a CTF stored here; any other message is refused (``invalid-state``): it is
+    resent from the outbox."""
+    row = await gw.store.outbox.get(ref)
+    if row is not None:
+        if row.message_type != m.MessageType.TRANSFER.value or row.payload_path is None:
+            raise GatewayError("invalid-state", f"message {ref} is a {row.message_type}, not "
+                               "the Transfer of a CTF stored here; resend it from the outbox")
         return await resend(gw, ref, actor)
     transfer = await gw.store.transfers.get(ref)
     if transfer is None:
