@@ -46,3 +46,42 @@ async def test_the_same_lost_ctf_twice_is_stored_once(world, tmp_path, to):
         assert not list((gw.settings.path(gw.settings.ctf_dir)).glob(f"{ids[1]}*"))
     finally:
         await gw.close()
+
+
+@pytest.mark.parametrize("to", ["S2S", "355"])
+async def test_the_same_lost_ctf_after_the_first_was_found_is_stored_as_new(
+        world, tmp_path, to):
+    """The repeat rule lapses once the first is found (at the hub: its LPD entry claimed;
+    at the LA: the case opened for it located or closed): the same file again is the
+    child missing again, stored as new, and the first one's history says so."""
+    lost = tmp_path / "lost.xml"
+    write_ctf(lost, source=("355", "2001"), dest=("XXX", "XXXX"), pupils=[pupil()])
+    gw = await Gateway.open(world["hub" if to == "S2S" else to].settings())
+    try:
+        signer = signer_of(world[SCHOOL_A])
+        first, second, third = (envelope(signer, SCHOOL_A, to, lost) for _ in range(3))
+        ids = [mx.parse_stored(e).header.message_id for e in (first, second, third)]
+        await accept(gw, first, lost, tmp_path / "a.part")
+
+        async def found(tx):
+            if to == "S2S":
+                await tx.execute("UPDATE lpd SET state = 'claimed', claimed_by = '352' "
+                                 "WHERE transfer_id = ?", ids[0])
+            else:
+                assert await tx.execute("UPDATE cases SET status = 'closed' "
+                                        "WHERE transfer_id = ?", ids[0]) == 1
+        await gw.store.backend.write(found)
+        await accept(gw, second, lost, tmp_path / "b.part")
+        assert (await gw.store.transfers.get(ids[1])).state in ("lpd", "forwarded")
+        history = await gw.store.transfers.lpd_history(ids[0])
+        assert history[-1].action == "posted-again" and ids[1] in history[-1].detail
+        if to == "S2S":
+            assert len(await outbox(gw, m.MessageType.CTF_NOTICE)) == 2
+        else:
+            assert len(await outbox(gw, m.MessageType.TRANSFER)) == 2
+        # and the second, still lost, makes the third a repeat again
+        await accept(gw, third, lost, tmp_path / "c.part")
+        assert await gw.store.transfers.get(ids[2]) is None
+        assert (await gw.store.transfers.lpd_history(ids[1]))[-1].action == "repeat"
+    finally:
+        await gw.close()

@@ -112,7 +112,7 @@ async def test_migration_16_marks_a_claimed_delivery_that_failed_before_the_upgr
         return None
 
     async def first(self, tx, lea, estab, digest, transfer_id):
-        return transfer_id
+        return transfer_id, None
 
     lost = tmp_path / "lost.xml"
     write_ctf(lost, source=("355", "2001"), dest=("XXX", "XXXX"), pupils=[pupil()])

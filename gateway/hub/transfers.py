@@ -6,8 +6,8 @@ envelope signs -> check the CTF as a stream (``ctf.reader``) -> the sender must 
 school or its LA (or the hub) -> route (``routing``) -> one transaction stores the envelope,
 the transfer, each pupil, and whatever the routing causes (an LPD entry, a case, forwarded
 transfers, a notice) -> signed Receipt over the envelope bytes. A lost or out-of-sector CTF
-already stored from the same source school (the same SHA-256) is a repeat: its envelope is
-stored and receipted, and nothing else (``Transfers.first_lost``).
+already stored from the same source school (the same SHA-256), and still lost there, is a
+repeat: its envelope is stored and receipted, and nothing else (``Transfers.first_lost``).
 """
 
 from __future__ import annotations
@@ -99,14 +99,22 @@ async def receive_transfer(gw: Gateway, envelope: bytes, message: m.Transfer, tm
             # the same file again (``ctf post`` signs a new Transfer each run, e.g. after a
             # timeout) gets a receipt as for the first, and no second LPD entry, notice,
             # case or forward. The first is named in its history.
-            first = await gw.store.transfers.first_lost(tx, info.source.lea, info.source.estab,
-                                                        digest, h.message_id)
+            # Only while the first is still lost: once it is claimed (at an LA, its case
+            # located or closed), the same file again is the child missing again, stored as
+            # new, and the first one's history says so.
+            first, lapsed = await gw.store.transfers.first_lost(
+                tx, info.source.lea, info.source.estab, digest, h.message_id)
             if first != h.message_id:
                 repeat["of"] = first
                 await gw.store.transfers.history(
                     tx, first, h.sender, "repeat", f"transfer {h.message_id}: the same CTF "
                     "(SHA-256) again from the same school; stored once", arrival.now.timestamp())
                 return
+            if lapsed is not None:
+                await gw.store.transfers.history(
+                    tx, lapsed, h.sender, "posted-again", f"transfer {h.message_id}: the same "
+                    "CTF again from the same school after this one was found; stored as new",
+                    arrival.now.timestamp())
         repeat.pop("of", None)
         await staged.step(tx)  # the payload's rows, where the store keeps them in the database
         await gw.store.transfers.insert(tx, trow, info.pupils)

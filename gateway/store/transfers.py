@@ -20,6 +20,9 @@ from gateway.store.base import Backend, Row, Tx
 
 log = logging.getLogger(__name__)
 LOST_KINDS = ("lost", "out-of-sector")
+# The states of a case still looking for a child (``store.cases.CaseState``): a lost CTF
+# whose case is in one of them is still lost at this LA.
+_LOOKING = ("referred", "logged", "unknown", "whereabouts-unknown")
 
 @dataclass(frozen=True)
 class TransferRow:
@@ -214,22 +217,50 @@ class Transfers:
         raise GatewayError("lpd-already-claimed", f"claimed by LA {cur['claimed_by']}")
 
     async def first_lost(self, tx: Tx, source_lea: str, source_estab: str, digest: str,
-                         transfer_id: str) -> str:
+                         transfer_id: str) -> tuple[str, str | None]:
         """Record ``transfer_id`` as the lost or out-of-sector CTF ``digest`` of school
-        ``source_lea``/``source_estab`` unless one is recorded already; returns the one
-        recorded (``transfer_id`` when it is the first). Concurrent transactions wait on the
-        primary key, so one CTF is stored once however many processes take it."""
-        got = await tx.fetchone(
-            "INSERT INTO ctf_lost_once (source_lea, source_estab, digest, transfer_id) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (source_lea, source_estab, digest) DO NOTHING "
-            "RETURNING transfer_id", source_lea, source_estab, digest, transfer_id)
-        if got is not None:
-            return transfer_id
-        row = await tx.fetchone(
-            "SELECT transfer_id FROM ctf_lost_once WHERE source_lea = ? AND source_estab = ? "
-            "AND digest = ?", source_lea, source_estab, digest)
-        assert row is not None
-        return str(row["transfer_id"])
+        ``source_lea``/``source_estab`` unless one is recorded already and still lost;
+        returns (the one recorded, the earlier one it replaced or None). ``transfer_id``
+        is recorded when it is the first, or when the one recorded is no longer lost (its
+        LPD entry claimed; at an LA, the case opened for it located or closed): the same
+        file posted again then is the child missing again, a new event, and is stored as
+        new. While the first is still lost a repeat is a retry (the caller stores nothing).
+        Concurrent transactions wait on the primary key (and the guarded replacement), so
+        one CTF is stored once however many processes take it."""
+        for _ in range(3):
+            got = await tx.fetchone(
+                "INSERT INTO ctf_lost_once (source_lea, source_estab, digest, transfer_id) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (source_lea, source_estab, digest) DO NOTHING "
+                "RETURNING transfer_id", source_lea, source_estab, digest, transfer_id)
+            if got is not None:
+                return transfer_id, None
+            row = await tx.fetchone(
+                "SELECT transfer_id FROM ctf_lost_once WHERE source_lea = ? "
+                "AND source_estab = ? AND digest = ?", source_lea, source_estab, digest)
+            if row is None:
+                continue  # (not on any store this code runs on: the row is never deleted)
+            first = str(row["transfer_id"])
+            if first == transfer_id or await self._still_lost(tx, first):
+                return first, None
+            if await tx.execute(
+                    "UPDATE ctf_lost_once SET transfer_id = ? WHERE source_lea = ? "
+                    "AND source_estab = ? AND digest = ? AND transfer_id = ?",
+                    transfer_id, source_lea, source_estab, digest, first):
+                return transfer_id, first
+            # another transaction replaced it first: look again
+        raise GatewayError("store-unavailable", "ctf_lost_once kept changing")
+
+    @staticmethod
+    async def _still_lost(tx: Tx, transfer_id: str) -> bool:
+        """Whether the lost CTF ``transfer_id`` is still lost: at the hub its LPD entry is
+        ``lost``; at an LA a case opened for it is still looking for the child (referred,
+        logged, unknown, whereabouts unknown), or none was opened (nothing says it was
+        found)."""
+        entry = await tx.fetchone("SELECT state FROM lpd WHERE transfer_id = ?", transfer_id)
+        if entry is not None:
+            return bool(entry["state"] == "lost")
+        rows = await tx.fetchall("SELECT status FROM cases WHERE transfer_id = ?", transfer_id)
+        return not rows or any(r["status"] in _LOOKING for r in rows)
 
     @classmethod
     async def not_delivered(cls, tx: Tx, payload_path: str, message_id: str,
