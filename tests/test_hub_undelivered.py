@@ -149,3 +149,25 @@ async def test_migration_16_marks_a_claimed_delivery_that_failed_before_the_upgr
         assert len(live) == 1
     finally:
         await hub.close()
+
+
+async def test_ctf_resend_of_an_expired_transfer_warns_that_it_may_have_arrived(
+        world, tmp_path, capsys):
+    import asyncio
+
+    from gateway.cli.main import main
+
+    ctf = tmp_path / "c.xml"
+    write_ctf(ctf, source=("355", "2001"), dest=("352", "4001"), pupils=1)
+    hub = await Gateway.open(world["hub"].settings())
+    try:
+        env = envelope(signer_of(world[SCHOOL_A]), SCHOOL_A, "S2S", ctf)
+        tid = mx.parse_stored(env).header.message_id
+        await accept(hub, env, ctf, tmp_path / "a.part")
+        await expire_everything(hub)
+    finally:
+        await hub.close()
+    rc = await asyncio.to_thread(main, ["--config", str(world["hub"].config), "ctf", "resend",
+                                       tid])
+    out = capsys.readouterr().out
+    assert rc == 0 and "queued transfer" in out and "may have arrived at 352" in out, out

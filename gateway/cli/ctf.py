@@ -171,7 +171,17 @@ def cmd_resend(args: argparse.Namespace) -> int:
         gw = await Gateway.open(s)
         try:
             row = await resend_transfer(gw, args.id.strip(), "cli")
-            return f"queued transfer {row.message_id} to {row.recipient}"
+            out = f"queued transfer {row.message_id} to {row.recipient}"
+            was, _ = await gw.store.outbox.resends(row.message_id)
+            old = await gw.store.outbox.get(was) if was else None
+            if old is not None and old.state.value == "expired":
+                # No receipt is not proof it did not arrive (a receipt lost on the way back).
+                out += (f"\nnote: transfer {old.message_id} expired with no receipt, so it "
+                        f"may have arrived at {row.recipient} after all: check with them; "
+                        "if it had, cancel this resend in the outbox. (A gateway of this "
+                        "version offers a school the same CTF from the same sender once "
+                        "while it is not yet collected.)")
+            return out
         finally:
             await gw.close()
 

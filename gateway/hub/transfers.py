@@ -7,7 +7,9 @@ school or its LA (or the hub) -> route (``routing``) -> one transaction stores t
 the transfer, each pupil, and whatever the routing causes (an LPD entry, a case, forwarded
 transfers, a notice) -> signed Receipt over the envelope bytes. A lost or out-of-sector CTF
 already stored from the same source school (the same SHA-256), and still lost there, is a
-repeat: its envelope is stored and receipted, and nothing else (``Transfers.first_lost``).
+repeat: its envelope is stored and receipted, and nothing else (``Transfers.first_lost``); so
+is a CTF to be held here for a school that already holds the same one, not yet collected,
+from the same sender (``Transfers.held_copy``).
 """
 
 from __future__ import annotations
@@ -115,6 +117,18 @@ async def receive_transfer(gw: Gateway, envelope: bytes, message: m.Transfer, tm
                     tx, lapsed, h.sender, "posted-again", f"transfer {h.message_id}: the same "
                     "CTF again from the same school after this one was found; stored as new",
                     arrival.now.timestamp())
+        elif routed.state == "held":
+            # The same CTF again from the same sender for the same school, the first still
+            # waiting to be collected (a forward resent after its receipt was lost): a
+            # receipt, and the school is offered it once.
+            copy = await gw.store.transfers.held_copy(tx, trow)
+            if copy is not None:
+                repeat["of"] = copy
+                await gw.store.transfers.history(
+                    tx, copy, h.sender, "repeat", f"transfer {h.message_id}: the same CTF "
+                    "(SHA-256) again from the same sender for the same school; held once",
+                    arrival.now.timestamp())
+                return
         repeat.pop("of", None)
         await staged.step(tx)  # the payload's rows, where the store keeps them in the database
         await gw.store.transfers.insert(tx, trow, info.pupils)
