@@ -1,0 +1,197 @@
+"""Third review (rev3) of the last six commits: reproducers. Each asserts the EXPECTED
+behaviour, so each fails on the current code. Run from /work/rev3:
+    .venv/bin/python -m pytest -q /tmp/rev3d-review/test_review_wf3.py
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import logging
+from pathlib import Path
+
+import pytest
+
+from gateway.core.errors import GatewayError
+from gateway.messages import model as m
+from gateway.store.cases import CaseState as C
+from gateway.web.app import inbound_for
+from gateway.workflow import cases as wf
+from gateway.workflow import monitoring
+from gateway.workflow.monitoring import MonitorWorker
+from tests.test_review_w5_statutory import run
+from tests.test_review_w6_workflow import ZOFIA_PUPIL, ZOFIA_ROW, ctf_row, delete, found_notes
+from tests.test_school_notices import PARENT, K, Schools, notice
+from tests.test_workflow import import_records
+
+G = m.DeletionGround
+
+
+async def absence(s: Schools, **pupil: object) -> None:
+    n = notice(s.ours, K.ABSENCE, absence=m.Absence(dt.date(2026, 11, 9), 11))
+    if pupil:
+        n = dataclasses.replace(n, pupil=dataclasses.replace(n.pupil, **pupil))
+    await inbound_for(s.w.b).receive(s.ours.sign(n))
+
+
+async def deletion(s: Schools, ground: G = G.ABSENT_20_SCHOOL_DAYS, **pupil: object) -> None:
+    n = notice(s.ours, K.DELETION, parents=(PARENT,),
+               deletion=m.Deletion(ground, dt.date(2026, 12, 4)))
+    if pupil:
+        n = dataclasses.replace(n, pupil=dataclasses.replace(n.pupil, **pupil))
+    await inbound_for(s.w.b).receive(s.ours.sign(n))
+
+
+# ---- F1: the CTF the deleting school sends to the child's NEW school is ignored -------------
+# Guidance (cme-guidelines l.339): the receiving school tells the previous school it has placed
+# the pupil, and the previous school then sends the CTF to the new school. That CTF is the
+# finding; the change drops every CTF whose source is the case's last school.
+
+def test_f1_ctf_from_the_last_school_to_a_new_school_is_a_finding(tmp_path: Path) -> None:
+    async def body(s: Schools) -> None:
+        b = s.w.b
+        await deletion(s)  # 3524001, 9(1)(i), whereabouts unknown
+        row = ctf_row(b, "3524001", "3524002", "school")  # old school -> new school here
+        await b.store.backend.write(functools.partial(
+            b.store.transfers.insert, row=row, pupils=[ZOFIA_PUPIL]))
+        await MonitorWorker(b).tick()
+        assert any("3524002" in n for n in await found_notes(s)), await found_notes(s)
+    run(body, tmp_path)
+
+
+# ---- F2: a child readmitted to the SAME school (records) is hidden by the last-school rule ---
+
+def test_f2_readmission_to_the_last_school_in_records_is_a_finding(tmp_path: Path) -> None:
+    async def body(s: Schools) -> None:
+        b = s.w.b
+        await deletion(s)  # deleted from 3524001 (ground met 4 Dec), case "unknown"
+        await import_records(  # old spell ended 4 Dec; a NEW spell at 3524001 from today
+            b, {**ZOFIA_ROW, "record_id": "r1", "laestab": "3524001",
+                "on_roll_to": "2026-12-04"},
+            {**ZOFIA_ROW, "record_id": "r2", "laestab": "3524001",
+             "on_roll_from": "2026-12-07"})
+        await MonitorWorker(b).tick()
+        assert await found_notes(s), "child back on 3524001's roll from 7 Dec: nobody told"
+    run(body, tmp_path)
+
+
+# ---- F3: the takeover drops what the deletion return carries (parent, telephone, UPN) -------
+
+def test_f3_takeover_keeps_the_deletions_parent_telephone_and_upn(tmp_path: Path) -> None:
+    async def body(s: Schools) -> None:
+        b = s.w.b
+        await absence(s)  # an absence return: no parents, no UPN (none required)
+        await deletion(s, upn="A123456789012")  # required: a parent's telephone
+        [case] = await b.store.cases.find()
+        d = case.detail_map()
+        assert d.get("telephone") == "0161 000 0001" and d.get("parent") == "Anna Nowak", d
+        assert case.upn == "A123456789012", case.upn
+    run(body, tmp_path)
+
+
+# ---- F4: the takeover moves back a case the officer already moved on ----------------------
+
+def test_f4_takeover_does_not_undo_the_officers_located(tmp_path: Path) -> None:
+    async def body(s: Schools) -> None:
+        b = s.w.b
+        await absence(s)
+        [case] = await b.store.cases.find()
+        await wf.move(b, case.case_id, C.UNKNOWN, "officer", "not at school, enquiries")
+        await wf.move(b, case.case_id, C.LOCATED, "officer", "found: living with aunt")
+        await deletion(s)  # the school's 9(1)(i) deletion, 20 days on
+        [case] = await b.store.cases.find()
+        assert case.state is C.LOCATED, f"officer's 'located' overridden to {case.status}"
+    run(body, tmp_path)
+
+
+# ---- F5: the takeover's (override) move is not audited -------------------------------------
+
+def test_f5_takeover_move_is_audited_as_a_case_move(tmp_path: Path) -> None:
+    async def body(s: Schools) -> None:
+        b = s.w.b
+        await absence(s)
+        [case] = await b.store.cases.find()
+        await wf.move(b, case.case_id, C.RECEIVING_EDUCATION, "officer", "attending again")
+        n_before = len(await b.store.audit.entries("case-moved"))
+        await deletion(s)  # receiving-education -> unknown: an override
+        [case] = await b.store.cases.find()
+        moved = [e for e in await b.store.cases.events(case.case_id) if e.kind == "moved"]
+        assert moved[-1].override == 1  # the override happened ...
+        after = await b.store.audit.entries("case-moved")
+        assert len(after) > n_before, "... but no case-moved audit (wf.move writes one)"
+    run(body, tmp_path)
+
+
+# ---- F6: another child with the same name and DOB at the same school is taken over ----------
+
+def test_f6_takeover_is_not_another_pupil_with_the_same_name_and_dob(tmp_path: Path) -> None:
+    async def body(s: Schools) -> None:
+        b = s.w.b
+        await absence(s, upn="A111111111111")
+        await deletion(s, upn="B222222222222",
+                       address=m.Address(("1 Other Street",), "M5 4WT"))
+        cases = await b.store.cases.find_open()
+        assert len(cases) == 2, [(c.upn, c.reason[:30]) for c in cases]
+    run(body, tmp_path)
+
+
+# ---- F7: a matcher failure is now swallowed at WARNING: no retry, nobody told ---------------
+# Before the change, an exception in match_cases reached MonitorWorker.source: ERROR log,
+# retried MAX_TRIES ticks, then a "workflow-error" notification to the officers. Now the
+# broad except in match_cases/match_watches turns it into a WARNING per case and the arrival
+# is marked done.
+
+def test_f7_a_failing_matcher_is_visible_to_the_operator(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def body(s: Schools) -> None:
+        b = s.w.b
+        await deletion(s)
+        row = ctf_row(b, "3554009", "3524002", "school")
+        await b.store.backend.write(functools.partial(
+            b.store.transfers.insert, row=row, pupils=[ZOFIA_PUPIL]))
+
+        def boom(*a: object, **k: object) -> object:
+            raise RuntimeError("matcher broken")
+        monkeypatch.setattr(monitoring.Matcher, "match", boom)
+        worker = MonitorWorker(b)
+        for _ in range(monitoring.MAX_TRIES + 1):
+            await worker.tick()
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        told = [n for n in await b.store.notifications.recent() if n.kind == "workflow-error"]
+        assert errors or told, "no ERROR log, no workflow-error: the CTF is never matched"
+    run(body, tmp_path)
+
+
+# ---- F8: a step failing every tick: logged without where (failure()), no metric/health ------
+
+def test_f8_a_failing_step_is_logged_with_where_it_failed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def body(s: Schools) -> None:
+        b = s.w.b
+
+        async def boom(gw: object) -> int:
+            raise ValueError("bad row")
+        monkeypatch.setattr(monitoring, "end_due", boom)
+        await MonitorWorker(b).tick()
+        [line] = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        # every() logged failure(exc): "ValueError at monitoring.py:NNN <- ..."
+        assert " at " in line.split(":", 1)[-1], line
+    run(body, tmp_path)
+
+
+# ---- F9: a referral's "future" DOB is judged on the UTC date, a return's on England's -------
+
+def test_f9_a_dob_of_today_in_england_is_not_refused_just_after_midnight_bst(
+        tmp_path: Path) -> None:
+    async def body(s: Schools) -> None:
+        b = s.w.b
+        s.w.clock.set(dt.datetime(2027, 6, 1, 23, 30, tzinfo=dt.UTC))  # 2 June 00:30 BST
+        try:
+            await wf.open_referral(b, {"surname": "Nowak", "forename": "Baby", "category": 1,
+                                       "referrer": "midwife", "dob": "2027-06-02"}, "api")
+        except GatewayError as exc:
+            pytest.fail(f"born today in England, refused: {exc.code} {exc.detail}")
+    run(body, tmp_path)
