@@ -21,7 +21,7 @@ from gateway.workflow import cases as wf
 from gateway.workflow import monitoring
 from gateway.workflow.monitoring import MonitorWorker
 from tests.test_review_w5_statutory import run
-from tests.test_review_w6_workflow import ZOFIA_PUPIL, ZOFIA_ROW, ctf_row, delete, found_notes
+from tests.test_review_w6_workflow import ZOFIA_PUPIL, ZOFIA_ROW, ctf_row, found_notes
 from tests.test_school_notices import PARENT, K, Schools, notice
 from tests.test_workflow import import_records
 

@@ -34,7 +34,7 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.calendar import calendar_for
@@ -103,9 +103,9 @@ class Arrival:
     # An enquiry from the LA that asked in the first place says nothing new about where the
     # child is (it is that LA asking again): its children are not matched with its watches.
     exclude_enquirer: str | None = None
-    # The school the children came from (a CTF's source school): a CTF the school that
-    # deleted a child sends out says nothing of where the child is now.
-    from_school: str | None = None
+    # record_id -> the first day of the child's spell on that roll (records): a spell at a
+    # case's last school that began after the child left it is a readmission
+    since: dict[str, str] = field(default_factory=dict)
 
 
 async def match_watches(gw: Gateway, arrival: Arrival, matcher: Matcher | None = None
@@ -179,10 +179,11 @@ async def match_cases(gw: Gateway, arrival: Arrival, matcher: Matcher | None = N
     (the child may be on a school's roll now: check, and move the case). Cases are matched
     against the arrival, as watched children are. A records import holds every child each
     time: a child there is noted only when on a roll today, once for each record and school.
-    A record or CTF at the case's last school (the school that deleted the child or reported
-    the absence) is nothing new: the school's own roll, or the CTF it sent out; so is a CTF
-    sent to an LA (nnn/LLLL) rather than a school. A watched child's case is left to its
-    watch."""
+    A record at the case's last school (the school that deleted the child or reported the
+    absence) is nothing new, the school's roll not yet updated, unless its spell began after
+    the child left (a readmission); a CTF sent to an LA (nnn/LLLL) rather than a school names
+    no roll. A CTF to a school is a finding whoever sent it: the last school sends the CTF
+    to the school that placed the child. A watched child's case is left to its watch."""
     # a watched child's case is noted by its watch's finding (``match_watches``), this
     # arrival's included (even when already reported: ``monitoring_updates = "auto"``)
     watched = {w.case_id for w in await gw.store.watches.listing(
@@ -198,9 +199,10 @@ async def match_cases(gw: Gateway, arrival: Arrival, matcher: Matcher | None = N
                                           gw.settings.match_config())
     noted = 0
     for c in cases:
-        last = c.detail_map().get("last_school")
-        if arrival.source == "ctf" and last and arrival.from_school == last:
-            continue  # the CTF the child's last school sent out: not where the child is now
+        detail = c.detail_map()
+        last = detail.get("last_school")
+        # the day the child left the last school's roll, as the case knows it
+        left = (detail.get("ground_met_on") or c.opened_on or "")[:10]
         try:
             asked = Record(record_id=c.case_id, upn=c.upn or "",
                            nhs_number=c.nhs_number or "", surname=c.surname,
@@ -213,7 +215,7 @@ async def match_cases(gw: Gateway, arrival: Arrival, matcher: Matcher | None = N
                         arrival.ref, c.case_id, type(exc).__name__)
             continue
         hits.sort(key=lambda x: (x.band == MATCH, x.score), reverse=True)
-        hits = [x for x in hits if _new_roll(arrival, x.record_id, last)]
+        hits = [x for x in hits if _new_roll(arrival, x.record_id, last, left)]
         if not hits:
             continue
         band, record_id = hits[0].band, hits[0].record_id
@@ -257,14 +259,17 @@ async def match_cases(gw: Gateway, arrival: Arrival, matcher: Matcher | None = N
     return noted
 
 
-def _new_roll(arrival: Arrival, record_id: str, last: str | None) -> bool:
+def _new_roll(arrival: Arrival, record_id: str, last: str | None, left: str) -> bool:
     """Whether a candidate of an arrival may say where a case's child is now: records and
     CTFs only on a school's roll (a record on a roll today, a CTF sent to a school), and
-    not the case's last school's (its roll before the child left, not yet updated)."""
+    not the case's last school's (its roll before the child left, not yet updated) unless
+    the record's spell there began after the child left (``left``: readmitted)."""
     if arrival.source == "school":
         return True  # a new-pupil return: admitted (again) today
     school = arrival.schools.get(record_id)
-    return school is not None and school.laestab != last
+    if school is None:
+        return False
+    return school.laestab != last or bool(left) and arrival.since.get(record_id, "")[:10] > left
 
 
 async def _found(gw: Gateway, w: WatchRow, state: WatchState, arrival: Arrival) -> None:
@@ -489,8 +494,7 @@ async def ctf_arrival(gw: Gateway, r: dict[str, Any]) -> Arrival | None:
     children = [Record(record_id=str(p.idx), upn=p.upn or "", former_upn=p.former_upn or "",
                        surname=p.surname, forename=p.forename, dob=coerce_date(p.dob),
                        sex=p.sex or "", postcode=p.postcode or "") for p in pupils]
-    return Arrival("ctf", r["id"], children, {c.record_id: school for c in children},
-                   from_school=f"{r['source_lea']}{r['source_estab']}")
+    return Arrival("ctf", r["id"], children, {c.record_id: school for c in children})
 
 
 async def message_arrival(gw: Gateway, r: dict[str, Any]) -> Arrival | None:
@@ -643,7 +647,8 @@ class MonitorWorker:
         today = self.gw.clock.today()
         schools = {r.record_id: school_of(r.laestab) if on_roll(r, today) else None
                    for r in rows}
-        arrival = Arrival("records", "records", children, schools)
+        arrival = Arrival("records", "records", children, schools,
+                          since={r.record_id: r.on_roll_from for r in rows if r.on_roll_from})
         matcher = (await asyncio.to_thread(Matcher.from_records, children,
                                            self.gw.settings.match_config())
                    if children else None)
