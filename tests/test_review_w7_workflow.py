@@ -16,6 +16,7 @@ import pytest
 from gateway.core.errors import GatewayError
 from gateway.messages import model as m
 from gateway.store.cases import CaseState as C
+from gateway.store.cases import NewCase
 from gateway.web.app import inbound_for
 from gateway.workflow import cases as wf
 from gateway.workflow import monitoring
@@ -194,4 +195,23 @@ def test_f9_a_dob_of_today_in_england_is_not_refused_just_after_midnight_bst(
                                        "referrer": "midwife", "dob": "2027-06-02"}, "api")
         except GatewayError as exc:
             pytest.fail(f"born today in England, refused: {exc.code} {exc.detail}")
+    run(body, tmp_path)
+
+
+def test_f7_a_case_that_cannot_be_compared_is_told_to_the_officers_once(
+        tmp_path: Path) -> None:
+    async def body(s: Schools) -> None:
+        b = s.w.b
+        case_id = await b.store.backend.write(lambda tx: b.store.cases.open(tx, NewCase(
+            category=1, reason="referral", source="referral entered by cli", surname="Nowak",
+            forename="Zofia", dob="1016-05-05", sex="F"), "cli"))
+        worker = MonitorWorker(b)
+        await import_records(b, {**ZOFIA_ROW, "laestab": "3524002"})
+        await worker.tick()
+        await import_records(b, {**ZOFIA_ROW, "record_id": "r2", "laestab": "3524003"})
+        await worker.tick()  # a second arrival: skipped again, not told again
+        told = [n for n in await b.store.notifications.recent() if n.kind == "workflow-error"]
+        assert len(told) == 1 and told[0].case_id == case_id, told
+        assert case_id in told[0].subject and "Nowak" not in told[0].subject
+        assert "1016" not in told[0].subject
     run(body, tmp_path)

@@ -40,6 +40,7 @@ from typing import Any
 from gateway.calendar import calendar_for
 from gateway.core.clock import every
 from gateway.core.errors import GatewayError
+from gateway.core.logsafe import failure
 from gateway.core.parties import is_la
 from gateway.exchange.gateway import Gateway
 from gateway.exchange.handlers import Arrival as Arrived
@@ -124,13 +125,13 @@ async def match_watches(gw: Gateway, arrival: Arrival, matcher: Matcher | None =
         # A candidate is named by its source, the arrival and its place in it: a dismissed
         # one (the officer said "not the child") is never proposed again.
         try:
-            cands = [c for c in best_of(matcher, stored(w.query()))
-                     if c.band in (MATCH, POSSIBLE) and f"{arrival.source}:{arrival.ref}:"
-                     f"{c.record_id}" not in w.dismissed_refs()]
-        except Exception as exc:  # noqa: BLE001 - one watch must not stop the others
-            log.warning("watched child not matched with %s %s: watch=%s (%s)",
-                        arrival.source, arrival.ref, w.watch_id, type(exc).__name__)
+            asked = stored(w.query())
+        except UNREADABLE as exc:  # its own data: e.g. a date of birth it cannot read
+            await _skipped(gw, "watch", w.watch_id, w.case_id, arrival, exc)
             continue
+        cands = [c for c in best_of(matcher, asked)
+                 if c.band in (MATCH, POSSIBLE) and f"{arrival.source}:{arrival.ref}:"
+                 f"{c.record_id}" not in w.dismissed_refs()]
         if cands:
             bests.append((w, cands[0]))
     # One child of the arrival is one child: when it is the best candidate of several
@@ -207,13 +208,12 @@ async def match_cases(gw: Gateway, arrival: Arrival, matcher: Matcher | None = N
             asked = Record(record_id=c.case_id, upn=c.upn or "",
                            nhs_number=c.nhs_number or "", surname=c.surname,
                            forename=c.forename, dob=coerce_date(c.dob), sex=c.sex or "")
-            # several candidates: the child's old record (left) and new one (joined today)
-            # may score alike; the best one on a roll elsewhere is the finding
-            hits = [x for x in matcher.match(asked, limit=5) if x.band in (MATCH, POSSIBLE)]
-        except Exception as exc:  # noqa: BLE001 - e.g. a date of birth it cannot read
-            log.warning("open case not matched with %s %s: case=%s (%s)", arrival.source,
-                        arrival.ref, c.case_id, type(exc).__name__)
+        except UNREADABLE as exc:  # its own data: e.g. a date of birth it cannot read
+            await _skipped(gw, "case", c.case_id, c.case_id, arrival, exc)
             continue
+        # several candidates: the child's old record (left) and new one (joined today)
+        # may score alike; the best one on a roll elsewhere is the finding
+        hits = [x for x in matcher.match(asked, limit=5) if x.band in (MATCH, POSSIBLE)]
         hits.sort(key=lambda x: (x.band == MATCH, x.score), reverse=True)
         hits = [x for x in hits if _new_roll(arrival, x.record_id, last, left)]
         if not hits:
@@ -257,6 +257,33 @@ async def match_cases(gw: Gateway, arrival: Arrival, matcher: Matcher | None = N
         else:
             noted -= 1
     return noted
+
+
+# What a case's or a watch's own data raises when the matcher cannot read it (a date of birth
+# with the year 1016: ``parse_date``). Only that skips the one child; anything else (a broken
+# matcher) fails the arrival, which MonitorWorker.source logs, retries and reports.
+UNREADABLE = (ValueError, OverflowError)
+
+
+async def _skipped(gw: Gateway, what: str, ident: str, case_id: str | None,
+                   arrival: Arrival, exc: BaseException) -> None:
+    """A case or watch whose own data cannot be compared: logged by its id (never the
+    child's details) each time, and told to the officers once, to correct it."""
+    log.warning("%s not matched with %s %s: %s=%s, its data cannot be compared (%s)",
+                "open case" if what == "case" else "watched child", arrival.source,
+                arrival.ref, what, ident, type(exc).__name__)
+    name = f"uncomparable:{what}:{ident}"
+    if await gw.store.marks.get(name):
+        return
+
+    async def op(tx: Tx) -> None:
+        await gw.store.marks.put(tx, name, arrival.ref)
+        await notify.queue(gw, tx, "workflow-error",
+                           f"The {'case' if what == 'case' else 'watched child'} {ident} "
+                           f"cannot be matched against new arrivals: a detail such as its "
+                           f"date of birth cannot be read. Correct it by hand",
+                           gw.settings.addresses("notify_officers"), case_id=case_id)
+    await gw.store.backend.write(op)
 
 
 def _new_roll(arrival: Arrival, record_id: str, last: str | None, left: str) -> bool:
@@ -579,7 +606,7 @@ class MonitorWorker:
                 n += await step()
             except Exception as exc:  # noqa: BLE001 - the next step runs all the same
                 log.error("workflow step %s failed (again next tick): %s", what,
-                          getattr(exc, "code", type(exc).__name__))
+                          failure(exc))
         return n
 
     async def _end_due(self) -> int:
