@@ -22,6 +22,7 @@ from gateway.calendar import (
     half_termly_reviews,
     monitoring_ends,
 )
+from gateway.core.clock import local_date
 from gateway.core.errors import GatewayError
 from gateway.core.parties import HUB
 from gateway.exchange.gateway import Gateway
@@ -143,7 +144,8 @@ def referral_from_form(gw: Gateway, form: dict[str, Any]) -> m.Referral:
                            "categories)") from None
     address, postcode, telephone = text("address"), text("postcode"), text("telephone")
     dob = day("dob")
-    if dob is not None and not birth_possible(dob, gw.clock.today()):  # 1016 for 2016
+    # today in England, as a school return's (the UTC date is a day behind after midnight BST)
+    if dob is not None and not birth_possible(dob, local_date(gw.clock.time())):  # 1016
         raise GatewayError("bad-request", f"dob must be a date of birth from "
                            f"{EARLIEST_BIRTH_YEAR}, not in the future")
     child = m.ReferralChild(

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.calendar import EARLIEST_BIRTH_YEAR
+from gateway.core.clock import local_date
 from gateway.core.errors import GatewayError
 from gateway.store import Role
 from gateway.store.cases import DETAIL_FIELDS, NEXT, CaseFilter, CaseRow, CaseState
@@ -150,7 +151,8 @@ async def referral_post(request: web.Request) -> web.Response:
     # as the register's form: a year before 1990 is a mistype (1016 for 2016)
     if "dob" in data and dt.date.fromisoformat(data["dob"]).year < EARLIEST_BIRTH_YEAR:
         errors.append(error("Date of birth must be a real date, like 14 3 2015", "dob-day"))
-    elif "dob" in data and data["dob"] > request.app[GATEWAY].clock.today().isoformat():
+    elif "dob" in data and data["dob"] > local_date(request.app[GATEWAY].clock.time()
+                                                    ).isoformat():  # today in England
         errors.append(error("Date of birth must be in the past", "dob-day"))
     for f in typed["flags"]:
         data[f] = True
