@@ -257,6 +257,12 @@ def test_r5_the_absence_case_becomes_the_deletion_case_and_keeps_its_history(
         assert (moved.from_state, moved.to_state, moved.override) == (
             "existing-pupil", "unknown", 0)
         assert any(e.kind == "action" for e in events)  # the joint enquiries' action is kept
+        # ... and the takeover's own note on the timeline, its move and recast audited
+        assert any(e.kind == "note" and e.actor == "school:3524001"
+                   and "carries on as the deletion's" in (e.detail or "") for e in events)
+        assert [e.detail for e in await b.store.audit.entries("case-moved")] == [
+            f"case {case.case_id}: unknown"]
+        assert len(await b.store.audit.entries("case-recast")) == 1
         [row] = [r for r in await b.store.school_notices.recent() if r.kind == "deletion"]
         assert row.case_id == case.case_id
         assert len(await b.store.cases.messages(case.case_id)) == 2

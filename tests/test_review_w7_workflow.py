@@ -1,6 +1,6 @@
-"""Third review (rev3) of the last six commits: reproducers. Each asserts the EXPECTED
-behaviour, so each fails on the current code. Run from /work/rev3:
-    .venv/bin/python -m pytest -q /tmp/rev3d-review/test_review_wf3.py
+"""Third review (rev3) of the last six commits: reproducers of F1 to F9, each asserting
+the expected behaviour (all nine failed on the code they reviewed), with tests of the fixes.
+F5's reproducer is reworked: as given it asserted an override move that F4 forbids.
 """
 
 from __future__ import annotations
@@ -106,21 +106,55 @@ def test_f4_takeover_does_not_undo_the_officers_located(tmp_path: Path) -> None:
     run(body, tmp_path)
 
 
-# ---- F5: the takeover's (override) move is not audited -------------------------------------
+# ---- F5: the takeover's move is not audited -------------------------------------------------
+# (As given, the reproducer first moved the case to receiving-education and asserted the
+# takeover's override move back to unknown: F4 forbids that move, so the case here is still
+# where the absence return opened it, and the takeover's own move is what must be audited.)
 
 def test_f5_takeover_move_is_audited_as_a_case_move(tmp_path: Path) -> None:
     async def body(s: Schools) -> None:
         b = s.w.b
         await absence(s)
-        [case] = await b.store.cases.find()
-        await wf.move(b, case.case_id, C.RECEIVING_EDUCATION, "officer", "attending again")
         n_before = len(await b.store.audit.entries("case-moved"))
-        await deletion(s)  # receiving-education -> unknown: an override
+        await deletion(s)  # existing-pupil -> unknown
         [case] = await b.store.cases.find()
         moved = [e for e in await b.store.cases.events(case.case_id) if e.kind == "moved"]
-        assert moved[-1].override == 1  # the override happened ...
+        assert (moved[-1].from_state, moved[-1].to_state) == ("existing-pupil", "unknown")
         after = await b.store.audit.entries("case-moved")
-        assert len(after) > n_before, "... but no case-moved audit (wf.move writes one)"
+        assert len(after) == n_before + 1, "no case-moved audit (wf.move writes one)"
+        assert after[0].detail == f"case {case.case_id}: unknown"
+        [recast] = await b.store.audit.entries("case-recast")
+        assert case.case_id in (recast.detail or "") and "Nowak" not in (recast.detail or "")
+    run(body, tmp_path)
+
+
+def test_f4_a_case_the_officer_moved_on_is_left_and_the_officer_told(tmp_path: Path) -> None:
+    async def body(s: Schools) -> None:
+        b = s.w.b
+        await absence(s)
+        [case] = await b.store.cases.find()
+        await wf.move(b, case.case_id, C.RECEIVING_EDUCATION, "officer", "attending again")
+        await deletion(s)
+        [case] = await b.store.cases.find()
+        assert case.state is C.RECEIVING_EDUCATION and case.category == 7
+        events = await b.store.cases.events(case.case_id)
+        assert [e.to_state for e in events if e.kind == "moved"] == ["receiving-education"]
+        assert any(e.kind == "note" and "deleted from the roll" in (e.detail or "")
+                   for e in events)
+        [told] = [n for n in await b.store.notifications.recent()
+                  if n.kind == "school-notice" and "deletion" in n.subject]
+        assert case.case_id in told.subject and "receiving-education" in told.subject
+    run(body, tmp_path)
+
+
+def test_f3_the_case_keeps_what_it_has_when_the_deletion_lacks_it(tmp_path: Path) -> None:
+    async def body(s: Schools) -> None:
+        b = s.w.b
+        await absence(s, upn="A123456789012")
+        await deletion(s)  # no UPN this time
+        [case] = await b.store.cases.find()
+        assert case.upn == "A123456789012"
+        assert case.detail_map().get("absent_since") == "2026-11-09"
     run(body, tmp_path)
 
 

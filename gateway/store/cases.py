@@ -240,15 +240,23 @@ class Cases:
         return await self.load(tx, case_id)
 
     async def recast(self, tx: Tx, case_id: str, category: int, reason: str,
-                     details: dict[str, Any]) -> None:
+                     details: dict[str, Any], upn: str | None = None,
+                     nhs_number: str | None = None, sex: str | None = None,
+                     year_group: str | None = None) -> None:
         """What a later return says the case is (an absence case the school's deletion
         return turns into a deletion case): its category, reason, and details added to
-        those it has. The caller notes why on the timeline."""
+        those it has (a detail given is kept, one empty never removes one); the UPN, NHS
+        number, sex and year group fill those the case lacks. The caller notes why on the
+        timeline."""
         case = await self.load(tx, case_id)
         await tx.execute(
-            "UPDATE cases SET category = ?, reason = ?, details = ?, updated_at = ? "
+            "UPDATE cases SET category = ?, reason = ?, details = ?, updated_at = ?, "
+            "upn = COALESCE(upn, ?), nhs_number = COALESCE(nhs_number, ?), "
+            "sex = COALESCE(sex, ?), year_group = COALESCE(year_group, ?) "
             "WHERE case_id = ?", category, reason,
-            json.dumps({**case.detail_map(), **details}), self.clock.time(), case_id)
+            json.dumps({**case.detail_map(), **{k: v for k, v in details.items() if v}}),
+            self.clock.time(), upn or None, nhs_number or None, sex or None,
+            year_group or None, case_id)
 
     async def assign(self, tx: Tx, case_id: str, key_worker: str, actor: str) -> None:
         await self.load(tx, case_id)

@@ -251,12 +251,18 @@ async def move(gw: Gateway, case_id: str, to: CaseState, actor: str, why: str,
         until = monitoring_ends(calendar_for(gw.settings), gw.clock.today()).isoformat()
 
     async def op(tx: Tx) -> CaseRow:
-        row = await gw.store.cases.move(tx, case_id, to, actor, why, override, until)
-        await gw.store.audit.add(actor, "case-moved", None,
-                                 f"case {case_id}: {row.status}" +
-                                 (" (override)" if override else ""), tx=tx)
-        return row
+        return await move_in(gw, tx, case_id, to, actor, why, override, until)
     return await gw.store.backend.write(op)
+
+
+async def move_in(gw: Gateway, tx: Tx, case_id: str, to: CaseState, actor: str, why: str,
+                  override: bool = False, until: str | None = None) -> CaseRow:
+    """``move`` in the caller's transaction: the move and its ``case-moved`` audit entry."""
+    row = await gw.store.cases.move(tx, case_id, to, actor, why, override, until)
+    await gw.store.audit.add(actor, "case-moved", None,
+                             f"case {case_id}: {row.status}" +
+                             (" (override)" if override else ""), tx=tx)
+    return row
 
 
 async def assign(gw: Gateway, case_id: str, key_worker: str, actor: str) -> CaseRow:

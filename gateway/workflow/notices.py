@@ -50,12 +50,15 @@ from gateway.messages import grounds
 from gateway.messages import model as m
 from gateway.store import Tx
 from gateway.store.cases import NEXT, CaseState, NewCase
+from gateway.workflow import cases as wf
 from gateway.workflow import cnis, notify
 
 log = logging.getLogger(__name__)
 K = m.NoticeKind
 LONDON = ZoneInfo("Europe/London")
 NEW_PUPIL_DAYS = 5  # "by the end of the fifth day after" entry on the admission register
+# The state an absence return opens its case in (on a roll: check attendance with the school)
+ABSENCE_STATE = CaseState.EXISTING_PUPIL
 
 
 G = m.DeletionGround
@@ -227,14 +230,19 @@ async def _home_education(gw: Gateway, tx: Tx, n: m.SchoolNotice, actor: str,
 
 
 async def _open_absence(tx: Tx, n: m.SchoolNotice) -> str | None:
-    """The open absence case (``_absence_case``) of this return's pupil from its school."""
+    """The open absence case (``_absence_case``) of this return's pupil from its school: the
+    same surname, forename and date of birth, and not another pupil by UPN or NHS number
+    (when the case and the return both give one, they are the same)."""
     p = n.pupil
     row = await tx.fetchone(
         "SELECT case_id FROM cases WHERE source = ? AND surname = ? AND forename = ? "
         "AND dob = ? AND status <> 'closed' AND reason LIKE 'continuous absence%' "
+        "AND (upn IS NULL OR ? IS NULL OR upn = ?) "
+        "AND (nhs_number IS NULL OR ? IS NULL OR nhs_number = ?) "
         "ORDER BY opened_at DESC LIMIT 1",
         f"SchoolNotice from school {n.header.sender}", p.surname, p.forename,
-        p.dob.isoformat())
+        p.dob.isoformat(), p.upn or None, p.upn or None, p.nhs_number or None,
+        p.nhs_number or None)
     return str(row["case_id"]) if row is not None else None
 
 
@@ -257,7 +265,7 @@ async def _absence_case(gw: Gateway, tx: Tx, n: m.SchoolNotice, actor: str,
         await gw.store.cases.link(tx, known, h.message_id, "in")
         return known
     case_id = await open_case(
-        m.Category.OTHER, CaseState.EXISTING_PUPIL,
+        m.Category.OTHER, ABSENCE_STATE,
         f"continuous absence without permission from school {h.sender}: joint reasonable "
         f"enquiries with the school", absent_since=a.absent_since.isoformat())
     if case_id is not None:
@@ -269,24 +277,36 @@ async def _absence_case(gw: Gateway, tx: Tx, n: m.SchoolNotice, actor: str,
     return case_id
 
 
-async def _absence_deleted(gw: Gateway, tx: Tx, case_id: str, actor: str, message_id: str,
+async def _absence_deleted(gw: Gateway, tx: Tx, case_id: str, actor: str, n: m.SchoolNotice,
                            category: m.Category, state: CaseState, reason: str,
-                           details: dict[str, str | None]) -> None:
+                           details: dict[str, str]) -> str | None:
     """A deletion return about a pupil with an open absence case from the same school: that
-    case becomes the deletion's (its category, reason and ground), noted, and moved to the
-    state a deletion case opens in (along the flowchart when it can: existing pupil ->
-    unknown; otherwise as an override, with the return as its reason)."""
+    case becomes the deletion's (its category, reason and ground, and every detail the
+    return gives: the parent, the telephone, the UPN), noted and audited. A case still in
+    the state the absence return opened it in moves to the state a deletion case opens in
+    (along the flowchart when it can: existing pupil -> unknown; otherwise as an override,
+    with the return as its reason), audited as any move. One the officer has moved on is
+    left where it is: what the officer is told (None when it moved)."""
+    message_id, p = n.header.message_id, n.pupil
     case = await gw.store.cases.load(tx, case_id)
-    await gw.store.cases.recast(tx, case_id, int(category), reason,
-                                {k: v for k, v in details.items() if v})
+    await gw.store.cases.recast(tx, case_id, int(category), reason, details, upn=p.upn,
+                                nhs_number=p.nhs_number, sex=p.gender,
+                                year_group=p.year_group)
+    await gw.store.audit.add(actor, "case-recast", message_id,
+                             f"case {case_id}: category {int(category)}, the absence case "
+                             f"carries on as the deletion's", tx=tx)
     await gw.store.cases.event(tx, case_id, actor, "note",
                                detail=f"deleted from the roll: {reason} (return "
                                       f"{message_id}): the absence case carries on as the "
                                       f"deletion's")
     await gw.store.cases.link(tx, case_id, message_id, "in")
-    if case.state is not state:
-        await gw.store.cases.move(tx, case_id, state, actor, f"deleted from the roll: {reason}",
-                                  override=state not in NEXT[case.state])
+    if case.state is not ABSENCE_STATE:
+        return (f"the pupil's absence case {case_id} carries on as the deletion's; it is "
+                f"{case.status} as moved, not {state.value}: check it against the deletion")
+    if state is not case.state:
+        await wf.move_in(gw, tx, case_id, state, actor, f"deleted from the roll: {reason}",
+                         override=state not in NEXT[case.state])
+    return None
 
 
 class SchoolNoticeArrived:
@@ -318,24 +338,26 @@ class SchoolNoticeArrived:
             absence = await _open_absence(tx, n) if n.kind is K.DELETION else None
 
             async def open_case(category: m.Category, state: CaseState, reason: str,
-                                **details: str | None) -> str | None:
+                                **ground: str | None) -> str | None:
+                nonlocal told
+                details = {k: v for k, v in {
+                    "last_school": h.sender,
+                    "address_while_resident": _address(p.address),
+                    "telephone": next((x.telephone for x in n.parents if x.telephone), None),
+                    "parent": n.parents[0].name if n.parents else None,
+                    **ground}.items() if v}
                 if absence is not None:  # one case for the child: the absence case moves
-                    await _absence_deleted(gw, tx, absence, actor, h.message_id, category,
-                                           state, reason, details)
+                    left = await _absence_deleted(gw, tx, absence, actor, n, category, state,
+                                                  reason, details)
+                    if left:
+                        told = f"{told}; {left}" if told else left
                     return absence
                 return await gw.store.cases.open(tx, NewCase(
                     category=int(category), reason=reason,
                     source=f"SchoolNotice from school {h.sender}", surname=p.surname,
                     forename=p.forename, upn=p.upn, nhs_number=p.nhs_number,
                     dob=p.dob.isoformat(), sex=p.gender, message_id=h.message_id,
-                    state=state, year_group=p.year_group,
-                    details={k: v for k, v in {
-                        "last_school": h.sender,
-                        "address_while_resident": _address(p.address),
-                        "telephone": next((x.telephone for x in n.parents
-                                           if x.telephone), None),
-                        "parent": n.parents[0].name if n.parents else None,
-                        **details}.items() if v}), actor)
+                    state=state, year_group=p.year_group, details=details), actor)
 
             if n.kind is K.DELETION:
                 assert n.deletion is not None
