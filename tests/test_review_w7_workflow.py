@@ -21,6 +21,8 @@ from gateway.web.app import inbound_for
 from gateway.workflow import cases as wf
 from gateway.workflow import monitoring
 from gateway.workflow.monitoring import MonitorWorker
+from tests.pgserver import pg_dsn  # noqa: F401 - for the fixture below
+from tests.test_review_w4_school_notices import schools  # noqa: F401 - sqlite and postgres
 from tests.test_review_w5_statutory import run
 from tests.test_review_w6_workflow import ZOFIA_PUPIL, ZOFIA_ROW, ctf_row, found_notes
 from tests.test_school_notices import PARENT, K, Schools, notice
@@ -249,3 +251,16 @@ def test_f7_a_case_that_cannot_be_compared_is_told_to_the_officers_once(
         assert case_id in told[0].subject and "Nowak" not in told[0].subject
         assert "1016" not in told[0].subject
     run(body, tmp_path)
+
+
+async def test_f3_f6_the_takeover_on_sqlite_and_postgres(schools: Schools) -> None:  # noqa: F811
+    b = schools.w.b
+    await absence(schools)
+    await deletion(schools, upn="A123456789012")  # takes the absence case over, UPN filled
+    await absence(schools, upn="B222222222222", forename="Ola")
+    await deletion(schools, upn="C333333333333", forename="Ola")  # another Ola: a new case
+    cases = sorted(await b.store.cases.find_open(), key=lambda c: c.upn or "")
+    assert [(c.upn, c.status) for c in cases] == [
+        ("A123456789012", "unknown"), ("B222222222222", "existing-pupil"),
+        ("C333333333333", "unknown")]
+    assert len(await b.store.audit.entries("case-recast")) == 1

@@ -237,12 +237,11 @@ async def _open_absence(tx: Tx, n: m.SchoolNotice) -> str | None:
     row = await tx.fetchone(
         "SELECT case_id FROM cases WHERE source = ? AND surname = ? AND forename = ? "
         "AND dob = ? AND status <> 'closed' AND reason LIKE 'continuous absence%' "
-        "AND (upn IS NULL OR ? IS NULL OR upn = ?) "
-        "AND (nhs_number IS NULL OR ? IS NULL OR nhs_number = ?) "
+        "AND (upn IS NULL OR upn = COALESCE(?, upn)) "
+        "AND (nhs_number IS NULL OR nhs_number = COALESCE(?, nhs_number)) "
         "ORDER BY opened_at DESC LIMIT 1",
         f"SchoolNotice from school {n.header.sender}", p.surname, p.forename,
-        p.dob.isoformat(), p.upn or None, p.upn or None, p.nhs_number or None,
-        p.nhs_number or None)
+        p.dob.isoformat(), p.upn or None, p.nhs_number or None)
     return str(row["case_id"]) if row is not None else None
 
 
