@@ -85,11 +85,11 @@ def test_f3_takeover_keeps_the_deletions_parent_telephone_and_upn(tmp_path: Path
     async def body(s: Schools) -> None:
         b = s.w.b
         await absence(s)  # an absence return: no parents, no UPN (none required)
-        await deletion(s, upn="A123456789012")  # required: a parent's telephone
+        await deletion(s, upn="L123456789011")  # required: a parent's telephone
         [case] = await b.store.cases.find()
         d = case.detail_map()
         assert d.get("telephone") == "0161 000 0001" and d.get("parent") == "Anna Nowak", d
-        assert case.upn == "A123456789012", case.upn
+        assert case.upn == "L123456789011", case.upn
     run(body, tmp_path)
 
 
@@ -152,10 +152,10 @@ def test_f4_a_case_the_officer_moved_on_is_left_and_the_officer_told(tmp_path: P
 def test_f3_the_case_keeps_what_it_has_when_the_deletion_lacks_it(tmp_path: Path) -> None:
     async def body(s: Schools) -> None:
         b = s.w.b
-        await absence(s, upn="A123456789012")
+        await absence(s, upn="L123456789011")
         await deletion(s)  # no UPN this time
         [case] = await b.store.cases.find()
-        assert case.upn == "A123456789012"
+        assert case.upn == "L123456789011"
         assert case.detail_map().get("absent_since") == "2026-11-09"
     run(body, tmp_path)
 
@@ -165,8 +165,8 @@ def test_f3_the_case_keeps_what_it_has_when_the_deletion_lacks_it(tmp_path: Path
 def test_f6_takeover_is_not_another_pupil_with_the_same_name_and_dob(tmp_path: Path) -> None:
     async def body(s: Schools) -> None:
         b = s.w.b
-        await absence(s, upn="A111111111111")
-        await deletion(s, upn="B222222222222",
+        await absence(s, upn="Y111111111111")
+        await deletion(s, upn="G222222222221",
                        address=m.Address(("1 Other Street",), "M5 4WT"))
         cases = await b.store.cases.find_open()
         assert len(cases) == 2, [(c.upn, c.reason[:30]) for c in cases]
@@ -256,11 +256,11 @@ def test_f7_a_case_that_cannot_be_compared_is_told_to_the_officers_once(
 async def test_f3_f6_the_takeover_on_sqlite_and_postgres(schools: Schools) -> None:  # noqa: F811
     b = schools.w.b
     await absence(schools)
-    await deletion(schools, upn="A123456789012")  # takes the absence case over, UPN filled
-    await absence(schools, upn="B222222222222", forename="Ola")
-    await deletion(schools, upn="C333333333333", forename="Ola")  # another Ola: a new case
+    await deletion(schools, upn="L123456789011")  # takes the absence case over, UPN filled
+    await absence(schools, upn="G222222222221", forename="Ola")
+    await deletion(schools, upn="Q333333333331", forename="Ola")  # another Ola: a new case
     cases = sorted(await b.store.cases.find_open(), key=lambda c: c.upn or "")
     assert [(c.upn, c.status) for c in cases] == [
-        ("A123456789012", "unknown"), ("B222222222222", "existing-pupil"),
-        ("C333333333333", "unknown")]
+        ("G222222222221", "existing-pupil"), ("L123456789011", "unknown"),
+        ("Q333333333331", "unknown")]
     assert len(await b.store.audit.entries("case-recast")) == 1

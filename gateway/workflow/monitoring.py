@@ -288,14 +288,18 @@ async def _skipped(gw: Gateway, what: str, ident: str, case_id: str | None,
 
 def _new_roll(arrival: Arrival, record_id: str, last: str | None, left: str) -> bool:
     """Whether a candidate of an arrival may say where a case's child is now: records and
-    CTFs only on a school's roll (a record on a roll today, a CTF sent to a school), and
-    not the case's last school's (its roll before the child left, not yet updated) unless
-    the record's spell there began after the child left (``left``: readmitted)."""
+    CTFs only on a school's roll (a record on a roll today, a CTF sent to a school). A
+    record at the case's last school counts only if its spell there began after the child
+    left (``left``: readmitted); before that it is the roll the child left, not yet
+    updated. A CTF sent to a school always counts, the last school included: it arrived
+    after the case opened, so the child is joining that school (again)."""
     if arrival.source == "school":
         return True  # a new-pupil return: admitted (again) today
     school = arrival.schools.get(record_id)
     if school is None:
         return False
+    if arrival.source == "ctf":
+        return True
     return school.laestab != last or bool(left) and arrival.since.get(record_id, "")[:10] > left
 
 

@@ -46,6 +46,7 @@ from gateway.core.errors import GatewayError
 from gateway.core.parties import is_school, la_of
 from gateway.exchange.gateway import Gateway
 from gateway.exchange.handlers import Arrival, Handled
+from gateway.matching import normalise as nz
 from gateway.messages import grounds
 from gateway.messages import model as m
 from gateway.store import Tx
@@ -234,15 +235,29 @@ async def _open_absence(tx: Tx, n: m.SchoolNotice) -> str | None:
     same surname, forename and date of birth, and not another pupil by UPN or NHS number
     (when the case and the return both give one, they are the same)."""
     p = n.pupil
-    row = await tx.fetchone(
-        "SELECT case_id FROM cases WHERE source = ? AND surname = ? AND forename = ? "
-        "AND dob = ? AND status <> 'closed' AND reason LIKE 'continuous absence%' "
-        "AND (upn IS NULL OR upn = COALESCE(?, upn)) "
-        "AND (nhs_number IS NULL OR nhs_number = COALESCE(?, nhs_number)) "
-        "ORDER BY opened_at DESC LIMIT 1",
+    rows = await tx.fetchall(
+        "SELECT case_id, upn, nhs_number FROM cases WHERE source = ? AND surname = ? "
+        "AND forename = ? AND dob = ? AND status <> 'closed' "
+        "AND reason LIKE 'continuous absence%' ORDER BY opened_at DESC LIMIT 20",
         f"SchoolNotice from school {n.header.sender}", p.surname, p.forename,
-        p.dob.isoformat(), p.upn or None, p.nhs_number or None)
-    return str(row["case_id"]) if row is not None else None
+        p.dob.isoformat())
+    for row in rows:
+        if not _other_pupil(row["upn"], p.upn, row["nhs_number"], p.nhs_number):
+            return str(row["case_id"])
+    return None
+
+
+def _other_pupil(upn_a: str | None, upn_b: str | None, nhs_a: str | None,
+                 nhs_b: str | None) -> bool:
+    """Whether identifiers show two returns are about two pupils: two valid permanent UPNs
+    that differ, or two valid NHS numbers that differ. A temporary UPN (replaced by the
+    permanent one when it is known, routinely for newly arrived pupils) or one with a wrong
+    check letter says nothing either way, as in matching (docs/matching.md)."""
+    a, b = nz.upn(upn_a), nz.upn(upn_b)
+    if a and b and a != b and not a[-1].isalpha() and not b[-1].isalpha():
+        return True
+    x, y = nz.nhs_number(nhs_a), nz.nhs_number(nhs_b)
+    return bool(x and y and x != y)
 
 
 async def _absence_case(gw: Gateway, tx: Tx, n: m.SchoolNotice, actor: str,
