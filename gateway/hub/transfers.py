@@ -122,7 +122,7 @@ async def receive_transfer(gw: Gateway, envelope: bytes, message: m.Transfer, tm
             # waiting to be collected (a forward resent after its receipt was lost): a
             # receipt, and the school is offered it once.
             copy = await gw.store.transfers.held_copy(tx, trow)
-            if copy is not None:
+            if copy is not None and not await handed_over(gw, tx, copy):
                 repeat["of"] = copy
                 await gw.store.transfers.history(
                     tx, copy, h.sender, "repeat", f"transfer {h.message_id}: the same CTF "
@@ -164,6 +164,20 @@ async def receive_transfer(gw: Gateway, envelope: bytes, message: m.Transfer, tm
              h.message_id, h.sender, len(info.pupils), len(info.flagged), info.destination,
              routed.state)
     return result.receipt
+
+
+async def handed_over(gw: Gateway, tx: Tx, transfer_id: str) -> bool:
+    """Whether the held CTF ``transfer_id`` has reached its school through the inbox folder:
+    written there, and the school has taken the file away since. Until then a copy of it
+    (a forward resent after its receipt was lost) is held once; after, the same CTF again is
+    held and written again (sent once more on purpose)."""
+    row = await tx.fetchone("SELECT for_school, spooled_at FROM transfers "
+                            "WHERE transfer_id = ?", transfer_id)
+    if row is None or row["spooled_at"] is None:
+        return False
+    path = gw.settings.path(gw.settings.inbox_dir) / str(row["for_school"]) / \
+        f"{transfer_id}.xml"
+    return not path.exists()
 
 
 async def _discard_unless_stored(gw: Gateway, transfer_id: str, staged: Staged) -> None:

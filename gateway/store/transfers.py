@@ -255,11 +255,11 @@ class Transfers:
         """A CTF held here, not yet collected, that ``t`` is a copy of: the same sender,
         source school, SHA-256 and school it is held for (a forward resent after its
         receipt was lost: the sender could not know it had arrived). None when there is
-        none. A CTF already collected, or written to the school's spool folder (which hands it
-        over: its state stays ``held``), is offered again: sent once more on purpose."""
+        none. A CTF already collected is offered again: sent once more on purpose. (One written
+        to the school's inbox folder stays ``held``: the caller checks whether the school has
+        taken that file, ``hub.transfers.handed_over``.)"""
         row = await tx.fetchone(
             "SELECT transfer_id FROM transfers WHERE for_school = ? AND state = 'held' "
-            "AND spooled_at IS NULL "  # (written to the school's inbox folder: handed over)
             "AND sender = ? AND source_lea = ? AND source_estab = ? AND digest = ? "
             "AND transfer_id <> ? ORDER BY received_at LIMIT 1", t.for_school, t.sender,
             t.source_lea, t.source_estab, t.digest, t.transfer_id)

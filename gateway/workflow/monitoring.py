@@ -215,7 +215,8 @@ async def match_cases(gw: Gateway, arrival: Arrival, matcher: Matcher | None = N
         # may score alike; the best one on a roll elsewhere is the finding
         hits = [x for x in matcher.match(asked, limit=5) if x.band in (MATCH, POSSIBLE)]
         hits.sort(key=lambda x: (x.band == MATCH, x.score), reverse=True)
-        hits = [x for x in hits if _new_roll(arrival, x.record_id, last, left)]
+        on_last_roll = c.reason.startswith("continuous absence")  # (``notices``' absence)
+        hits = [x for x in hits if _new_roll(arrival, x.record_id, last, left, on_last_roll)]
         if not hits:
             continue
         band, record_id = hits[0].band, hits[0].record_id
@@ -286,20 +287,23 @@ async def _skipped(gw: Gateway, what: str, ident: str, case_id: str | None,
     await gw.store.backend.write(op)
 
 
-def _new_roll(arrival: Arrival, record_id: str, last: str | None, left: str) -> bool:
+def _new_roll(arrival: Arrival, record_id: str, last: str | None, left: str,
+              on_last_roll: bool = False) -> bool:
     """Whether a candidate of an arrival may say where a case's child is now: records and
     CTFs only on a school's roll (a record on a roll today, a CTF sent to a school). A
     record at the case's last school counts only if its spell there began after the child
     left (``left``: readmitted); before that it is the roll the child left, not yet
-    updated. A CTF sent to a school always counts, the last school included: it arrived
-    after the case opened, so the child is joining that school (again)."""
+    updated. A CTF sent to a school counts, the last school included (it arrived after the
+    case opened: the child may be joining it again; the officer checks), except while the
+    child is still on the last school's roll (``on_last_roll``: a case opened for
+    continuous absence), where a CTF to that school says nothing new."""
     if arrival.source == "school":
         return True  # a new-pupil return: admitted (again) today
     school = arrival.schools.get(record_id)
     if school is None:
         return False
     if arrival.source == "ctf":
-        return True
+        return school.laestab != last or not on_last_roll
     return school.laestab != last or bool(left) and arrival.since.get(record_id, "")[:10] > left
 
 

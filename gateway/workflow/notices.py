@@ -249,12 +249,14 @@ async def _open_absence(tx: Tx, n: m.SchoolNotice) -> str | None:
 
 def _other_pupil(upn_a: str | None, upn_b: str | None, nhs_a: str | None,
                  nhs_b: str | None) -> bool:
-    """Whether identifiers show two returns are about two pupils: two valid permanent UPNs
-    that differ, or two valid NHS numbers that differ. A temporary UPN (replaced by the
-    permanent one when it is known, routinely for newly arrived pupils) or one with a wrong
-    check letter says nothing either way, as in matching (docs/matching.md)."""
+    """Whether identifiers show two returns are about two pupils: two valid UPNs of the
+    same kind (both permanent, or both temporary: one school gives one pupil one) that
+    differ, or two valid NHS numbers that differ. A temporary UPN beside a permanent one
+    (the temporary one is replaced when the permanent one is known, routinely for newly
+    arrived pupils) or a UPN with a wrong check letter says nothing either way, as in
+    matching (docs/matching.md)."""
     a, b = nz.upn(upn_a), nz.upn(upn_b)
-    if a and b and a != b and not a[-1].isalpha() and not b[-1].isalpha():
+    if a and b and a != b and a[-1].isalpha() == b[-1].isalpha():
         return True
     x, y = nz.nhs_number(nhs_a), nz.nhs_number(nhs_b)
     return bool(x and y and x != y)
